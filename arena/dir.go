@@ -1,0 +1,230 @@
+package arena
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind tags what a region holds, so tools can list an arena's rings without
+// guessing. Packages that build on regions define their own values; the
+// arena only stores the tag.
+type Kind uint32
+
+// KindRaw is an untyped region.
+const KindRaw Kind = 0
+
+// Region is a named, aligned byte range of an arena, validated when it was
+// looked up. Its bytes are shared with every process that maps the arena and
+// start zeroed (space is never reused).
+type Region struct {
+	info entryInfo
+	mem  []byte
+}
+
+// Name is the region's name.
+func (r *Region) Name() string { return r.info.name }
+
+// Kind is the tag given at allocation.
+func (r *Region) Kind() Kind { return r.info.kind }
+
+// Offset is the region's offset from the start of the arena.
+func (r *Region) Offset() int64 { return r.info.off }
+
+// Size is the region's size in bytes.
+func (r *Region) Size() int64 { return r.info.size }
+
+// Align is the alignment the region was allocated with.
+func (r *Region) Align() int64 { return r.info.align }
+
+// CreatorPID is the pid of the process that allocated the region.
+func (r *Region) CreatorPID() int { return int(r.info.creatorPID) }
+
+// Created is when the region was allocated.
+func (r *Region) Created() time.Time { return time.Unix(0, r.info.created) }
+
+// Bytes is the region's memory: len and cap are exactly Size, so no slice
+// of it can reach past the region. Valid until the arena is closed.
+func (r *Region) Bytes() []byte { return r.mem }
+
+func (a *Arena) region(info entryInfo) *Region {
+	return &Region{info: info, mem: a.mem[info.off : info.off+info.size : info.off+info.size]}
+}
+
+// Alloc allocates a zeroed region of size bytes, aligned to align (a power
+// of two from 8 to the page size; 0 means the arena's padding unit), under a
+// name that no other region has. It takes the cross-process directory lock.
+func (a *Arena) Alloc(name string, size, align int64) (*Region, error) {
+	return a.AllocKind(name, KindRaw, size, align)
+}
+
+// AllocKind is Alloc with a kind tag recorded in the directory.
+func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, error) {
+	if err := checkRegionName(name); err != nil {
+		return nil, err
+	}
+	if align == 0 {
+		align = a.g.padUnit
+	}
+	if align < 8 || !isPow2(uint64(align)) || align > a.g.pageSize {
+		return nil, fmt.Errorf("%w: alignment %d not a power of two in [8,%d]", ErrInvalid, align, a.g.pageSize)
+	}
+	if size <= 0 || size > a.g.size-a.g.dataOffset {
+		return nil, fmt.Errorf("%w: region size %d (data area is %d bytes)", ErrInvalid, size, a.g.size-a.g.dataOffset)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
+	unlock, err := a.lockDir()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	infos, err := a.scanDir()
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range infos {
+		if info.name == name {
+			return nil, fmt.Errorf("%w: region %q", ErrExists, name)
+		}
+	}
+	n := len(infos)
+	if int64(n) >= a.g.dirCap {
+		return nil, fmt.Errorf("%w: directory full (%d entries)", ErrNoSpace, a.g.dirCap)
+	}
+	h := (*header)(unsafe.Pointer(&a.mem[0]))
+	next := int64(atomic.LoadUint64(&h.AllocNext)) // bounded by scanDir above; we hold the lock
+	off := alignUp(next, align)
+	if off > a.g.size || size > a.g.size-off {
+		return nil, fmt.Errorf("%w: region %q needs %d bytes at %d, arena has %d", ErrNoSpace, name, size, off, a.g.size)
+	}
+
+	var e dirEntry
+	copy(e.Name[:], name)
+	e.Offset = uint64(off)
+	e.Size = uint64(size)
+	e.Align = uint64(align)
+	e.Kind = uint32(kind)
+	e.CreatorPID = uint32(os.Getpid())
+	e.CreatedUnixNano = time.Now().UnixNano()
+	e.Checksum = e.sum()
+
+	eoff := a.g.dirOffset + int64(n)*DirEntrySize // n < dirCap: inside the directory
+	dst := (*dirEntry)(unsafe.Pointer(&a.mem[eoff]))
+	// A slot at index DirCount may hold leftovers of an allocator that died
+	// before counting it; nobody reads past DirCount, so overwrite it.
+	atomic.StoreUint32(&dst.State, 0)
+	copy(a.mem[eoff:eoff+int64(entrySumLen)+4], e.bytes()[:entrySumLen+4])
+	// Release: the entry bytes above are visible before State says ready.
+	atomic.StoreUint32(&dst.State, stateReady)
+	// Release, before DirCount: a reader that sees the new count sees a
+	// cursor covering the new region.
+	atomic.StoreUint64(&h.AllocNext, uint64(off+size))
+	// Release: publishes entry n to lock-free readers (Lookup, Regions,
+	// Open), which acquire-load DirCount first.
+	atomic.StoreUint32(&h.DirCount, uint32(n+1))
+	atomic.AddUint64(&h.DirGeneration, 1) // informational: lets tools notice changes
+
+	info, err := e.validate(&a.g, n)
+	if err != nil {
+		return nil, err // unreachable unless the checks above disagree with validate
+	}
+	return a.region(info), nil
+}
+
+// Lookup finds a region by name. It does not take the directory lock: it
+// acquire-loads the entry count and validates each entry it reads, so a
+// corrupt directory yields ErrCorrupt, never a bad slice.
+func (a *Arena) Lookup(name string) (*Region, error) {
+	if err := checkRegionName(name); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
+	g := &a.g
+	h := (*header)(unsafe.Pointer(&a.mem[0]))
+	// Acquire: pairs with the release store in AllocKind.
+	count := int64(atomic.LoadUint32(&h.DirCount))
+	if count > g.dirCap {
+		return nil, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
+	}
+	want := []byte(name)
+	for i := 0; i < int(count); i++ {
+		e, ready := loadEntry(a.mem, g, i)
+		if !ready {
+			return nil, corruptf("directory entry %d is counted but not published", i)
+		}
+		if !bytes.Equal(e.Name[:len(want)], want) || (len(want) < len(e.Name) && e.Name[len(want)] != 0) {
+			continue
+		}
+		info, err := e.validate(g, i)
+		if err != nil {
+			return nil, err
+		}
+		return a.region(info), nil
+	}
+	return nil, fmt.Errorf("%w: region %q", ErrNotFound, name)
+}
+
+// Regions lists every region in allocation order, after validating the
+// whole directory.
+func (a *Arena) Regions() ([]*Region, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
+	infos, err := a.scanDir()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Region, len(infos))
+	for i, info := range infos {
+		out[i] = a.region(info)
+	}
+	return out, nil
+}
+
+// Directory lock polling: the lock is held for microseconds, so poll fast
+// first, then back off.
+const (
+	lockPollMin = 10 * time.Microsecond
+	lockPollMax = 2 * time.Millisecond
+)
+
+// lockDir takes the cross-process directory lock: flock(2) on the arena
+// file. The kernel drops it when its holder dies, so a killed allocator
+// cannot wedge the directory. flock locks belong to the open file
+// description, so a.mu (held by the caller) excludes goroutines of this
+// handle while flock excludes other handles and processes.
+func (a *Arena) lockDir() (func(), error) {
+	fd := int(a.f.Fd())
+	deadline := time.Now().Add(a.o.lockTimeout)
+	sleep := lockPollMin
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { _ = unix.Flock(fd, unix.LOCK_UN) }, nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			return nil, fmt.Errorf("arena: directory lock: %w", err)
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w: held by another process for over %v", ErrBusy, a.o.lockTimeout)
+		}
+		time.Sleep(sleep)
+		sleep = min(2*sleep, lockPollMax)
+	}
+}

@@ -1,0 +1,63 @@
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Sentinel errors. Every error returned by this package wraps exactly one of
+// these (and sometimes a more specific one beside it), so callers test with
+// errors.Is and read the wrapped detail for humans.
+var (
+	// ErrNotArena: the file does not start with the arena magic.
+	ErrNotArena = errors.New("arena: not an arena")
+	// ErrVersion: the layout version, byte order or a required feature is
+	// one this build does not understand.
+	ErrVersion = errors.New("arena: unsupported layout version")
+	// ErrByteOrder: the arena was written by a host of the other byte order.
+	// It also matches ErrVersion.
+	ErrByteOrder = fmt.Errorf("%w: byte order", ErrVersion)
+	// ErrCorrupt: the file claims to be an arena but a field is out of range
+	// or inconsistent. Shared memory is hostile input: a crashed or malicious
+	// peer surfaces as ErrCorrupt, never as a panic.
+	ErrCorrupt = errors.New("arena: corrupt")
+	// ErrChecksum: a checksum over immutable fields does not match. It also
+	// matches ErrCorrupt.
+	ErrChecksum = fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	// ErrTruncated: the file is shorter than its header says. It also
+	// matches ErrCorrupt.
+	ErrTruncated = fmt.Errorf("%w: truncated", ErrCorrupt)
+	// ErrExists: Create found the file already there, or Alloc found the
+	// region name taken. It also matches fs.ErrExist.
+	ErrExists = fmt.Errorf("arena: already exists: %w", fs.ErrExist)
+	// ErrNotFound: no such arena file or region. It also matches
+	// fs.ErrNotExist.
+	ErrNotFound = fmt.Errorf("arena: not found: %w", fs.ErrNotExist)
+	// ErrNotReady: the arena (or a region's contents) was not marked ready
+	// within the ready timeout: its creator is still initialising it, or
+	// died while doing so.
+	ErrNotReady = errors.New("arena: not ready")
+	// ErrPermission: the file is not a regular file, is a symlink, is owned
+	// by another user, has more than one link, or is writable by group or
+	// others without WithAllowShared. It also matches fs.ErrPermission.
+	ErrPermission = fmt.Errorf("arena: file refused: %w", fs.ErrPermission)
+	// ErrBadName: the arena or region name is empty, too long, or contains
+	// NUL or "..". It also matches fs.ErrInvalid.
+	ErrBadName = fmt.Errorf("arena: bad name: %w", fs.ErrInvalid)
+	// ErrInvalid: an argument (size, alignment, option value) is out of range.
+	ErrInvalid = errors.New("arena: invalid argument")
+	// ErrNoSpace: the arena has no room for the region, or its directory is
+	// full.
+	ErrNoSpace = errors.New("arena: no space")
+	// ErrBusy: the directory lock could not be taken within the lock
+	// timeout.
+	ErrBusy = errors.New("arena: directory busy")
+	// ErrClosed: the arena handle was closed.
+	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
+)
+
+// corruptf wraps ErrCorrupt with a formatted detail.
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}

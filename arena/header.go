@@ -1,0 +1,294 @@
+package arena
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Layout constants. docs/layout.md is the byte-exact description of these
+// records; TestLayoutOffsets pins every offset below to it.
+const (
+	// Magic is the first 8 bytes of every arena file.
+	Magic = "SHMRING\x00"
+	// VersionMajor changes on any incompatible layout change; Open refuses
+	// another major.
+	VersionMajor = 1
+	// VersionMinor changes on compatible additions (new reserved bytes put
+	// to use in a way old readers may ignore).
+	VersionMinor = 0
+	// byteOrderMark is stored as a native uint32; read back on a host of the
+	// other byte order it becomes 0x04030201.
+	byteOrderMark = 0x01020304
+
+	// HeaderSize is the size of the arena header at offset 0.
+	HeaderSize = 256
+	// DirEntrySize is the size of one directory entry.
+	DirEntrySize = 128
+	// MaxNameLen is the longest region name, in bytes.
+	MaxNameLen = 63
+
+	// stateReady is the value of the header's and an entry's State word once
+	// fully initialised ("REDY" in little-endian bytes). A random or zero
+	// word is never mistaken for it.
+	stateReady = 0x59444552
+
+	// DefaultDirCapacity is the number of directory entries of a new arena.
+	DefaultDirCapacity = 64
+	// MaxDirCapacity bounds the directory so a corrupt header cannot make
+	// Open scan gigabytes.
+	MaxDirCapacity = 1 << 16
+
+	// maxSize bounds the arena size we agree to map (64 TiB).
+	maxSize = 1 << 46
+	// minPad and maxPad bound the recorded padding unit.
+	minPad, maxPad = 64, 4096
+	// minPage and maxPage bound the recorded page size (4 KiB .. 1 GiB).
+	minPage, maxPage = 4096, 1 << 30
+)
+
+// Feature bits. IncompatFeatures bits that this build does not know make
+// Open fail with ErrVersion; CompatFeatures bits are informational.
+const (
+	// knownIncompat is the set of incompatible feature bits this build
+	// understands. None are defined yet.
+	knownIncompat uint64 = 0
+)
+
+// header is the arena header at offset 0 of the file, exactly HeaderSize
+// bytes, all integers little-endian (the native order of every supported
+// host; a big-endian host refuses the arena with ErrByteOrder).
+//
+// Bytes [0,124) are written once by the creator before State is set and are
+// covered by Checksum; bytes [128,256) are mutable and accessed atomically.
+type header struct {
+	Magic            [8]byte  // 0
+	VersionMajor     uint16   // 8
+	VersionMinor     uint16   // 10
+	ByteOrder        uint32   // 12
+	IncompatFeatures uint64   // 16
+	CompatFeatures   uint64   // 24
+	TotalSize        uint64   // 32: file and mapping size in bytes
+	PageSize         uint32   // 40: page size the arena was sized with
+	PadUnit          uint32   // 44: padding unit for hot fields (64 or 128 ...)
+	HeaderSize       uint32   // 48: = HeaderSize
+	DirEntrySize     uint32   // 52: = DirEntrySize
+	DirOffset        uint64   // 56: = HeaderSize
+	DirCapacity      uint32   // 64: number of directory entries
+	CreatorPID       uint32   // 68
+	CreatedUnixNano  int64    // 72
+	DataOffset       uint64   // 80: first byte regions may use
+	_                [36]byte // 88: reserved, zero
+	Checksum         uint32   // 124: CRC-32C (Castagnoli) of bytes [0,124)
+
+	// Mutable part, its own 128 bytes.
+	State         uint32    // 128: atomic; 0 while initialising, stateReady after
+	DirCount      uint32    // 132: atomic; entries [0,DirCount) are published
+	AllocNext     uint64    // 136: atomic; next free byte (offset) in the data area
+	DirGeneration uint64    // 144: atomic; incremented after each publish
+	_             [104]byte // 152: reserved, zero
+}
+
+// dirEntry is one directory entry, DirEntrySize bytes. Bytes [0,120) are
+// written once, under the directory lock, before State is set; they are
+// covered by Checksum.
+type dirEntry struct {
+	Name            [64]byte // 0: NUL-padded, 1..63 bytes, no NUL inside
+	Offset          uint64   // 64: from the start of the arena
+	Size            uint64   // 72
+	Align           uint64   // 80: power of two; Offset%Align == 0
+	Kind            uint32   // 88: what the region holds (see Kind)
+	Flags           uint32   // 92: reserved, zero
+	CreatorPID      uint32   // 96
+	_               uint32   // 100: reserved, zero
+	CreatedUnixNano int64    // 104
+	_               uint64   // 112: reserved, zero
+	Checksum        uint32   // 120: CRC-32C of bytes [0,120)
+	State           uint32   // 124: atomic; stateReady once published
+}
+
+// Compile-time size checks: a mismatch fails to build.
+var (
+	_ [HeaderSize - unsafe.Sizeof(header{})]byte
+	_ [unsafe.Sizeof(header{}) - HeaderSize]byte
+	_ [DirEntrySize - unsafe.Sizeof(dirEntry{})]byte
+	_ [unsafe.Sizeof(dirEntry{}) - DirEntrySize]byte
+)
+
+const (
+	headerSumLen = unsafe.Offsetof(header{}.Checksum)
+	entrySumLen  = unsafe.Offsetof(dirEntry{}.Checksum)
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (h *header) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(h)), HeaderSize)
+}
+
+func (e *dirEntry) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(e)), DirEntrySize)
+}
+
+func (h *header) sum() uint32 { return crc32.Checksum(h.bytes()[:headerSumLen], castagnoli) }
+
+func (e *dirEntry) sum() uint32 { return crc32.Checksum(e.bytes()[:entrySumLen], castagnoli) }
+
+// geometry is a process-private copy of the immutable header fields. After
+// Open validated it, nothing is ever re-read from shared memory: a peer that
+// later scribbles over the header cannot move our bounds.
+type geometry struct {
+	size       int64
+	pageSize   int64
+	padUnit    int64
+	dirOffset  int64
+	dirCap     int64
+	dataOffset int64
+	minor      uint16
+	incompat   uint64
+	compat     uint64
+	creatorPID uint32
+	created    int64
+}
+
+func isPow2(x uint64) bool { return x != 0 && x&(x-1) == 0 }
+
+func alignUp(x, a int64) int64 { return (x + a - 1) &^ (a - 1) }
+
+// checkIdentity validates the fields that say whether this is an arena of a
+// layout we read: magic, byte order and version. It needs only the first 16
+// bytes.
+func (h *header) checkIdentity() error {
+	if string(h.Magic[:]) != Magic {
+		return fmt.Errorf("%w: bad magic %q", ErrNotArena, h.Magic[:])
+	}
+	if h.ByteOrder != byteOrderMark {
+		if bits.ReverseBytes32(h.ByteOrder) == byteOrderMark {
+			return fmt.Errorf("%w: arena written by a host of the other byte order", ErrByteOrder)
+		}
+		return corruptf("byte order mark %#x", h.ByteOrder)
+	}
+	if h.VersionMajor != VersionMajor {
+		return fmt.Errorf("%w: layout %d.%d, this build reads %d.x", ErrVersion, h.VersionMajor, h.VersionMinor, VersionMajor)
+	}
+	return nil
+}
+
+// validate checks a private copy of the header against itself and the file
+// size, and returns the geometry. It never trusts one field to bound another
+// before that field is itself bounded, and all arithmetic is overflow-safe.
+func (h *header) validate(fileSize int64) (geometry, error) {
+	var g geometry
+	if err := h.checkIdentity(); err != nil {
+		return g, err
+	}
+	if got := h.sum(); got != h.Checksum {
+		return g, fmt.Errorf("%w: header checksum %#08x, computed %#08x", ErrChecksum, h.Checksum, got)
+	}
+	if unknown := h.IncompatFeatures &^ knownIncompat; unknown != 0 {
+		return g, fmt.Errorf("%w: unknown required features %#x", ErrVersion, unknown)
+	}
+	if h.HeaderSize != HeaderSize || h.DirEntrySize != DirEntrySize || h.DirOffset != HeaderSize {
+		return g, corruptf("header size %d, entry size %d, directory offset %d", h.HeaderSize, h.DirEntrySize, h.DirOffset)
+	}
+	if p := uint64(h.PageSize); !isPow2(p) || p < minPage || p > maxPage {
+		return g, corruptf("page size %d", h.PageSize)
+	}
+	if p := uint64(h.PadUnit); !isPow2(p) || p < minPad || p > maxPad {
+		return g, corruptf("padding unit %d", h.PadUnit)
+	}
+	if h.TotalSize == 0 || h.TotalSize > maxSize || h.TotalSize%uint64(h.PageSize) != 0 {
+		return g, corruptf("total size %d (page size %d)", h.TotalSize, h.PageSize)
+	}
+	if h.DirCapacity == 0 || h.DirCapacity > MaxDirCapacity {
+		return g, corruptf("directory capacity %d", h.DirCapacity)
+	}
+	dirEnd := uint64(HeaderSize) + uint64(h.DirCapacity)*DirEntrySize // no overflow: both bounded
+	if h.DataOffset < dirEnd || h.DataOffset%uint64(h.PageSize) != 0 || h.DataOffset > h.TotalSize {
+		return g, corruptf("data offset %d (directory ends at %d, size %d)", h.DataOffset, dirEnd, h.TotalSize)
+	}
+	if fileSize < int64(h.TotalSize) {
+		return g, fmt.Errorf("%w: file has %d bytes, header says %d", ErrTruncated, fileSize, h.TotalSize)
+	}
+	if fileSize != int64(h.TotalSize) {
+		return g, corruptf("file has %d bytes, header says %d", fileSize, h.TotalSize)
+	}
+	g = geometry{
+		size:       int64(h.TotalSize),
+		pageSize:   int64(h.PageSize),
+		padUnit:    int64(h.PadUnit),
+		dirOffset:  HeaderSize,
+		dirCap:     int64(h.DirCapacity),
+		dataOffset: int64(h.DataOffset),
+		minor:      h.VersionMinor,
+		incompat:   h.IncompatFeatures,
+		compat:     h.CompatFeatures,
+		creatorPID: h.CreatorPID,
+		created:    h.CreatedUnixNano,
+	}
+	return g, nil
+}
+
+// entryInfo is a validated private copy of a directory entry.
+type entryInfo struct {
+	name       string
+	off, size  int64
+	align      int64
+	kind       Kind
+	creatorPID uint32
+	created    int64
+}
+
+// validate checks a private copy of entry i against the geometry.
+func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
+	if got := e.sum(); got != e.Checksum {
+		return entryInfo{}, fmt.Errorf("%w: directory entry %d checksum %#08x, computed %#08x", ErrChecksum, i, e.Checksum, got)
+	}
+	n := bytes.IndexByte(e.Name[:], 0)
+	if n <= 0 || n > MaxNameLen {
+		return entryInfo{}, corruptf("directory entry %d: name not NUL-terminated or empty", i)
+	}
+	for _, c := range e.Name[n:] {
+		if c != 0 {
+			return entryInfo{}, corruptf("directory entry %d: bytes after name terminator", i)
+		}
+	}
+	name := string(e.Name[:n])
+	if err := checkRegionName(name); err != nil {
+		return entryInfo{}, corruptf("directory entry %d: %v", i, err)
+	}
+	if !isPow2(e.Align) || e.Align > uint64(g.pageSize) {
+		return entryInfo{}, corruptf("directory entry %d (%q): alignment %d", i, name, e.Align)
+	}
+	if e.Offset < uint64(g.dataOffset) || e.Offset > uint64(g.size) || e.Size > uint64(g.size)-e.Offset {
+		return entryInfo{}, corruptf("directory entry %d (%q): [%d,+%d) outside data area [%d,%d)", i, name, e.Offset, e.Size, g.dataOffset, g.size)
+	}
+	if e.Offset%e.Align != 0 {
+		return entryInfo{}, corruptf("directory entry %d (%q): offset %d not aligned to %d", i, name, e.Offset, e.Align)
+	}
+	return entryInfo{
+		name:       name,
+		off:        int64(e.Offset),
+		size:       int64(e.Size),
+		align:      int64(e.Align),
+		kind:       Kind(e.Kind),
+		creatorPID: e.CreatorPID,
+		created:    e.CreatedUnixNano,
+	}, nil
+}
+
+// loadEntry copies entry i out of the mapping (which the caller bounded by
+// the private geometry) after an acquire load of its State.
+func loadEntry(mem []byte, g *geometry, i int) (dirEntry, bool) {
+	off := g.dirOffset + int64(i)*DirEntrySize
+	src := (*dirEntry)(unsafe.Pointer(&mem[off])) // in bounds: i < dirCap, dirOffset+dirCap*128 <= dataOffset <= size
+	// Acquire: pairs with the release store of State in publishEntry, so
+	// the bytes copied below are the ones written before it.
+	ready := atomic.LoadUint32(&src.State) == stateReady
+	var e dirEntry
+	copy(e.bytes(), mem[off:off+DirEntrySize])
+	return e, ready
+}
