@@ -1,0 +1,94 @@
+package ring
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// Config is the geometry of a new ring.
+type Config struct {
+	// Slots is the number of messages the ring holds: a power of two, at
+	// least 2 and at most 1<<30.
+	Slots int
+	// SlotSize is the largest message in bytes, 1 .. 1<<30. Messages of
+	// any length from 0 to SlotSize are accepted.
+	SlotSize int
+	// Peers is the number of entries in the ring's table of attached
+	// handles (each holds one handle's pid, start time, heartbeat and
+	// counters). 0 means DefaultPeers. Handles beyond it share an overflow
+	// entry.
+	Peers int
+}
+
+// Limits.
+const (
+	MaxSlots     = 1 << 30
+	MaxSlotSize  = 1 << 30
+	DefaultPeers = 16
+	MaxPeers     = 1024
+	maxRingBytes = 1 << 44
+)
+
+func (c Config) withDefaults() Config {
+	if c.Peers == 0 {
+		c.Peers = DefaultPeers
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Slots < 2 || c.Slots > MaxSlots || bits.OnesCount(uint(c.Slots)) != 1 {
+		return fmt.Errorf("%w: Slots %d must be a power of two in [2,%d]", ErrInvalid, c.Slots, MaxSlots)
+	}
+	if c.SlotSize < 1 || c.SlotSize > MaxSlotSize {
+		return fmt.Errorf("%w: SlotSize %d must be in [1,%d]", ErrInvalid, c.SlotSize, MaxSlotSize)
+	}
+	if c.Peers < 1 || c.Peers > MaxPeers {
+		return fmt.Errorf("%w: Peers %d must be in [1,%d]", ErrInvalid, c.Peers, MaxPeers)
+	}
+	return nil
+}
+
+// WaitStrategy says how a blocking operation waits when the ring is full
+// (Push) or empty (Pop). It is a property of one handle, not of the ring:
+// a busy-spinning consumer and a sleeping producer can share a ring.
+type WaitStrategy int
+
+const (
+	// WaitAdaptive spins with the CPU's pause instruction for a few
+	// microseconds, then yields the processor for a while, then sleeps in
+	// a futex until the other side signals. The default: microsecond
+	// hand-offs while traffic flows, no CPU while idle.
+	WaitAdaptive WaitStrategy = iota
+	// WaitSpin busy-spins with the pause instruction and never sleeps:
+	// lowest latency, one core burnt per waiter.
+	WaitSpin
+	// WaitYield calls runtime.Gosched between checks.
+	WaitYield
+	// WaitBlock sleeps in the futex at once.
+	WaitBlock
+)
+
+func (w WaitStrategy) String() string {
+	switch w {
+	case WaitAdaptive:
+		return "adaptive"
+	case WaitSpin:
+		return "spin"
+	case WaitYield:
+		return "yield"
+	case WaitBlock:
+		return "block"
+	}
+	return fmt.Sprintf("WaitStrategy(%d)", int(w))
+}
+
+// ParseWaitStrategy parses the names String returns.
+func ParseWaitStrategy(s string) (WaitStrategy, error) {
+	for _, w := range []WaitStrategy{WaitAdaptive, WaitSpin, WaitYield, WaitBlock} {
+		if w.String() == s {
+			return w, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: wait strategy %q (want adaptive, spin, yield or block)", ErrInvalid, s)
+}

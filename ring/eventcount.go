@@ -1,0 +1,68 @@
+package ring
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/futex"
+)
+
+// eventcount lets one side sleep until the other side makes progress,
+// without the other side making a system call while nobody sleeps.
+//
+// Protocol (Dekker-style; both sides' key operations are sequentially
+// consistent atomics, which on amd64 are locked instructions and full
+// fences):
+//
+//	sleeper                              notifier
+//	  Waiters++          (XADD)            publish position/sequence (XCHG or LOCK CMPXCHG)
+//	  key := Seq                           if Waiters != 0 {
+//	  if condition holds: Waiters--; done      Seq++
+//	  futex_wait(&Seq, key)                    futex_wake(&Seq)
+//	  Waiters--                            }
+//
+// Either the sleeper's re-check sees the publish, or the notifier's load
+// sees Waiters != 0 and bumps Seq; if the bump comes before futex_wait, the
+// kernel sees Seq != key and returns at once (EAGAIN), and if after, the
+// wake finds the sleeper queued. A StoreLoad fence between "publish" and
+// "load Waiters" is essential: with a plain release store the load could be
+// satisfied before the store is visible and the wake-up would be lost. That
+// is why publishes use sync/atomic's sequentially consistent operations
+// rather than release-only stores (docs/ring.md has the measurement).
+type eventcount struct {
+	seq     *uint32
+	waiters *uint32
+}
+
+// notify wakes up to n sleepers if any are registered. The caller has just
+// published with a sequentially consistent atomic.
+func (e eventcount) notify(n int, peer *peerEntry) {
+	// Load ordered after the caller's publish by that publish's full fence.
+	if atomic.LoadUint32(e.waiters) == 0 {
+		return
+	}
+	e.wake(n, peer)
+}
+
+func (e eventcount) wake(n int, peer *peerEntry) {
+	atomic.AddUint32(e.seq, 1) // makes a racing futex_wait return EAGAIN
+	if woken, err := futex.Wake(e.seq, n); err == nil && woken > 0 {
+		atomic.AddUint64(&peer.Wakes, uint64(woken))
+	}
+}
+
+func (e eventcount) wakeAll(peer *peerEntry) { e.wake(0, peer) }
+
+// prepare registers a sleeper and returns the key to wait on.
+func (e eventcount) prepare() uint32 {
+	atomic.AddUint32(e.waiters, 1) // full fence: the caller's re-check comes after
+	return atomic.LoadUint32(e.seq)
+}
+
+// cancel unregisters a sleeper (after waking, or instead of sleeping).
+func (e eventcount) cancel() { atomic.AddUint32(e.waiters, ^uint32(0)) }
+
+// sleep waits on key for at most d.
+func (e eventcount) sleep(key uint32, d time.Duration) {
+	_ = futex.Wait(e.seq, key, d) // timeout and spurious wake-ups are re-checked by the caller
+}

@@ -1,0 +1,283 @@
+package ring
+
+import (
+	"fmt"
+	"hash/crc32"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmring/shmring/arena"
+)
+
+// Ring region layout (docs/ring.md has it byte by byte; TestRingLayout pins
+// it). Offsets are from the start of the region, which is aligned to the
+// padding unit P recorded in the arena header.
+//
+//	0        ringHeader (256 bytes: geometry, checksum, ready word)
+//	A        producer unit (P bytes): Tail/EnqPos, not-empty eventcount
+//	A+P      consumer unit (P bytes): Head/DeqPos, not-full eventcount
+//	A+2P     peer table: Peers entries of max(P,128) bytes
+//	S        slots: Slots x SlotStride bytes
+//
+// with A = roundup(256, P) and S = roundup(A+2P+Peers*PeerStride, P).
+// Every offset is a function of (P, Slots, SlotSize, Peers); a reader
+// recomputes them and refuses a header that disagrees.
+
+const (
+	ringMagic        = "SHMRRING"
+	ringVersionMajor = 1
+	ringVersionMinor = 0
+	ringHeaderSize   = 256
+	stateReady       = 0x59444552 // "REDY"
+	peerEntryMin     = 128
+
+	// closedBit marks the producer position word closed (bit 63).
+	// Positions are 63-bit counters; they never reach it.
+	closedBit = uint64(1) << 63
+	posMask   = closedBit - 1
+
+	spscSlotHeader = 8  // Len uint32, Flags uint32
+	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
+)
+
+// Region kinds recorded in the arena directory.
+const (
+	KindSPSC arena.Kind = 0x43535053 // "SPSC"
+	KindMPMC arena.Kind = 0x434d504d // "MPMC"
+)
+
+// ringKind values in the ring header.
+const (
+	kindSPSC uint32 = 1
+	kindMPMC uint32 = 2
+)
+
+// ringHeader is the first 256 bytes of a ring region. Bytes [0,120) are
+// written once before State and covered by Checksum.
+type ringHeader struct {
+	Magic           [8]byte  // 0
+	VersionMajor    uint16   // 8
+	VersionMinor    uint16   // 10
+	Kind            uint32   // 12: 1 SPSC, 2 MPMC
+	Slots           uint32   // 16
+	SlotSize        uint32   // 20
+	SlotStride      uint32   // 24
+	PadUnit         uint32   // 28
+	RegionSize      uint64   // 32: bytes the ring uses from the region start
+	ProdOffset      uint64   // 40
+	ConsOffset      uint64   // 48
+	PeersOffset     uint64   // 56
+	PeerCapacity    uint32   // 64
+	PeerStride      uint32   // 68
+	SlotsOffset     uint64   // 72
+	CreatorPID      uint32   // 80
+	Flags           uint32   // 84: reserved, zero
+	CreatedUnixNano int64    // 88
+	_               [24]byte // 96: reserved, zero
+	Checksum        uint32   // 120: CRC-32C of [0,120)
+	State           uint32   // 124: atomic; stateReady once initialised
+	_               [128]byte
+}
+
+// prodUnit starts the producer's padded unit. Tail (SPSC) or EnqPos (MPMC)
+// is written by producers; the not-empty eventcount lives beside it because
+// the producer reads NotEmptyWaiters after every publish and consumers read
+// Tail anyway, so co-locating them costs no extra cache line on either side.
+type prodUnit struct {
+	Pos             uint64 // 0: atomic; next position to publish (SPSC) / claim (MPMC); bit 63 = closed
+	NotEmptySeq     uint32 // 8: atomic; futex word consumers sleep on
+	NotEmptyWaiters uint32 // 12: atomic; consumers registered to sleep
+}
+
+// consUnit starts the consumer's padded unit.
+type consUnit struct {
+	Pos            uint64 // 0: atomic; next position to consume (SPSC) / claim (MPMC)
+	NotFullSeq     uint32 // 8: atomic; futex word producers sleep on
+	NotFullWaiters uint32 // 12: atomic; producers registered to sleep
+}
+
+// peerEntry is one entry of the peer table: a handle attached to the ring.
+// Entry 0 is the shared overflow entry for handles that found no free one.
+type peerEntry struct {
+	PID               uint32 // 0: atomic; 0 = free; claimed by CAS
+	Roles             uint32 // 4: atomic OR; bit 0 producer, bit 1 consumer
+	StartTicks        uint64 // 8: process start time (clock ticks since boot) to tell a reused pid
+	AttachUnixNano    int64  // 16
+	HeartbeatUnixNano int64  // 24: atomic; reserved for dead-peer detection
+	MsgsIn            uint64 // 32: atomic counters, cumulative per entry
+	BytesIn           uint64 // 40
+	MsgsOut           uint64 // 48
+	BytesOut          uint64 // 56
+	FullEvents        uint64 // 64
+	EmptyEvents       uint64 // 72
+	Sleeps            uint64 // 80
+	Wakes             uint64 // 88
+	Generation        uint32 // 96: atomic; incremented by every claim
+	_                 uint32 // 100
+	_                 [24]byte
+}
+
+var (
+	_ [ringHeaderSize - unsafe.Sizeof(ringHeader{})]byte
+	_ [unsafe.Sizeof(ringHeader{}) - ringHeaderSize]byte
+	_ [peerEntryMin - unsafe.Sizeof(peerEntry{})]byte
+	_ [unsafe.Sizeof(peerEntry{}) - peerEntryMin]byte
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (h *ringHeader) sum() uint32 {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(h)), unsafe.Offsetof(h.Checksum))
+	return crc32.Checksum(b, castagnoli)
+}
+
+// geometry is a process-private copy of a ring's layout, computed from
+// (kind, P, Slots, SlotSize, Peers) and never re-read from shared memory.
+type geometry struct {
+	kind       uint32
+	pad        uint64
+	slots      uint64
+	mask       uint64
+	slotSize   uint64
+	slotHeader uint64
+	stride     uint64
+	prodOff    uint64
+	consOff    uint64
+	peersOff   uint64
+	peers      uint64
+	peerStride uint64
+	slotsOff   uint64
+	size       uint64
+}
+
+func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
+
+// computeGeometry derives every offset. Inputs must already be bounded by
+// Config.validate and the padding-unit check.
+func computeGeometry(kind uint32, pad uint64, cfg Config) geometry {
+	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize), peers: uint64(cfg.Peers)}
+	g.mask = g.slots - 1
+	g.slotHeader = spscSlotHeader
+	if kind == kindMPMC {
+		g.slotHeader = mpmcSlotHeader
+	}
+	g.stride = alignUp(g.slotHeader+g.slotSize, 8)
+	a := alignUp(ringHeaderSize, pad)
+	g.prodOff = a
+	g.consOff = a + pad
+	g.peersOff = a + 2*pad
+	g.peerStride = max(pad, peerEntryMin)
+	g.slotsOff = alignUp(g.peersOff+g.peers*g.peerStride, pad)
+	g.size = g.slotsOff + g.slots*g.stride // < 2^61: slots <= 2^30, stride <= 2^30+24
+	return g
+}
+
+// Size returns the number of bytes a ring of this kind and config needs in
+// an arena whose padding unit is padUnit. kind is KindSPSC or KindMPMC.
+func Size(kind arena.Kind, cfg Config, padUnit int) (int64, error) {
+	k, err := ringKind(kind)
+	if err != nil {
+		return 0, err
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return 0, err
+	}
+	if err := checkPad(uint64(padUnit)); err != nil {
+		return 0, err
+	}
+	g := computeGeometry(k, uint64(padUnit), cfg)
+	if g.size > maxRingBytes {
+		return 0, fmt.Errorf("%w: ring of %d bytes is too large", ErrInvalid, g.size)
+	}
+	return int64(g.size), nil
+}
+
+func ringKind(k arena.Kind) (uint32, error) {
+	switch k {
+	case KindSPSC:
+		return kindSPSC, nil
+	case KindMPMC:
+		return kindMPMC, nil
+	}
+	return 0, fmt.Errorf("%w: kind %#x", ErrInvalid, uint32(k))
+}
+
+func checkPad(p uint64) error {
+	if p < 64 || p > 4096 || p&(p-1) != 0 {
+		return fmt.Errorf("%w: padding unit %d", ErrInvalid, p)
+	}
+	return nil
+}
+
+// initRing writes the header of a new ring into mem (zeroed, at least
+// g.size bytes, 8-byte aligned) and publishes it.
+func initRing(mem []byte, g geometry, pid uint32, now int64) {
+	h := (*ringHeader)(unsafe.Pointer(&mem[0])) // len(mem) >= g.size > ringHeaderSize
+	copy(h.Magic[:], ringMagic)
+	h.VersionMajor = ringVersionMajor
+	h.VersionMinor = ringVersionMinor
+	h.Kind = g.kind
+	h.Slots = uint32(g.slots)
+	h.SlotSize = uint32(g.slotSize)
+	h.SlotStride = uint32(g.stride)
+	h.PadUnit = uint32(g.pad)
+	h.RegionSize = g.size
+	h.ProdOffset = g.prodOff
+	h.ConsOffset = g.consOff
+	h.PeersOffset = g.peersOff
+	h.PeerCapacity = uint32(g.peers)
+	h.PeerStride = uint32(g.peerStride)
+	h.SlotsOffset = g.slotsOff
+	h.CreatorPID = pid
+	h.CreatedUnixNano = now
+	h.Checksum = h.sum()
+	if g.kind == kindMPMC {
+		// Vyukov: slot i starts with sequence i (free for the producer of
+		// position i).
+		for i := uint64(0); i < g.slots; i++ {
+			seq := (*uint64)(unsafe.Pointer(&mem[g.slotsOff+i*g.stride])) // in bounds: i < slots
+			atomic.StoreUint64(seq, i)
+		}
+	}
+	// Release: every byte above is visible to whoever acquire-loads State
+	// and sees stateReady.
+	atomic.StoreUint32(&h.State, stateReady)
+}
+
+// readHeader validates the ring header in mem (a region of len(mem) bytes)
+// and returns the private geometry. State must already have been observed
+// ready with an acquire load.
+func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) {
+	var h ringHeader
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), ringHeaderSize), mem[:ringHeaderSize])
+	if string(h.Magic[:]) != ringMagic {
+		return geometry{}, fmt.Errorf("%w: bad ring magic %q", ErrKind, h.Magic[:])
+	}
+	if h.VersionMajor != ringVersionMajor {
+		return geometry{}, fmt.Errorf("%w: ring layout %d.%d", ErrVersion, h.VersionMajor, h.VersionMinor)
+	}
+	if got := h.sum(); got != h.Checksum {
+		return geometry{}, corruptf("ring header checksum %#08x, computed %#08x", h.Checksum, got)
+	}
+	if h.Kind != wantKind {
+		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d", ErrKind, h.Kind, wantKind)
+	}
+	cfg := Config{Slots: int(h.Slots), SlotSize: int(h.SlotSize), Peers: int(h.PeerCapacity)}
+	if err := cfg.validate(); err != nil {
+		return geometry{}, corruptf("ring header: %v", err)
+	}
+	if err := checkPad(uint64(h.PadUnit)); err != nil || (arenaPad != 0 && uint64(h.PadUnit) != arenaPad) {
+		return geometry{}, corruptf("ring padding unit %d (arena's is %d)", h.PadUnit, arenaPad)
+	}
+	g := computeGeometry(h.Kind, uint64(h.PadUnit), cfg)
+	if h.SlotStride != uint32(g.stride) || h.RegionSize != g.size || h.ProdOffset != g.prodOff ||
+		h.ConsOffset != g.consOff || h.PeersOffset != g.peersOff || h.PeerStride != uint32(g.peerStride) ||
+		h.SlotsOffset != g.slotsOff {
+		return geometry{}, corruptf("ring header offsets disagree with its geometry")
+	}
+	if g.size > uint64(len(mem)) {
+		return geometry{}, corruptf("ring needs %d bytes, region has %d", g.size, len(mem))
+	}
+	return g, nil
+}

@@ -1,0 +1,617 @@
+package ring
+
+// Invariants of the MPMC ring (Vyukov's bounded MPMC queue over shared
+// memory; positions are 63-bit counters that only grow):
+//
+//   - EnqPos = prod.Pos &^ closedBit is the next position a producer may
+//     claim; DeqPos = cons.Pos the next a consumer may claim. Both move
+//     only by CAS, by one per claimed slot (or by k for a batch).
+//   - Slot i's sequence number Seq says whose turn it is for position p
+//     with p & (Slots-1) == i:
+//     Seq == p      the slot is free for the producer of p;
+//     Seq == p+1    it holds p's message, for the consumer of p;
+//     Seq == p+Slots  the consumer of p released it: free for the producer
+//     of p+Slots.
+//   - A producer that won the CAS for p owns the slot until it stores
+//     Seq = p+1; a consumer that won the CAS for p owns it until it stores
+//     Seq = p+Slots. So every message is delivered exactly once.
+//   - Closing sets bit 63 of prod.Pos, which makes every later producer
+//     CAS fail; consumers see EOF only when closed and DeqPos == EnqPos, so
+//     a message claimed before Close is still delivered.
+//   - Seq, Len and both positions are peer-written: each is read once,
+//     checked against the states above and against SlotSize, and an
+//     impossible value returns ErrCorrupt.
+//
+// Slot format: Seq uint64, Len uint32, Owner uint32 (peer entry index of
+// the producer that claimed it, for dead-peer recovery), then SlotSize
+// bytes of data; stride rounded up to 8.
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/internal/atomicx"
+)
+
+// MPMC is a handle on a multi-producer multi-consumer ring. All its
+// methods are safe for concurrent use by any number of goroutines, and any
+// number of handles in any number of processes may produce and consume.
+type MPMC struct {
+	core
+}
+
+// mpmcSlot is the head of an MPMC slot.
+type mpmcSlot struct {
+	Seq   uint64 // atomic
+	Len   uint32
+	Owner uint32
+}
+
+// CreateMPMC allocates a region named name in a and initialises an MPMC
+// ring in it.
+func CreateMPMC(a *arena.Arena, name string, cfg Config) (*MPMC, error) {
+	r := new(MPMC)
+	if err := r.core.create(a, name, cfg, kindMPMC, KindMPMC); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenMPMC attaches to the MPMC ring named name in a.
+func OpenMPMC(a *arena.Arena, name string) (*MPMC, error) {
+	r := new(MPMC)
+	if err := r.core.open(a, name, kindMPMC, KindMPMC); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewMPMC initialises an MPMC ring over caller memory (zeroed, 8-byte
+// aligned, at least Size(KindMPMC, cfg, padUnit) bytes).
+func NewMPMC(mem []byte, cfg Config, padUnit int) (*MPMC, error) {
+	r := new(MPMC)
+	if err := r.core.initMem(mem, cfg, kindMPMC, KindMPMC, padUnit); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// AttachMPMC attaches a new handle to an MPMC ring in caller memory.
+func AttachMPMC(mem []byte) (*MPMC, error) {
+	r := new(MPMC)
+	if err := r.core.attach(mem, kindMPMC, 0); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// slotAt returns the slot of position pos; the offset is computed from the
+// private geometry, so it is inside the ring whatever pos is.
+func (r *MPMC) slotAt(pos uint64) (*mpmcSlot, uint64) {
+	off := r.g.slotsOff + (pos&r.g.mask)*r.g.stride
+	slot := r.mem[off : off+r.g.stride] // bounds-checked (no memory access): the whole slot is in the ring
+	return (*mpmcSlot)(unsafe.Pointer(&slot[0])), off + mpmcSlotHeader
+}
+
+// claimEnq claims up to want consecutive positions for producing. It
+// returns the first position and how many were claimed.
+func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
+	// Acquire loads of the position and of each Seq; the CAS is
+	// sequentially consistent.
+	pos := atomic.LoadUint64(&r.prod.Pos)
+	for {
+		if pos&closedBit != 0 {
+			return 0, 0, ErrClosed
+		}
+		s, _ := r.slotAt(pos)
+		seq := atomic.LoadUint64(&s.Seq)
+		dif := int64(seq - pos)
+		switch {
+		case dif == 0:
+			n := uint64(1)
+			for n < want {
+				s2, _ := r.slotAt(pos + n)
+				if atomic.LoadUint64(&s2.Seq) != pos+n {
+					break
+				}
+				n++
+			}
+			if atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+n) {
+				return pos, n, nil
+			}
+			pos = atomic.LoadUint64(&r.prod.Pos)
+		case dif == -int64(r.g.slots) || dif == 1-int64(r.g.slots):
+			// The slot still holds (or is being filled or read for) the
+			// previous lap: full.
+			return 0, 0, ErrFull
+		case dif > 0:
+			// Another producer claimed pos; EnqPos must have moved.
+			np := atomic.LoadUint64(&r.prod.Pos)
+			if np == pos {
+				return 0, 0, corruptf("slot %d: sequence %d ahead of producer position %d", pos&r.g.mask, seq, pos)
+			}
+			pos = np
+		default:
+			return 0, 0, corruptf("slot %d: sequence %d impossible for producer position %d", pos&r.g.mask, seq, pos)
+		}
+	}
+}
+
+// publishSlot commits a claimed slot holding n bytes.
+func (r *MPMC) publishSlot(pos, n uint64) {
+	s, _ := r.slotAt(pos)
+	// Len is read by consumers before they win the slot (to refuse a
+	// short buffer without claiming), so it is written and read atomically;
+	// a release store (a plain MOV on amd64) is enough: Seq's store below
+	// orders it for the consumer that then claims the slot.
+	atomicx.StoreRelease32(&s.Len, uint32(n))
+	s.Owner = uint32(r.peerIdx)
+	// Sequentially consistent store (XCHG): releases the slot's contents to
+	// the consumer that acquire-loads Seq == pos+1, and orders the
+	// publication before notify's load of NotEmptyWaiters.
+	atomic.StoreUint64(&s.Seq, pos+1)
+}
+
+func (r *MPMC) countIn(n, nbytes uint64) {
+	atomic.AddUint64(&r.peer.MsgsIn, n)
+	atomic.AddUint64(&r.peer.BytesIn, nbytes)
+}
+
+func (r *MPMC) countOut(n, nbytes uint64) {
+	atomic.AddUint64(&r.peer.MsgsOut, n)
+	atomic.AddUint64(&r.peer.BytesOut, nbytes)
+}
+
+// TryPush copies msg into a free slot and commits it. It returns ErrFull,
+// ErrTooLarge, ErrClosed or ErrCorrupt, and never blocks.
+func (r *MPMC) TryPush(msg []byte) error {
+	if uint64(len(msg)) > r.g.slotSize {
+		return ErrTooLarge
+	}
+	pos, _, err := r.claimEnq(1)
+	if err != nil {
+		if err == ErrFull {
+			atomic.AddUint64(&r.peer.FullEvents, 1)
+		}
+		return err
+	}
+	_, data := r.slotAt(pos)
+	copy(r.mem[data:data+r.g.slotSize], msg)
+	r.publishSlot(pos, uint64(len(msg)))
+	r.countIn(1, uint64(len(msg)))
+	r.notEmpty.notify(1, r.peer)
+	return nil
+}
+
+// TryPushBatch pushes as many of msgs as fit, claiming their slots with
+// one CAS of the shared producer position. It returns how many were
+// pushed; the error is non-nil only when none were.
+func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	want := uint64(0)
+	for want < uint64(len(msgs)) && uint64(len(msgs[want])) <= r.g.slotSize {
+		want++
+	}
+	if want == 0 {
+		return 0, ErrTooLarge
+	}
+	want = min(want, r.g.slots)
+	pos, n, err := r.claimEnq(want)
+	if err != nil {
+		if err == ErrFull {
+			atomic.AddUint64(&r.peer.FullEvents, 1)
+		}
+		return 0, err
+	}
+	var nbytes uint64
+	for i := uint64(0); i < n; i++ {
+		m := msgs[i]
+		_, data := r.slotAt(pos + i)
+		copy(r.mem[data:data+r.g.slotSize], m)
+		r.publishSlot(pos+i, uint64(len(m)))
+		nbytes += uint64(len(m))
+	}
+	r.countIn(n, nbytes)
+	r.notEmpty.notify(int(n), r.peer)
+	return int(n), nil
+}
+
+// TryReserve claims a free slot for a message of n bytes written in place;
+// Commit publishes it. Until then consumers wait at that slot, so commit
+// promptly. Each reservation is independent: goroutines may hold several.
+func (r *MPMC) TryReserve(n int) (Reservation, error) {
+	if n < 0 || uint64(n) > r.g.slotSize {
+		return Reservation{}, ErrTooLarge
+	}
+	pos, _, err := r.claimEnq(1)
+	if err != nil {
+		if err == ErrFull {
+			atomic.AddUint64(&r.peer.FullEvents, 1)
+		}
+		return Reservation{}, err
+	}
+	_, data := r.slotAt(pos)
+	return Reservation{Buf: r.mem[data : data+uint64(n) : data+r.g.slotSize], pos: pos, ok: true}, nil
+}
+
+// Commit publishes a reserved slot holding a message of n bytes.
+func (r *MPMC) Commit(res Reservation, n int) error {
+	if !res.ok {
+		return ErrNotReserved
+	}
+	if n < 0 || uint64(n) > r.g.slotSize {
+		return ErrTooLarge
+	}
+	s, _ := r.slotAt(res.pos)
+	if atomic.LoadUint64(&s.Seq) != res.pos { // claimed, not yet published
+		return ErrNotReserved
+	}
+	r.publishSlot(res.pos, uint64(n))
+	r.countIn(1, uint64(n))
+	r.notEmpty.notify(1, r.peer)
+	return nil
+}
+
+// claimDeq claims up to want consecutive committed positions whose
+// messages fit the limits. fits(i, n) reports whether message i of length
+// n may be taken. It returns the first position and how many were claimed.
+func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint64, error) {
+	pos := atomic.LoadUint64(&r.cons.Pos)
+	for {
+		s, _ := r.slotAt(pos)
+		seq := atomic.LoadUint64(&s.Seq) // acquire: pairs with publishSlot
+		dif := int64(seq - (pos + 1))
+		switch {
+		case dif == 0:
+			// Length read once, after the acquire of Seq; if our CAS below
+			// succeeds nobody could have changed the slot in between.
+			ln := uint64(atomic.LoadUint32(&s.Len))
+			if ln > r.g.slotSize {
+				return 0, 0, corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, ln, r.g.slotSize)
+			}
+			if err := fits(0, ln); err != nil {
+				return 0, 0, err
+			}
+			n := uint64(1)
+			for n < want {
+				s2, _ := r.slotAt(pos + n)
+				if atomic.LoadUint64(&s2.Seq) != pos+n+1 {
+					break
+				}
+				l2 := uint64(atomic.LoadUint32(&s2.Len))
+				if l2 > r.g.slotSize || fits(n, l2) != nil {
+					break
+				}
+				n++
+			}
+			if atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+n) {
+				return pos, n, nil
+			}
+			pos = atomic.LoadUint64(&r.cons.Pos)
+		case dif == -1 || dif == -int64(r.g.slots):
+			// Nothing committed at pos yet (free, being filled, or the
+			// previous lap's consumer still reading).
+			e := atomic.LoadUint64(&r.prod.Pos)
+			if e&closedBit != 0 && e&posMask == pos {
+				return 0, 0, io.EOF
+			}
+			return 0, 0, ErrEmpty
+		case dif > 0:
+			np := atomic.LoadUint64(&r.cons.Pos)
+			if np == pos {
+				return 0, 0, corruptf("slot %d: sequence %d ahead of consumer position %d", pos&r.g.mask, seq, pos)
+			}
+			pos = np
+		default:
+			return 0, 0, corruptf("slot %d: sequence %d impossible for consumer position %d", pos&r.g.mask, seq, pos)
+		}
+	}
+}
+
+// releaseSlot hands a consumed slot to the producer of the next lap.
+func (r *MPMC) releaseSlot(pos uint64) {
+	s, _ := r.slotAt(pos)
+	// Sequentially consistent store: releases our reads of the slot, and
+	// orders this before notify's load of NotFullWaiters.
+	atomic.StoreUint64(&s.Seq, pos+r.g.slots)
+}
+
+// TryPop copies the next message into dst and returns its length. It
+// returns ErrEmpty, io.EOF once the ring is closed and drained,
+// io.ErrShortBuffer if dst is too short (the message stays in the ring),
+// or ErrCorrupt; it never blocks.
+func (r *MPMC) TryPop(dst []byte) (int, error) {
+	n, err := r.pop(dst)
+	if err == ErrEmpty {
+		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+	}
+	return n, err
+}
+
+
+func (r *MPMC) pop(dst []byte) (int, error) {
+	limit := uint64(len(dst))
+	pos, _, err := r.claimDeq(1, func(_, n uint64) error {
+		if n > limit {
+			return io.ErrShortBuffer
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	s, data := r.slotAt(pos)
+	n := uint64(atomic.LoadUint32(&s.Len)) // ours since the CAS; checked in claimDeq, re-check against a racing hostile write
+	if n > limit {
+		n = limit
+	}
+	copy(dst, r.mem[data:data+n])
+	r.releaseSlot(pos)
+	r.countOut(1, n)
+	r.notFull.notify(1, r.peer)
+	return int(n), nil
+}
+
+// TryPopBatch pops up to len(bufs) messages, claiming them with one CAS.
+// Message i is copied into bufs[i][:cap(bufs[i])] and bufs[i] resliced to
+// its length. It returns how many were popped; the error is non-nil only
+// when none were.
+func (r *MPMC) TryPopBatch(bufs [][]byte) (int, error) {
+	n, err := r.popBatch(bufs)
+	if err == ErrEmpty {
+		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+	}
+	return n, err
+}
+
+func (r *MPMC) popBatch(bufs [][]byte) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	pos, k, err := r.claimDeq(min(uint64(len(bufs)), r.g.slots), func(i, n uint64) error {
+		if n > uint64(cap(bufs[i])) {
+			return io.ErrShortBuffer
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var nbytes uint64
+	for i := uint64(0); i < k; i++ {
+		s, data := r.slotAt(pos + i)
+		n := min(uint64(atomic.LoadUint32(&s.Len)), uint64(cap(bufs[i])))
+		bufs[i] = bufs[i][:n]
+		copy(bufs[i], r.mem[data:data+n])
+		r.releaseSlot(pos + i)
+		nbytes += n
+	}
+	r.countOut(k, nbytes)
+	r.notFull.notify(int(k), r.peer)
+	return int(k), nil
+}
+
+func noLimit(_, _ uint64) error { return nil }
+
+// TryPeek claims the next message and returns it in place; Release hands
+// its slot back. Until then producers of the next lap wait at that slot,
+// so release promptly.
+func (r *MPMC) TryPeek() (Message, error) {
+	m, err := r.peek()
+	if err == ErrEmpty {
+		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+	}
+	return m, err
+}
+
+func (r *MPMC) peek() (Message, error) {
+	pos, _, err := r.claimDeq(1, noLimit)
+	if err != nil {
+		return Message{}, err
+	}
+	s, data := r.slotAt(pos)
+	n := min(uint64(atomic.LoadUint32(&s.Len)), r.g.slotSize)
+	return Message{Data: r.mem[data : data+n : data+n], pos: pos, ok: true}, nil
+}
+
+// Release hands back the slot of a message returned by TryPeek or Peek.
+func (r *MPMC) Release(m Message) error {
+	if !m.ok {
+		return ErrNotReserved
+	}
+	s, _ := r.slotAt(m.pos)
+	if atomic.LoadUint64(&s.Seq) != m.pos+1 {
+		return ErrNotReserved
+	}
+	r.releaseSlot(m.pos)
+	r.countOut(1, uint64(len(m.Data)))
+	r.notFull.notify(1, r.peer)
+	return nil
+}
+
+// ready implements readiness for the waiter.
+func (r *MPMC) ready(push bool) bool {
+	if push {
+		p := atomic.LoadUint64(&r.prod.Pos)
+		if p&closedBit != 0 {
+			return true
+		}
+		s, _ := r.slotAt(p)
+		return atomic.LoadUint64(&s.Seq) == p
+	}
+	c := atomic.LoadUint64(&r.cons.Pos)
+	s, _ := r.slotAt(c)
+	if atomic.LoadUint64(&s.Seq) == c+1 {
+		return true
+	}
+	return atomic.LoadUint64(&r.prod.Pos)&closedBit != 0
+}
+
+func (r *MPMC) flush(bool) {} // MPMC counts directly in shared memory
+
+// Push is TryPush that waits while the ring is full, using the handle's
+// wait strategy, until ctx is done.
+func (r *MPMC) Push(ctx context.Context, msg []byte) error {
+	err := r.TryPush(msg)
+	if err != ErrFull {
+		return err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), true)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return err
+		}
+		if uint64(len(msg)) > r.g.slotSize {
+			return ErrTooLarge
+		}
+		pos, _, err := r.claimEnq(1)
+		if err == ErrFull {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, data := r.slotAt(pos)
+		copy(r.mem[data:data+r.g.slotSize], msg)
+		r.publishSlot(pos, uint64(len(msg)))
+		r.countIn(1, uint64(len(msg)))
+		r.notEmpty.notify(1, r.peer)
+		return nil
+	}
+}
+
+// PushBatch pushes all of msgs, waiting while the ring is full.
+func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	done := 0
+	var w waiter
+	defer w.done()
+	for done < len(msgs) {
+		n, err := r.TryPushBatch(msgs[done:])
+		done += n
+		if err == nil {
+			w.iter, w.phase = 0, phaseSpin
+			continue
+		}
+		if err != ErrFull {
+			return done, err
+		}
+		if w.ctx == nil {
+			w.init(ctx, r.WaitStrategy(), true)
+		}
+		if err := w.wait(&r.core, r); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// Reserve is TryReserve that waits while the ring is full.
+func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
+	res, err := r.TryReserve(n)
+	if err != ErrFull {
+		return res, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), true)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return Reservation{}, err
+		}
+		if res, err = r.TryReserve(n); err != ErrFull {
+			return res, err
+		}
+	}
+}
+
+// Pop is TryPop that waits while the ring is empty, using the handle's
+// wait strategy, until ctx is done. It returns io.EOF once the ring is
+// closed and drained.
+func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
+	n, err := r.TryPop(dst)
+	if err != ErrEmpty {
+		return n, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return 0, err
+		}
+		if n, err = r.pop(dst); err != ErrEmpty {
+			return n, err
+		}
+	}
+}
+
+// PopBatch waits until at least one message is available, then pops up to
+// len(bufs) like TryPopBatch.
+func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	n, err := r.TryPopBatch(bufs)
+	if err != ErrEmpty {
+		return n, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return 0, err
+		}
+		if n, err = r.popBatch(bufs); err != ErrEmpty {
+			return n, err
+		}
+	}
+}
+
+// Peek is TryPeek that waits while the ring is empty.
+func (r *MPMC) Peek(ctx context.Context) (Message, error) {
+	m, err := r.TryPeek()
+	if err != ErrEmpty {
+		return m, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return Message{}, err
+		}
+		if m, err = r.peek(); err != ErrEmpty {
+			return m, err
+		}
+	}
+}
+
+// Close closes the ring for everyone: further pushes fail with ErrClosed,
+// consumers drain every message claimed before Close and then get io.EOF,
+// and every blocked waiter wakes up. Idempotent; safe from any goroutine.
+func (r *MPMC) Close() error { return r.closeRing() }
+
+// Len is the number of messages claimed by producers and not yet claimed
+// by consumers.
+func (r *MPMC) Len() int {
+	e := atomic.LoadUint64(&r.prod.Pos) & posMask
+	d := atomic.LoadUint64(&r.cons.Pos)
+	if e-d > r.g.slots {
+		return 0
+	}
+	return int(e - d)
+}
+
+// Stats reads the ring's shared counters.
+func (r *MPMC) Stats() Stats { return r.stats() }
+
+// Detach frees this handle's peer entry. It does not close the ring.
+func (r *MPMC) Detach() error {
+	r.detach()
+	return nil
+}

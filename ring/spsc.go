@@ -1,0 +1,713 @@
+package ring
+
+// Invariants of the SPSC ring (positions are 63-bit counters that only
+// grow; a slot index is pos & (Slots-1)):
+//
+//   - 0 <= Tail - Head <= Slots, where Tail = prod.Pos &^ closedBit and
+//     Head = cons.Pos.
+//   - Slots [Head, Tail) hold committed messages and belong to the
+//     consumer; slots [Tail, Head+Slots) belong to the producer.
+//   - Only the producer writes prod.Pos (by CAS, so that Close from any
+//     process can set the closed bit without losing a publish); only the
+//     consumer writes cons.Pos.
+//   - Each side keeps its own position privately and a cached copy of the
+//     other side's, and reads the shared copy only when the cache says
+//     full (producer) or empty (consumer): the rigtorp/Agrona way.
+//   - A value read from the peer's word is checked against the invariant
+//     before use; a slot's length is read once and checked against
+//     SlotSize. Violations return ErrCorrupt.
+//
+// Slot format: Len uint32, Flags uint32 (reserved), then SlotSize bytes of
+// data, stride rounded up to 8.
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmring/shmring/arena"
+)
+
+// cacheLinePad keeps the producer's and the consumer's private state on
+// separate cache lines (128 bytes: two lines, for the adjacent-line
+// prefetcher) when one handle is used from two goroutines.
+type cacheLinePad [128]byte
+
+// spscProducer is the producer side's private state.
+type spscProducer struct {
+	tail      uint64 // next position to publish
+	headCache uint64 // last Head seen
+	synced    bool   // tail loaded from shared memory
+	closed    bool   // saw the closed bit
+	resv      bool   // a reservation is outstanding
+	pend      pending
+}
+
+// spscConsumer is the consumer side's private state.
+type spscConsumer struct {
+	head      uint64 // next position to consume
+	tailCache uint64 // last Tail seen
+	synced    bool
+	peek      bool // a peeked message is outstanding
+	pend      pending
+}
+
+// SPSC is a handle on a single-producer single-consumer ring. At any time
+// at most one goroutine (in any process) may produce (TryPush, Push,
+// batches, Reserve/Commit) and at most one may consume (TryPop, Pop,
+// batches, Peek/Release); the two may be the same handle or handles in
+// different processes. The other methods are safe for concurrent use.
+type SPSC struct {
+	core
+	_ cacheLinePad
+	p spscProducer
+	_ cacheLinePad
+	c spscConsumer
+	_ cacheLinePad
+}
+
+// Reservation is a slot reserved for zero-copy writing. Write the message
+// into Buf (len as asked, cap SlotSize) and Commit it.
+type Reservation struct {
+	Buf []byte
+	pos uint64
+	ok  bool
+}
+
+// Message is a committed message viewed in place. Data aliases the slot
+// and is valid until Release.
+type Message struct {
+	Data []byte
+	pos  uint64
+	ok   bool
+}
+
+// CreateSPSC allocates a region named name in a and initialises an SPSC
+// ring in it. The padding unit is the arena's.
+func CreateSPSC(a *arena.Arena, name string, cfg Config) (*SPSC, error) {
+	r := new(SPSC)
+	if err := r.core.create(a, name, cfg, kindSPSC, KindSPSC); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenSPSC attaches to the SPSC ring named name in a, waiting up to
+// OpenTimeout for its creator to finish.
+func OpenSPSC(a *arena.Arena, name string) (*SPSC, error) {
+	r := new(SPSC)
+	if err := r.core.open(a, name, kindSPSC, KindSPSC); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewSPSC initialises an SPSC ring over caller memory (zeroed, 8-byte
+// aligned, at least Size(KindSPSC, cfg, padUnit) bytes) and returns a
+// handle. Other handles attach with AttachSPSC. Tests use it over heap
+// memory, where the race detector can see the ring's accesses.
+func NewSPSC(mem []byte, cfg Config, padUnit int) (*SPSC, error) {
+	r := new(SPSC)
+	if err := r.core.initMem(mem, cfg, kindSPSC, KindSPSC, padUnit); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// AttachSPSC attaches a new handle to an SPSC ring in caller memory.
+func AttachSPSC(mem []byte) (*SPSC, error) {
+	r := new(SPSC)
+	if err := r.core.attach(mem, kindSPSC, 0); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *SPSC) slot(pos uint64) uint64 { return r.g.slotsOff + (pos&r.g.mask)*r.g.stride }
+
+// syncProd loads the producer position from shared memory on the first
+// producer operation, so a handle opened early takes over where the
+// previous producer stopped.
+func (r *SPSC) syncProd() error {
+	p := &r.p
+	t := atomic.LoadUint64(&r.prod.Pos) // acquire
+	if t&closedBit != 0 {
+		p.closed = true
+	}
+	t &= posMask
+	h := atomic.LoadUint64(&r.cons.Pos) // acquire
+	if t-h > r.g.slots {
+		return corruptf("positions: tail %d, head %d, %d slots", t, h, r.g.slots)
+	}
+	p.tail, p.headCache, p.synced = t, h, true
+	r.markRole(roleProducer)
+	return nil
+}
+
+func (r *SPSC) syncCons() error {
+	c := &r.c
+	h := atomic.LoadUint64(&r.cons.Pos) // acquire
+	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit
+	if t-h > r.g.slots {
+		return corruptf("positions: tail %d, head %d, %d slots", t, h, r.g.slots)
+	}
+	c.head, c.tailCache, c.synced = h, t, true
+	r.markRole(roleConsumer)
+	return nil
+}
+
+// free returns how many slots the producer may fill, refreshing its cached
+// Head if the cache says fewer than want.
+func (r *SPSC) free(want uint64) (uint64, error) {
+	p := &r.p
+	if f := r.g.slots - (p.tail - p.headCache); f >= want {
+		return f, nil
+	}
+	// Acquire: pairs with the consumer's store of cons.Pos after it copied
+	// the slots out, so we never overwrite a slot still being read.
+	h := atomic.LoadUint64(&r.cons.Pos)
+	if p.tail-h > r.g.slots { // also catches h > tail
+		return 0, corruptf("consumer position %d vs producer position %d", h, p.tail)
+	}
+	p.headCache = h
+	return r.g.slots - (p.tail - h), nil
+}
+
+// publish makes positions [p.tail, next) visible to the consumer.
+func (r *SPSC) publish(next, n, nbytes uint64) error {
+	p := &r.p
+	// CAS (LOCK CMPXCHG, sequentially consistent): releases the slot
+	// writes to the consumer's acquire load of prod.Pos, fails if Close set
+	// the closed bit meanwhile, and is the StoreLoad fence that orders this
+	// publish before notify's load of NotEmptyWaiters.
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p.tail, next) {
+		return r.publishFailed()
+	}
+	p.tail = next
+	p.pend.msgs += n
+	p.pend.bytes += nbytes
+	if p.pend.ops++; p.pend.ops >= flushEvery {
+		r.flushIn(&p.pend)
+	}
+	r.notEmpty.notify(int(n), r.peer)
+	return nil
+}
+
+func (r *SPSC) publishFailed() error {
+	cur := atomic.LoadUint64(&r.prod.Pos)
+	if cur&closedBit != 0 {
+		r.p.closed = true
+		return ErrClosed
+	}
+	return corruptf("producer position changed under the producer: %d, expected %d", cur, r.p.tail)
+}
+
+// TryPush copies msg into the next slot and commits it. It returns
+// ErrFull, ErrTooLarge, ErrClosed, or ErrCorrupt, and never blocks.
+func (r *SPSC) TryPush(msg []byte) error {
+	p := &r.p
+	if uint64(len(msg)) > r.g.slotSize {
+		return ErrTooLarge
+	}
+	if !p.synced {
+		if err := r.syncProd(); err != nil {
+			return err
+		}
+	}
+	if p.closed {
+		return ErrClosed
+	}
+	if p.resv {
+		return ErrNotReserved
+	}
+	f, err := r.free(1)
+	if err != nil {
+		return err
+	}
+	if f == 0 {
+		p.pend.full++
+		return ErrFull
+	}
+	off := r.slot(p.tail)
+	s := r.mem[off : off+r.g.stride] // bounds-checked: the slot lies inside the ring
+	*(*uint32)(unsafe.Pointer(&s[0])) = uint32(len(msg))
+	copy(s[spscSlotHeader:], msg)
+	return r.publish(p.tail+1, 1, uint64(len(msg)))
+}
+
+// TryPushBatch pushes as many of msgs as fit, in order, with one update of
+// the shared producer position. It returns how many were pushed; the error
+// is non-nil only when none were (ErrFull, ErrTooLarge, ErrClosed, ...).
+// A message longer than SlotSize ends the batch before it.
+func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
+	p := &r.p
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if !p.synced {
+		if err := r.syncProd(); err != nil {
+			return 0, err
+		}
+	}
+	if p.closed {
+		return 0, ErrClosed
+	}
+	if p.resv {
+		return 0, ErrNotReserved
+	}
+	f, err := r.free(uint64(len(msgs)))
+	if err != nil {
+		return 0, err
+	}
+	if f == 0 {
+		p.pend.full++
+		return 0, ErrFull
+	}
+	n := min(uint64(len(msgs)), f)
+	var nbytes uint64
+	for i := uint64(0); i < n; i++ {
+		m := msgs[i]
+		if uint64(len(m)) > r.g.slotSize {
+			if i == 0 {
+				return 0, ErrTooLarge
+			}
+			n = i
+			break
+		}
+		off := r.slot(p.tail + i)
+		s := r.mem[off : off+r.g.stride]
+		*(*uint32)(unsafe.Pointer(&s[0])) = uint32(len(m))
+		copy(s[spscSlotHeader:], m)
+		nbytes += uint64(len(m))
+	}
+	if err := r.publish(p.tail+n, n, nbytes); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// TryReserve reserves the next slot for a message of n bytes written in
+// place. Commit publishes it. At most one reservation is outstanding per
+// producer; TryPush fails with ErrNotReserved until it is committed.
+func (r *SPSC) TryReserve(n int) (Reservation, error) {
+	p := &r.p
+	if n < 0 || uint64(n) > r.g.slotSize {
+		return Reservation{}, ErrTooLarge
+	}
+	if !p.synced {
+		if err := r.syncProd(); err != nil {
+			return Reservation{}, err
+		}
+	}
+	if p.closed {
+		return Reservation{}, ErrClosed
+	}
+	if p.resv {
+		return Reservation{}, ErrNotReserved
+	}
+	f, err := r.free(1)
+	if err != nil {
+		return Reservation{}, err
+	}
+	if f == 0 {
+		p.pend.full++
+		return Reservation{}, ErrFull
+	}
+	off := r.slot(p.tail) + spscSlotHeader
+	p.resv = true
+	return Reservation{Buf: r.mem[off : off+uint64(n) : off+r.g.slotSize], pos: p.tail, ok: true}, nil
+}
+
+// Commit publishes a reserved slot holding a message of n bytes
+// (0 <= n <= SlotSize; usually len(res.Buf)).
+func (r *SPSC) Commit(res Reservation, n int) error {
+	p := &r.p
+	if !res.ok || !p.resv || res.pos != p.tail {
+		return ErrNotReserved
+	}
+	if n < 0 || uint64(n) > r.g.slotSize {
+		return ErrTooLarge
+	}
+	off := r.slot(p.tail)
+	*(*uint32)(unsafe.Pointer(&r.mem[off])) = uint32(n)
+	p.resv = false
+	return r.publish(p.tail+1, 1, uint64(n))
+}
+
+// available returns how many committed messages the consumer may read,
+// refreshing its cached Tail when the cache says fewer than want, and whether the
+// ring is closed (only meaningful when it returns 0).
+func (r *SPSC) available(want uint64) (uint64, bool, error) {
+	c := &r.c
+	if a := c.tailCache - c.head; a >= want {
+		return a, false, nil
+	}
+	// Acquire: pairs with the producer's CAS of prod.Pos, so the slot
+	// contents written before it are visible below.
+	t := atomic.LoadUint64(&r.prod.Pos)
+	closed := t&closedBit != 0
+	t &= posMask
+	if t-c.head > r.g.slots { // also catches t < head
+		return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
+	}
+	c.tailCache = t
+	return t - c.head, closed, nil
+}
+
+// msgAt returns the validated length and data offset of the message at pos.
+func (r *SPSC) msgAt(pos uint64) (uint64, uint64, error) {
+	off := r.slot(pos)
+	// One load of the peer-written length, checked before use.
+	n := uint64(*(*uint32)(unsafe.Pointer(&r.mem[off])))
+	if n > r.g.slotSize {
+		return 0, 0, corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, n, r.g.slotSize)
+	}
+	return n, off + spscSlotHeader, nil
+}
+
+// release hands positions below next back to the producer.
+func (r *SPSC) release(next, n, nbytes uint64) {
+	c := &r.c
+	// Sequentially consistent store (XCHG): releases our reads of the slots
+	// to the producer's acquire load, and orders this store before
+	// notify's load of NotFullWaiters.
+	atomic.StoreUint64(&r.cons.Pos, next)
+	c.head = next
+	c.pend.msgs += n
+	c.pend.bytes += nbytes
+	if c.pend.ops++; c.pend.ops >= flushEvery {
+		r.flushOut(&c.pend)
+	}
+	r.notFull.notify(int(n), r.peer)
+}
+
+func (r *SPSC) consPrologue() error {
+	if !r.c.synced {
+		if err := r.syncCons(); err != nil {
+			return err
+		}
+	}
+	if r.c.peek {
+		return ErrNotReserved
+	}
+	return nil
+}
+
+// TryPop copies the next message into dst and returns its length. It
+// returns ErrEmpty, io.EOF once the ring is closed and drained,
+// io.ErrShortBuffer if dst is too short (the message stays in the ring),
+// or ErrCorrupt; it never blocks.
+func (r *SPSC) TryPop(dst []byte) (int, error) {
+	n, err := r.pop(dst)
+	if err == ErrEmpty {
+		r.c.pend.empty++
+	}
+	return n, err
+}
+
+func (r *SPSC) pop(dst []byte) (int, error) {
+	if err := r.consPrologue(); err != nil {
+		return 0, err
+	}
+	a, closed, err := r.available(1)
+	if err != nil {
+		return 0, err
+	}
+	if a == 0 {
+		if closed {
+			return 0, io.EOF
+		}
+		return 0, ErrEmpty
+	}
+	c := &r.c
+	n, data, err := r.msgAt(c.head)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(len(dst)) {
+		return 0, io.ErrShortBuffer
+	}
+	copy(dst, r.mem[data:data+n])
+	r.release(c.head+1, 1, n)
+	return int(n), nil
+}
+
+// TryPopBatch pops up to len(bufs) messages with one update of the shared
+// consumer position. Message i is copied into bufs[i][:cap(bufs[i])] and
+// bufs[i] is resliced to its length. It returns how many were popped; the
+// error is non-nil only when none were (ErrEmpty, io.EOF,
+// io.ErrShortBuffer, ErrCorrupt). A message longer than the cap of its
+// buffer ends the batch before it.
+func (r *SPSC) TryPopBatch(bufs [][]byte) (int, error) {
+	n, err := r.popBatch(bufs)
+	if err == ErrEmpty {
+		r.c.pend.empty++
+	}
+	return n, err
+}
+
+func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if err := r.consPrologue(); err != nil {
+		return 0, err
+	}
+	a, closed, err := r.available(uint64(len(bufs)))
+	if err != nil {
+		return 0, err
+	}
+	if a == 0 {
+		if closed {
+			return 0, io.EOF
+		}
+		return 0, ErrEmpty
+	}
+	c := &r.c
+	k := min(a, uint64(len(bufs)))
+	var nbytes uint64
+	for i := uint64(0); i < k; i++ {
+		n, data, err := r.msgAt(c.head + i)
+		if err == nil && n > uint64(cap(bufs[i])) {
+			err = io.ErrShortBuffer
+		}
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			k = i
+			break
+		}
+		bufs[i] = bufs[i][:n]
+		copy(bufs[i], r.mem[data:data+n])
+		nbytes += n
+	}
+	r.release(c.head+k, k, nbytes)
+	return int(k), nil
+}
+
+// TryPeek returns the next message in place, without copying or consuming
+// it. Release consumes it. At most one peeked message is outstanding.
+func (r *SPSC) TryPeek() (Message, error) {
+	m, err := r.peek()
+	if err == ErrEmpty {
+		r.c.pend.empty++
+	}
+	return m, err
+}
+
+func (r *SPSC) peek() (Message, error) {
+	if err := r.consPrologue(); err != nil {
+		return Message{}, err
+	}
+	a, closed, err := r.available(1)
+	if err != nil {
+		return Message{}, err
+	}
+	if a == 0 {
+		if closed {
+			return Message{}, io.EOF
+		}
+		return Message{}, ErrEmpty
+	}
+	c := &r.c
+	n, data, err := r.msgAt(c.head)
+	if err != nil {
+		return Message{}, err
+	}
+	c.peek = true
+	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ok: true}, nil
+}
+
+// Release consumes a message returned by TryPeek or Peek; its Data must
+// not be used afterwards.
+func (r *SPSC) Release(m Message) error {
+	c := &r.c
+	if !m.ok || !c.peek || m.pos != c.head {
+		return ErrNotReserved
+	}
+	c.peek = false
+	r.release(c.head+1, 1, uint64(len(m.Data)))
+	return nil
+}
+
+// ready implements readiness for the waiter.
+func (r *SPSC) ready(push bool) bool {
+	if push {
+		t := atomic.LoadUint64(&r.prod.Pos)
+		if t&closedBit != 0 {
+			return true
+		}
+		h := atomic.LoadUint64(&r.cons.Pos)
+		return (t&posMask)-h < r.g.slots
+	}
+	t := atomic.LoadUint64(&r.prod.Pos)
+	return t&closedBit != 0 || t&posMask != r.c.head
+}
+
+func (r *SPSC) flush(push bool) {
+	if push {
+		r.flushIn(&r.p.pend)
+	} else {
+		r.flushOut(&r.c.pend)
+	}
+}
+
+// Push is TryPush that waits while the ring is full, using the handle's
+// wait strategy, until ctx is done.
+func (r *SPSC) Push(ctx context.Context, msg []byte) error {
+	err := r.TryPush(msg)
+	if err != ErrFull {
+		return err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), true)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return err
+		}
+		if err := r.TryPush(msg); err != ErrFull {
+			return err
+		}
+		r.p.pend.full-- // counted once per Push, not per retry
+	}
+}
+
+// PushBatch pushes all of msgs, waiting while the ring is full. It returns
+// how many were pushed (all of them unless err != nil).
+func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	done := 0
+	var w waiter
+	defer w.done()
+	for done < len(msgs) {
+		n, err := r.TryPushBatch(msgs[done:])
+		done += n
+		if err == nil {
+			w = waiter{}
+			continue
+		}
+		if err != ErrFull {
+			return done, err
+		}
+		if w.ctx == nil {
+			w.init(ctx, r.WaitStrategy(), true)
+		}
+		if err := w.wait(&r.core, r); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// Reserve is TryReserve that waits while the ring is full.
+func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
+	res, err := r.TryReserve(n)
+	if err != ErrFull {
+		return res, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), true)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return Reservation{}, err
+		}
+		if res, err = r.TryReserve(n); err != ErrFull {
+			return res, err
+		}
+	}
+}
+
+// Pop is TryPop that waits while the ring is empty, using the handle's
+// wait strategy, until ctx is done. It returns io.EOF once the ring is
+// closed and drained.
+func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
+	n, err := r.TryPop(dst)
+	if err != ErrEmpty {
+		return n, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return 0, err
+		}
+		if n, err = r.pop(dst); err != ErrEmpty {
+			return n, err
+		}
+	}
+}
+
+// PopBatch waits until at least one message is available, then pops up to
+// len(bufs) like TryPopBatch.
+func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	n, err := r.TryPopBatch(bufs)
+	if err != ErrEmpty {
+		return n, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return 0, err
+		}
+		if n, err = r.popBatch(bufs); err != ErrEmpty {
+			return n, err
+		}
+	}
+}
+
+// Peek is TryPeek that waits while the ring is empty.
+func (r *SPSC) Peek(ctx context.Context) (Message, error) {
+	m, err := r.TryPeek()
+	if err != ErrEmpty {
+		return m, err
+	}
+	var w waiter
+	w.init(ctx, r.WaitStrategy(), false)
+	defer w.done()
+	for {
+		if err := w.wait(&r.core, r); err != nil {
+			return Message{}, err
+		}
+		if m, err = r.peek(); err != ErrEmpty {
+			return m, err
+		}
+	}
+}
+
+// Close closes the ring for everyone: further pushes fail with ErrClosed,
+// consumers drain what was committed and then get io.EOF, and every
+// blocked waiter on both sides wakes up. Call it from the producer (or when
+// no push is in flight); it is idempotent.
+func (r *SPSC) Close() error {
+	r.p.closed = true
+	return r.closeRing()
+}
+
+// Len is the number of committed messages not yet consumed.
+func (r *SPSC) Len() int {
+	t := atomic.LoadUint64(&r.prod.Pos) & posMask
+	h := atomic.LoadUint64(&r.cons.Pos)
+	if t-h > r.g.slots {
+		return 0
+	}
+	return int(t - h)
+}
+
+// Stats reads the ring's shared counters.
+func (r *SPSC) Stats() Stats { return r.stats() }
+
+// Detach publishes this handle's pending counters and frees its peer
+// entry. It does not close the ring. Call it from the goroutine(s) that
+// used the handle, after they are done.
+func (r *SPSC) Detach() error {
+	r.flushIn(&r.p.pend)
+	r.flushOut(&r.c.pend)
+	r.detach()
+	return nil
+}

@@ -1,0 +1,151 @@
+package ring
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/internal/spin"
+)
+
+// Adaptive waiting budgets. A cross-core hand-off takes well under a
+// microsecond, so a short spin catches a peer that is mid-operation; a
+// yield phase covers a peer that was descheduled briefly; after that the
+// waiter sleeps in the futex and costs no CPU. Budgets are time, not
+// iterations, because PAUSE costs ~10 cycles on some CPUs and ~140 on
+// others.
+const (
+	adaptiveSpin  = 20 * time.Microsecond
+	adaptiveYield = 100 * time.Microsecond
+	// pausesPerCheck is how many pause instructions run between two checks
+	// of the ring in a spin loop.
+	pausesPerCheck = 4
+	// clockEvery is how many spin iterations pass between clock reads.
+	clockEvery = 32
+	// maxSleep bounds one futex sleep, so a waiter re-checks the ring (and
+	// survives a peer killed between publishing and waking it) at least
+	// this often.
+	maxSleep = 100 * time.Millisecond
+)
+
+// readiness is what a waiter re-checks before sleeping.
+type readiness interface {
+	// ready reports whether the operation the waiter waits for could now
+	// make progress (or fail for good, e.g. closed).
+	ready(push bool) bool
+	// flush publishes the waiting side's pending counters; called on the
+	// waiting goroutine just before it sleeps.
+	flush(push bool)
+}
+
+// waiter is the state of one blocking call's slow path.
+type waiter struct {
+	ctx      context.Context
+	strategy WaitStrategy
+	push     bool
+	start    time.Time
+	iter     int
+	phase    int
+	stop     func() bool // context.AfterFunc registration, made when first sleeping
+}
+
+func (w *waiter) init(ctx context.Context, strategy WaitStrategy, push bool) {
+	w.ctx, w.strategy, w.push = ctx, strategy, push
+}
+
+func (w *waiter) done() {
+	if w.stop != nil {
+		w.stop()
+	}
+}
+
+// wait performs one waiting step and returns the context's error if it
+// ended. The caller retries its operation after every step.
+func (w *waiter) wait(c *core, r readiness) error {
+	w.iter++
+	switch w.strategy {
+	case WaitSpin:
+		spin.PauseN(pausesPerCheck)
+		if w.iter%1024 == 0 {
+			return ctxErr(w.ctx)
+		}
+		return nil
+	case WaitYield:
+		runtime.Gosched()
+		if w.iter%16 == 0 {
+			return ctxErr(w.ctx)
+		}
+		return nil
+	case WaitBlock:
+		return w.sleep(c, r)
+	}
+	// Adaptive: spin, then yield, then sleep; the phase advances on the
+	// clock, read every clockEvery steps.
+	if w.iter == 1 {
+		w.start = time.Now()
+	}
+	if w.phase < phaseSleep && w.iter%clockEvery == 0 {
+		if err := ctxErr(w.ctx); err != nil {
+			return err
+		}
+		switch el := time.Since(w.start); {
+		case el >= adaptiveSpin+adaptiveYield:
+			w.phase = phaseSleep
+		case el >= adaptiveSpin:
+			w.phase = phaseYield
+		}
+	}
+	switch w.phase {
+	case phaseSpin:
+		spin.PauseN(pausesPerCheck)
+		return nil
+	case phaseYield:
+		runtime.Gosched()
+		return nil
+	}
+	return w.sleep(c, r)
+}
+
+const (
+	phaseSpin = iota
+	phaseYield
+	phaseSleep
+)
+
+// sleep registers on the eventcount, re-checks, and sleeps in the futex
+// until woken, the context's deadline, or maxSleep.
+func (w *waiter) sleep(c *core, r readiness) error {
+	if err := ctxErr(w.ctx); err != nil {
+		return err
+	}
+	ec, peer := c.notEmpty, c.peer
+	if w.push {
+		ec = c.notFull
+	}
+	if w.stop == nil && w.ctx.Done() != nil {
+		// Cancellation without a deadline must wake us: bump Seq (so a
+		// racing futex_wait fails with EAGAIN) and wake the word's
+		// sleepers, who re-check and go back to sleep if it was not for
+		// them.
+		w.stop = context.AfterFunc(w.ctx, func() { ec.wakeAll(peer) })
+	}
+	d := maxSleep
+	if dl, ok := w.ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return w.ctx.Err()
+		}
+		d = min(d, left)
+	}
+	key := ec.prepare()
+	if r.ready(w.push) {
+		ec.cancel()
+		return nil
+	}
+	atomic.AddUint64(&peer.Sleeps, 1)
+	r.flush(w.push)
+	ec.sleep(key, d)
+	ec.cancel()
+	return ctxErr(w.ctx)
+}
