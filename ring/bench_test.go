@@ -1,0 +1,213 @@
+package ring
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Benchmarks compare the rings with a Go buffered channel doing the same
+// work in the same run (sub-benchmarks "SPSC", "MPMC", "chan"). Messages
+// are 64 bytes, copied in and out. They report msgs/s and allocations; they
+// are never turned into timing assertions. docs/benchmarks.md records a run.
+
+const benchMsg = 64
+
+type msg64 = [benchMsg]byte
+
+func benchRing(b *testing.B, kind uint32, slots int) Ring {
+	b.Helper()
+	r, _ := newHeapRing(b, kind, Config{Slots: slots, SlotSize: benchMsg})
+	return r
+}
+
+func reportRate(b *testing.B, msgs int) {
+	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(msgs), "ns/msg")
+}
+
+// BenchmarkSingleGoroutine: TryPush then TryPop of one message, one
+// goroutine: the cost of the operations themselves, without cache-line
+// transfers.
+func BenchmarkSingleGoroutine(b *testing.B) {
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			r := benchRing(b, k.kind, 1024)
+			msg, dst := make([]byte, benchMsg), make([]byte, benchMsg)
+			b.ReportAllocs()
+			b.SetBytes(benchMsg)
+			for b.Loop() {
+				if err := r.TryPush(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.TryPop(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, b.N)
+		})
+	}
+	b.Run("chan", func(b *testing.B) {
+		ch := make(chan msg64, 1024)
+		var m, d msg64
+		b.ReportAllocs()
+		b.SetBytes(benchMsg)
+		for b.Loop() {
+			ch <- m
+			d = <-ch
+		}
+		_ = d
+		reportRate(b, b.N)
+	})
+}
+
+// BenchmarkTwoGoroutines: one producer and one consumer goroutine stream
+// b.N messages through a 1024-slot ring (or channel). For MPMC, the
+// "4x4" variant uses four of each.
+func BenchmarkTwoGoroutines(b *testing.B) {
+	for _, k := range kinds {
+		for _, ws := range []WaitStrategy{WaitSpin, WaitAdaptive} {
+			b.Run(fmt.Sprintf("%s/%s", k.name, ws), func(b *testing.B) {
+				r := benchRing(b, k.kind, 1024)
+				r.SetWaitStrategy(ws)
+				streamRing(b, r, 1, 1)
+			})
+		}
+	}
+	b.Run("MPMC-4x4/spin", func(b *testing.B) {
+		r := benchRing(b, kindMPMC, 1024)
+		r.SetWaitStrategy(WaitSpin)
+		streamRing(b, r, 4, 4)
+	})
+	b.Run("chan", func(b *testing.B) { streamChan(b, 1, 1) })
+	b.Run("chan-4x4", func(b *testing.B) { streamChan(b, 4, 4) })
+}
+
+func streamRing(b *testing.B, r Ring, producers, consumers int) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(benchMsg)
+	n := b.N
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			msg := make([]byte, benchMsg)
+			for i := p; i < n; i += producers {
+				if err := r.Push(ctx, msg); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(p)
+	}
+	for c := 0; c < consumers; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			dst := make([]byte, benchMsg)
+			for i := c; i < n; i += consumers {
+				if _, err := r.Pop(ctx, dst); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportRate(b, n)
+}
+
+func streamChan(b *testing.B, producers, consumers int) {
+	ch := make(chan msg64, 1024)
+	b.ReportAllocs()
+	b.SetBytes(benchMsg)
+	n := b.N
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			var m msg64
+			for i := p; i < n; i += producers {
+				ch <- m
+			}
+		}(p)
+	}
+	for c := 0; c < consumers; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			var d msg64
+			for i := c; i < n; i += consumers {
+				d = <-ch
+			}
+			_ = d
+		}(c)
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportRate(b, n)
+}
+
+// BenchmarkBatch: as TwoGoroutines, 32 messages per batch operation (one
+// shared-counter update per batch for SPSC; one CAS per batch for MPMC).
+// The channel has no batch operation, so it sends the 32 one by one.
+func BenchmarkBatch(b *testing.B) {
+	const batch = 32
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			r := benchRing(b, k.kind, 1024)
+			r.SetWaitStrategy(WaitSpin)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(benchMsg)
+			n := b.N
+			var wg sync.WaitGroup
+			wg.Add(2)
+			b.ResetTimer()
+			go func() {
+				defer wg.Done()
+				msgs := make([][]byte, batch)
+				for i := range msgs {
+					msgs[i] = make([]byte, benchMsg)
+				}
+				for sent := 0; sent < n; {
+					k, err := r.PushBatch(ctx, msgs[:min(batch, n-sent)])
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					sent += k
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				bufs := make([][]byte, batch)
+				for i := range bufs {
+					bufs[i] = make([]byte, benchMsg)
+				}
+				for got := 0; got < n; {
+					for i := range bufs {
+						bufs[i] = bufs[i][:cap(bufs[i])]
+					}
+					k, err := r.PopBatch(ctx, bufs[:min(batch, n-got)])
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					got += k
+				}
+			}()
+			wg.Wait()
+			b.StopTimer()
+			reportRate(b, n)
+		})
+	}
+	b.Run("chan", func(b *testing.B) { streamChan(b, 1, 1) })
+}
