@@ -1,8 +1,10 @@
 package arena
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -27,8 +29,13 @@ type Arena struct {
 	o       options
 	created bool
 
-	// mu: Alloc and Close take it exclusively, Lookup and Regions shared, so
-	// that no directory access runs on an unmapped arena.
+	// allocMu serialises this handle's allocators: the flock directory lock
+	// belongs to the open file description, so it does not exclude
+	// goroutines sharing a.f. It is taken before mu.
+	allocMu sync.Mutex
+	// mu: Close takes it exclusively; Alloc, Lookup and Regions shared, so
+	// that no directory access runs on an unmapped arena, and an Alloc
+	// waiting for the directory lock does not hold up Lookup or Regions.
 	mu     sync.RWMutex
 	closed bool
 }
@@ -55,7 +62,8 @@ func applyOptions(opts []Option) (options, error) {
 // Create makes a new arena file of at least size bytes (rounded up to the
 // page size) at path (see Resolve), maps it, initialises the header and an
 // empty directory, and only then marks it ready. It fails with ErrExists if
-// the file already exists; on any other failure it removes what it created.
+// the file already exists; on any other failure it removes what it created
+// (and only that: if the path meanwhile names another file, it is left).
 //
 // The file is created with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode
 // 0600 unless WithMode says otherwise.
@@ -74,26 +82,67 @@ func Create(path string, size int64, opts ...Option) (*Arena, error) {
 	if size <= 0 || size > maxSize {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalid, size)
 	}
+	// Refuse a size that cannot work before the file exists, so a bad
+	// argument never creates (and then has to remove) anything. The system
+	// page size is the smallest the file can have; on hugetlbfs the huge
+	// page size, known only once the file is open, can still refuse it.
+	if _, _, err := createGeometry(size, o.dirCap, int64(os.Getpagesize())); err != nil {
+		return nil, err
+	}
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(o.mode))
 	if err != nil {
 		return nil, openErr("create", p, err)
 	}
-	a, err := initArena(fd, p, size, o)
+	f := os.NewFile(uintptr(fd), p)
+	a, err := initArena(f, fd, p, size, o)
 	if err != nil {
-		_ = unix.Unlink(p)
+		removeCreated(fd, p)
+		_ = f.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
-// initArena sizes, maps and initialises a freshly created file. It owns fd.
-func initArena(fd int, p string, size int64, o options) (a *Arena, err error) {
-	f := os.NewFile(uintptr(fd), p)
-	defer func() {
-		if err != nil {
-			_ = f.Close()
+// createGeometry computes where the data area of a new arena starts and
+// how big the file is, for a given page size.
+func createGeometry(size int64, dirCap int, pageSize int64) (dataOff, total int64, err error) {
+	dataOff = alignUp(HeaderSize+int64(dirCap)*DirEntrySize, pageSize)
+	total = alignUp(size, pageSize) // no overflow: size <= maxSize, pageSize <= maxPage
+	if total <= dataOff {
+		return 0, 0, fmt.Errorf("%w: size %d leaves no room after the header and a %d-entry directory (need more than %d bytes)", ErrInvalid, size, dirCap, dataOff)
+	}
+	if total > maxSize || total > math.MaxInt {
+		// MaxInt: on 32-bit hosts the mapping length is an int.
+		return 0, 0, fmt.Errorf("%w: size %d (%d once rounded to pages) exceeds the largest arena this host maps (%d bytes)", ErrInvalid, size, total, min(int64(maxSize), int64(math.MaxInt)))
+	}
+	return dataOff, total, nil
+}
+
+// removeCreated unlinks p after a failed Create, but only if p still names
+// the file we created: another process may have unlinked ours and put its
+// own file there. The comparison runs while fd is open, so our inode
+// cannot have been freed and its number reused. unlink(2) has no
+// by-descriptor form, so a window between lstat and unlink remains; it
+// needs a process that can write the directory and races us on purpose.
+func removeCreated(fd int, p string) {
+	var ours, now unix.Stat_t
+	if unix.Fstat(fd, &ours) != nil || unix.Lstat(p, &now) != nil {
+		return
+	}
+	if ours.Dev != now.Dev || ours.Ino != now.Ino {
+		return
+	}
+	_ = unix.Unlink(p)
+}
+
+// initArena sizes, maps and initialises a freshly created file. The caller
+// owns f (and closes it if initArena fails); fd is its descriptor.
+func initArena(f *os.File, fd int, p string, size int64, o options) (a *Arena, err error) {
+	if testHookInit != nil {
+		if err := testHookInit(p); err != nil {
+			return nil, err
 		}
-	}()
+	}
 	// fchmod: the umask must not change the mode the caller asked for.
 	if err := unix.Fchmod(fd, uint32(o.mode)); err != nil {
 		return nil, fmt.Errorf("arena: create %s: fchmod: %w", p, err)
@@ -103,21 +152,27 @@ func initArena(fd int, p string, size int64, o options) (a *Arena, err error) {
 	if pad == 0 {
 		pad = cpu.Detect().PadUnit()
 	}
-	dataOff := alignUp(HeaderSize+int64(o.dirCap)*DirEntrySize, pageSize)
-	total := alignUp(size, pageSize)
-	if total <= dataOff {
-		return nil, fmt.Errorf("%w: size %d leaves no room after the header and a %d-entry directory (need more than %d bytes)", ErrInvalid, size, o.dirCap, dataOff)
+	dataOff, total, err := createGeometry(size, o.dirCap, pageSize)
+	if err != nil {
+		return nil, err
 	}
 	if err := allocateFile(fd, total); err != nil {
+		if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+			return nil, fmt.Errorf("%w: create %s: reserve %d bytes: %w", ErrNoSpace, p, total, err)
+		}
 		return nil, fmt.Errorf("arena: create %s: reserve %d bytes: %w", p, total, err)
 	}
-	mem, err := mmap.MapRegion(f, int(total), mmap.RDWR, 0, 0)
+	mem, err := mmap.MapRegion(f, int(total), mmap.RDWR, 0, 0) // total <= MaxInt: createGeometry
 	if err != nil {
 		return nil, fmt.Errorf("arena: create %s: mmap: %w", p, err)
 	}
+	defer func() {
+		if err != nil {
+			_ = mem.Unmap()
+		}
+	}()
 	a = &Arena{path: p, f: f, mem: mem, o: o, created: true}
 	if err := a.applyMemOptions(); err != nil {
-		_ = mem.Unmap()
 		return nil, err
 	}
 	// The file is new and zero-filled, so the directory is empty and the
@@ -146,7 +201,6 @@ func initArena(fd int, p string, size int64, o options) (a *Arena, err error) {
 	copy(priv.bytes(), mem[:HeaderSize])
 	g, err := priv.validate(total)
 	if err != nil {
-		_ = mem.Unmap()
 		return nil, fmt.Errorf("arena: create %s: self-check: %w", p, err)
 	}
 	a.g = g
@@ -158,13 +212,18 @@ func initArena(fd int, p string, size int64, o options) (a *Arena, err error) {
 
 // Open maps an existing arena after checking the file and validating its
 // header and directory. It waits up to the ready timeout for a racing
-// creator to finish, then fails with ErrNotReady.
+// creator to finish, then fails with ErrNotReady. A header marked ready
+// that fails its checksum, a file shorter than its header says, or a
+// mapped header that differs from the one read may also be a creator's
+// writes not yet visible to this CPU, so these too are read again until the
+// timeout before Open fails (with ErrChecksum, ErrTruncated or ErrCorrupt).
 //
 // Checks on the file run on the opened descriptor (never on the path
-// again): it must be a regular file (it is opened O_NONBLOCK so a FIFO
-// cannot hang Open, and O_NOFOLLOW so a symlink is refused), owned by the
-// caller, with one link, not writable by group or others unless
-// WithAllowShared, and as long as its header says.
+// again): it must be a regular file (it is opened O_NONBLOCK|O_NOCTTY so a
+// FIFO or a terminal cannot hang Open or become its controlling terminal,
+// and O_NOFOLLOW so a symlink is refused), owned by the caller, with one
+// link, not writable by group or others unless WithAllowShared, and as long
+// as its header says.
 func Open(path string, opts ...Option) (*Arena, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -177,7 +236,7 @@ func Open(path string, opts ...Option) (*Arena, error) {
 	if !hostLittleEndian {
 		return nil, fmt.Errorf("%w: this host is big-endian; the layout is little-endian", ErrByteOrder)
 	}
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, openErr("open", p, err)
 	}
@@ -188,17 +247,22 @@ func Open(path string, opts ...Option) (*Arena, error) {
 	return a, nil
 }
 
+// openErr maps the errno of open(2) or unlink(2) on an arena path to a
+// sentinel, keeping the errno in the message.
 func openErr(op, p string, err error) error {
 	switch {
 	case errors.Is(err, unix.EEXIST):
 		return fmt.Errorf("%w: %s %s", ErrExists, op, p)
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w: %s %s", ErrNotFound, op, p)
-	case errors.Is(err, unix.ELOOP):
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%w: %s %s: a path element is not a directory", ErrNotFound, op, p)
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EMLINK):
+		// EMLINK: FreeBSD's answer to O_NOFOLLOW on a symlink.
 		return fmt.Errorf("%w: %s %s: is a symbolic link", ErrPermission, op, p)
 	case errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
 		return fmt.Errorf("%w: %s %s: not a regular file: %v", ErrPermission, op, p, err)
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM), errors.Is(err, unix.EROFS):
 		return fmt.Errorf("%w: %s %s: %v", ErrPermission, op, p, err)
 	case errors.Is(err, unix.ENAMETOOLONG):
 		return fmt.Errorf("%w: %s %s: %v", ErrBadName, op, p, err)
@@ -235,19 +299,66 @@ const (
 	readyPollMax = 5 * time.Millisecond
 )
 
+// backoff paces a polling loop: sleeps that double from a minimum to a cap,
+// until a deadline.
+type backoff struct {
+	deadline   time.Time
+	sleep, max time.Duration
+}
+
+func newBackoff(timeout, first, max time.Duration) backoff {
+	return backoff{deadline: time.Now().Add(timeout), sleep: first, max: max}
+}
+
+// wait sleeps and reports true, or reports false if the deadline has
+// passed.
+func (b *backoff) wait() bool {
+	if !time.Now().Before(b.deadline) {
+		return false
+	}
+	time.Sleep(b.sleep)
+	b.sleep = min(2*b.sleep, b.max)
+	return true
+}
+
+// Test hooks, nil outside tests.
+var (
+	// testHookInit runs at the start of initArena; an error it returns
+	// fails the Create.
+	testHookInit func(path string) error
+	// testHookSized runs in waitReady after each fstat, before the pread.
+	testHookSized func()
+	// testHookMapping runs in openFD after waitReady, before the mmap.
+	testHookMapping func()
+	// testHookScanned runs in AllocKind after the directory scan, with the
+	// directory lock held.
+	testHookScanned func(*Arena)
+)
+
 // waitReady reads the header with pread until the creator has marked it
-// ready, and returns a private copy of it and the file size.
-func waitReady(fd int, o *options) (header, int64, error) {
-	deadline := time.Now().Add(o.readyTimeout)
-	sleep := readyPollMin
+// ready, and returns a private copy of it and the file size, both taken
+// after State was seen ready.
+//
+// pread is not an acquire load: on a weakly ordered CPU it may see State
+// ready and still return older bytes of the rest of the header, and the
+// size from fstat may predate the creator's ftruncate. So a ready copy is
+// accepted only when its checksum holds and the file (fstat again, after
+// State) is as long as the copy says; otherwise the pass is repeated until
+// the deadline, and then the copy goes to validate, which names the fault.
+// openFD confirms the copy through the mapping after an acquire load.
+func waitReady(fd int, o *options, bo *backoff) (header, int64, error) {
 	for {
 		size, err := checkFile(fd, o)
 		if err != nil {
 			return header{}, 0, err
 		}
+		if testHookSized != nil {
+			testHookSized()
+		}
 		var h header
 		// State first, then the rest: if State is ready, the bytes read
-		// afterwards were written before it (the creator stores State last).
+		// afterwards were written before it (the creator stores State last),
+		// as far as pread orders anything (see above).
 		var stb [4]byte
 		if _, err := unix.Pread(fd, stb[:], int64(unsafe.Offsetof(h.State))); err != nil {
 			return h, 0, fmt.Errorf("pread: %w", err)
@@ -275,20 +386,39 @@ func waitReady(fd int, o *options) (header, int64, error) {
 		if n < HeaderSize && !allZero {
 			return h, 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrTruncated, n, HeaderSize)
 		}
+		// Judge the identity before State: a host of the other byte order
+		// wrote State byte-swapped, which would read as a garbage State. A
+		// live creator writes the byte order mark and major version before
+		// State, each with one store; until both are non-zero it may not
+		// have reached them, and once both are, they are final.
+		if n >= 16 && string(b[:len(Magic)]) == Magic && h.ByteOrder != 0 && h.VersionMajor != 0 {
+			if err := h.checkIdentity(); err != nil {
+				return h, 0, err
+			}
+		}
+		ready := n == HeaderSize && state == stateReady
 		switch {
-		case n == HeaderSize && state == stateReady:
-			return h, size, nil
+		case ready && h.sum() == h.Checksum:
+			size, err = checkFile(fd, o)
+			if err != nil {
+				return h, 0, err
+			}
+			if uint64(size) >= h.TotalSize {
+				return h, size, nil
+			}
 		case state != 0 && state != stateReady:
 			return h, 0, corruptf("header state word %#x", state)
 		}
-		if !time.Now().Before(deadline) {
+		if !bo.wait() {
+			if ready {
+				return h, size, nil // validate names what is wrong with it
+			}
 			return h, 0, fmt.Errorf("%w: not marked ready within %v (file has %d bytes; its creator is slow or died while initialising)", ErrNotReady, o.readyTimeout, size)
 		}
-		time.Sleep(sleep)
-		sleep = min(2*sleep, readyPollMax)
 	}
 }
 
+// openFD validates and maps the arena open on fd, which it owns.
 func openFD(fd int, p string, o options) (a *Arena, err error) {
 	f := os.NewFile(uintptr(fd), p)
 	defer func() {
@@ -296,40 +426,53 @@ func openFD(fd int, p string, o options) (a *Arena, err error) {
 			_ = f.Close()
 		}
 	}()
-	h, size, err := waitReady(fd, &o)
-	if err != nil {
-		return nil, err
+	bo := newBackoff(o.readyTimeout, readyPollMin, readyPollMax)
+	for {
+		h, size, err := waitReady(fd, &o, &bo)
+		if err != nil {
+			return nil, err
+		}
+		g, err := h.validate(size)
+		if err != nil {
+			return nil, err
+		}
+		if testHookMapping != nil {
+			testHookMapping()
+		}
+		mem, err := mmap.MapRegion(f, int(g.size), mmap.RDWR, 0, 0) // g.size <= MaxInt: validate
+		if err != nil {
+			return nil, fmt.Errorf("mmap: %w", err)
+		}
+		// Acquire: pairs with the creator's release store of State, so the
+		// once bytes compared next are the creator's. They must be the ones
+		// validated through pread. pread gave no ordering, so a mismatch may
+		// be a stale pread copy rather than damage: start again until the
+		// deadline.
+		mh := (*header)(unsafe.Pointer(&mem[0])) // page-aligned, g.size >= HeaderSize
+		st := atomic.LoadUint32(&mh.State)
+		if st == stateReady && bytes.Equal(mem[:headerOnceLen], h.bytes()[:headerOnceLen]) {
+			return finishOpen(f, p, mem, g, o)
+		}
+		_ = mem.Unmap()
+		if !bo.wait() {
+			if st != stateReady {
+				return nil, corruptf("header state word changed to %#x while opening", st)
+			}
+			return nil, corruptf("immutable header changed while opening")
+		}
 	}
-	if size > maxSize {
-		return nil, corruptf("file size %d", size)
-	}
-	g, err := h.validate(size)
-	if err != nil {
-		return nil, err
-	}
-	mem, err := mmap.MapRegion(f, int(g.size), mmap.RDWR, 0, 0)
-	if err != nil {
-		return nil, fmt.Errorf("mmap: %w", err)
-	}
+}
+
+// finishOpen validates the directory of a freshly mapped arena and applies
+// the memory options. It unmaps mem if it fails.
+func finishOpen(f *os.File, p string, mem mmap.MMap, g geometry, o options) (a *Arena, err error) {
 	a = &Arena{path: p, f: f, mem: mem, g: g, o: o}
 	defer func() {
 		if err != nil {
 			_ = mem.Unmap()
 		}
 	}()
-	// Re-read the immutable header through the mapping after an acquire
-	// load of State (pairs with the creator's release store): what we
-	// validated via pread must be what is mapped.
-	mh := (*header)(unsafe.Pointer(&mem[0]))
-	if st := atomic.LoadUint32(&mh.State); st != stateReady {
-		return nil, corruptf("header state word changed to %#x while opening", st)
-	}
-	var again header
-	copy(again.bytes(), mem[:HeaderSize])
-	if string(again.bytes()[:headerSumLen+4]) != string(h.bytes()[:headerSumLen+4]) {
-		return nil, corruptf("immutable header changed while opening")
-	}
-	if _, err := a.scanDir(); err != nil {
+	if _, _, err := a.scanDir(); err != nil {
 		return nil, err
 	}
 	if err := a.applyMemOptions(); err != nil {
@@ -340,39 +483,41 @@ func openFD(fd int, p string, o options) (a *Arena, err error) {
 
 // scanDir validates the whole directory: counts and cursors in range, every
 // published entry well-formed, no duplicate names, no overlaps, nothing
-// beyond the allocation cursor. The caller holds a.mu (or owns a).
-func (a *Arena) scanDir() ([]entryInfo, error) {
+// beyond the allocation cursor. It returns the entries and the allocation
+// cursor it validated, so that no caller reads the cursor again. The caller
+// holds a.mu (or owns a).
+func (a *Arena) scanDir() ([]entryInfo, int64, error) {
 	g := &a.g
 	h := (*header)(unsafe.Pointer(&a.mem[0]))
 	// Acquire: pairs with the release store of DirCount in Alloc; entries
 	// below it are fully written.
 	count := int64(atomic.LoadUint32(&h.DirCount))
 	if count > g.dirCap {
-		return nil, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
+		return nil, 0, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
 	}
 	// Acquire, read after DirCount: Alloc stores AllocNext before DirCount,
 	// so it covers every counted entry.
 	next := atomic.LoadUint64(&h.AllocNext)
 	if next < uint64(g.dataOffset) || next > uint64(g.size) {
-		return nil, corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)
+		return nil, 0, corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)
 	}
 	infos := make([]entryInfo, 0, count)
 	seen := make(map[string]int, count)
 	for i := 0; i < int(count); i++ {
 		e, ready := loadEntry(a.mem, g, i)
 		if !ready {
-			return nil, corruptf("directory entry %d is counted but not published", i)
+			return nil, 0, corruptf("directory entry %d is counted but not published", i)
 		}
 		info, err := e.validate(g, i)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if j, dup := seen[info.name]; dup {
-			return nil, corruptf("directory entries %d and %d share the name %q", j, i, info.name)
+			return nil, 0, corruptf("directory entries %d and %d share the name %q", j, i, info.name)
 		}
 		seen[info.name] = i
 		if uint64(info.off+info.size) > next {
-			return nil, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)
+			return nil, 0, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)
 		}
 		infos = append(infos, info)
 	}
@@ -380,10 +525,10 @@ func (a *Arena) scanDir() ([]entryInfo, error) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].off < sorted[j].off })
 	for i := 1; i < len(sorted); i++ {
 		if prev := sorted[i-1]; prev.off+prev.size > sorted[i].off {
-			return nil, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)
+			return nil, 0, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)
 		}
 	}
-	return infos, nil
+	return infos, int64(next), nil
 }
 
 func (a *Arena) applyMemOptions() error {
@@ -422,7 +567,8 @@ func touchPages(mem []byte, pageSize int) {
 }
 
 // Close unmaps exactly the mapping this handle made and closes the file.
-// It is idempotent. Region byte slices obtained from this handle must not be
+// It is idempotent. It waits for a pending Alloc on this handle (at most
+// the lock timeout). Region byte slices obtained from this handle must not be
 // used after Close.
 func (a *Arena) Close() error {
 	a.mu.Lock()

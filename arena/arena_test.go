@@ -120,6 +120,23 @@ func TestCreateBareNameInDevShm(t *testing.T) {
 	}
 }
 
+func TestPathNotADirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(file, "arena") // ENOTDIR
+	if _, err := Open(p); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open(%s): %v, want ErrNotFound", p, err)
+	}
+	if _, err := Create(p, 1<<20); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Create(%s): %v, want ErrNotFound", p, err)
+	}
+	if err := Remove(p); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Remove(%s): %v, want ErrNotFound", p, err)
+	}
+}
+
 func TestCreateExists(t *testing.T) {
 	p := tempArena(t)
 	a, err := Create(p, 64<<10)
@@ -214,8 +231,10 @@ func TestOpenRefusesUnsafeFiles(t *testing.T) {
 		if err := os.Symlink(filepath.Join(dir, "target"), dl); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Create(dl, 64<<10); err == nil {
-			t.Fatal("Create through a dangling symlink succeeded")
+		// O_CREAT|O_EXCL fails with EEXIST on any existing name, a symlink
+		// included.
+		if _, err := Create(dl, 64<<10); !errors.Is(err, ErrExists) {
+			t.Fatalf("Create through a dangling symlink: %v, want ErrExists", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "target")); err == nil {
 			t.Fatal("Create followed the symlink")
@@ -324,6 +343,125 @@ func TestOpenWaitsForSlowCreator(t *testing.T) {
 		t.Fatalf("Open racing a slow creator: %v", err)
 	}
 	a.Close()
+}
+
+// TestOpenWaitsFromEmptyFile opens while the creator has made the file but
+// not yet sized it: Open must wait through the 0-byte stage, not take the
+// size it saw then for the final one.
+func TestOpenWaitsFromEmptyFile(t *testing.T) {
+	img := validImage(t)
+	p := tempArena(t)
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		wrote <- writeLikeCreator(p, img)
+	}()
+	a, err := Open(p, WithReadyTimeout(10*time.Second))
+	if werr := <-wrote; werr != nil {
+		t.Fatal(werr)
+	}
+	if err != nil {
+		t.Fatalf("Open racing a creator from a 0-byte file: %v", err)
+	}
+	a.Close()
+}
+
+// writeLikeCreator brings the existing file p to img in a creator's order:
+// size it, write everything but the header's State, then State.
+func writeLikeCreator(p string, img []byte) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st := int64(unsafe.Offsetof(header{}.State))
+	if err := f.Truncate(int64(len(img))); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(img[:st], 0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(img[st+4:], st+4); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(img[st:st+4], st)
+	return err
+}
+
+// TestOpenSizeTakenBeforeCreatorSizedIt makes the race deterministic: the
+// creator sizes and publishes the file between Open's fstat (which saw 0
+// bytes) and its read of State.
+func TestOpenSizeTakenBeforeCreatorSizedIt(t *testing.T) {
+	img := validImage(t)
+	p := tempArena(t)
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var werr error
+	testHookSized = func() { once.Do(func() { werr = writeLikeCreator(p, img) }) }
+	defer func() { testHookSized = nil }()
+	a, err := Open(p, WithReadyTimeout(time.Second))
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	a.Close()
+}
+
+// TestOpenRetriesStaleCopy changes the header between Open's pread and its
+// mapping, as a pread that saw State ready without acquire ordering would
+// see it: Open must read again and succeed once the two agree, and fail
+// with ErrCorrupt only after the ready timeout if they never do.
+func TestOpenRetriesStaleCopy(t *testing.T) {
+	img := validImage(t)
+	other := append([]byte(nil), img...)
+	hdr(other).CreatedUnixNano++
+	fixHeader(other)
+	p := tempArena(t)
+	if err := os.WriteFile(p, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { testHookMapping = nil }()
+
+	calls := 0
+	testHookMapping = func() {
+		if calls++; calls == 1 {
+			if err := os.WriteFile(p, other, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	a, err := Open(p, WithReadyTimeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("Open with the header changed once while opening: %v", err)
+	}
+	if calls < 2 || !a.Created().Equal(time.Unix(0, hdr(other).CreatedUnixNano)) {
+		t.Fatalf("Open did not read again: %d passes, created %v", calls, a.Created())
+	}
+	a.Close()
+
+	flip := [][]byte{other, img} // the file holds other now: write the one not just read
+	calls = 0
+	testHookMapping = func() {
+		calls++
+		if err := os.WriteFile(p, flip[calls%2], 0); err != nil {
+			t.Error(err)
+		}
+	}
+	start := time.Now()
+	_, err = Open(p, WithReadyTimeout(50*time.Millisecond))
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open with the header changing on every pass: %v, want ErrCorrupt", err)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond || calls < 2 {
+		t.Fatalf("Open gave up after %v and %d passes, before the 50ms ready timeout", took, calls)
+	}
 }
 
 func TestOpenCreatorDied(t *testing.T) {
@@ -504,10 +642,168 @@ func TestHostilePeerAfterOpen(t *testing.T) {
 	if _, err := b.Lookup("x"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Lookup of an out-of-bounds entry: %v", err)
 	}
-	// Scribbling over the immutable header does not move our bounds.
-	h.TotalSize = 1 << 45
-	if b.Size() != 1<<20 {
+	// Scribbling over the immutable header (checksum and all) does not move
+	// our bounds: with TotalSize doubled in the mapping, an entry that ends
+	// past the real end but inside the scribbled size is still refused.
+	realSize := uint64(b.Size())
+	h.TotalSize = 2 * realSize
+	h.Checksum = h.sum()
+	h.AllocNext = realSize // in range for the realSize geometry, so the entry is what fails
+	for _, bad := range [][2]uint64{{realSize - 32, 64}, {realSize, 64}, {realSize + 4096, 8}} {
+		e.Offset, e.Size = bad[0], bad[1]
+		e.Checksum = e.sum()
+		if r, err := b.Lookup("x"); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Lookup of [%d,+%d) with TotalSize scribbled to %d: %v, %v; want ErrCorrupt", bad[0], bad[1], h.TotalSize, r, err)
+		}
+		if _, err := b.Regions(); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Regions with [%d,+%d) and TotalSize scribbled to %d: %v, want ErrCorrupt", bad[0], bad[1], h.TotalSize, err)
+		}
+	}
+	if b.Size() != int64(realSize) {
 		t.Fatal("geometry re-read from shared memory")
+	}
+}
+
+// TestAllocReadsCursorOnce checks that Alloc uses the allocation cursor it
+// validated, and stores nothing when the directory is corrupt.
+func TestAllocReadsCursorOnce(t *testing.T) {
+	p := tempArena(t)
+	a, err := Create(p, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	first, err := a.Alloc("first", 100, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hdr(a.mem)
+	good := h.AllocNext
+
+	t.Run("corrupt cursor", func(t *testing.T) {
+		defer func() { h.AllocNext = good }()
+		h.AllocNext = 1 << 50
+		// Leftovers in the next slot, as an allocator that died would leave.
+		slot := entry(a.mem, 1)
+		copy(slot.Name[:], "leftover")
+		slot.State = 0x1234
+		before := append([]byte(nil), a.mem[:HeaderSize+2*DirEntrySize]...)
+		if _, err := a.Alloc("second", 64, 64); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Alloc with AllocNext %#x: %v, want ErrCorrupt", h.AllocNext, err)
+		}
+		if !bytes.Equal(a.mem[:HeaderSize+2*DirEntrySize], before) {
+			t.Fatal("failed Alloc wrote to the header or directory")
+		}
+		if h.DirCount != 1 {
+			t.Fatalf("DirCount %d, want 1", h.DirCount)
+		}
+	})
+
+	t.Run("cursor changed after the scan", func(t *testing.T) {
+		testHookScanned = func(a *Arena) { hdr(a.mem).AllocNext = 1 << 50 }
+		defer func() { testHookScanned = nil }()
+		r, err := a.Alloc("second", 64, 64)
+		if err != nil {
+			t.Fatalf("Alloc with AllocNext changed after the scan: %v", err)
+		}
+		if want := alignUp(first.Offset()+first.Size(), 64); r.Offset() != want {
+			t.Fatalf("region at %d, want %d (the validated cursor)", r.Offset(), want)
+		}
+		if got, want := h.AllocNext, uint64(r.Offset()+r.Size()); got != want {
+			t.Fatalf("AllocNext %d, want %d", got, want)
+		}
+		if _, err := a.Regions(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPendingAllocDoesNotBlockReaders holds the directory lock from another
+// open file description: an Alloc waiting for it must not hold up Lookup or
+// Regions on the same handle, and must give up with ErrBusy.
+func TestPendingAllocDoesNotBlockReaders(t *testing.T) {
+	p := tempArena(t)
+	a, err := Create(p, 1<<20, WithLockTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Alloc("x", 64, 8); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Alloc("y", 64, 8)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let Alloc start waiting for the lock
+	start := time.Now()
+	if _, err := a.Lookup("x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Regions(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("Lookup and Regions took %v while an Alloc waited for the lock", took)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Alloc returned %v while another description held the lock", err)
+	default:
+	}
+	if err := <-done; !errors.Is(err, ErrBusy) {
+		t.Fatalf("Alloc: %v, want ErrBusy", err)
+	}
+}
+
+// TestCreateFailureRemovesOnlyItsFile fails a Create after the file is
+// made: the file goes, unless the path meanwhile names another file.
+func TestCreateFailureRemovesOnlyItsFile(t *testing.T) {
+	errInjected := errors.New("injected")
+	defer func() { testHookInit = nil }()
+
+	p := tempArena(t)
+	testHookInit = func(string) error { return errInjected }
+	if _, err := Create(p, 1<<20); !errors.Is(err, errInjected) {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("failed Create left its file: %v", err)
+	}
+
+	// Another process replaces the file while Create runs.
+	testHookInit = func(path string) error {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte("someone else's"), 0o600); err != nil {
+			return err
+		}
+		return errInjected
+	}
+	if _, err := Create(p, 1<<20); !errors.Is(err, errInjected) {
+		t.Fatalf("Create: %v", err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "someone else's" {
+		t.Fatalf("failed Create removed a file it did not create: %q, %v", b, err)
+	}
+}
+
+func TestCreateSizeCheckedBeforeFileExists(t *testing.T) {
+	p := tempArena(t)
+	testHookInit = func(string) error { t.Error("Create opened the file for a size it must refuse"); return nil }
+	defer func() { testHookInit = nil }()
+	if _, err := Create(p, 4096, WithDirCapacity(64)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Create: %v, want ErrInvalid", err)
 	}
 }
 
@@ -524,7 +820,10 @@ func TestMemoryOptions(t *testing.T) {
 	}
 	b.Close()
 	// The touch fallback must not change contents.
-	r, _ := a.Alloc("r", 8192, 4096)
+	r, err := a.Alloc("r", 8192, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
 	copy(r.Bytes(), "keep")
 	touchPages(a.mem, a.PageSize())
 	if string(r.Bytes()[:4]) != "keep" {

@@ -64,6 +64,10 @@ func (a *Arena) Alloc(name string, size, align int64) (*Region, error) {
 }
 
 // AllocKind is Alloc with a kind tag recorded in the directory.
+//
+// An arena whose header sets a read-only-compatible feature bit that this
+// build does not know can be opened and read, but not allocated in:
+// AllocKind then fails with ErrVersion.
 func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, error) {
 	if err := checkRegionName(name); err != nil {
 		return nil, err
@@ -71,16 +75,24 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	if align == 0 {
 		align = a.g.padUnit
 	}
-	if align < 8 || !isPow2(uint64(align)) || align > a.g.pageSize {
-		return nil, fmt.Errorf("%w: alignment %d not a power of two in [8,%d]", ErrInvalid, align, a.g.pageSize)
+	if align < minAlign || !isPow2(uint64(align)) || align > a.g.pageSize {
+		return nil, fmt.Errorf("%w: alignment %d not a power of two in [%d,%d]", ErrInvalid, align, minAlign, a.g.pageSize)
 	}
 	if size <= 0 || size > a.g.size-a.g.dataOffset {
 		return nil, fmt.Errorf("%w: region size %d (data area is %d bytes)", ErrInvalid, size, a.g.size-a.g.dataOffset)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	// allocMu first, then mu shared: while this Alloc waits for the
+	// cross-process lock, Lookup and Regions on this handle go on, and
+	// Close waits for it.
+	a.allocMu.Lock()
+	defer a.allocMu.Unlock()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if a.closed {
 		return nil, ErrClosed
+	}
+	if unknown := a.g.roCompat &^ knownRoCompat; unknown != 0 {
+		return nil, fmt.Errorf("%w: arena uses read-only-compatible features %#x that this build does not know; it may read the arena but not allocate", ErrVersion, unknown)
 	}
 	unlock, err := a.lockDir()
 	if err != nil {
@@ -88,9 +100,12 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	}
 	defer unlock()
 
-	infos, err := a.scanDir()
+	infos, next, err := a.scanDir()
 	if err != nil {
 		return nil, err
+	}
+	if testHookScanned != nil {
+		testHookScanned(a)
 	}
 	for _, info := range infos {
 		if info.name == name {
@@ -101,9 +116,13 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	if int64(n) >= a.g.dirCap {
 		return nil, fmt.Errorf("%w: directory full (%d entries)", ErrNoSpace, a.g.dirCap)
 	}
-	h := (*header)(unsafe.Pointer(&a.mem[0]))
-	next := int64(atomic.LoadUint64(&h.AllocNext)) // bounded by scanDir above; we hold the lock
-	off := alignUp(next, align)
+	// next is the cursor scanDir validated (dataOffset <= next <= size);
+	// it is never read again from the mapping, where a peer that ignores
+	// the lock may have changed it since.
+	off := alignUp(next, align) // no overflow: next <= size <= maxSize, align <= pageSize
+	if off < a.g.dataOffset {
+		return nil, corruptf("allocation offset %d below the data area at %d", off, a.g.dataOffset)
+	}
 	if off > a.g.size || size > a.g.size-off {
 		return nil, fmt.Errorf("%w: region %q needs %d bytes at %d, arena has %d", ErrNoSpace, name, size, off, a.g.size)
 	}
@@ -117,7 +136,13 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	e.CreatorPID = uint32(os.Getpid())
 	e.CreatedUnixNano = time.Now().UnixNano()
 	e.Checksum = e.sum()
+	// Check the entry as every reader will, before anything is stored.
+	info, err := e.validate(&a.g, n)
+	if err != nil {
+		return nil, err // unreachable unless the checks above disagree with validate
+	}
 
+	h := (*header)(unsafe.Pointer(&a.mem[0]))
 	eoff := a.g.dirOffset + int64(n)*DirEntrySize // n < dirCap: inside the directory
 	dst := (*dirEntry)(unsafe.Pointer(&a.mem[eoff]))
 	// A slot at index DirCount may hold leftovers of an allocator that died
@@ -133,11 +158,6 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	// Open), which acquire-load DirCount first.
 	atomic.StoreUint32(&h.DirCount, uint32(n+1))
 	atomic.AddUint64(&h.DirGeneration, 1) // informational: lets tools notice changes
-
-	info, err := e.validate(&a.g, n)
-	if err != nil {
-		return nil, err // unreachable unless the checks above disagree with validate
-	}
 	return a.region(info), nil
 }
 
@@ -186,7 +206,7 @@ func (a *Arena) Regions() ([]*Region, error) {
 	if a.closed {
 		return nil, ErrClosed
 	}
-	infos, err := a.scanDir()
+	infos, _, err := a.scanDir()
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +227,11 @@ const (
 // lockDir takes the cross-process directory lock: flock(2) on the arena
 // file. The kernel drops it when its holder dies, so a killed allocator
 // cannot wedge the directory. flock locks belong to the open file
-// description, so a.mu (held by the caller) excludes goroutines of this
-// handle while flock excludes other handles and processes.
+// description, so a.allocMu (held by the caller) excludes goroutines of
+// this handle while flock excludes other handles and processes.
 func (a *Arena) lockDir() (func(), error) {
 	fd := int(a.f.Fd())
-	deadline := time.Now().Add(a.o.lockTimeout)
-	sleep := lockPollMin
+	bo := newBackoff(a.o.lockTimeout, lockPollMin, lockPollMax)
 	for {
 		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -221,10 +240,8 @@ func (a *Arena) lockDir() (func(), error) {
 		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			return nil, fmt.Errorf("arena: directory lock: %w", err)
 		}
-		if !time.Now().Before(deadline) {
+		if !bo.wait() {
 			return nil, fmt.Errorf("%w: held by another process for over %v", ErrBusy, a.o.lockTimeout)
 		}
-		time.Sleep(sleep)
-		sleep = min(2*sleep, lockPollMax)
 	}
 }

@@ -22,28 +22,44 @@
 // # Creation and readiness
 //
 // Create makes the file with O_CREAT|O_EXCL, sizes it, writes the header
-// and only then stores State = ready with a release store. Open reads State
-// first (acquire) and waits a bounded time for it; a creator that died
-// mid-initialisation yields ErrNotReady, never a half-built header.
+// and only then stores State = ready with a release store. Open polls the
+// header with pread until State is ready, then maps the file and confirms
+// with an acquire load of State that the mapped header is the one it
+// validated (pread alone orders nothing on weakly ordered CPUs; a copy that
+// does not match is read again until the ready timeout). A creator that
+// died mid-initialisation yields ErrNotReady, never a half-built header;
+// docs/layout.md says when such a file may be removed.
 //
 // # Concurrency
 //
 // An *Arena is safe for concurrent use by goroutines. Regions are allocated
 // under a cross-process lock (flock on the arena file, released by the
-// kernel if its holder dies); Lookup and Regions take no lock: they
-// acquire-load the directory count, which Alloc release-stores after the
-// entry is complete, and read only immutable entry bytes below it.
+// kernel if its holder dies) and, within one handle, a mutex; an Alloc
+// waiting for the lock does not hold up Lookup or Regions, and Close waits
+// for it. Lookup and Regions take no directory lock: they acquire-load the
+// directory count, which Alloc release-stores after the entry is complete,
+// and read only immutable entry bytes below it.
+//
+// Every process that maps an arena needs lock-free, address-free 64-bit
+// atomics on shared memory. Go provides them on every 64-bit port, on 386,
+// and on 32-bit ARM from ARMv7 (LDREXD/STREXD). On older ARM and on 32-bit
+// MIPS, Go emulates 64-bit atomics with a lock private to the process,
+// which another process does not take, so such hosts must not share an
+// arena.
 //
 // # Trust
 //
 // Shared memory is hostile input. Open validates every header field and
 // every directory entry (bounds, alignment, overlap, duplicates, checksums)
 // on a private copy and keeps its own copy of the geometry; nothing that
-// bounds a memory access is ever re-read from the mapping. Any content
-// yields a sentinel error (see errors.go), never a panic or a fault.
+// bounds a memory access is ever re-read from the mapping. Whatever bytes
+// the file holds, a malformed arena makes Open, Alloc, Lookup and Regions
+// return a sentinel error (see errors.go); they do not panic or touch
+// memory outside the mapping.
 //
-// One hazard remains outside any reader's control: a process with write
-// access that truncates the file makes later accesses to the lost pages
-// fault (SIGBUS). Keep arena files private to the processes that share them
+// Validation cannot cover the file's length: a process with write access
+// that truncates the file makes later accesses to the lost pages fault
+// (SIGBUS), in this package or in code using a Region's bytes, and the
+// process dies. Keep arena files private to the processes that share them
 // (the default mode 0600 and Open's ownership checks do).
 package arena

@@ -6,14 +6,17 @@ import (
 	"io/fs"
 )
 
-// Sentinel errors. Every error returned by this package wraps exactly one of
-// these (and sometimes a more specific one beside it), so callers test with
-// errors.Is and read the wrapped detail for humans.
+// Sentinel errors. Every error that describes the arena or the caller's
+// input wraps one of these (and sometimes a more specific one beside it), so
+// callers test with errors.Is and read the wrapped detail for humans; raw
+// system-call failures (out of memory, too many open files) are returned
+// wrapped with their errno.
 var (
 	// ErrNotArena: the file does not start with the arena magic.
 	ErrNotArena = errors.New("arena: not an arena")
 	// ErrVersion: the layout version, byte order or a required feature is
-	// one this build does not understand.
+	// one this build does not understand; from Alloc, the arena uses a
+	// read-only-compatible feature this build does not know.
 	ErrVersion = errors.New("arena: unsupported layout version")
 	// ErrByteOrder: the arena was written by a host of the other byte order.
 	// It also matches ErrVersion.
@@ -31,7 +34,8 @@ var (
 	// ErrExists: Create found the file already there, or Alloc found the
 	// region name taken. It also matches fs.ErrExist.
 	ErrExists = fmt.Errorf("arena: already exists: %w", fs.ErrExist)
-	// ErrNotFound: no such arena file or region. It also matches
+	// ErrNotFound: no such arena file (ENOENT, or ENOTDIR: an element of
+	// the path is not a directory) or region. It also matches
 	// fs.ErrNotExist.
 	ErrNotFound = fmt.Errorf("arena: not found: %w", fs.ErrNotExist)
 	// ErrNotReady: the arena (or a region's contents) was not marked ready
@@ -40,7 +44,8 @@ var (
 	ErrNotReady = errors.New("arena: not ready")
 	// ErrPermission: the file is not a regular file, is a symlink, is owned
 	// by another user, has more than one link, or is writable by group or
-	// others without WithAllowShared. It also matches fs.ErrPermission.
+	// others without WithAllowShared; or the system refused access (EACCES,
+	// EPERM, EROFS). It also matches fs.ErrPermission.
 	ErrPermission = fmt.Errorf("arena: file refused: %w", fs.ErrPermission)
 	// ErrBadName: the arena or region name is empty, too long, or contains
 	// NUL or "..". It also matches fs.ErrInvalid.
@@ -48,7 +53,8 @@ var (
 	// ErrInvalid: an argument (size, alignment, option value) is out of range.
 	ErrInvalid = errors.New("arena: invalid argument")
 	// ErrNoSpace: the arena has no room for the region, or its directory is
-	// full.
+	// full; from Create, the filesystem has no room for the file (ENOSPC,
+	// EDQUOT).
 	ErrNoSpace = errors.New("arena: no space")
 	// ErrBusy: the directory lock could not be taken within the lock
 	// timeout.

@@ -29,7 +29,9 @@ func allocateFile(fd int, size int64) error {
 func filePageSize(fd int) int64 {
 	ps := int64(os.Getpagesize())
 	var sfs unix.Statfs_t
-	if unix.Fstatfs(fd, &sfs) == nil && sfs.Type == unix.HUGETLBFS_MAGIC {
+	// Statfs_t.Type is int32 on 32-bit hosts, where the magic 0x958458f6
+	// does not fit: compare the 32 bits the kernel's f_type holds.
+	if unix.Fstatfs(fd, &sfs) == nil && uint32(sfs.Type) == uint32(unix.HUGETLBFS_MAGIC) {
 		if b := int64(sfs.Bsize); b > ps && b <= maxPage && b&(b-1) == 0 {
 			return b
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
@@ -48,14 +49,23 @@ const (
 	minPad, maxPad = 64, 4096
 	// minPage and maxPage bound the recorded page size (4 KiB .. 1 GiB).
 	minPage, maxPage = 4096, 1 << 30
+	// minAlign is the smallest region alignment: every region can hold an
+	// 8-byte atomic at its start.
+	minAlign = 8
 )
 
-// Feature bits. IncompatFeatures bits that this build does not know make
-// Open fail with ErrVersion; CompatFeatures bits are informational.
+// Feature bits, with ext4's three classes. IncompatFeatures bits that this
+// build does not know make Open fail with ErrVersion. RoCompatFeatures bits
+// that it does not know let Open map the arena and read its directory, but
+// make Alloc fail with ErrVersion: such a feature changes what a writer of
+// the directory must do. CompatFeatures bits are informational.
 const (
 	// knownIncompat is the set of incompatible feature bits this build
 	// understands. None are defined yet.
 	knownIncompat uint64 = 0
+	// knownRoCompat is the set of read-only-compatible feature bits this
+	// build understands. None are defined yet.
+	knownRoCompat uint64 = 0
 )
 
 // header is the arena header at offset 0 of the file, exactly HeaderSize
@@ -81,7 +91,8 @@ type header struct {
 	CreatorPID       uint32   // 68
 	CreatedUnixNano  int64    // 72
 	DataOffset       uint64   // 80: first byte regions may use
-	_                [36]byte // 88: reserved, zero
+	RoCompatFeatures uint64   // 88: unknown bits: read, but do not allocate
+	_                [28]byte // 96: reserved, zero
 	Checksum         uint32   // 124: CRC-32C (Castagnoli) of bytes [0,124)
 
 	// Mutable part, its own 128 bytes.
@@ -94,7 +105,8 @@ type header struct {
 
 // dirEntry is one directory entry, DirEntrySize bytes. Bytes [0,120) are
 // written once, under the directory lock, before State is set; they are
-// covered by Checksum.
+// covered by Checksum. Flags and the reserved words are zero, kept for
+// future per-region fields.
 type dirEntry struct {
 	Name            [64]byte // 0: NUL-padded, 1..63 bytes, no NUL inside
 	Offset          uint64   // 64: from the start of the arena
@@ -121,6 +133,9 @@ var (
 const (
 	headerSumLen = unsafe.Offsetof(header{}.Checksum)
 	entrySumLen  = unsafe.Offsetof(dirEntry{}.Checksum)
+	// headerOnceLen covers the once part of the header: the checksummed
+	// bytes and the checksum.
+	headerOnceLen = headerSumLen + 4
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -149,6 +164,7 @@ type geometry struct {
 	dataOffset int64
 	minor      uint16
 	incompat   uint64
+	roCompat   uint64
 	compat     uint64
 	creatorPID uint32
 	created    int64
@@ -216,6 +232,10 @@ func (h *header) validate(fileSize int64) (geometry, error) {
 	if fileSize != int64(h.TotalSize) {
 		return g, corruptf("file has %d bytes, header says %d", fileSize, h.TotalSize)
 	}
+	if h.TotalSize > math.MaxInt {
+		// Only on 32-bit hosts: the mapping length is an int.
+		return g, corruptf("total size %d exceeds this host's address space (%d)", h.TotalSize, math.MaxInt)
+	}
 	g = geometry{
 		size:       int64(h.TotalSize),
 		pageSize:   int64(h.PageSize),
@@ -225,6 +245,7 @@ func (h *header) validate(fileSize int64) (geometry, error) {
 		dataOffset: int64(h.DataOffset),
 		minor:      h.VersionMinor,
 		incompat:   h.IncompatFeatures,
+		roCompat:   h.RoCompatFeatures,
 		compat:     h.CompatFeatures,
 		creatorPID: h.CreatorPID,
 		created:    h.CreatedUnixNano,
@@ -260,8 +281,11 @@ func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
 	if err := checkRegionName(name); err != nil {
 		return entryInfo{}, corruptf("directory entry %d: %v", i, err)
 	}
-	if !isPow2(e.Align) || e.Align > uint64(g.pageSize) {
-		return entryInfo{}, corruptf("directory entry %d (%q): alignment %d", i, name, e.Align)
+	if !isPow2(e.Align) || e.Align < minAlign || e.Align > uint64(g.pageSize) {
+		return entryInfo{}, corruptf("directory entry %d (%q): alignment %d not a power of two in [%d,%d]", i, name, e.Align, minAlign, g.pageSize)
+	}
+	if e.Size == 0 {
+		return entryInfo{}, corruptf("directory entry %d (%q): size 0", i, name)
 	}
 	if e.Offset < uint64(g.dataOffset) || e.Offset > uint64(g.size) || e.Size > uint64(g.size)-e.Offset {
 		return entryInfo{}, corruptf("directory entry %d (%q): [%d,+%d) outside data area [%d,%d)", i, name, e.Offset, e.Size, g.dataOffset, g.size)

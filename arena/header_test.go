@@ -2,6 +2,9 @@ package arena
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"regexp"
 	"strconv"
@@ -33,6 +36,7 @@ func fieldOffsets() map[string]map[string][2]uintptr {
 			"CreatorPID":       {unsafe.Offsetof(h.CreatorPID), unsafe.Sizeof(h.CreatorPID)},
 			"CreatedUnixNano":  {unsafe.Offsetof(h.CreatedUnixNano), unsafe.Sizeof(h.CreatedUnixNano)},
 			"DataOffset":       {unsafe.Offsetof(h.DataOffset), unsafe.Sizeof(h.DataOffset)},
+			"RoCompatFeatures": {unsafe.Offsetof(h.RoCompatFeatures), unsafe.Sizeof(h.RoCompatFeatures)},
 			"Checksum":         {unsafe.Offsetof(h.Checksum), unsafe.Sizeof(h.Checksum)},
 			"State":            {unsafe.Offsetof(h.State), unsafe.Sizeof(h.State)},
 			"DirCount":         {unsafe.Offsetof(h.DirCount), unsafe.Sizeof(h.DirCount)},
@@ -56,25 +60,30 @@ func fieldOffsets() map[string]map[string][2]uintptr {
 
 // TestLayoutOffsets pins every field to docs/layout.md: the doc's tables
 // (rows "| offset | size | Field | ...", under a heading that names the Go
-// struct in backquotes) must list exactly the code's fields at the code's
-// offsets, and every 8-byte field must be 8-byte aligned.
+// struct in backquotes and its size) must list exactly the code's fields at
+// the code's offsets, every 8-byte field must be 8-byte aligned, and the
+// rows, reserved ones included, must tile each record from 0 to its size
+// with no gap or overlap.
 func TestLayoutOffsets(t *testing.T) {
 	want := fieldOffsets()
-	f, err := os.Open("../docs/layout.md")
+	sizes := map[string]uintptr{"header": HeaderSize, "dirEntry": DirEntrySize}
+	doc, err := os.ReadFile("../docs/layout.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	heading := regexp.MustCompile("^#+ .*`(header|dirEntry)`")
 	row := regexp.MustCompile(`^\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*` + "`?" + `([A-Za-z]+)` + "`?" + `\s*\|`)
 	got := map[string]map[string][2]uintptr{}
+	rows := map[string][][2]uintptr{} // every row in document order, reserved included
+	headings := map[string]string{}
 	cur := ""
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(doc))
 	for sc.Scan() {
 		line := sc.Text()
 		if m := heading.FindStringSubmatch(line); m != nil {
 			cur = m[1]
 			got[cur] = map[string][2]uintptr{}
+			headings[cur] = line
 			continue
 		}
 		if strings.HasPrefix(line, "#") {
@@ -87,8 +96,12 @@ func TestLayoutOffsets(t *testing.T) {
 		if m := row.FindStringSubmatch(line); m != nil {
 			off, _ := strconv.Atoi(m[1])
 			size, _ := strconv.Atoi(m[2])
+			rows[cur] = append(rows[cur], [2]uintptr{uintptr(off), uintptr(size)})
 			if m[3] == "reserved" {
 				continue
+			}
+			if _, dup := got[cur][m[3]]; dup {
+				t.Errorf("docs/layout.md lists %s.%s twice", cur, m[3])
 			}
 			got[cur][m[3]] = [2]uintptr{uintptr(off), uintptr(size)}
 		}
@@ -97,6 +110,9 @@ func TestLayoutOffsets(t *testing.T) {
 		if got[rec] == nil {
 			t.Errorf("docs/layout.md has no table for `%s`", rec)
 			continue
+		}
+		if w := fmt.Sprintf("%d bytes", sizes[rec]); !strings.Contains(headings[rec], w) {
+			t.Errorf("docs/layout.md: heading %q does not say %q", headings[rec], w)
 		}
 		for name, os := range fields {
 			if os[1] == 8 && os[0]%8 != 0 {
@@ -116,9 +132,45 @@ func TestLayoutOffsets(t *testing.T) {
 				t.Errorf("docs/layout.md lists %s.%s, which the code does not have", rec, name)
 			}
 		}
+		// The rows, in document order, must tile [0, size).
+		var end uintptr
+		for _, r := range rows[rec] {
+			if r[0] != end {
+				t.Errorf("docs/layout.md: %s row at offset %d, but the previous row ends at %d (gap or overlap)", rec, r[0], end)
+			}
+			if r[1] == 0 {
+				t.Errorf("docs/layout.md: %s row at offset %d has size 0", rec, r[0])
+			}
+			end = r[0] + r[1]
+		}
+		if end != sizes[rec] {
+			t.Errorf("docs/layout.md: %s rows end at %d, the record is %d bytes", rec, end, sizes[rec])
+		}
+	}
+	// The constants a reader in another language needs.
+	for _, c := range []string{
+		fmt.Sprintf("0x%08X", stateReady),
+		fmt.Sprintf("0x%08X", byteOrderMark),
+		fmt.Sprintf("0x%08X", crc32cCheck),
+		fmt.Sprintf("%d", HeaderSize),
+		fmt.Sprintf("%d", DirEntrySize),
+	} {
+		if !bytes.Contains(doc, []byte(c)) {
+			t.Errorf("docs/layout.md does not mention %s", c)
+		}
 	}
 	if unsafe.Sizeof(header{}) != HeaderSize || unsafe.Sizeof(dirEntry{}) != DirEntrySize {
 		t.Fatal("record sizes changed")
+	}
+}
+
+// crc32cCheck is the standard check value of CRC-32C: the checksum of the
+// nine ASCII bytes "123456789", given in docs/layout.md.
+const crc32cCheck uint32 = 0xE3069283
+
+func TestChecksumCheckValue(t *testing.T) {
+	if got := crc32.Checksum([]byte("123456789"), castagnoli); got != crc32cCheck {
+		t.Fatalf("CRC-32C(\"123456789\") = %#08x, want %#08x", got, crc32cCheck)
 	}
 }
 

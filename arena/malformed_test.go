@@ -1,9 +1,13 @@
 package arena
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -46,6 +50,20 @@ func entry(b []byte, i int) *dirEntry {
 func fixHeader(b []byte)       { h := hdr(b); h.Checksum = h.sum() }
 func fixEntry(b []byte, i int) { e := entry(b, i); e.Checksum = e.sum() }
 
+// bigEndianHeader rewrites the header of an image as a big-endian host
+// would have written it: every integer field byte-swapped, the checksum
+// computed over the swapped bytes and stored big-endian.
+func bigEndianHeader(b []byte) []byte {
+	for name, f := range fieldOffsets()["header"] {
+		if name == "Magic" {
+			continue
+		}
+		slices.Reverse(b[f[0] : f[0]+f[1]])
+	}
+	binary.BigEndian.PutUint32(b[headerSumLen:], crc32.Checksum(b[:headerSumLen], castagnoli))
+	return b
+}
+
 // TestOpenMalformed writes one malformed arena per kind of damage and checks
 // Open reports the right sentinel error, without panicking or hanging.
 func TestOpenMalformed(t *testing.T) {
@@ -63,12 +81,27 @@ func TestOpenMalformed(t *testing.T) {
 		{"major version 2", func(b []byte) []byte { hdr(b).VersionMajor = 2; fixHeader(b); return b }, []error{ErrVersion}},
 		{"major version 0", func(b []byte) []byte { hdr(b).VersionMajor = 0; fixHeader(b); return b }, []error{ErrVersion}},
 		{"newer minor version is fine", func(b []byte) []byte { hdr(b).VersionMinor = 7; fixHeader(b); return b }, nil},
-		{"other byte order", func(b []byte) []byte { hdr(b).ByteOrder = 0x04030201; fixHeader(b); return b }, []error{ErrByteOrder, ErrVersion}},
+		{"other byte order", func(b []byte) []byte {
+			h := hdr(b)
+			h.ByteOrder = bits.ReverseBytes32(byteOrderMark)
+			h.State = bits.ReverseBytes32(stateReady)
+			fixHeader(b)
+			return b
+		}, []error{ErrByteOrder, ErrVersion}},
+		{"other byte order, not yet ready", func(b []byte) []byte {
+			h := hdr(b)
+			h.ByteOrder = bits.ReverseBytes32(byteOrderMark)
+			h.State = 0
+			fixHeader(b)
+			return b
+		}, []error{ErrByteOrder, ErrVersion}},
+		{"written by a big-endian host", bigEndianHeader, []error{ErrByteOrder, ErrVersion}},
 		{"garbage byte order mark", func(b []byte) []byte { hdr(b).ByteOrder = 0xdeadbeef; fixHeader(b); return b }, []error{ErrCorrupt}},
 		{"header checksum", func(b []byte) []byte { hdr(b).CreatedUnixNano ^= 1; return b }, []error{ErrChecksum, ErrCorrupt}},
 		{"reserved header byte flipped", func(b []byte) []byte { b[100] ^= 0x40; return b }, []error{ErrChecksum}},
 		{"unknown required feature", func(b []byte) []byte { hdr(b).IncompatFeatures = 1 << 40; fixHeader(b); return b }, []error{ErrVersion}},
 		{"unknown optional feature is fine", func(b []byte) []byte { hdr(b).CompatFeatures = 1 << 40; fixHeader(b); return b }, nil},
+		{"unknown read-only feature: open, but no Alloc", func(b []byte) []byte { hdr(b).RoCompatFeatures = 1 << 3; fixHeader(b); return b }, nil},
 		{"page size not a power of two", func(b []byte) []byte { hdr(b).PageSize = 5000; fixHeader(b); return b }, []error{ErrCorrupt}},
 		{"page size zero", func(b []byte) []byte { hdr(b).PageSize = 0; fixHeader(b); return b }, []error{ErrCorrupt}},
 		{"padding unit 48", func(b []byte) []byte { hdr(b).PadUnit = 48; fixHeader(b); return b }, []error{ErrCorrupt}},
@@ -96,6 +129,11 @@ func TestOpenMalformed(t *testing.T) {
 		{"entries overlap", func(b []byte) []byte { e := entry(b, 2); e.Offset = entry(b, 1).Offset + 8; fixEntry(b, 2); return b }, []error{ErrCorrupt}},
 		{"entry misaligned", func(b []byte) []byte { entry(b, 1).Offset += 8; fixEntry(b, 1); return b }, []error{ErrCorrupt}},
 		{"entry alignment not a power of two", func(b []byte) []byte { entry(b, 0).Align = 96; fixEntry(b, 0); return b }, []error{ErrCorrupt}},
+		{"entry alignment 4", func(b []byte) []byte { entry(b, 2).Align = 4; fixEntry(b, 2); return b }, []error{ErrCorrupt}},
+		{"entry alignment 1", func(b []byte) []byte { entry(b, 2).Align = 1; fixEntry(b, 2); return b }, []error{ErrCorrupt}},
+		{"entry alignment 0", func(b []byte) []byte { entry(b, 2).Align = 0; fixEntry(b, 2); return b }, []error{ErrCorrupt}},
+		{"entry alignment above page size", func(b []byte) []byte { entry(b, 1).Align = 1 << 20; fixEntry(b, 1); return b }, []error{ErrCorrupt}},
+		{"entry size zero", func(b []byte) []byte { entry(b, 0).Size = 0; fixEntry(b, 0); return b }, []error{ErrCorrupt}},
 		{"entry checksum", func(b []byte) []byte { entry(b, 1).Size++; return b }, []error{ErrChecksum, ErrCorrupt}},
 		{"duplicate names", func(b []byte) []byte { copy(entry(b, 2).Name[:], "a\x00"); fixEntry(b, 2); return b }, []error{ErrCorrupt}},
 		{"entry counted but not published", func(b []byte) []byte { entry(b, 1).State = 0; return b }, []error{ErrCorrupt}},
@@ -133,6 +171,18 @@ func TestOpenMalformed(t *testing.T) {
 				}
 				if _, err := a.Regions(); err != nil {
 					t.Errorf("Regions: %v", err)
+				}
+				if _, err := a.Lookup("b"); err != nil {
+					t.Errorf("Lookup: %v", err)
+				}
+				// Allocation needs every read-only-compatible feature known.
+				_, err = a.Alloc("new", 8, 8)
+				if ro := hdr(b).RoCompatFeatures &^ knownRoCompat; ro != 0 {
+					if !errors.Is(err, ErrVersion) {
+						t.Errorf("Alloc with unknown read-only features %#x: %v, want ErrVersion", ro, err)
+					}
+				} else if err != nil {
+					t.Errorf("Alloc: %v", err)
 				}
 				a.Close()
 				return
