@@ -281,3 +281,14 @@ func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) 
 	}
 	return g, nil
 }
+
+// spscSlot is the head of an SPSC slot; the message follows it.
+type spscSlot struct {
+	Len   uint32
+	Flags uint32
+}
+
+var (
+	_ [spscSlotHeader - unsafe.Sizeof(spscSlot{})]byte
+	_ [mpmcSlotHeader - unsafe.Sizeof(mpmcSlot{})]byte
+)

@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shmring/shmring/futex"
 	"github.com/shmring/shmring/internal/cpu"
+	"github.com/shmring/shmring/internal/spin"
 )
 
 // Where `shmring info` looks for shared-memory facts.
@@ -46,7 +48,10 @@ type infoReport struct {
 
 	PadUnit   int    `json:"pad_unit"` // bytes, for newly created arenas
 	PadReason string `json:"pad_reason"`
-	SpinHint  string `json:"spin_hint"`
+	SpinHint  string `json:"spin_hint"` // the instruction this build's spin loop issues
+	Publish   string `json:"publish"`   // the atomics rings publish with
+	Futex     string `json:"futex"`     // how blocking waits sleep
+	Adaptive  string `json:"adaptive"`  // the default wait strategy's budgets
 
 	PageSize     int    `json:"page_size"`
 	DevShmExists bool   `json:"dev_shm_exists"`
@@ -99,7 +104,10 @@ func gatherInfo() infoReport {
 		WaitInstructions:     c.WaitInstructions(),
 		PadUnit:              c.PadUnit(),
 		PadReason:            c.PadReason(),
-		SpinHint:             c.SpinHint(),
+		SpinHint:             spinHint(c),
+		Publish:              "sync/atomic, sequentially consistent (amd64 XCHG / LOCK CMPXCHG; arm64 STLR / CAS): the eventcount needs StoreLoad; release-only stores measured in docs/ring.md",
+		Futex:                futexMode(),
+		Adaptive:             "spin with the hint for 20µs, yield until 120µs, then futex sleep",
 		PageSize:             os.Getpagesize(),
 	}
 	r.DevShmExists, r.DevShmTmpfs, r.DevShmDetail = statShm(devShmPath)
@@ -197,6 +205,9 @@ func writeInfoText(w io.Writer, r infoReport) error {
 	section("What shmring chose")
 	row("pad unit (new arenas)", "%d bytes: %s", r.PadUnit, r.PadReason)
 	row("spin hint", "%s", r.SpinHint)
+	row("publish", "%s", r.Publish)
+	row("blocking", "%s", r.Futex)
+	row("adaptive wait", "%s", r.Adaptive)
 
 	section("Memory")
 	row("page size", "%d bytes", r.PageSize)
@@ -244,4 +255,21 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// spinHint is the instruction this build's spin loop really issues
+// (internal/spin), with the CPU's own view when they differ (for example
+// a purego build on amd64).
+func spinHint(c cpu.Info) string {
+	if spin.Hint == c.SpinHint() {
+		return spin.Hint
+	}
+	return fmt.Sprintf("%s (this build; the CPU offers %s)", spin.Hint, c.SpinHint())
+}
+
+func futexMode() string {
+	if futex.Supported {
+		return "shared futex (FUTEX_WAIT/FUTEX_WAKE, no PRIVATE flag) behind an eventcount: no syscall while nobody sleeps"
+	}
+	return "polling fallback (no futex on this OS): sleeps of 50µs..1ms"
 }
