@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,12 +101,41 @@ func awaitFlag(t *testing.T, flag *uint32, what string) {
 	}
 }
 
+// outcome is the result of a waiter (a goroutine or a child process); err
+// may be read once done is closed, so any number of helpers can watch it.
+type outcome struct {
+	done chan struct{}
+	err  error
+}
+
+// goWait runs f in a new goroutine and records its result.
+func goWait(f func() error) *outcome {
+	o := &outcome{done: make(chan struct{})}
+	go func() {
+		o.err = f()
+		close(o.done) // publishes o.err
+	}()
+	return o
+}
+
+// result waits, bounded by resultFor, for the waiter to return.
+func (o *outcome) result(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-o.done:
+		return o.err
+	case <-time.After(resultFor):
+		t.Fatalf("waiter did not return within %v", resultFor)
+		return nil
+	}
+}
+
 // wakeOne re-issues Wake(addr, 1) until it reports a waiter woken, which
 // proves the waiter was asleep in the kernel on this very word. Wake is
 // issued without changing the word, so the waiter cannot take the EAGAIN
-// path and leave nobody to wake. It fails if done yields first (the waiter
-// returned before any wake) or wakeRetryFor passes.
-func wakeOne(t *testing.T, addr *uint32, done <-chan error) {
+// path and leave nobody to wake. It fails if the waiter returns first
+// (before any wake) or wakeRetryFor passes.
+func wakeOne(t *testing.T, addr *uint32, o *outcome) {
 	t.Helper()
 	deadline := time.Now().Add(wakeRetryFor)
 	for {
@@ -121,26 +151,14 @@ func wakeOne(t *testing.T, addr *uint32, done <-chan error) {
 			t.Fatalf("Wake(addr, 1) woke %d", n)
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("waiter returned %v before it was woken", err)
+		case <-o.done:
+			t.Fatalf("waiter returned %v before it was woken", o.err)
 		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("Wake found no sleeper within %v", wakeRetryFor)
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-// result receives one waiter result, bounded by resultFor.
-func result(t *testing.T, c <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-c:
-		return err
-	case <-time.After(resultFor):
-		t.Fatalf("waiter did not return within %v", resultFor)
-		return nil
 	}
 }
 
@@ -194,15 +212,14 @@ func TestWakeWakesSleeper(t *testing.T) {
 		t.Skip("the polling fallback has no sleepers to count")
 	}
 	var w, waiting uint32
-	done := make(chan error, 1)
-	go func() {
+	o := goWait(func() error {
 		// Release: lets the test start waking; Wait's own compare decides.
 		atomic.StoreUint32(&waiting, 1)
-		done <- futex.Wait(&w, 0, waiterFor)
-	}()
+		return futex.Wait(&w, 0, waiterFor)
+	})
 	awaitFlag(t, &waiting, "waiting flag")
-	wakeOne(t, &w, done)
-	if err := result(t, done); err != nil {
+	wakeOne(t, &w, o)
+	if err := o.result(t); err != nil {
 		t.Fatalf("woken Wait = %v, want nil", err)
 	}
 	if n, err := futex.Wake(&w, 1); n != 0 || err != nil {
@@ -213,35 +230,27 @@ func TestWakeWakesSleeper(t *testing.T) {
 // TestStoreThenWake is the protocol callers use: change the word, then Wake;
 // the waiter re-checks the word in a loop. It holds on every platform.
 func TestStoreThenWake(t *testing.T) {
-	var w, waiting uint32
-	type res struct {
-		seen uint32
-		err  error
-	}
-	done := make(chan res, 1)
-	go func() {
+	var w, waiting, seen uint32
+	o := goWait(func() error {
 		atomic.StoreUint32(&waiting, 1) // release: no data, only pacing
 		deadline := time.Now().Add(waiterFor)
-		var err error
 		// Acquire: pairs with the store of 1 below.
-		for atomic.LoadUint32(&w) == 0 && err == nil {
-			err = futex.Wait(&w, 0, time.Until(deadline))
+		for atomic.LoadUint32(&w) == 0 {
+			if err := futex.Wait(&w, 0, time.Until(deadline)); err != nil {
+				return err
+			}
 		}
-		done <- res{atomic.LoadUint32(&w), err}
-	}()
+		seen = atomic.LoadUint32(&w) // published by close(o.done)
+		return nil
+	})
 	awaitFlag(t, &waiting, "waiting flag")
 	time.Sleep(10 * time.Millisecond) // most likely asleep by now; correct either way
 	atomic.StoreUint32(&w, 1)         // release: published before the Wake
 	if _, err := futex.WakeAll(&w); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-done:
-		if r.err != nil || r.seen != 1 {
-			t.Fatalf("waiter saw %d, %v; want 1, nil", r.seen, r.err)
-		}
-	case <-time.After(resultFor):
-		t.Fatalf("waiter did not return within %v", resultFor)
+	if err := o.result(t); err != nil || seen != 1 {
+		t.Fatalf("waiter saw %d, %v; want 1, nil", seen, err)
 	}
 }
 
@@ -253,9 +262,9 @@ func TestWakeLimit(t *testing.T) {
 	}
 	const sleepers = 3
 	var w uint32
-	done := make(chan error, sleepers)
-	for range sleepers {
-		go func() { done <- futex.Wait(&w, 0, waiterFor) }()
+	var waiters [sleepers]*outcome
+	for i := range waiters {
+		waiters[i] = goWait(func() error { return futex.Wait(&w, 0, waiterFor) })
 	}
 	woken := 0
 	deadline := time.Now().Add(wakeRetryFor)
@@ -272,8 +281,8 @@ func TestWakeLimit(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	for range sleepers {
-		if err := result(t, done); err != nil {
+	for _, o := range waiters {
+		if err := o.result(t); err != nil {
 			t.Fatalf("woken Wait = %v", err)
 		}
 	}
@@ -283,7 +292,8 @@ func TestWakeLimit(t *testing.T) {
 }
 
 func TestWakeNoWaiters(t *testing.T) {
-	for _, n := range []int{1, 2, 0, -1, math.MaxInt32, math.MaxInt32 + 1, math.MaxInt} {
+	// n <= 0 and n > MaxInt32 (MaxInt, on 64-bit) mean "all".
+	for _, n := range []int{1, 2, 0, -1, math.MaxInt32, math.MaxInt} {
 		var w uint32
 		if got, err := futex.Wake(&w, n); got != 0 || err != nil {
 			t.Errorf("Wake(n=%d) with nobody waiting = %d, %v; want 0, nil", n, got, err)
@@ -316,19 +326,20 @@ func TestCrossProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envArena+"="+path)
+	// A race-enabled child would otherwise sleep a second in its exit hook.
+	gorace := "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), envChild+"=1", envArena+"="+path, gorace)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	child := goWait(cmd.Wait)
 	defer func() {
 		select {
-		case <-exited:
+		case <-child.done:
 		default:
-			cmd.Process.Kill()
-			<-exited
+			cmd.Process.Kill() // a test failure left it waiting
+			<-child.done
 		}
 	}()
 
@@ -336,13 +347,13 @@ func TestCrossProcess(t *testing.T) {
 	if futex.Supported {
 		// The child is asleep on the word only if this Wake, keyed by the
 		// file rather than by our address, finds it.
-		wakeOne(t, w, exited)
+		wakeOne(t, w, child)
 	}
 	atomic.StoreUint32(w, 1) // release: the child's loop exits on seeing it
 	if _, err := futex.WakeAll(w); err != nil {
 		t.Fatal(err)
 	}
-	if err := result(t, exited); err != nil {
+	if err := child.result(t); err != nil {
 		t.Fatalf("child: %v", err)
 	}
 	// Acquire: the child stored it before exiting, and its exit was observed.
