@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -64,5 +65,12 @@ func (e eventcount) cancel() { atomic.AddUint32(e.waiters, ^uint32(0)) }
 
 // sleep waits on key for at most d.
 func (e eventcount) sleep(key uint32, d time.Duration) {
-	_ = futex.Wait(e.seq, key, d) // timeout and spurious wake-ups are re-checked by the caller
+	err := futex.Wait(e.seq, key, d)
+	if err != nil && !errors.Is(err, futex.ErrTimeout) {
+		// The kernel refused the wait (it should not: the word is
+		// aligned and mapped). Sleep anyway so the caller's retry loop
+		// cannot turn into a busy loop.
+		time.Sleep(min(d, time.Millisecond))
+	}
+	// Timeouts and spurious wake-ups are re-checked by the caller.
 }
