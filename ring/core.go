@@ -22,12 +22,20 @@ type core struct {
 	cons     *consUnit
 	peer     *peerEntry
 	peerIdx  int
+	peerGen  uint32 // the entry's Generation after our claim
+	ownerTag uint32 // peerIdx | peerGen<<10, written into claimed MPMC slots
 	notEmpty eventcount // consumers sleep here
 	notFull  eventcount // producers sleep here
 	strategy atomic.Int32
 	region   *arena.Region
 	detached atomic.Bool
 }
+
+// maxRetries bounds every CAS retry loop on a shared word: legitimate
+// contention makes progress long before it; only a peer rewriting the word
+// forever reaches it, and then the operation fails with ErrCorrupt rather
+// than spinning.
+const maxRetries = 1 << 20
 
 // OpenTimeout bounds how long Open waits for a ring's creator to mark it
 // ready.
@@ -117,7 +125,8 @@ func (c *core) claimPeer() {
 				continue
 			}
 			if atomic.CompareAndSwapUint32(&e.PID, old, pid) {
-				atomic.AddUint32(&e.Generation, 1)
+				c.peerGen = atomic.AddUint32(&e.Generation, 1)
+				c.ownerTag = uint32(i) | c.peerGen<<10
 				atomic.StoreUint32(&e.Roles, 0)
 				atomic.StoreUint64(&e.StartTicks, processStartTicks())
 				atomic.StoreInt64(&e.AttachUnixNano, now)
@@ -135,11 +144,15 @@ func (c *core) detach() {
 	if c.detached.Swap(true) {
 		return
 	}
-	if c.peerIdx > 0 {
+	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
 		// Release: our last counter updates happen before the entry is
-		// seen free.
+		// seen free. The generation check keeps us from freeing an entry
+		// someone reclaimed meanwhile (a pid-namespace mix-up).
 		atomic.CompareAndSwapUint32(&c.peer.PID, uint32(os.Getpid()), 0)
 	}
+	// Later counting through this handle goes to a private entry, not to
+	// the shared one another handle may claim next.
+	c.peer, c.peerIdx = new(peerEntry), 0
 }
 
 func (c *core) markRole(role uint32) {
@@ -173,7 +186,10 @@ func (c *core) Region() *arena.Region { return c.region }
 // closeRing sets the closed bit on the producer position word and wakes
 // every sleeper on both sides.
 func (c *core) closeRing() error {
-	for {
+	for try := 0; ; try++ {
+		if try == maxRetries {
+			return corruptf("producer position keeps changing; cannot close")
+		}
 		// Acquire/CAS: the bit is added to the latest position, so no
 		// publish is lost; a producer whose CAS then fails sees the bit.
 		p := atomic.LoadUint64(&c.prod.Pos)

@@ -3,6 +3,7 @@ package ring
 import (
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"strconv"
 	"testing"
 )
@@ -69,3 +70,5 @@ func testSeed(t testing.TB) uint64 {
 	t.Logf("seed %d (replay with SHMRING_SEED=%d)", seed, seed)
 	return seed
 }
+
+func loadU32(p *uint32) uint32 { return atomic.LoadUint32(p) }

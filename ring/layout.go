@@ -40,6 +40,12 @@ const (
 	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
 )
 
+// knownRingFlags are the ring header Flags bits this build understands.
+// A later feature that changes how slots are read (variable-length
+// records, broadcast) sets a bit so that older readers refuse the ring
+// instead of misreading it.
+const knownRingFlags uint32 = 0
+
 // Region kinds recorded in the arena directory.
 const (
 	KindSPSC arena.Kind = 0x43535053 // "SPSC"
@@ -71,7 +77,7 @@ type ringHeader struct {
 	PeerStride      uint32   // 68
 	SlotsOffset     uint64   // 72
 	CreatorPID      uint32   // 80
-	Flags           uint32   // 84: reserved, zero
+	Flags           uint32   // 84: incompatible feature flags; a reader refuses unknown bits (none defined)
 	CreatedUnixNano int64    // 88
 	_               [24]byte // 96: reserved, zero
 	Checksum        uint32   // 120: CRC-32C of [0,120)
@@ -259,6 +265,9 @@ func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) 
 	}
 	if got := h.sum(); got != h.Checksum {
 		return geometry{}, corruptf("ring header checksum %#08x, computed %#08x", h.Checksum, got)
+	}
+	if h.Flags&^knownRingFlags != 0 {
+		return geometry{}, fmt.Errorf("%w: unknown ring feature flags %#x", ErrVersion, h.Flags&^knownRingFlags)
 	}
 	if h.Kind != wantKind {
 		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d", ErrKind, h.Kind, wantKind)

@@ -102,7 +102,10 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 	// Acquire loads of the position and of each Seq; the CAS is
 	// sequentially consistent.
 	pos := atomic.LoadUint64(&r.prod.Pos)
-	for {
+	for try := 0; ; try++ {
+		if try == maxRetries {
+			return 0, 0, corruptf("producer position keeps changing (%d retries)", try)
+		}
 		if pos&closedBit != 0 {
 			return 0, 0, ErrClosed
 		}
@@ -120,6 +123,13 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 				n++
 			}
 			if atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+n) {
+				// Tag the claimed slots with our peer entry and its
+				// generation at once, so a later dead-peer recovery can
+				// tell whose unpublished claim stalls the ring.
+				for i := uint64(0); i < n; i++ {
+					s2, _ := r.slotAt(pos + i)
+					atomic.StoreUint32(&s2.Owner, r.ownerTag)
+				}
 				return pos, n, nil
 			}
 			pos = atomic.LoadUint64(&r.prod.Pos)
@@ -147,8 +157,11 @@ func (r *MPMC) publishSlot(pos, n uint64) {
 	// short buffer without claiming), so it is written and read atomically;
 	// a release store (a plain MOV on amd64) is enough: Seq's store below
 	// orders it for the consumer that then claims the slot.
-	atomicx.StoreRelease32(&s.Len, uint32(n))
-	s.Owner = uint32(r.peerIdx)
+	if atomicx.Race {
+		atomic.StoreUint32(&s.Len, uint32(n)) // visible to the race detector
+	} else {
+		atomicx.StoreRelease32(&s.Len, uint32(n))
+	}
 	// Sequentially consistent store (XCHG): releases the slot's contents to
 	// the consumer that acquire-loads Seq == pos+1, and orders the
 	// publication before notify's load of NotEmptyWaiters.
@@ -236,12 +249,12 @@ func (r *MPMC) TryReserve(n int) (Reservation, error) {
 		return Reservation{}, err
 	}
 	_, data := r.slotAt(pos)
-	return Reservation{Buf: r.mem[data : data+uint64(n) : data+r.g.slotSize], pos: pos, ok: true}, nil
+	return Reservation{Buf: r.mem[data : data+uint64(n) : data+r.g.slotSize], pos: pos, ring: &r.core}, nil
 }
 
 // Commit publishes a reserved slot holding a message of n bytes.
 func (r *MPMC) Commit(res Reservation, n int) error {
-	if !res.ok {
+	if res.ring != &r.core {
 		return ErrNotReserved
 	}
 	if n < 0 || uint64(n) > r.g.slotSize {
@@ -262,7 +275,10 @@ func (r *MPMC) Commit(res Reservation, n int) error {
 // n may be taken. It returns the first position and how many were claimed.
 func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint64, error) {
 	pos := atomic.LoadUint64(&r.cons.Pos)
-	for {
+	for try := 0; ; try++ {
+		if try == maxRetries {
+			return 0, 0, corruptf("consumer position keeps changing (%d retries)", try)
+		}
 		s, _ := r.slotAt(pos)
 		seq := atomic.LoadUint64(&s.Seq) // acquire: pairs with publishSlot
 		dif := int64(seq - (pos + 1))
@@ -271,10 +287,19 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			// Length read once, after the acquire of Seq; if our CAS below
 			// succeeds nobody could have changed the slot in between.
 			ln := uint64(atomic.LoadUint32(&s.Len))
+			var err error
 			if ln > r.g.slotSize {
-				return 0, 0, corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, ln, r.g.slotSize)
+				err = corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, ln, r.g.slotSize)
+			} else {
+				err = fits(0, ln)
 			}
-			if err := fits(0, ln); err != nil {
+			if err != nil {
+				// Only report it if the message is still ours to take:
+				// a stale position may have shown another lap's length.
+				if np := atomic.LoadUint64(&r.cons.Pos); np != pos {
+					pos = np
+					continue
+				}
 				return 0, 0, err
 			}
 			n := uint64(1)
@@ -416,12 +441,12 @@ func (r *MPMC) peek() (Message, error) {
 	}
 	s, data := r.slotAt(pos)
 	n := min(uint64(atomic.LoadUint32(&s.Len)), r.g.slotSize)
-	return Message{Data: r.mem[data : data+n : data+n], pos: pos, ok: true}, nil
+	return Message{Data: r.mem[data : data+n : data+n], pos: pos, ring: &r.core}, nil
 }
 
 // Release hands back the slot of a message returned by TryPeek or Peek.
 func (r *MPMC) Release(m Message) error {
-	if !m.ok {
+	if m.ring != &r.core {
 		return ErrNotReserved
 	}
 	s, _ := r.slotAt(m.pos)
@@ -449,7 +474,10 @@ func (r *MPMC) ready(push bool) bool {
 	if atomic.LoadUint64(&s.Seq) == c+1 {
 		return true
 	}
-	return atomic.LoadUint64(&r.prod.Pos)&closedBit != 0
+	// Closed is final only once drained: a slot claimed before Close but
+	// not yet published must still be waited for (without spinning).
+	p := atomic.LoadUint64(&r.prod.Pos)
+	return p&closedBit != 0 && p&posMask == c
 }
 
 func (r *MPMC) flush(bool) {} // MPMC counts directly in shared memory
@@ -462,10 +490,10 @@ func (r *MPMC) Push(ctx context.Context, msg []byte) error {
 		return err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), true)
+	w.init(ctx, &r.core, r, true)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return err
 		}
 		if uint64(len(msg)) > r.g.slotSize {
@@ -503,9 +531,9 @@ func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			return done, err
 		}
 		if w.ctx == nil {
-			w.init(ctx, r.WaitStrategy(), true)
+			w.init(ctx, &r.core, r, true)
 		}
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return done, err
 		}
 	}
@@ -519,10 +547,10 @@ func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
 		return res, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), true)
+	w.init(ctx, &r.core, r, true)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return Reservation{}, err
 		}
 		if res, err = r.TryReserve(n); err != ErrFull {
@@ -540,10 +568,10 @@ func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
 		return n, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return 0, err
 		}
 		if n, err = r.pop(dst); err != ErrEmpty {
@@ -560,10 +588,10 @@ func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 		return n, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return 0, err
 		}
 		if n, err = r.popBatch(bufs); err != ErrEmpty {
@@ -579,10 +607,10 @@ func (r *MPMC) Peek(ctx context.Context) (Message, error) {
 		return m, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return Message{}, err
 		}
 		if m, err = r.peek(); err != ErrEmpty {

@@ -70,9 +70,9 @@ type SPSC struct {
 // Reservation is a slot reserved for zero-copy writing. Write the message
 // into Buf (len as asked, cap SlotSize) and Commit it.
 type Reservation struct {
-	Buf []byte
-	pos uint64
-	ok  bool
+	Buf  []byte
+	pos  uint64
+	ring *core // the handle that made it; Commit refuses another's
 }
 
 // Message is a committed message viewed in place. Data aliases the slot
@@ -80,7 +80,7 @@ type Reservation struct {
 type Message struct {
 	Data []byte
 	pos  uint64
-	ok   bool
+	ring *core
 }
 
 // CreateSPSC allocates a region named name in a and initialises an SPSC
@@ -125,6 +125,24 @@ func AttachSPSC(mem []byte) (*SPSC, error) {
 }
 
 func (r *SPSC) slot(pos uint64) uint64 { return r.g.slotsOff + (pos&r.g.mask)*r.g.stride }
+
+// prodPrologue starts every producer operation: one load of the shared
+// producer position (our own cache line, so usually a hit) that catches a
+// Close from elsewhere before we write a slot, and a producer handle that
+// took over since our last operation (we then continue from its position
+// instead of overwriting its messages).
+func (r *SPSC) prodPrologue() error {
+	p := &r.p
+	cur := atomic.LoadUint64(&r.prod.Pos) // acquire
+	if cur&closedBit != 0 {
+		p.closed = true
+		return ErrClosed
+	}
+	if !p.synced || cur != p.tail {
+		return r.syncProd()
+	}
+	return nil
+}
 
 // syncProd loads the producer position from shared memory on the first
 // producer operation, so a handle opened early takes over where the
@@ -210,13 +228,8 @@ func (r *SPSC) TryPush(msg []byte) error {
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
 	}
-	if !p.synced {
-		if err := r.syncProd(); err != nil {
-			return err
-		}
-	}
-	if p.closed {
-		return ErrClosed
+	if err := r.prodPrologue(); err != nil {
+		return err
 	}
 	if p.resv {
 		return ErrNotReserved
@@ -245,13 +258,8 @@ func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if !p.synced {
-		if err := r.syncProd(); err != nil {
-			return 0, err
-		}
-	}
-	if p.closed {
-		return 0, ErrClosed
+	if err := r.prodPrologue(); err != nil {
+		return 0, err
 	}
 	if p.resv {
 		return 0, ErrNotReserved
@@ -295,13 +303,8 @@ func (r *SPSC) TryReserve(n int) (Reservation, error) {
 	if n < 0 || uint64(n) > r.g.slotSize {
 		return Reservation{}, ErrTooLarge
 	}
-	if !p.synced {
-		if err := r.syncProd(); err != nil {
-			return Reservation{}, err
-		}
-	}
-	if p.closed {
-		return Reservation{}, ErrClosed
+	if err := r.prodPrologue(); err != nil {
+		return Reservation{}, err
 	}
 	if p.resv {
 		return Reservation{}, ErrNotReserved
@@ -316,14 +319,14 @@ func (r *SPSC) TryReserve(n int) (Reservation, error) {
 	}
 	off := r.slot(p.tail) + spscSlotHeader
 	p.resv = true
-	return Reservation{Buf: r.mem[off : off+uint64(n) : off+r.g.slotSize], pos: p.tail, ok: true}, nil
+	return Reservation{Buf: r.mem[off : off+uint64(n) : off+r.g.slotSize], pos: p.tail, ring: &r.core}, nil
 }
 
 // Commit publishes a reserved slot holding a message of n bytes
 // (0 <= n <= SlotSize; usually len(res.Buf)).
 func (r *SPSC) Commit(res Reservation, n int) error {
 	p := &r.p
-	if !res.ok || !p.resv || res.pos != p.tail {
+	if res.ring != &r.core || !p.resv || res.pos != p.tail {
 		return ErrNotReserved
 	}
 	if n < 0 || uint64(n) > r.g.slotSize {
@@ -367,12 +370,17 @@ func (r *SPSC) msgAt(pos uint64) (uint64, uint64, error) {
 }
 
 // release hands positions below next back to the producer.
-func (r *SPSC) release(next, n, nbytes uint64) {
+func (r *SPSC) release(next, n, nbytes uint64) error {
 	c := &r.c
-	// Sequentially consistent store (XCHG): releases our reads of the slots
-	// to the producer's acquire load, and orders this store before
-	// notify's load of NotFullWaiters.
-	atomic.StoreUint64(&r.cons.Pos, next)
+	// CAS (LOCK CMPXCHG, sequentially consistent): releases our reads of
+	// the slots to the producer's acquire load, orders this store before
+	// notify's load of NotFullWaiters, and fails rather than moving the
+	// position backwards if another consumer handle ran concurrently
+	// (a contract violation we report instead of hiding).
+	if !atomic.CompareAndSwapUint64(&r.cons.Pos, c.head, next) {
+		c.synced = false
+		return corruptf("consumer position changed under the consumer (two consumers?)")
+	}
 	c.head = next
 	c.pend.msgs += n
 	c.pend.bytes += nbytes
@@ -380,16 +388,19 @@ func (r *SPSC) release(next, n, nbytes uint64) {
 		r.flushOut(&c.pend)
 	}
 	r.notFull.notify(int(n), r.peer)
+	return nil
 }
 
+// consPrologue starts every consumer operation: one load of the shared
+// consumer position (our own line) so that a consumer handle that took
+// over since our last operation is followed, never re-delivered.
 func (r *SPSC) consPrologue() error {
-	if !r.c.synced {
-		if err := r.syncCons(); err != nil {
-			return err
-		}
-	}
-	if r.c.peek {
+	c := &r.c
+	if c.peek {
 		return ErrNotReserved
+	}
+	if cur := atomic.LoadUint64(&r.cons.Pos); !c.synced || cur != c.head {
+		return r.syncCons()
 	}
 	return nil
 }
@@ -429,7 +440,9 @@ func (r *SPSC) pop(dst []byte) (int, error) {
 		return 0, io.ErrShortBuffer
 	}
 	copy(dst, r.mem[data:data+n])
-	r.release(c.head+1, 1, n)
+	if err := r.release(c.head+1, 1, n); err != nil {
+		return 0, err
+	}
 	return int(n), nil
 }
 
@@ -483,7 +496,9 @@ func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
 		copy(bufs[i], r.mem[data:data+n])
 		nbytes += n
 	}
-	r.release(c.head+k, k, nbytes)
+	if err := r.release(c.head+k, k, nbytes); err != nil {
+		return 0, err
+	}
 	return int(k), nil
 }
 
@@ -517,19 +532,18 @@ func (r *SPSC) peek() (Message, error) {
 		return Message{}, err
 	}
 	c.peek = true
-	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ok: true}, nil
+	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ring: &r.core}, nil
 }
 
 // Release consumes a message returned by TryPeek or Peek; its Data must
 // not be used afterwards.
 func (r *SPSC) Release(m Message) error {
 	c := &r.c
-	if !m.ok || !c.peek || m.pos != c.head {
+	if m.ring != &r.core || !c.peek || m.pos != c.head {
 		return ErrNotReserved
 	}
 	c.peek = false
-	r.release(c.head+1, 1, uint64(len(m.Data)))
-	return nil
+	return r.release(c.head+1, 1, uint64(len(m.Data)))
 }
 
 // ready implements readiness for the waiter.
@@ -562,10 +576,10 @@ func (r *SPSC) Push(ctx context.Context, msg []byte) error {
 		return err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), true)
+	w.init(ctx, &r.core, r, true)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return err
 		}
 		if err := r.TryPush(msg); err != ErrFull {
@@ -585,16 +599,16 @@ func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		n, err := r.TryPushBatch(msgs[done:])
 		done += n
 		if err == nil {
-			w = waiter{}
+			w.iter, w.phase = 0, phaseSpin
 			continue
 		}
 		if err != ErrFull {
 			return done, err
 		}
 		if w.ctx == nil {
-			w.init(ctx, r.WaitStrategy(), true)
+			w.init(ctx, &r.core, r, true)
 		}
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return done, err
 		}
 	}
@@ -608,10 +622,10 @@ func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
 		return res, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), true)
+	w.init(ctx, &r.core, r, true)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return Reservation{}, err
 		}
 		if res, err = r.TryReserve(n); err != ErrFull {
@@ -629,10 +643,10 @@ func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
 		return n, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return 0, err
 		}
 		if n, err = r.pop(dst); err != ErrEmpty {
@@ -649,10 +663,10 @@ func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 		return n, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return 0, err
 		}
 		if n, err = r.popBatch(bufs); err != ErrEmpty {
@@ -668,10 +682,10 @@ func (r *SPSC) Peek(ctx context.Context) (Message, error) {
 		return m, err
 	}
 	var w waiter
-	w.init(ctx, r.WaitStrategy(), false)
+	w.init(ctx, &r.core, r, false)
 	defer w.done()
 	for {
-		if err := w.wait(&r.core, r); err != nil {
+		if err := w.wait(); err != nil {
 			return Message{}, err
 		}
 		if m, err = r.peek(); err != ErrEmpty {

@@ -26,7 +26,7 @@ const (
 	// maxSleep bounds one futex sleep, so a waiter re-checks the ring (and
 	// survives a peer killed between publishing and waking it) at least
 	// this often.
-	maxSleep = 100 * time.Millisecond
+	defaultMaxSleep = 100 * time.Millisecond
 )
 
 // readiness is what a waiter re-checks before sleeping.
@@ -42,27 +42,48 @@ type readiness interface {
 // waiter is the state of one blocking call's slow path.
 type waiter struct {
 	ctx      context.Context
+	c        *core
+	r        readiness
 	strategy WaitStrategy
 	push     bool
 	start    time.Time
 	iter     int
 	phase    int
+	slept    bool
 	stop     func() bool // context.AfterFunc registration, made when first sleeping
+	cbDone   chan struct{} // closed when the AfterFunc callback has finished
 }
 
-func (w *waiter) init(ctx context.Context, strategy WaitStrategy, push bool) {
-	w.ctx, w.strategy, w.push = ctx, strategy, push
+func (w *waiter) init(ctx context.Context, c *core, r readiness, push bool) {
+	w.ctx, w.c, w.r, w.push = ctx, c, r, push
+	w.strategy = c.WaitStrategy()
 }
 
+// done ends a blocking call. A waiter that slept passes the baton: if the
+// ring is still ready for its side and others sleep, it wakes one, so a
+// wake-up it absorbed (it was woken for a message another consumer took
+// or it left on its deadline) is not lost to the sleepers behind it.
 func (w *waiter) done() {
-	if w.stop != nil {
-		w.stop()
+	if w.stop != nil && !w.stop() {
+		// The callback started: wait for it, so it never touches the
+		// ring after we return (the caller may unmap the arena next).
+		<-w.cbDone
+	}
+	if w.slept {
+		ec := w.c.notEmpty
+		if w.push {
+			ec = w.c.notFull
+		}
+		if atomic.LoadUint32(ec.waiters) != 0 && w.r.ready(w.push) {
+			ec.wake(1, w.c.peer)
+		}
 	}
 }
 
 // wait performs one waiting step and returns the context's error if it
 // ended. The caller retries its operation after every step.
-func (w *waiter) wait(c *core, r readiness) error {
+func (w *waiter) wait() error {
+	c, r := w.c, w.r
 	w.iter++
 	switch w.strategy {
 	case WaitSpin:
@@ -107,6 +128,10 @@ func (w *waiter) wait(c *core, r readiness) error {
 	return w.sleep(c, r)
 }
 
+// maxSleep is defaultMaxSleep; tests raise it to make a lost wake-up
+// visible as a long stall.
+var maxSleep = defaultMaxSleep
+
 const (
 	phaseSpin = iota
 	phaseYield
@@ -128,7 +153,12 @@ func (w *waiter) sleep(c *core, r readiness) error {
 		// racing futex_wait fails with EAGAIN) and wake the word's
 		// sleepers, who re-check and go back to sleep if it was not for
 		// them.
-		w.stop = context.AfterFunc(w.ctx, func() { ec.wakeAll(peer) })
+		done := make(chan struct{})
+		w.cbDone = done
+		w.stop = context.AfterFunc(w.ctx, func() {
+			defer close(done)
+			ec.wakeAll(peer)
+		})
 	}
 	d := maxSleep
 	if dl, ok := w.ctx.Deadline(); ok {
@@ -143,6 +173,14 @@ func (w *waiter) sleep(c *core, r readiness) error {
 		ec.cancel()
 		return nil
 	}
+	// After prepare: a cancellation whose wake-up bumped Seq before we
+	// read the key would otherwise be slept through (ctx.Err is set before
+	// AfterFunc callbacks run).
+	if err := ctxErr(w.ctx); err != nil {
+		ec.cancel()
+		return err
+	}
+	w.slept = true
 	atomic.AddUint64(&peer.Sleeps, 1)
 	r.flush(w.push)
 	ec.sleep(key, d)

@@ -1,0 +1,228 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// withLongSleeps makes a lost wake-up a multi-second stall instead of the
+// 100 ms safety net, so tests can tell the two apart.
+func withLongSleeps(t *testing.T) {
+	old := maxSleep
+	maxSleep = 20 * time.Second
+	t.Cleanup(func() { maxSleep = old })
+}
+
+// TestMPMCOutOfOrderCommitsWakeEveryone: two consumers sleep; two producers
+// commit positions 1 then 0. The wake for position 1 goes to a consumer that
+// finds position 0 still empty; the baton pass must get both messages
+// delivered promptly anyway.
+func TestMPMCOutOfOrderCommitsWakeEveryone(t *testing.T) {
+	withLongSleeps(t)
+	r, _ := newHeapRing(t, kindMPMC, Config{Slots: 8, SlotSize: 8})
+	r.SetWaitStrategy(WaitBlock)
+	r0, _ := r.TryReserve(1)
+	r1, _ := r.TryReserve(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	took := make(chan time.Duration, 2)
+	start := time.Now()
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]byte, 8)
+			if _, err := r.Pop(ctx, dst); err != nil {
+				t.Error(err)
+			}
+			took <- time.Since(start)
+		}()
+	}
+	waitSleepers(t, r.(*MPMC).notEmpty.waiters, 2)
+	if err := r.Commit(r1, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := r.Commit(r0, 1); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(took)
+	for d := range took {
+		if d > 5*time.Second {
+			t.Fatalf("a consumer took %v: a wake-up was lost", d)
+		}
+	}
+}
+
+// waitSleepers waits (bounded) until n waiters are registered.
+func waitSleepers(t *testing.T, w *uint32, n uint32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for loadU32(w) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d waiters registered", loadU32(w), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let them reach futex_wait
+}
+
+// TestMPMCClosedWithPendingClaimDoesNotSpin: after Close, a consumer
+// waiting for a slot claimed before Close must sleep, not spin.
+func TestMPMCClosedWithPendingClaimDoesNotSpin(t *testing.T) {
+	r, _ := newHeapRing(t, kindMPMC, Config{Slots: 8, SlotSize: 8})
+	r.SetWaitStrategy(WaitBlock)
+	res, err := r.TryReserve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	before := cpuTime()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := r.Pop(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop: %v, want DeadlineExceeded (a message is still pending)", err)
+	}
+	if used := cpuTime() - before; used > 150*time.Millisecond {
+		t.Fatalf("a blocked Pop used %v of CPU in 300ms", used)
+	}
+	// The pending claim still arrives, then EOF.
+	if err := r.Commit(res, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Pop(context.Background(), make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Pop(context.Background(), make([]byte, 8)); err != io.EOF {
+		t.Fatalf("after drain: %v", err)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestTokensBelongToTheirRing: a reservation or message of one ring is
+// refused by another.
+func TestTokensBelongToTheirRing(t *testing.T) {
+	for _, k := range kinds {
+		a, _ := newHeapRing(t, k.kind, Config{Slots: 4, SlotSize: 8})
+		b, _ := newHeapRing(t, k.kind, Config{Slots: 4, SlotSize: 8})
+		res, err := a.TryReserve(4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(res, 4); err != ErrNotReserved {
+			t.Errorf("%s: foreign Commit: %v", k.name, err)
+		}
+		if err := a.Commit(res, 4); err != nil {
+			t.Fatal(err)
+		}
+		b.TryPush([]byte("x"))
+		m, err := a.TryPeek()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Release(m); err != ErrNotReserved {
+			t.Errorf("%s: foreign Release: %v", k.name, err)
+		}
+		if err := b.Release(Message{}); err != ErrNotReserved {
+			t.Errorf("%s: zero Release: %v", k.name, err)
+		}
+		if err := b.Commit(Reservation{}, 0); err != ErrNotReserved {
+			t.Errorf("%s: zero Commit: %v", k.name, err)
+		}
+	}
+}
+
+// TestSPSCHandleTakeover: a producer (or consumer) handle that resumes
+// after another handle of the same side worked continues from the shared
+// position: nothing overwritten, nothing delivered twice.
+func TestSPSCHandleTakeover(t *testing.T) {
+	r, mem := newHeapRing(t, kindSPSC, Config{Slots: 8, SlotSize: 8})
+	a := r
+	b := attachHeap(t, kindSPSC, mem)
+	c1 := attachHeap(t, kindSPSC, mem)
+	c2 := attachHeap(t, kindSPSC, mem)
+	for _, step := range []struct {
+		h   Ring
+		msg string
+	}{{a, "a1"}, {b, "b1"}, {b, "b2"}, {a, "a2"}} {
+		if err := step.h.TryPush([]byte(step.msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := make([]byte, 8)
+	var got []string
+	for _, h := range []Ring{c1, c2, c2, c1} {
+		n, err := h.TryPop(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(dst[:n]))
+	}
+	if want := []string{"a1", "b1", "b2", "a2"}; !equalStrings(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if _, err := c1.TryPop(dst); err != ErrEmpty {
+		t.Fatalf("after takeover: %v", err)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCancelWakesSleeper: a Pop sleeping in the futex with a context that
+// has no deadline returns promptly when the context is cancelled, and a
+// Close wakes a sleeping Push.
+func TestCancelWakesSleeper(t *testing.T) {
+	withLongSleeps(t)
+	for _, k := range kinds {
+		r, _ := newHeapRing(t, k.kind, Config{Slots: 2, SlotSize: 8})
+		r.SetWaitStrategy(WaitBlock)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { _, err := r.Pop(ctx, make([]byte, 8)); done <- err }()
+		time.Sleep(30 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s: Pop: %v", k.name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: cancelled Pop still asleep", k.name)
+		}
+		r.TryPush([]byte("1"))
+		r.TryPush([]byte("2"))
+		go func() { done <- r.Push(context.Background(), []byte("3")) }()
+		time.Sleep(30 * time.Millisecond)
+		r.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("%s: Push after Close: %v", k.name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Close did not wake a sleeping Push", k.name)
+		}
+	}
+}
