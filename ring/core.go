@@ -22,8 +22,8 @@ type core struct {
 	cons     *consUnit
 	peer     *peerEntry
 	peerIdx  int
-	peerGen  uint32 // the entry's Generation after our claim
-	ownerTag uint32 // peerIdx | peerGen<<10, written into claimed MPMC slots
+	peerGen  uint32     // the entry's Generation after our claim
+	ownerTag uint32     // peerIdx | peerGen<<10, written into claimed MPMC slots
 	notEmpty eventcount // consumers sleep here
 	notFull  eventcount // producers sleep here
 	strategy atomic.Int32

@@ -3,8 +3,8 @@ package ring
 import (
 	"math/rand/v2"
 	"os"
-	"sync/atomic"
 	"strconv"
+	"sync/atomic"
 	"testing"
 )
 

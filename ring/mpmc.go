@@ -358,7 +358,6 @@ func (r *MPMC) TryPop(dst []byte) (int, error) {
 	return n, err
 }
 
-
 func (r *MPMC) pop(dst []byte) (int, error) {
 	limit := uint64(len(dst))
 	pos, _, err := r.claimDeq(1, func(_, n uint64) error {

@@ -50,7 +50,7 @@ type waiter struct {
 	iter     int
 	phase    int
 	slept    bool
-	stop     func() bool // context.AfterFunc registration, made when first sleeping
+	stop     func() bool   // context.AfterFunc registration, made when first sleeping
 	cbDone   chan struct{} // closed when the AfterFunc callback has finished
 }
 
