@@ -211,3 +211,55 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	b.Run("chan", func(b *testing.B) { streamChan(b, 1, 1) })
 }
+
+// BenchmarkPadding streams 64-byte messages between two goroutines through
+// rings laid out with a 64-byte and a 128-byte padding unit, in the same
+// run: the measurement behind the 128-byte default on x86.
+func BenchmarkPadding(b *testing.B) {
+	for _, k := range kinds {
+		for _, pad := range []int{64, 128} {
+			b.Run(fmt.Sprintf("%s/pad%d", k.name, pad), func(b *testing.B) {
+				ak := KindSPSC
+				if k.kind == kindMPMC {
+					ak = KindMPMC
+				}
+				cfg := Config{Slots: 1024, SlotSize: benchMsg}
+				size, _ := Size(ak, cfg, pad)
+				mem := make([]byte, size)
+				var r Ring
+				var err error
+				if k.kind == kindSPSC {
+					r, err = NewSPSC(mem, cfg, pad)
+				} else {
+					r, err = NewMPMC(mem, cfg, pad)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.SetWaitStrategy(WaitSpin)
+				streamRing(b, r, 1, 1)
+			})
+		}
+	}
+}
+
+// BenchmarkSpinHint streams between two spinning goroutines with and
+// without the pause instruction in the spin loop.
+func BenchmarkSpinHint(b *testing.B) {
+	for _, k := range kinds {
+		for _, pause := range []bool{true, false} {
+			name := "pause"
+			if !pause {
+				name = "nopause"
+			}
+			b.Run(k.name+"/"+name, func(b *testing.B) {
+				old := usePause
+				usePause = pause
+				defer func() { usePause = old }()
+				r := benchRing(b, k.kind, 1024)
+				r.SetWaitStrategy(WaitSpin)
+				streamRing(b, r, 1, 1)
+			})
+		}
+	}
+}

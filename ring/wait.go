@@ -87,7 +87,7 @@ func (w *waiter) wait() error {
 	w.iter++
 	switch w.strategy {
 	case WaitSpin:
-		spin.PauseN(pausesPerCheck)
+		spinStep()
 		if w.iter%1024 == 0 {
 			return ctxErr(w.ctx)
 		}
@@ -119,13 +119,23 @@ func (w *waiter) wait() error {
 	}
 	switch w.phase {
 	case phaseSpin:
-		spin.PauseN(pausesPerCheck)
+		spinStep()
 		return nil
 	case phaseYield:
 		runtime.Gosched()
 		return nil
 	}
 	return w.sleep(c, r)
+}
+
+// usePause selects the pause instruction in spin loops; benchmarks turn it
+// off to measure what it buys (docs/ring.md).
+var usePause = true
+
+func spinStep() {
+	if usePause {
+		spin.PauseN(pausesPerCheck)
+	}
 }
 
 // maxSleep is defaultMaxSleep; tests raise it to make a lost wake-up
