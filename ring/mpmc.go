@@ -181,14 +181,19 @@ func (r *MPMC) countOut(n, nbytes uint64) {
 // TryPush copies msg into a free slot and commits it. It returns ErrFull,
 // ErrTooLarge, ErrClosed or ErrCorrupt, and never blocks.
 func (r *MPMC) TryPush(msg []byte) error {
+	err := r.push(msg)
+	if err == ErrFull {
+		atomic.AddUint64(&r.peer.FullEvents, 1)
+	}
+	return err
+}
+
+func (r *MPMC) push(msg []byte) error {
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
 	}
 	pos, _, err := r.claimEnq(1)
 	if err != nil {
-		if err == ErrFull {
-			atomic.AddUint64(&r.peer.FullEvents, 1)
-		}
 		return err
 	}
 	_, data := r.slotAt(pos)
@@ -238,14 +243,19 @@ func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) {
 // Commit publishes it. Until then consumers wait at that slot, so commit
 // promptly. Each reservation is independent: goroutines may hold several.
 func (r *MPMC) TryReserve(n int) (Reservation, error) {
+	res, err := r.reserve(n)
+	if err == ErrFull {
+		atomic.AddUint64(&r.peer.FullEvents, 1)
+	}
+	return res, err
+}
+
+func (r *MPMC) reserve(n int) (Reservation, error) {
 	if n < 0 || uint64(n) > r.g.slotSize {
 		return Reservation{}, ErrTooLarge
 	}
 	pos, _, err := r.claimEnq(1)
 	if err != nil {
-		if err == ErrFull {
-			atomic.AddUint64(&r.peer.FullEvents, 1)
-		}
 		return Reservation{}, err
 	}
 	_, data := r.slotAt(pos)
@@ -488,30 +498,8 @@ func (r *MPMC) Push(ctx context.Context, msg []byte) error {
 	if err != ErrFull {
 		return err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, true)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return err
-		}
-		if uint64(len(msg)) > r.g.slotSize {
-			return ErrTooLarge
-		}
-		pos, _, err := r.claimEnq(1)
-		if err == ErrFull {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		_, data := r.slotAt(pos)
-		copy(r.mem[data:data+r.g.slotSize], msg)
-		r.publishSlot(pos, uint64(len(msg)))
-		r.countIn(1, uint64(len(msg)))
-		r.notEmpty.notify(1, r.peer)
-		return nil
-	}
+	_, err = waitFor(ctx, &r.core, r, true, ErrFull, func() (struct{}, error) { return struct{}{}, r.push(msg) })
+	return err
 }
 
 // PushBatch pushes all of msgs, waiting while the ring is full.
@@ -545,17 +533,7 @@ func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
 	if err != ErrFull {
 		return res, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, true)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return Reservation{}, err
-		}
-		if res, err = r.TryReserve(n); err != ErrFull {
-			return res, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, true, ErrFull, func() (Reservation, error) { return r.reserve(n) })
 }
 
 // Pop is TryPop that waits while the ring is empty, using the handle's
@@ -566,17 +544,7 @@ func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
 	if err != ErrEmpty {
 		return n, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return 0, err
-		}
-		if n, err = r.pop(dst); err != ErrEmpty {
-			return n, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.pop(dst) })
 }
 
 // PopBatch waits until at least one message is available, then pops up to
@@ -586,17 +554,7 @@ func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 	if err != ErrEmpty {
 		return n, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return 0, err
-		}
-		if n, err = r.popBatch(bufs); err != ErrEmpty {
-			return n, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.popBatch(bufs) })
 }
 
 // Peek is TryPeek that waits while the ring is empty.
@@ -605,17 +563,7 @@ func (r *MPMC) Peek(ctx context.Context) (Message, error) {
 	if err != ErrEmpty {
 		return m, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return Message{}, err
-		}
-		if m, err = r.peek(); err != ErrEmpty {
-			return m, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, r.peek)
 }
 
 // Close closes the ring for everyone: further pushes fail with ErrClosed,

@@ -224,6 +224,14 @@ func (r *SPSC) publishFailed() error {
 // TryPush copies msg into the next slot and commits it. It returns
 // ErrFull, ErrTooLarge, ErrClosed, or ErrCorrupt, and never blocks.
 func (r *SPSC) TryPush(msg []byte) error {
+	err := r.push(msg)
+	if err == ErrFull {
+		r.p.pend.full++
+	}
+	return err
+}
+
+func (r *SPSC) push(msg []byte) error {
 	p := &r.p
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
@@ -239,7 +247,6 @@ func (r *SPSC) TryPush(msg []byte) error {
 		return err
 	}
 	if f == 0 {
-		p.pend.full++
 		return ErrFull
 	}
 	off := r.slot(p.tail)
@@ -299,6 +306,14 @@ func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
 // place. Commit publishes it. At most one reservation is outstanding per
 // producer; TryPush fails with ErrNotReserved until it is committed.
 func (r *SPSC) TryReserve(n int) (Reservation, error) {
+	res, err := r.reserve(n)
+	if err == ErrFull {
+		r.p.pend.full++
+	}
+	return res, err
+}
+
+func (r *SPSC) reserve(n int) (Reservation, error) {
 	p := &r.p
 	if n < 0 || uint64(n) > r.g.slotSize {
 		return Reservation{}, ErrTooLarge
@@ -314,7 +329,6 @@ func (r *SPSC) TryReserve(n int) (Reservation, error) {
 		return Reservation{}, err
 	}
 	if f == 0 {
-		p.pend.full++
 		return Reservation{}, ErrFull
 	}
 	off := r.slot(p.tail) + spscSlotHeader
@@ -575,18 +589,8 @@ func (r *SPSC) Push(ctx context.Context, msg []byte) error {
 	if err != ErrFull {
 		return err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, true)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return err
-		}
-		if err := r.TryPush(msg); err != ErrFull {
-			return err
-		}
-		r.p.pend.full-- // counted once per Push, not per retry
-	}
+	_, err = waitFor(ctx, &r.core, r, true, ErrFull, func() (struct{}, error) { return struct{}{}, r.push(msg) })
+	return err
 }
 
 // PushBatch pushes all of msgs, waiting while the ring is full. It returns
@@ -621,17 +625,7 @@ func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
 	if err != ErrFull {
 		return res, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, true)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return Reservation{}, err
-		}
-		if res, err = r.TryReserve(n); err != ErrFull {
-			return res, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, true, ErrFull, func() (Reservation, error) { return r.reserve(n) })
 }
 
 // Pop is TryPop that waits while the ring is empty, using the handle's
@@ -642,17 +636,7 @@ func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
 	if err != ErrEmpty {
 		return n, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return 0, err
-		}
-		if n, err = r.pop(dst); err != ErrEmpty {
-			return n, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.pop(dst) })
 }
 
 // PopBatch waits until at least one message is available, then pops up to
@@ -662,17 +646,7 @@ func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 	if err != ErrEmpty {
 		return n, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return 0, err
-		}
-		if n, err = r.popBatch(bufs); err != ErrEmpty {
-			return n, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.popBatch(bufs) })
 }
 
 // Peek is TryPeek that waits while the ring is empty.
@@ -681,17 +655,7 @@ func (r *SPSC) Peek(ctx context.Context) (Message, error) {
 	if err != ErrEmpty {
 		return m, err
 	}
-	var w waiter
-	w.init(ctx, &r.core, r, false)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			return Message{}, err
-		}
-		if m, err = r.peek(); err != ErrEmpty {
-			return m, err
-		}
-	}
+	return waitFor(ctx, &r.core, r, false, ErrEmpty, r.peek)
 }
 
 // Close closes the ring for everyone: further pushes fail with ErrClosed,

@@ -197,3 +197,21 @@ func (w *waiter) sleep(c *core, r readiness) error {
 	ec.cancel()
 	return ctxErr(w.ctx)
 }
+
+// waitFor is the slow path of every blocking operation: it waits with the
+// handle's strategy and retries try until try reports anything but busy
+// (ErrFull or ErrEmpty) or ctx ends.
+func waitFor[T any](ctx context.Context, c *core, rd readiness, push bool, busy error, try func() (T, error)) (T, error) {
+	var w waiter
+	w.init(ctx, c, rd, push)
+	defer w.done()
+	for {
+		if err := w.wait(); err != nil {
+			var zero T
+			return zero, err
+		}
+		if v, err := try(); err != busy {
+			return v, err
+		}
+	}
+}
