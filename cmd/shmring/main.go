@@ -23,6 +23,8 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+
+	"github.com/shmring/shmring/bench"
 )
 
 // command is one subcommand of shmring.
@@ -38,6 +40,7 @@ type command struct {
 
 // commands is the dispatch table, in the order `shmring help` lists it.
 var commands = []command{
+	{name: "bench", summary: "measure cross-process latency and throughput against pipes, sockets, TCP and channels", run: runBench},
 	{name: "info", summary: "report the CPU, kernel and shared-memory facts shmring's choices rest on", run: runInfo},
 }
 
@@ -54,6 +57,9 @@ const (
 var errUsage = errors.New("shmring: usage error")
 
 func main() {
+	if bench.IsPeer() { // re-executed by `shmring bench` as the other side
+		os.Exit(bench.PeerMain())
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

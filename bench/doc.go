@@ -1,0 +1,33 @@
+// Package bench is shmring's benchmark harness: cross-process round-trip
+// latency and one-way throughput of shmring's rings against the IPC a Go
+// user would otherwise pick (a Go channel in one process, pipes, Unix
+// stream and seqpacket sockets, TCP loopback), all measured in one run so
+// every ratio compares like with like, beside a "floor" row: two processes
+// bouncing one cache line with plain atomics, the hardware's limit.
+//
+// # Method
+//
+// Each measurement re-executes the running binary as the peer (see IsPeer
+// and PeerMain), pins the two sides to their own CPUs (sched_setaffinity
+// on a locked OS thread), waits for the peer's hello, then:
+//
+//   - latency: a ping-pong of one message each way, timed per round trip
+//     with two clock reads, after a warm-up, into an HdrHistogram
+//     (3 significant digits); for blocking strategies the peer then idles
+//     for a second and reports the CPU time it used;
+//   - throughput: the parent streams fixed-size messages for a set time,
+//     then a stop message; the peer counts and acknowledges the count,
+//     which must match. shmring's sink consumes in place (Peek/Release), so
+//     a ring message is copied once; the others copy twice (into and out of
+//     the kernel, or into and out of the channel buffer).
+//
+// The cache-line floor is measured again right before every shmring
+// latency row, and the row's ratio to it uses that adjacent measurement:
+// on a VM the host may move the vCPUs between rows.
+//
+// # Concurrency
+//
+// Run is not safe for concurrent use (it pins the calling goroutine's
+// thread); run one harness at a time, and nothing else, on a 2-core
+// machine.
+package bench

@@ -1,0 +1,277 @@
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+)
+
+// This file turns a Report into text: an aligned table for people
+// (WriteTable) and indented JSON for tools (WriteJSON). Neither measures
+// anything or changes the Report.
+//
+// The tables are written through text/tabwriter, which aligns a column
+// only over contiguous lines that all have that column. A row whose
+// measurement failed has no numbers, so failed rows are written after the
+// measured rows of their table: the error then sits in place of the
+// numbers without splitting the columns above it.
+
+// WriteTable writes r as a human-readable report: the machine, any
+// warnings, the round-trip latency table, the one-way throughput table
+// (grouped by message size), the targets and the elapsed time. Sections
+// with no rows are left out.
+func (r *Report) WriteTable(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, r.machineLine())
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(bw, "warning: %s\n", warn)
+	}
+	if len(r.Latency) > 0 {
+		fmt.Fprintf(bw, "\nRound-trip latency (%d-byte message each way)\n", r.Settings.LatencySize)
+		if err := r.writeLatency(bw); err != nil {
+			return err
+		}
+	}
+	if len(r.Throughput) > 0 {
+		fmt.Fprintf(bw, "\nOne-way throughput\n")
+		if err := r.writeThroughput(bw); err != nil {
+			return err
+		}
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintf(bw, "\nTargets\n")
+		if err := r.writeTargets(bw); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(bw, "\nElapsed: %.1fs\n", r.Elapsed)
+	return bw.Flush()
+}
+
+// WriteJSON writes r as JSON indented by two spaces, followed by a newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// machineLine is the report's first line.
+func (r *Report) machineLine() string {
+	m := r.Machine
+	cpu := cmp.Or(m.CPU, "unknown CPU")
+	kernel := strings.TrimSpace(m.OS + " " + m.Kernel)
+	pinned := "not pinned"
+	if m.CPUs[0] >= 0 && m.CPUs[1] >= 0 {
+		pinned = fmt.Sprintf("pinned CPUs %d,%d", m.CPUs[0], m.CPUs[1])
+	}
+	parts := []string{cpu, fmt.Sprintf("%d logical CPUs", m.LogicalCPU)}
+	for _, s := range []string{m.GoVersion, kernel} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	parts = append(parts, pinned)
+	return "machine: " + strings.Join(parts, ", ")
+}
+
+// newTable returns a tabwriter that right-aligns every column. The first
+// column (the mechanism) is padded on the right by the caller with padName
+// so that it reads left-aligned.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+}
+
+// padName pads s on the right to width runes.
+func padName(s string, width int) string {
+	if n := utf8.RuneCountInString(s); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
+}
+
+// nameWidth is the width of the mechanism column: its header or the
+// longest name in rows.
+func nameWidth[T any](rows []T, name func(T) string) int {
+	width := len("mechanism")
+	for _, r := range rows {
+		width = max(width, utf8.RuneCountInString(name(r)))
+	}
+	return width
+}
+
+// row writes cells as one tab-terminated table line.
+func row(w io.Writer, cells ...string) {
+	io.WriteString(w, strings.Join(cells, "\t")+"\t\n")
+}
+
+func (r *Report) writeLatency(w io.Writer) error {
+	width := nameWidth(r.Latency, func(l LatencyRow) string { return l.Mechanism })
+	tw := newTable(w)
+	row(tw, padName("mechanism", width), "samples", "p50", "p90", "p99", "p99.9", "p99.99", "max",
+		"vs SPSC spin", "floor p50", "vs floor", "idle CPU")
+	for _, l := range r.Latency {
+		if l.Error != "" {
+			continue
+		}
+		floor := ""
+		if l.FloorP50 != 0 {
+			floor = fmtNanos(l.FloorP50)
+		}
+		row(tw, padName(l.Mechanism, width), fmt.Sprint(l.Samples),
+			fmtNanos(l.P50), fmtNanos(l.P90), fmtNanos(l.P99), fmtNanos(l.P999), fmtNanos(l.P9999), fmtNanos(l.Max),
+			fmtRatio(l.VsSPSC), floor, fmtRatio(l.VsFloor), fmtIdleCPU(l.IdleCPU))
+	}
+	for _, l := range r.Latency {
+		if l.Error != "" {
+			// Only the name cell is tab-terminated: the error is not
+			// part of any column and does not widen one.
+			fmt.Fprintf(tw, "%s\t  error: %s\n", padName(l.Mechanism, width), l.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+func (r *Report) writeThroughput(w io.Writer) error {
+	rows := slices.Clone(r.Throughput)
+	slices.SortStableFunc(rows, func(a, b ThroughputRow) int { return cmp.Compare(a.Size, b.Size) })
+	width := nameWidth(rows, func(t ThroughputRow) string { return t.Mechanism })
+	tw := newTable(w)
+	row(tw, padName("mechanism", width), "size", "msgs/s", "MB/s", "shmring SPSC speedup")
+	for _, t := range rows {
+		if t.Error != "" {
+			continue
+		}
+		speedup := ""
+		if t.VsSPSC != 0 {
+			speedup = sig3(t.VsSPSC) + "x"
+		}
+		row(tw, padName(t.Mechanism, width), fmtSize(t.Size), fmtRate(t.MsgsPerSec), fmtMBps(t.MBPerSec), speedup)
+	}
+	for _, t := range rows {
+		if t.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t  error: %s\n", padName(t.Mechanism, width), fmtSize(t.Size), t.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+func (r *Report) writeTargets(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range r.Targets {
+		status := "[MISSED]"
+		if t.Met {
+			status = "[met]"
+		}
+		// The last cell is not tab-terminated, so it is not padded:
+		// no trailing blanks.
+		fmt.Fprintf(tw, "%s\t%s\twant %s\tmeasured %.2fx", status, t.Name, t.Want, t.Measured)
+		if t.Note != "" {
+			fmt.Fprintf(tw, "\t%s", t.Note)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// fmtNanos formats a duration given in nanoseconds with three significant
+// digits and a unit fixed by its magnitude: "123 ns", "12.3 µs",
+// "1.23 ms", "1.23 s".
+func fmtNanos(ns float64) string {
+	switch {
+	case math.IsNaN(ns) || math.IsInf(ns, 0) || ns < 0:
+		return "-"
+	case ns < 999.5: // rounds to at most "999 ns"
+		return fmt.Sprintf("%.0f ns", ns)
+	}
+	return scaled(ns, []unit{{1e3, " µs"}, {1e6, " ms"}, {1e9, " s"}})
+}
+
+// fmtRate formats messages per second: "750 k/s", "12.3 M/s".
+func fmtRate(perSec float64) string {
+	if math.IsNaN(perSec) || math.IsInf(perSec, 0) || perSec < 0 {
+		return "-"
+	}
+	return scaled(perSec, []unit{{1, " /s"}, {1e3, " k/s"}, {1e6, " M/s"}, {1e9, " G/s"}})
+}
+
+// fmtMBps formats megabytes per second without a unit (the column says
+// MB/s): three significant digits, whole numbers from 1000 up.
+func fmtMBps(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return "-"
+	}
+	if v >= 999.5 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return sig3(v)
+}
+
+// fmtSize formats a message size: "8 B", "512 B", "4 KiB", "64 KiB",
+// "1 MiB"; sizes that are not whole KiB stay in bytes ("1500 B").
+func fmtSize(n int) string {
+	switch {
+	case n > 0 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n > 0 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// fmtRatio formats a latency ratio as "1.00x", or "" when it is 0 (not
+// computed for this row).
+func fmtRatio(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx", v)
+}
+
+// fmtIdleCPU formats the CPU seconds a waiting peer burned per idle second
+// as milliseconds per second, or "-" when it was not measured (< 0).
+func fmtIdleCPU(secPerSec float64) string {
+	ms := secPerSec * 1e3
+	switch {
+	case math.IsNaN(ms) || secPerSec < 0:
+		return "-"
+	case ms > 0 && ms < 0.05:
+		return "<0.1 ms/s"
+	}
+	return fmt.Sprintf("%.1f ms/s", ms)
+}
+
+// unit is a divisor and the suffix that goes with it.
+type unit struct {
+	div    float64
+	suffix string
+}
+
+// scaled formats v in the largest unit of units (ascending) in which it
+// does not round up to 1000 or more.
+func scaled(v float64, units []unit) string {
+	for i, u := range units {
+		if x := v / u.div; x < 999.5 || i == len(units)-1 {
+			return sig3(x) + u.suffix
+		}
+	}
+	return "" // unreachable: the last unit always formats
+}
+
+// sig3 formats v >= 0 with three significant digits below 1000
+// ("1.23", "12.3", "123") and as a whole number above.
+func sig3(v float64) string {
+	switch {
+	case v < 9.995:
+		return fmt.Sprintf("%.2f", v)
+	case v < 99.95:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

@@ -1,0 +1,93 @@
+package bench
+
+import "time"
+
+// Report is the result of one harness run. Every ratio in it compares two
+// measurements taken in this run.
+type Report struct {
+	Machine    Machine         `json:"machine"`
+	Settings   Settings        `json:"settings"`
+	Latency    []LatencyRow    `json:"latency"`
+	Throughput []ThroughputRow `json:"throughput"`
+	Targets    []Target        `json:"targets"`
+	Warnings   []string        `json:"warnings,omitempty"`
+	Started    time.Time       `json:"started"`
+	Elapsed    float64         `json:"elapsed_seconds"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	LogicalCPU int    `json:"logical_cpus"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Kernel     string `json:"kernel"`
+	// CPUs are the two CPUs the sides were pinned to (-1 if not pinned).
+	CPUs [2]int `json:"cpus"`
+}
+
+// Settings echoes the configuration that produced the report.
+type Settings struct {
+	LatencyDuration    float64  `json:"latency_seconds"`
+	ThroughputDuration float64  `json:"throughput_seconds"`
+	LatencySize        int      `json:"latency_message_bytes"`
+	Sizes              []int    `json:"throughput_sizes"`
+	Only               []string `json:"only,omitempty"`
+}
+
+// LatencyRow is one mechanism's round-trip latency (one message each way),
+// in nanoseconds, from an HdrHistogram of every sample after warm-up.
+type LatencyRow struct {
+	Mechanism string  `json:"mechanism"`
+	Samples   int64   `json:"samples"`
+	Mean      float64 `json:"mean_ns"`
+	P50       float64 `json:"p50_ns"`
+	P90       float64 `json:"p90_ns"`
+	P99       float64 `json:"p99_ns"`
+	P999      float64 `json:"p99_9_ns"`
+	P9999     float64 `json:"p99_99_ns"`
+	Max       float64 `json:"max_ns"`
+	// Distribution is the percentile curve for plots.
+	Distribution []Point `json:"distribution"`
+	// FloorP50 is the p50 of the cache-line floor measured right before
+	// this row (shmring rows only; 0 otherwise), and VsFloor this row's
+	// p50 over it: pair-by-pair, so a change in where the host placed the
+	// vCPUs between rows does not distort the ratio.
+	FloorP50 float64 `json:"floor_p50_ns,omitempty"`
+	VsFloor  float64 `json:"vs_floor,omitempty"`
+	// VsSPSC is this row's p50 over shmring SPSC busy-spin's p50.
+	VsSPSC float64 `json:"vs_spsc_spin,omitempty"`
+	// IdleCPU is the CPU time the waiting peer used during one idle second
+	// (blocking strategies only; -1 when not measured).
+	IdleCPU float64 `json:"idle_cpu_seconds_per_second"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// Point is one point of a latency distribution.
+type Point struct {
+	Percentile float64 `json:"percentile"`
+	Nanos      float64 `json:"ns"`
+}
+
+// ThroughputRow is one mechanism's one-way throughput at one message size.
+type ThroughputRow struct {
+	Mechanism  string  `json:"mechanism"`
+	Size       int     `json:"message_bytes"`
+	Messages   int64   `json:"messages"`
+	Seconds    float64 `json:"seconds"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	MBPerSec   float64 `json:"mb_per_sec"`
+	// VsSPSC is shmring SPSC busy-spin's msgs/s at this size over this
+	// row's: how many times faster shmring is.
+	VsSPSC float64 `json:"spsc_speedup,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Target is one of the performance targets, checked against this run.
+type Target struct {
+	Name     string  `json:"name"`
+	Want     string  `json:"want"`
+	Measured float64 `json:"measured"`
+	Met      bool    `json:"met"`
+	Note     string  `json:"note,omitempty"`
+}
