@@ -200,10 +200,17 @@ func (c *core) closeRing() error {
 			break
 		}
 	}
+	// After the bit: a consumer that sees Closed == 1 then loads the
+	// producer word and finds the bit.
+	atomic.StoreUint32(&c.hdr.Closed, 1)
 	c.notEmpty.wakeAll(c.peer)
 	c.notFull.wakeAll(c.peer)
 	return nil
 }
+
+// closedHint reads the read-mostly Closed mirror. Only a true answer is
+// confirmed against the producer word.
+func (c *core) closedHint() bool { return atomic.LoadUint32(&c.hdr.Closed) != 0 }
 
 // IsClosed reports whether the ring has been closed.
 func (c *core) IsClosed() bool {

@@ -82,7 +82,11 @@ type ringHeader struct {
 	_               [24]byte // 96: reserved, zero
 	Checksum        uint32   // 120: CRC-32C of [0,120)
 	State           uint32   // 124: atomic; stateReady once initialised
-	_               [128]byte
+	// Closed mirrors the closed bit of the producer word on a line nobody
+	// writes in steady state: consumers polling an empty ring read it
+	// instead of the producer's hot line. Set by Close after the bit.
+	Closed uint32    // 128: atomic; 1 once closed
+	_      [124]byte // 132: reserved, zero
 }
 
 // prodUnit starts the producer's padded unit. Tail (SPSC) or EnqPos (MPMC)
@@ -293,8 +297,13 @@ func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) 
 
 // spscSlot is the head of an SPSC slot; the message follows it.
 type spscSlot struct {
-	Len   uint32
-	Flags uint32
+	Len uint32
+	// Seq is uint32(pos+1) once the message of position pos is written:
+	// stored (release) after Len and Data and before the producer
+	// publishes Tail, so a consumer that finds its cached tail exhausted
+	// can see the next message through the slot line it must read anyway,
+	// without pulling the Tail line away from the producer.
+	Seq uint32
 }
 
 var (

@@ -331,6 +331,11 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 		case dif == -1 || dif == -int64(r.g.slots):
 			// Nothing committed at pos yet (free, being filled, or the
 			// previous lap's consumer still reading).
+			// The Closed mirror first: polling an empty ring must not
+			// pull the producers' hot line away from them.
+			if !r.closedHint() {
+				return 0, 0, ErrEmpty
+			}
 			e := atomic.LoadUint64(&r.prod.Pos)
 			if e&closedBit != 0 && e&posMask == pos {
 				return 0, 0, io.EOF
@@ -485,6 +490,9 @@ func (r *MPMC) ready(push bool) bool {
 	}
 	// Closed is final only once drained: a slot claimed before Close but
 	// not yet published must still be waited for (without spinning).
+	if !r.closedHint() {
+		return false
+	}
 	p := atomic.LoadUint64(&r.prod.Pos)
 	return p&closedBit != 0 && p&posMask == c
 }

@@ -17,8 +17,11 @@ package ring
 //     before use; a slot's length is read once and checked against
 //     SlotSize. Violations return ErrCorrupt.
 //
-// Slot format: Len uint32, Flags uint32 (reserved), then SlotSize bytes of
-// data, stride rounded up to 8.
+// Slot format: Len uint32, Seq uint32 (low 32 bits of position+1, stored
+// after the message and before Tail), then SlotSize bytes of data, stride
+// rounded up to 8. A consumer whose cached tail is exhausted checks the next
+// slot's Seq before loading Tail, so in a ping-pong the Tail line stays in
+// the producer's cache.
 
 import (
 	"context"
@@ -27,6 +30,7 @@ import (
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/internal/atomicx"
 )
 
 // cacheLinePad keeps the producer's and the consumer's private state on
@@ -167,7 +171,9 @@ func (r *SPSC) syncCons() error {
 	c := &r.c
 	h := atomic.LoadUint64(&r.cons.Pos) // acquire
 	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit
-	if t-h > r.g.slots {
+	// Head may run ahead of Tail by an in-flight publish (consumption
+	// through slot Seqs), never by more than Slots.
+	if t-h > r.g.slots && h-t > r.g.slots {
 		return corruptf("positions: tail %d, head %d, %d slots", t, h, r.g.slots)
 	}
 	c.head, c.tailCache, c.synced = h, t, true
@@ -192,6 +198,17 @@ func (r *SPSC) free(want uint64) (uint64, error) {
 	return r.g.slots - (p.tail - h), nil
 }
 
+// storeSeq stores a slot's Seq with release ordering: a plain MOV on
+// amd64, STLR on arm64 (sync/atomic under the race detector, which does not
+// see the assembly).
+func storeSeq(addr *uint32, v uint32) {
+	if atomicx.Race {
+		atomic.StoreUint32(addr, v)
+	} else {
+		atomicx.StoreRelease32(addr, v)
+	}
+}
+
 // publish makes positions [p.tail, next) visible to the consumer.
 func (r *SPSC) publish(next, n, nbytes uint64) error {
 	p := &r.p
@@ -200,9 +217,12 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 	// the closed bit meanwhile, and is the StoreLoad fence that orders this
 	// publish before notify's load of NotEmptyWaiters.
 	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p.tail, next) {
-		return r.publishFailed()
+		if err := r.publishFailed(next); err != nil {
+			return err
+		}
+	} else {
+		p.tail = next
 	}
-	p.tail = next
 	p.pend.msgs += n
 	p.pend.bytes += nbytes
 	if p.pend.ops++; p.pend.ops >= flushEvery {
@@ -212,8 +232,21 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 	return nil
 }
 
-func (r *SPSC) publishFailed() error {
+func (r *SPSC) publishFailed(next uint64) error {
 	cur := atomic.LoadUint64(&r.prod.Pos)
+	if cur == r.p.tail|closedBit {
+		// Close landed between our prologue and this publish (a Close
+		// that raced a push, which the contract asks callers to avoid).
+		// The slots already carry their Seq, so a consumer may have seen
+		// them: publish them under the closed bit rather than report a
+		// failure for messages that were delivered.
+		if atomic.CompareAndSwapUint64(&r.prod.Pos, cur, next|closedBit) {
+			r.p.tail = next
+			r.p.closed = true
+			return nil
+		}
+		cur = atomic.LoadUint64(&r.prod.Pos)
+	}
 	if cur&closedBit != 0 {
 		r.p.closed = true
 		return ErrClosed
@@ -251,8 +284,10 @@ func (r *SPSC) push(msg []byte) error {
 	}
 	off := r.slot(p.tail)
 	s := r.mem[off : off+r.g.stride] // bounds-checked: the slot lies inside the ring
-	*(*uint32)(unsafe.Pointer(&s[0])) = uint32(len(msg))
+	h := (*spscSlot)(unsafe.Pointer(&s[0]))
+	h.Len = uint32(len(msg))
 	copy(s[spscSlotHeader:], msg)
+	storeSeq(&h.Seq, uint32(p.tail+1))
 	return r.publish(p.tail+1, 1, uint64(len(msg)))
 }
 
@@ -292,8 +327,10 @@ func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
 		}
 		off := r.slot(p.tail + i)
 		s := r.mem[off : off+r.g.stride]
-		*(*uint32)(unsafe.Pointer(&s[0])) = uint32(len(m))
+		h := (*spscSlot)(unsafe.Pointer(&s[0]))
+		h.Len = uint32(len(m))
 		copy(s[spscSlotHeader:], m)
+		storeSeq(&h.Seq, uint32(p.tail+i+1))
 		nbytes += uint64(len(m))
 	}
 	if err := r.publish(p.tail+n, n, nbytes); err != nil {
@@ -347,7 +384,9 @@ func (r *SPSC) Commit(res Reservation, n int) error {
 		return ErrTooLarge
 	}
 	off := r.slot(p.tail)
-	*(*uint32)(unsafe.Pointer(&r.mem[off])) = uint32(n)
+	h := (*spscSlot)(unsafe.Pointer(&r.mem[off]))
+	h.Len = uint32(n)
+	storeSeq(&h.Seq, uint32(p.tail+1))
 	p.resv = false
 	return r.publish(p.tail+1, 1, uint64(n))
 }
@@ -357,19 +396,50 @@ func (r *SPSC) Commit(res Reservation, n int) error {
 // ring is closed (only meaningful when it returns 0).
 func (r *SPSC) available(want uint64) (uint64, bool, error) {
 	c := &r.c
-	if a := c.tailCache - c.head; a >= want {
+	a := c.tailCache - c.head
+	if c.tailCache < c.head { // we ran ahead of the cache through slot Seqs
+		a = 0
+	}
+	if a >= want {
 		return a, false, nil
+	}
+	if a == 0 && want == 1 {
+		// The next slot's Seq says whether its message is written, through
+		// the line we are about to read anyway; the Tail line stays with
+		// the producer. Acquire: pairs with storeSeq after Len and Data.
+		h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(c.head)]))
+		if atomic.LoadUint32(&h.Seq) == uint32(c.head+1) {
+			return 1, false, nil
+		}
+		// Not written: empty, unless closed. The Closed mirror sits on a
+		// read-mostly line, so polling an empty ring does not pull the
+		// producer's line away from it between messages.
+		if !r.closedHint() {
+			return 0, false, nil
+		}
 	}
 	// Acquire: pairs with the producer's CAS of prod.Pos, so the slot
 	// contents written before it are visible below.
 	t := atomic.LoadUint64(&r.prod.Pos)
 	closed := t&closedBit != 0
 	t &= posMask
-	if t-c.head > r.g.slots { // also catches t < head
-		return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
-	}
 	c.tailCache = t
-	return t - c.head, closed, nil
+	switch {
+	case t >= c.head:
+		if t-c.head > r.g.slots {
+			return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
+		}
+		if t > c.head {
+			return t - c.head, false, nil
+		}
+		return 0, closed, nil // t == head: empty, and EOF if closed
+	case c.head-t > r.g.slots:
+		return 0, false, corruptf("consumer position %d ahead of producer position %d", c.head, t)
+	default:
+		// We consumed through slot Seqs ahead of the producer's Tail
+		// publish, which is on its way: empty for now, never EOF.
+		return 0, false, nil
+	}
 }
 
 // msgAt returns the validated length and data offset of the message at pos.
@@ -570,8 +640,11 @@ func (r *SPSC) ready(push bool) bool {
 		h := atomic.LoadUint64(&r.cons.Pos)
 		return (t&posMask)-h < r.g.slots
 	}
-	t := atomic.LoadUint64(&r.prod.Pos)
-	return t&closedBit != 0 || t&posMask != r.c.head
+	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(r.c.head)]))
+	if atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) || r.closedHint() {
+		return true
+	}
+	return atomic.LoadUint64(&r.prod.Pos)&posMask > r.c.head
 }
 
 func (r *SPSC) flush(push bool) {

@@ -162,6 +162,7 @@ func TestStressSPSC(t *testing.T) {
 			}
 			if err != nil {
 				errc <- err
+				cancel() // stop the producer too
 				return
 			}
 		}

@@ -21,6 +21,8 @@ const (
 	// pausesPerCheck is how many pause instructions run between two checks
 	// of the ring in a spin loop.
 	pausesPerCheck = 4
+	// fastChecks is how many checks run with a single pause first.
+	fastChecks = 8
 	// clockEvery is how many spin iterations pass between clock reads.
 	clockEvery = 32
 	// maxSleep bounds one futex sleep, so a waiter re-checks the ring (and
@@ -87,7 +89,7 @@ func (w *waiter) wait() error {
 	w.iter++
 	switch w.strategy {
 	case WaitSpin:
-		spinStep()
+		spinStep(w.iter)
 		if w.iter%1024 == 0 {
 			return ctxErr(w.ctx)
 		}
@@ -119,7 +121,7 @@ func (w *waiter) wait() error {
 	}
 	switch w.phase {
 	case phaseSpin:
-		spinStep()
+		spinStep(w.iter)
 		return nil
 	case phaseYield:
 		runtime.Gosched()
@@ -132,10 +134,21 @@ func (w *waiter) wait() error {
 // off to measure what it buys (docs/ring.md).
 var usePause = true
 
-func spinStep() {
-	if usePause {
-		spin.PauseN(pausesPerCheck)
+// spinStep pauses between two checks of the ring: one pause for the first
+// fastChecks checks (a ping-pong reply lands within a few hundred
+// nanoseconds, and every pause there is latency), then pausesPerCheck (a
+// consumer that keeps polling a stream's hot lines slows the producer
+// down; backing off lets it get ahead, and the consumer then drains in a
+// batch). Measured in docs/benchmarks.md.
+func spinStep(iter int) {
+	if !usePause {
+		return
 	}
+	if iter <= fastChecks {
+		spin.Pause()
+		return
+	}
+	spin.PauseN(pausesPerCheck)
 }
 
 // maxSleep is defaultMaxSleep; tests raise it to make a lost wake-up
