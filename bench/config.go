@@ -77,7 +77,7 @@ func ParseSizes(s string) ([]int, error) {
 			}
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 8 || n*mult > 1<<22 {
+		if err != nil || n*mult < 8 || n*mult > 1<<22 {
 			return nil, fmt.Errorf("%w: size %q (want 8 bytes .. 4 MiB)", ErrConfig, f)
 		}
 		out = append(out, n*mult)

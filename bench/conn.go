@@ -75,8 +75,8 @@ func (c *ringConn) discard(size int) (byte, uint64, error) {
 		return 0, 0, fmt.Errorf("%w: %d of %d bytes", errShort, len(m.Data), size)
 	}
 	op, payload := m.Data[0], uint64(0)
-	if op == opAck && size >= 9 {
-		payload = leUint64(m.Data[1:9])
+	if op == opAck {
+		payload = getCount(m.Data)
 	}
 	return op, payload, c.rx.Release(m)
 }
@@ -189,6 +189,22 @@ func (c *chanConn) recv(buf []byte) error {
 }
 
 func (c *chanConn) close() error { c.cancel(); return nil }
+
+// putCount stores an acknowledged message count in bytes 1..7 of an
+// 8-byte-or-longer message (56 bits: no run sends 2^56 messages).
+func putCount(msg []byte, n uint64) {
+	for i := 1; i < 8; i++ {
+		msg[i] = byte(n >> (8 * (i - 1)))
+	}
+}
+
+func getCount(msg []byte) uint64 {
+	var n uint64
+	for i := 1; i < 8; i++ {
+		n |= uint64(msg[i]) << (8 * (i - 1))
+	}
+	return n
+}
 
 func leUint64(b []byte) uint64 {
 	_ = b[7]

@@ -544,8 +544,8 @@ func (e *engine) throughput(ctx context.Context, m mechanism, size int) Throughp
 		if err := s.c.recv(buf); err != nil {
 			return err
 		}
-		if buf[0] != opAck || int64(leUint64(buf[1:9])) != sent {
-			return fmt.Errorf("peer acknowledged %d messages, sent %d", leUint64(buf[1:9]), sent)
+		if buf[0] != opAck || int64(getCount(buf)) != sent {
+			return fmt.Errorf("peer acknowledged %d messages, sent %d", getCount(buf), sent)
 		}
 		return nil
 	}()

@@ -128,7 +128,7 @@ func serve(c conn, mode string, size int) (peerResult, error) {
 			}
 			if op == opStop {
 				buf[0] = opAck
-				putLeUint64(buf[1:9], uint64(res.Count))
+				putCount(buf, uint64(res.Count))
 				return res, c.send(buf)
 			}
 			res.Count++
