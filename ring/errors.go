@@ -8,9 +8,13 @@ import (
 // Sentinel errors. Operations return them bare on the hot path (no
 // allocation); setup and corruption errors wrap them with detail.
 var (
-	// ErrFull: TryPush found no free slot.
+	// ErrFull: TryPush found the next slot in ring order not yet free
+	// (for SPSC: the ring holds Slots messages; for MPMC also while the
+	// consumer of that slot's previous lap still holds it, e.g. a Peek).
 	ErrFull = errors.New("ring: full")
-	// ErrEmpty: TryPop found no committed message.
+	// ErrEmpty: TryPop found the next slot in ring order not yet published
+	// (for MPMC also while a committed message waits behind a reservation
+	// that is not committed yet).
 	ErrEmpty = errors.New("ring: empty")
 	// ErrTooLarge: the message is longer than the ring's SlotSize.
 	ErrTooLarge = errors.New("ring: message too large")

@@ -296,6 +296,14 @@ func (r *SPSC) push(msg []byte) error {
 // is non-nil only when none were (ErrFull, ErrTooLarge, ErrClosed, ...).
 // A message longer than SlotSize ends the batch before it.
 func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
+	n, err := r.pushBatch(msgs)
+	if err == ErrFull {
+		r.countFull()
+	}
+	return n, err
+}
+
+func (r *SPSC) pushBatch(msgs [][]byte) (int, error) {
 	p := &r.p
 	if len(msgs) == 0 {
 		return 0, nil
@@ -311,7 +319,6 @@ func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
 		return 0, err
 	}
 	if f == 0 {
-		p.pend.full++
 		return 0, ErrFull
 	}
 	n := min(uint64(len(msgs)), f)
@@ -673,7 +680,7 @@ func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	var w waiter
 	defer w.done()
 	for done < len(msgs) {
-		n, err := r.TryPushBatch(msgs[done:])
+		n, err := r.pushBatch(msgs[done:])
 		done += n
 		if err == nil {
 			w.iter, w.phase = 0, phaseSpin
@@ -683,6 +690,7 @@ func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			return done, err
 		}
 		if w.ctx == nil {
+			r.countFull() // once per call, however long it waits
 			w.init(ctx, &r.core, r, true)
 		}
 		if err := w.wait(); err != nil {
@@ -762,3 +770,5 @@ func (r *SPSC) Detach() error {
 	r.detach()
 	return nil
 }
+
+func (r *SPSC) countFull() { r.p.pend.full++ }

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/ring"
+)
+
+// childEnv carries a child's childSpec, as JSON. Its presence is what makes
+// the program (or a test binary standing in for it) a child.
+const childEnv = "SHMRING_SOAK_CHILD"
+
+// progressRegion holds, per stream, a uint64 on its own progressStride
+// bytes: how many messages the stream's producer has pushed (every message
+// below it is in the ring or consumed). Consumers derive their floors from
+// it.
+const (
+	progressRegion = "progress"
+	progressStride = 128
+)
+
+// childSpec is what a child does.
+type childSpec struct {
+	Role     string // "producer" or "consumer"
+	Index    int
+	Arena    string
+	Rings    []ringSpec
+	StopAt   int64 // Unix nanoseconds: producers stop producing
+	Deadline int64 // Unix nanoseconds: every wait ends, and the child with it
+	Seed     uint64
+	SlotSize int
+	Inject   string // a fault to inject, for testing the checks
+}
+
+// ringSpec is one ring a child works on.
+type ringSpec struct {
+	Name    string
+	Kind    string   // "spsc" or "mpmc"
+	Slots   int      // the ring's capacity
+	Stream  uint32   // producer: the stream it writes
+	Streams []uint32 // consumer: the streams it may receive
+}
+
+// childReport is a child's final report.
+type childReport struct {
+	Role  string
+	Index int
+	Rings []ringReport
+}
+
+// ringReport is a child's account of one ring.
+type ringReport struct {
+	Ring     string
+	Strategy string
+	Stream   uint32 // producer
+	Msgs     uint64 // sent (producer) or received intact and in order (consumer)
+	Bytes    uint64 // their bytes (a consumer counts every message it popped)
+	Popped   uint64 // consumer: every message popped
+	// Consumer only: messages whose number did not increase on their
+	// stream, and messages that failed their checks.
+	OutOfOrder, Corrupt uint64
+}
+
+// childMain runs the child the environment describes, if any, and reports
+// whether it did and the exit status.
+func childMain() (int, bool) {
+	s := os.Getenv(childEnv)
+	if s == "" {
+		return 0, false
+	}
+	var spec childSpec
+	if err := json.Unmarshal([]byte(s), &spec); err != nil {
+		fmt.Fprintf(os.Stderr, "soak child: bad spec: %v\n", err)
+		return 2, true
+	}
+	if err := runChild(spec, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "soak %s %d: %v\n", spec.Role, spec.Index, err)
+		return 1, true
+	}
+	return 0, true
+}
+
+func runChild(spec childSpec, stdout io.Writer) error {
+	a, err := arena.Open(spec.Arena)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	reg, err := a.Lookup(progressRegion)
+	if err != nil {
+		return err
+	}
+	prog := reg.Bytes()
+	progress := func(stream uint32) *uint64 {
+		off := int(stream) * progressStride
+		if off+8 > len(prog) {
+			return nil
+		}
+		return (*uint64)(unsafe.Pointer(&prog[off])) // 8-aligned: the region is pad-aligned
+	}
+	for _, rs := range spec.Rings {
+		if spec.Role == "producer" && progress(rs.Stream) == nil {
+			return fmt.Errorf("stream %d has no progress word", rs.Stream)
+		}
+		for _, s := range rs.Streams {
+			if progress(s) == nil {
+				return fmt.Errorf("stream %d has no progress word", s)
+			}
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, spec.Deadline))
+	defer cancel()
+	out := newFrameWriter(stdout)
+	reports := make([]ringReport, len(spec.Rings))
+	errs := make([]error, len(spec.Rings))
+	var wg sync.WaitGroup
+	for i, rs := range spec.Rings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(spec.Seed, uint64(i)))
+			r, err := openRing(a, rs)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Detach() // publishes the handle's counters
+			w := ring.WaitStrategy(rng.IntN(4))
+			r.SetWaitStrategy(w)
+			fb := &frameBuf{out: out}
+			inject := "" // faults go into the first ring of the first producer or consumer only
+			if spec.Index == 0 && i == 0 {
+				inject = spec.Inject
+			}
+			if spec.Role == "producer" {
+				reports[i], errs[i] = produce(ctx, r, rs, &spec, inject, rng, progress(rs.Stream))
+			} else {
+				reports[i], errs[i] = consume(ctx, r, rs, &spec, inject, rng, fb, progress)
+			}
+			reports[i].Ring, reports[i].Strategy = rs.Name, w.String()
+			if err := fb.flush(); err != nil && errs[i] == nil {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	rep, err := json.Marshal(childReport{Role: spec.Role, Index: spec.Index, Rings: reports})
+	if err != nil {
+		return err
+	}
+	fb := &frameBuf{out: out}
+	fb.blob(tagReport, rep)
+	return fb.flush()
+}
+
+func openRing(a *arena.Arena, rs ringSpec) (ring.Ring, error) {
+	if rs.Kind == "spsc" {
+		return ring.OpenSPSC(a, rs.Name)
+	}
+	return ring.OpenMPMC(a, rs.Name)
+}
+
+// msgSize draws a message length: mostly small, some medium, a few up to
+// the slot size.
+func msgSize(rng *rand.Rand, slotSize int) int {
+	hi := slotSize
+	switch r := rng.IntN(10); {
+	case r < 5:
+		hi = min(hi, 64)
+	case r < 9:
+		hi = min(hi, 256)
+	}
+	return fuzz.MinMessage + rng.IntN(hi-fuzz.MinMessage+1)
+}
+
+// pause sleeps 0-200µs now and then, so that waiters on the other side go
+// through every phase of their wait strategy.
+func pause(rng *rand.Rand) {
+	if rng.IntN(4096) == 0 {
+		time.Sleep(time.Duration(rng.IntN(200_001)))
+	}
+}
+
+// produce pushes numbered messages of stream on r until spec.StopAt,
+// mixing Push, TryPush, Reserve/Commit and PushBatch, and publishes its
+// count in progress after every operation.
+func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inject string, rng *rand.Rand, progress *uint64) (ringReport, error) {
+	rep := ringReport{Stream: rs.Stream}
+	buf := make([]byte, spec.SlotSize)
+	store := make([][]byte, 16)
+	for i := range store {
+		store[i] = make([]byte, spec.SlotSize)
+	}
+	batch := make([][]byte, 0, len(store))
+	var seq uint64
+	injected := false
+	for time.Now().UnixNano() < spec.StopAt {
+		switch op := rng.IntN(100); {
+		case op < 65:
+			n := msgSize(rng, spec.SlotSize)
+			m := fuzz.EncodeMessage(buf, rs.Stream, seq, n)
+			if !injected && seq >= 100 {
+				switch inject {
+				case "corrupt":
+					m[n-5] ^= 0x40 // after the checksum was computed
+					injected = true
+				case "dup": // the same message twice
+					if err := r.Push(ctx, m); err != nil {
+						return rep, fmt.Errorf("push: %w", err)
+					}
+					injected = true
+				}
+			}
+			var err error
+			if op < 55 {
+				err = r.Push(ctx, m)
+			} else if err = r.TryPush(m); errors.Is(err, ring.ErrFull) {
+				err = r.Push(ctx, m)
+			}
+			if err != nil {
+				return rep, fmt.Errorf("push: %w", err)
+			}
+			seq++
+			rep.Bytes += uint64(n)
+		case op < 80:
+			n := msgSize(rng, spec.SlotSize)
+			res, err := r.Reserve(ctx, n)
+			if err != nil {
+				return rep, fmt.Errorf("reserve: %w", err)
+			}
+			fuzz.EncodeMessage(res.Buf, rs.Stream, seq, n)
+			if err := r.Commit(res, n); err != nil {
+				return rep, fmt.Errorf("commit: %w", err)
+			}
+			seq++
+			rep.Bytes += uint64(n)
+		default:
+			batch = batch[:0]
+			for i := range 1 + rng.IntN(len(store)) {
+				n := msgSize(rng, spec.SlotSize)
+				batch = append(batch, fuzz.EncodeMessage(store[i], rs.Stream, seq+uint64(i), n))
+			}
+			done, err := r.PushBatch(ctx, batch)
+			for _, m := range batch[:done] {
+				rep.Bytes += uint64(len(m))
+			}
+			seq += uint64(done)
+			if err != nil {
+				return rep, fmt.Errorf("push batch: %w", err)
+			}
+		}
+		// Release store: every message below seq is pushed (in the ring
+		// or consumed) before a consumer reads the count.
+		atomic.StoreUint64(progress, seq)
+		pause(rng)
+	}
+	rep.Msgs = seq
+	return rep, nil
+}
+
+// streamState is a consumer's view of one stream.
+type streamState struct {
+	last       uint64
+	seen       bool
+	start, end uint64 // the numbers received since the last report: [start, end)
+}
+
+// consume pops from r until io.EOF, mixing Pop, PopBatch, Peek/Release
+// and TryPop, checks every message, and reports what it received to the
+// parent as ranges per stream, with floors derived from the producers'
+// progress for rings that other consumers share.
+func consume(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inject string, rng *rand.Rand, fb *frameBuf, progress func(uint32) *uint64) (ringReport, error) {
+	var rep ringReport
+	streams := map[uint32]*streamState{}
+	for _, s := range rs.Streams {
+		streams[s] = &streamState{}
+	}
+	problems := 0
+	problem := func(format string, args ...any) {
+		if problems++; problems <= 10 {
+			fb.blob(tagProblem, fmt.Appendf(nil, "%s: "+format, append([]any{rs.Name}, args...)...))
+		}
+	}
+	check := func(m []byte) {
+		rep.Popped++
+		rep.Bytes += uint64(len(m))
+		stream, seq, err := fuzz.DecodeMessage(m)
+		if err != nil {
+			rep.Corrupt++
+			problem("%v", err)
+			return
+		}
+		st := streams[stream]
+		if st == nil {
+			rep.Corrupt++
+			problem("message %d of stream %d, which this ring does not carry", seq, stream)
+			return
+		}
+		if st.seen && seq <= st.last {
+			rep.OutOfOrder++
+			problem("stream %d: message %d after %d", stream, seq, st.last)
+			return
+		}
+		if inject == "drop" && seq >= 100 {
+			inject = ""
+			st.seen, st.last = true, seq // pretend it never came
+			return
+		}
+		st.seen, st.last = true, seq
+		rep.Msgs++
+		if seq != st.end {
+			if st.end > st.start {
+				fb.rng(stream, st.start, st.end-st.start)
+			}
+			st.start = seq
+		}
+		st.end = seq + 1
+	}
+	// report sends the ranges received so far and, on a shared ring, a
+	// floor per stream: at most Slots messages of a stream are unclaimed
+	// at any time and they are its newest, so once its producer has
+	// pushed p messages, every number below p-Slots has been claimed by
+	// some consumer, and none of them will come to us.
+	report := func() error {
+		for s, st := range streams {
+			if st.end > st.start {
+				fb.rng(s, st.start, st.end-st.start)
+				st.start = st.end
+			}
+			if rs.Kind == "mpmc" {
+				// Acquire: pairs with the producer's store after its pushes.
+				if p := atomic.LoadUint64(progress(s)); p > uint64(rs.Slots) {
+					fb.floor(s, p-uint64(rs.Slots))
+				}
+			}
+		}
+		return fb.flush()
+	}
+	buf := make([]byte, spec.SlotSize)
+	store := make([][]byte, 16)
+	for i := range store {
+		store[i] = make([]byte, spec.SlotSize)
+	}
+	bufs := make([][]byte, len(store))
+	since, last := 0, time.Now()
+	for {
+		var err error
+		switch op := rng.IntN(100); {
+		case op < 50:
+			var n int
+			if n, err = r.Pop(ctx, buf); err == nil {
+				check(buf[:n])
+			}
+		case op < 65:
+			k := 1 + rng.IntN(len(store))
+			for i := range k {
+				bufs[i] = store[i]
+			}
+			var n int
+			n, err = r.PopBatch(ctx, bufs[:k])
+			for _, m := range bufs[:n] {
+				check(m)
+			}
+		case op < 80:
+			var m ring.Message
+			if m, err = r.Peek(ctx); err == nil {
+				check(m.Data)
+				err = r.Release(m)
+			}
+		default:
+			var n int
+			if n, err = r.TryPop(buf); errors.Is(err, ring.ErrEmpty) {
+				n, err = r.Pop(ctx, buf)
+			}
+			if err == nil {
+				check(buf[:n])
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", rs.Name, err)
+		}
+		if since++; since >= 4096 || since%64 == 0 && time.Since(last) > 5*time.Millisecond {
+			if err := report(); err != nil {
+				return rep, err
+			}
+			since, last = 0, time.Now()
+		}
+		pause(rng)
+	}
+	return rep, report()
+}

@@ -1,0 +1,518 @@
+// Command soak runs producer and consumer processes over shmring rings in a
+// shared-memory arena for a while and proves that every message was
+// delivered exactly once, in per-producer order, intact, and that the
+// rings' counters agree.
+//
+//	go run ./fuzz/cmd/soak                          # 30 s, 2 producers, 2 consumers, SPSC and MPMC
+//	go run ./fuzz/cmd/soak -duration 10m -kind mpmc -producers 4 -consumers 3
+//
+// It creates an arena in /dev/shm (or -dir) and re-executes itself as
+// -producers producer processes and -consumers consumer processes. With
+// -kind mpmc or both, all of them share one MPMC ring, producer p writing
+// stream p. With -kind spsc or both there are also max(producers,
+// consumers) SPSC rings, ring i fed by producer i%producers and drained by
+// consumer i%consumers, so each SPSC ring has exactly one producer and one
+// consumer process and they run in parallel. Every ring has -slots slots
+// of -slotsize bytes.
+//
+// Producers push numbered messages of random sizes (MinMessage to
+// -slotsize) until the duration is up, mixing Push, TryPush,
+// Reserve/Commit and PushBatch, pausing now and then for up to 200µs, each
+// ring handle with a random wait strategy. Then the parent closes the
+// rings and consumers (Pop, PopBatch, Peek/Release, TryPop, also with
+// random strategies and pauses) drain them to io.EOF.
+//
+// Checks. Each message carries (stream, seq, length, CRC-32C), see
+// fuzz.EncodeMessage: a consumer checks the length and checksum (corrupt)
+// and that a stream's numbers strictly increase (out of order). It reports
+// what it received to the parent as run-length ranges per stream, and the
+// parent merges them in a fuzz.Ledger, which proves, in memory bounded by
+// how far consumers drift apart rather than by the message count, that the
+// union of the consumers' numbers is exactly [0, sent) without overlap
+// (lost, duplicated). Last, each ring's Stats must show MsgsIn == MsgsOut
+// == what its producers sent and BytesIn == BytesOut == their bytes, an
+// empty ring, and the closed flag.
+//
+// Every wait is bounded: children's operations by a deadline of the
+// duration plus 60 s, after which the parent kills them. The last line is
+// the verdict:
+//
+//	soak: PASS 123456789 messages (2 producers, 2 consumers, spsc+mpmc) in 30.0s: 0 lost, 0 duplicated, 0 out of order, 0 corrupt
+//
+// and the exit status is non-zero unless it says PASS. -seed replays the
+// random choices (not the interleavings).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/ring"
+)
+
+// grace is how long past the duration every wait may last.
+const grace = 60 * time.Second
+
+func main() {
+	if status, ok := childMain(); ok {
+		os.Exit(status)
+	}
+	switch err := run(os.Args[1:], os.Stdout); {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errFailed): // the verdict says why
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+// errFailed is run's error when the soak ran and its verdict is FAIL (the
+// verdict line says why).
+var errFailed = errors.New("soak failed")
+
+type options struct {
+	producers, consumers int
+	duration             time.Duration
+	kind                 string
+	slots, slotSize      int
+	seed                 uint64
+	dir                  string
+	verbose              bool
+	inject               string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.producers, "producers", 2, "producer processes")
+	fs.IntVar(&o.consumers, "consumers", 2, "consumer processes")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long producers produce")
+	fs.StringVar(&o.kind, "kind", "both", "rings to soak: spsc, mpmc or both")
+	fs.IntVar(&o.slots, "slots", 256, "slots per ring (a power of two)")
+	fs.IntVar(&o.slotSize, "slotsize", 512, fmt.Sprintf("slot size in bytes (at least %d)", fuzz.MinMessage))
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the random choices (0: random)")
+	fs.StringVar(&o.dir, "dir", arena.ShmDir, "directory of the arena file")
+	fs.BoolVar(&o.verbose, "v", false, "print each process's account")
+	fs.StringVar(&o.inject, "inject", "", "inject a fault to test the checks: drop, dup or corrupt")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.producers < 1 || o.producers > 64, o.consumers < 1 || o.consumers > 64:
+		return o, fmt.Errorf("-producers and -consumers must be in [1,64]")
+	case o.kind != "spsc" && o.kind != "mpmc" && o.kind != "both":
+		return o, fmt.Errorf("-kind %q: want spsc, mpmc or both", o.kind)
+	case o.duration <= 0:
+		return o, fmt.Errorf("-duration must be positive")
+	case o.slotSize < fuzz.MinMessage || o.slotSize > 1<<20:
+		return o, fmt.Errorf("-slotsize must be in [%d,%d]", fuzz.MinMessage, 1<<20)
+	case o.slots < 2 || o.slots > 1<<20 || o.slots&(o.slots-1) != 0:
+		return o, fmt.Errorf("-slots must be a power of two in [2,%d]", 1<<20)
+	case o.inject != "" && o.inject != "drop" && o.inject != "dup" && o.inject != "corrupt":
+		return o, fmt.Errorf("-inject %q: want drop, dup or corrupt", o.inject)
+	}
+	if o.seed == 0 {
+		o.seed = rand.Uint64()
+	}
+	return o, nil
+}
+
+// soakRing is a ring of the soak as the parent sees it.
+type soakRing struct {
+	spec   ringSpec
+	handle ring.Ring // the creator's handle, for Close
+	// Filled in from the children's reports.
+	sent, sentBytes, recvBytes uint64
+}
+
+// child is a started child process and what it told the parent.
+type child struct {
+	spec   childSpec
+	cmd    *exec.Cmd
+	report *childReport
+	err    error
+	done   chan struct{}
+}
+
+// soak is one run's state.
+type soak struct {
+	o        options
+	out      io.Writer
+	a        *arena.Arena
+	rings    []*soakRing
+	ledger   *fuzz.Ledger
+	mu       sync.Mutex
+	problems []string
+}
+
+func (s *soak) problem(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+}
+
+// run is the whole command: it parses args, runs the soak and prints the
+// verdict on stdout. It returns errFailed if the verdict is FAIL.
+func run(args []string, stdout io.Writer) error {
+	o, err := parseFlags(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	s := &soak{o: o, out: stdout, ledger: fuzz.NewLedger()}
+	return s.run(ctx)
+}
+
+func (s *soak) run(ctx context.Context) error {
+	o := s.o
+	path := filepath.Join(o.dir, fmt.Sprintf("shmring-soak-%d", os.Getpid()))
+	if err := s.setup(path); err != nil {
+		return err
+	}
+	defer arena.Remove(path)
+	defer s.a.Close()
+	fmt.Fprintf(s.out, "soak: seed %d, arena %s, %s, %d slots of %d bytes, producing for %v\n",
+		o.seed, path, s.ringSummary(), o.slots, o.slotSize, o.duration)
+
+	start := time.Now()
+	stopAt := start.Add(o.duration)
+	deadline := stopAt.Add(grace)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(5*time.Second))
+	defer cancel()
+
+	var producers, consumers []*child
+	for c := range o.consumers {
+		consumers = append(consumers, s.start(ctx, s.childSpec("consumer", c, path, stopAt, deadline)))
+	}
+	for p := range o.producers {
+		producers = append(producers, s.start(ctx, s.childSpec("producer", p, path, stopAt, deadline)))
+	}
+	for _, c := range producers {
+		<-c.done
+	}
+	// Every producer is gone, so no push is in flight: close the rings,
+	// and the consumers drain them to io.EOF.
+	for _, r := range s.rings {
+		if err := r.handle.Close(); err != nil {
+			s.problem("close %s: %v", r.spec.Name, err)
+		}
+		r.handle.Detach()
+	}
+	for _, c := range consumers {
+		<-c.done
+	}
+	elapsed := time.Since(start)
+	for _, c := range append(producers, consumers...) {
+		if c.err != nil {
+			s.problem("%s %d: %v", c.spec.Role, c.spec.Index, c.err)
+		}
+	}
+	return s.verdict(producers, consumers, elapsed)
+}
+
+// setup creates the arena, the rings and the progress region.
+func (s *soak) setup(path string) error {
+	o := s.o
+	cfg := ring.Config{Slots: o.slots, SlotSize: o.slotSize}
+	var specs []ringSpec
+	if o.kind != "mpmc" {
+		for i := range max(o.producers, o.consumers) {
+			specs = append(specs, ringSpec{Name: fmt.Sprintf("spsc%d", i), Kind: "spsc", Slots: o.slots,
+				Streams: []uint32{uint32(o.producers + i)}})
+		}
+	}
+	if o.kind != "spsc" {
+		rs := ringSpec{Name: "mpmc", Kind: "mpmc", Slots: o.slots}
+		for p := range o.producers {
+			rs.Streams = append(rs.Streams, uint32(p))
+		}
+		specs = append(specs, rs)
+	}
+	streams := o.producers + max(o.producers, o.consumers)
+	size := int64(streams*progressStride) + 1<<20
+	for _, rs := range specs {
+		k := ring.KindSPSC
+		if rs.Kind == "mpmc" {
+			k = ring.KindMPMC
+		}
+		n, err := ring.Size(k, cfg, 4096) // the largest padding unit: an upper bound
+		if err != nil {
+			return err
+		}
+		size += n + 4096
+	}
+	a, err := arena.Create(path, size, arena.WithDirCapacity(len(specs)+8))
+	if err != nil {
+		return err
+	}
+	s.a = a
+	if _, err := a.Alloc(progressRegion, int64(streams*progressStride), 0); err != nil {
+		a.Close()
+		arena.Remove(path)
+		return err
+	}
+	for _, rs := range specs {
+		var h ring.Ring
+		var consumers []int
+		if rs.Kind == "spsc" {
+			h, err = ring.CreateSPSC(a, rs.Name, cfg)
+			consumers = []int{int(rs.Streams[0]-uint32(o.producers)) % o.consumers}
+		} else {
+			h, err = ring.CreateMPMC(a, rs.Name, cfg)
+			for c := range o.consumers {
+				consumers = append(consumers, c)
+			}
+		}
+		if err == nil {
+			for _, st := range rs.Streams {
+				if err = s.ledger.AddStream(st, consumers); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			a.Close()
+			arena.Remove(path)
+			return err
+		}
+		s.rings = append(s.rings, &soakRing{spec: rs, handle: h})
+	}
+	return nil
+}
+
+func (s *soak) ringSummary() string {
+	var spsc, mpmc int
+	for _, r := range s.rings {
+		if r.spec.Kind == "spsc" {
+			spsc++
+		} else {
+			mpmc++
+		}
+	}
+	var parts []string
+	if spsc > 0 {
+		parts = append(parts, fmt.Sprintf("%d SPSC ring(s)", spsc))
+	}
+	if mpmc > 0 {
+		parts = append(parts, "1 MPMC ring")
+	}
+	return strings.Join(parts, " + ")
+}
+
+// childSpec assigns a child its rings: an SPSC ring i belongs to producer
+// i%producers and consumer i%consumers; the MPMC ring to everyone.
+func (s *soak) childSpec(role string, idx int, path string, stopAt, deadline time.Time) childSpec {
+	o := s.o
+	spec := childSpec{Role: role, Index: idx, Arena: path, StopAt: stopAt.UnixNano(), Deadline: deadline.UnixNano(),
+		SlotSize: o.slotSize, Inject: o.inject}
+	spec.Seed = o.seed ^ uint64(idx+1)*0x9e3779b97f4a7c15
+	if role == "consumer" {
+		spec.Seed = ^spec.Seed
+	}
+	for i, r := range s.rings {
+		rs := r.spec
+		switch {
+		case rs.Kind == "mpmc" && role == "producer":
+			rs.Stream, rs.Streams = uint32(idx), nil
+		case rs.Kind == "mpmc":
+		case role == "producer" && i%o.producers == idx:
+			rs.Stream, rs.Streams = rs.Streams[0], nil
+		case role == "consumer" && i%o.consumers == idx:
+		default:
+			continue
+		}
+		spec.Rings = append(spec.Rings, rs)
+	}
+	return spec
+}
+
+// start starts a child and a goroutine that reads its frames; c.done is
+// closed once the child has exited and its output is consumed.
+func (s *soak) start(ctx context.Context, spec childSpec) *child {
+	c := &child{spec: spec, done: make(chan struct{})}
+	fail := func(err error) *child {
+		c.err = err
+		if spec.Role == "consumer" {
+			s.ledger.Done(spec.Index)
+		}
+		close(c.done)
+		return c
+	}
+	enc, err := json.Marshal(spec)
+	if err != nil {
+		return fail(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	c.cmd = exec.CommandContext(ctx, exe)
+	c.cmd.Env = append(os.Environ(), childEnv+"="+string(enc))
+	c.cmd.Stderr = os.Stderr
+	c.cmd.WaitDelay = 5 * time.Second
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		return fail(err)
+	}
+	go func() {
+		defer close(c.done)
+		rerr := readFrames(stdout, func(f frame) error { return s.handle(c, f) })
+		if rerr != nil {
+			io.Copy(io.Discard, stdout)
+		}
+		if spec.Role == "consumer" {
+			s.ledger.Done(spec.Index)
+		}
+		werr := c.cmd.Wait()
+		c.err = errors.Join(rerr, werr)
+		if c.err == nil && c.report == nil {
+			c.err = errors.New("exited without a report")
+		}
+	}()
+	return c
+}
+
+// handle takes one frame from child c.
+func (s *soak) handle(c *child, f frame) error {
+	switch f.tag {
+	case tagRange:
+		if err := s.ledger.Deliver(c.spec.Index, f.stream, f.a, f.a+f.b); err != nil {
+			s.problem("%v", err)
+		}
+	case tagFloor:
+		if err := s.ledger.Floor(c.spec.Index, f.stream, f.a); err != nil {
+			s.problem("%v", err)
+		}
+	case tagProblem:
+		s.problem("%s %d: %s", c.spec.Role, c.spec.Index, f.data)
+	case tagReport:
+		var rep childReport
+		if err := json.Unmarshal(f.data, &rep); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		c.report = &rep
+	}
+	return nil
+}
+
+// verdict checks the accounts and prints the verdict.
+func (s *soak) verdict(producers, consumers []*child, elapsed time.Duration) error {
+	o := s.o
+	byName := map[string]*soakRing{}
+	for _, r := range s.rings {
+		byName[r.spec.Name] = r
+	}
+	sent := map[uint32]uint64{}
+	var outOfOrder, corrupt uint64
+	for _, c := range append(producers, consumers...) {
+		if c.report == nil {
+			continue
+		}
+		for _, rr := range c.report.Rings {
+			r := byName[rr.Ring]
+			if r == nil {
+				s.problem("%s %d reported on unknown ring %q", c.spec.Role, c.spec.Index, rr.Ring)
+				continue
+			}
+			if c.spec.Role == "producer" {
+				sent[rr.Stream] += rr.Msgs
+				r.sent += rr.Msgs
+				r.sentBytes += rr.Bytes
+			} else {
+				r.recvBytes += rr.Bytes
+				outOfOrder += rr.OutOfOrder
+				corrupt += rr.Corrupt
+			}
+			if o.verbose {
+				fmt.Fprintf(s.out, "soak: %s %d on %s (%s): %d messages, %d bytes\n", c.spec.Role, c.spec.Index, rr.Ring, rr.Strategy, rr.Msgs, rr.Bytes)
+			}
+		}
+	}
+	var total fuzz.Counts
+	var details []string
+	for _, r := range s.rings {
+		var rc fuzz.Counts
+		for _, st := range r.spec.Streams {
+			c, err := s.ledger.Finish(st, sent[st])
+			if err != nil {
+				s.problem("%v", err)
+			}
+			rc = rc.Add(c)
+		}
+		total = total.Add(rc)
+		stats, err := ring.Inspect(s.a, r.spec.Name)
+		if err != nil {
+			s.problem("%s: stats: %v", r.spec.Name, err)
+			continue
+		}
+		if stats.MsgsIn != r.sent || stats.MsgsOut != stats.MsgsIn || stats.Len != 0 || !stats.Closed {
+			s.problem("%s: counters: MsgsIn %d, MsgsOut %d, Len %d, closed %v; producers sent %d",
+				r.spec.Name, stats.MsgsIn, stats.MsgsOut, stats.Len, stats.Closed, r.sent)
+		}
+		if stats.BytesIn != r.sentBytes || stats.BytesOut != r.recvBytes || stats.BytesIn != stats.BytesOut {
+			s.problem("%s: counters: BytesIn %d, BytesOut %d; producers sent %d bytes, consumers popped %d",
+				r.spec.Name, stats.BytesIn, stats.BytesOut, r.sentBytes, r.recvBytes)
+		}
+		details = append(details, fmt.Sprintf("%s %d msgs %.1f MB (full %d, empty %d, sleeps %d)",
+			r.spec.Name, rc.Delivered, float64(stats.BytesOut)/1e6, stats.FullEvents, stats.EmptyEvents, stats.Sleeps))
+	}
+	secs := elapsed.Seconds()
+	var bytesOut uint64
+	for _, r := range s.rings {
+		bytesOut += r.recvBytes
+	}
+	fmt.Fprintf(s.out, "soak: %s; %.2fM msgs/s, %.0f MB/s; ledger peak %d pending ranges\n",
+		strings.Join(details, ", "), float64(total.Delivered)/secs/1e6, float64(bytesOut)/secs/1e6, s.ledger.Peak())
+	if total.Unsent > 0 {
+		s.problem("%d valid messages delivered that were never sent", total.Unsent)
+		corrupt += total.Unsent
+	}
+	sort.Strings(s.problems)
+	for i, p := range s.problems {
+		if i == 20 {
+			fmt.Fprintf(s.out, "soak: ... and %d more problems\n", len(s.problems)-i)
+			break
+		}
+		fmt.Fprintf(s.out, "soak: problem: %s\n", p)
+	}
+	pass := len(s.problems) == 0 && total.Lost == 0 && total.Duplicated == 0 && outOfOrder == 0 && corrupt == 0
+	word := "PASS"
+	if !pass {
+		word = "FAIL"
+	}
+	kinds := o.kind
+	if kinds == "both" {
+		kinds = "spsc+mpmc"
+	}
+	fmt.Fprintf(s.out, "soak: %s %d messages (%d producers, %d consumers, %s) in %.1fs: %d lost, %d duplicated, %d out of order, %d corrupt\n",
+		word, total.Delivered, o.producers, o.consumers, kinds, secs, total.Lost, total.Duplicated, outOfOrder, corrupt)
+	if !pass {
+		return errFailed
+	}
+	return nil
+}

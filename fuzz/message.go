@@ -1,0 +1,67 @@
+package fuzz
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Soak messages carry their stream (one producer's output on one ring),
+// their sequence number in it, their own length and a CRC-32C of the rest,
+// so a consumer can check integrity, order and exactly-once delivery from
+// the message alone:
+//
+//	0       stream uint32
+//	4       length uint32 (of the whole message)
+//	8       seq    uint64
+//	16      filler derived from (stream, seq)
+//	len-4   CRC-32C (Castagnoli) of bytes [0, len-4)
+//
+// Little-endian. MinMessage bytes at least.
+const MinMessage = 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Message decoding errors.
+var (
+	ErrShortMessage = errors.New("message shorter than its header")
+	ErrLength       = errors.New("message length field does not match its length")
+	ErrChecksum     = errors.New("message checksum mismatch")
+)
+
+// EncodeMessage writes message seq of stream, n bytes long
+// (MinMessage <= n <= len(buf)), into buf and returns it.
+func EncodeMessage(buf []byte, stream uint32, seq uint64, n int) []byte {
+	m := buf[:n]
+	binary.LittleEndian.PutUint32(m[0:], stream)
+	binary.LittleEndian.PutUint32(m[4:], uint32(n))
+	binary.LittleEndian.PutUint64(m[8:], seq)
+	x := seq*0x9e3779b97f4a7c15 ^ uint64(stream)
+	i := 16
+	for ; i+8 <= n-4; i += 8 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		binary.LittleEndian.PutUint64(m[i:], x)
+	}
+	for ; i < n-4; i++ {
+		m[i] = byte(x >> (8 * (i & 7)))
+	}
+	binary.LittleEndian.PutUint32(m[n-4:], crc32.Checksum(m[:n-4], castagnoli))
+	return m
+}
+
+// DecodeMessage checks m and returns its stream and sequence number.
+func DecodeMessage(m []byte) (stream uint32, seq uint64, err error) {
+	if len(m) < MinMessage {
+		return 0, 0, fmt.Errorf("%w: %d bytes", ErrShortMessage, len(m))
+	}
+	if n := binary.LittleEndian.Uint32(m[4:]); n != uint32(len(m)) {
+		return 0, 0, fmt.Errorf("%w: field %d, message %d bytes", ErrLength, n, len(m))
+	}
+	if crc32.Checksum(m[:len(m)-4], castagnoli) != binary.LittleEndian.Uint32(m[len(m)-4:]) {
+		return 0, 0, fmt.Errorf("%w (%d bytes)", ErrChecksum, len(m))
+	}
+	return binary.LittleEndian.Uint32(m[0:]), binary.LittleEndian.Uint64(m[8:]), nil
+}
