@@ -1,0 +1,73 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHarnessCatchesBrokenRing tests the tests: it builds the package with
+// -tags shmring_broken, whose MPMC consumer claims slots that are not yet
+// published (broken_on.go), and requires the model and stress tests to
+// fail on it. A harness that passes a broken ring proves nothing.
+//
+// -failfast stops the run at the first failure (TestModel's), so the
+// stress test does not go on to wait on a ring that lost its messages;
+// -timeout turns any hang into a failure with a goroutine dump.
+func TestHarnessCatchesBrokenRing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the package again; skipped with -short")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, "test", "-tags", "shmring_broken",
+		"-run", "TestModel|TestStressMPMC", "-count=1", "-short", "-failfast", "-timeout", "2m", ".")
+	// Drop the cross-process role in case this test runs inside a child.
+	cmd.Env = withoutEnv(os.Environ(), "SHMRING_XPROC_ROLE", "SHMRING_XPROC_ARGS")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("broken build still running after 3 minutes:\n%s", out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("go test on the broken build: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("FAIL")) {
+		t.Fatalf("broken build exited %d without a test failure (build error?):\n%s", exit.ExitCode(), out)
+	}
+	if bytes.Contains(out, []byte("[build failed]")) || bytes.Contains(out, []byte("[setup failed]")) {
+		t.Fatalf("broken build did not build:\n%s", out)
+	}
+	t.Logf("broken ring caught (exit %d):\n%s", exit.ExitCode(), firstLines(out, 12))
+}
+
+func withoutEnv(env []string, names ...string) []string {
+	var out []string
+next:
+	for _, kv := range env {
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func firstLines(b []byte, n int) string {
+	lines := strings.SplitN(string(b), "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
