@@ -41,6 +41,7 @@ import (
 // number of handles in any number of processes may produce and consume.
 type MPMC struct {
 	core
+	emptyPolls atomic.Uint32 // empty polls by this handle's goroutines
 }
 
 // mpmcSlot is the head of an MPMC slot.
@@ -339,11 +340,17 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			// Nothing committed at pos yet (free, being filled, or the
 			// previous lap's consumer still reading).
 			// The Closed mirror first: polling an empty ring must not
-			// pull the producers' hot line away from them.
-			if !r.closedHint() {
+			// pull the producers' hot line away from them. Every
+			// tailEvery-th empty poll of this handle reads the producer
+			// word anyway, so a closer that died between the bit and the
+			// mirror cannot hide the end of the stream.
+			if !r.closedHint() && r.emptyPolls.Add(1)%tailEvery != 0 {
 				return 0, 0, ErrEmpty
 			}
 			e := atomic.LoadUint64(&r.prod.Pos)
+			if e&closedBit != 0 && !r.closedHint() {
+				atomic.StoreUint32(&r.hdr.Closed, 1) // repair the mirror
+			}
 			if e&closedBit != 0 && e&posMask == pos {
 				return 0, 0, io.EOF
 			}
@@ -496,10 +503,8 @@ func (r *MPMC) ready(push bool) bool {
 		return true
 	}
 	// Closed is final only once drained: a slot claimed before Close but
-	// not yet published must still be waited for (without spinning).
-	if !r.closedHint() {
-		return false
-	}
+	// not yet published must still be waited for (without spinning). About
+	// to sleep, so read the producer word itself rather than the mirror.
 	p := atomic.LoadUint64(&r.prod.Pos)
 	return p&closedBit != 0 && p&posMask == c
 }

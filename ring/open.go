@@ -84,7 +84,9 @@ func (c *core) initMem(mem []byte, cfg Config, kind uint32, akind arena.Kind, pa
 	if len(mem) > 0 && uintptrOf(mem)%8 != 0 {
 		return fmt.Errorf("%w: ring memory not 8-byte aligned", ErrInvalid)
 	}
-	for _, b := range mem[:ringHeaderSize] {
+	// All of it: stale slot headers (an SPSC Seq, an MPMC Len) of reused
+	// memory would read as messages.
+	for _, b := range mem[:size] {
 		if b != 0 {
 			return fmt.Errorf("%w: ring memory not zeroed", ErrInvalid)
 		}

@@ -4,7 +4,9 @@ package ring
 // grow; a slot index is pos & (Slots-1)):
 //
 //   - 0 <= Tail - Head <= Slots, where Tail = prod.Pos &^ closedBit and
-//     Head = cons.Pos.
+//     Head = cons.Pos; except that Head may run ahead of the published
+//     Tail by the messages of an in-flight publish, which a consumer can
+//     take early through their slot Seq (never by more than Slots).
 //   - Slots [Head, Tail) hold committed messages and belong to the
 //     consumer; slots [Tail, Head+Slots) belong to the producer.
 //   - Only the producer writes prod.Pos (by CAS, so that Close from any
@@ -50,11 +52,12 @@ type spscProducer struct {
 
 // spscConsumer is the consumer side's private state.
 type spscConsumer struct {
-	head      uint64 // next position to consume
-	tailCache uint64 // last Tail seen
-	synced    bool
-	peek      bool // a peeked message is outstanding
-	pend      pending
+	head       uint64 // next position to consume
+	tailCache  uint64 // last Tail seen
+	synced     bool
+	peek       bool   // a peeked message is outstanding
+	emptyPolls uint32 // consecutive single-message polls that found nothing
+	pend       pending
 }
 
 // SPSC is a handle on a single-producer single-consumer ring. At any time
@@ -153,14 +156,39 @@ func (r *SPSC) prodPrologue() error {
 // previous producer stopped.
 func (r *SPSC) syncProd() error {
 	p := &r.p
-	t := atomic.LoadUint64(&r.prod.Pos) // acquire
-	if t&closedBit != 0 {
+	raw := atomic.LoadUint64(&r.prod.Pos) // acquire
+	if raw&closedBit != 0 {
 		p.closed = true
 	}
-	t &= posMask
+	t := raw & posMask
 	h := atomic.LoadUint64(&r.cons.Pos) // acquire
-	if t-h > r.g.slots {
+	if t-h > r.g.slots && h-t > r.g.slots {
 		return corruptf("positions: tail %d, head %d, %d slots", t, h, r.g.slots)
+	}
+	// Adopt what a previous producer wrote but did not publish (it died or
+	// stopped between a slot's Seq store and its tail CAS): those messages
+	// are complete (Seq is stored after the data) and a consumer may
+	// already have taken them through Seq, so the tail moves past them
+	// before we write anything. Without this a new producer would rewrite
+	// a slot whose Seq already says "ready".
+	base := min(t, h)
+	k := uint64(0)
+	for t+k-base < r.g.slots {
+		s := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(t+k)]))
+		if atomic.LoadUint32(&s.Seq) != uint32(t+k+1) { // acquire
+			break
+		}
+		k++
+	}
+	if k > 0 {
+		if !atomic.CompareAndSwapUint64(&r.prod.Pos, raw, raw+k) { // keeps the closed bit
+			return corruptf("producer position changed while adopting %d unpublished slots", k)
+		}
+		t += k
+		r.notEmpty.notify(int(k), r.peer)
+	}
+	if t < h {
+		return corruptf("positions: tail %d behind head %d after adoption", t, h)
 	}
 	p.tail, p.headCache, p.synced = t, h, true
 	r.markRole(roleProducer)
@@ -414,14 +442,16 @@ func (r *SPSC) available(want uint64) (uint64, bool, error) {
 		// The next slot's Seq says whether its message is written, through
 		// the line we are about to read anyway; the Tail line stays with
 		// the producer. Acquire: pairs with storeSeq after Len and Data.
-		h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(c.head)]))
-		if atomic.LoadUint32(&h.Seq) == uint32(c.head+1) {
+		if r.seqReady() {
 			return 1, false, nil
 		}
 		// Not written: empty, unless closed. The Closed mirror sits on a
 		// read-mostly line, so polling an empty ring does not pull the
-		// producer's line away from it between messages.
-		if !r.closedHint() {
+		// producer's line away from it between messages; every
+		// tailEvery-th empty poll loads the tail anyway, so neither a
+		// closer that died before setting the mirror nor a message
+		// published without a Seq can be missed for long.
+		if c.emptyPolls++; !r.closedHint() && c.emptyPolls%tailEvery != 0 {
 			return 0, false, nil
 		}
 	}
@@ -429,6 +459,9 @@ func (r *SPSC) available(want uint64) (uint64, bool, error) {
 	// contents written before it are visible below.
 	t := atomic.LoadUint64(&r.prod.Pos)
 	closed := t&closedBit != 0
+	if closed && !r.closedHint() {
+		atomic.StoreUint32(&r.hdr.Closed, 1) // repair the mirror a dead closer left unset
+	}
 	t &= posMask
 	c.tailCache = t
 	switch {
@@ -442,12 +475,27 @@ func (r *SPSC) available(want uint64) (uint64, bool, error) {
 		return 0, closed, nil // t == head: empty, and EOF if closed
 	case c.head-t > r.g.slots:
 		return 0, false, corruptf("consumer position %d ahead of producer position %d", c.head, t)
-	default:
-		// We consumed through slot Seqs ahead of the producer's Tail
-		// publish, which is on its way: empty for now, never EOF.
-		return 0, false, nil
 	}
+	// We consumed through slot Seqs ahead of the producer's Tail publish,
+	// which is on its way: empty for now, never EOF. A batch may still
+	// take the next message through its Seq.
+	if r.seqReady() {
+		return 1, false, nil
+	}
+	return 0, false, nil
 }
+
+// seqReady reports whether the slot at the consumer's head holds the
+// message of that position (acquire load of its Seq).
+func (r *SPSC) seqReady() bool {
+	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(r.c.head)]))
+	return atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1)
+}
+
+// tailEvery is how often (in consecutive empty polls) a single-message
+// consumer loads the tail even though the slot Seq and the Closed mirror
+// say nothing is there.
+const tailEvery = 64
 
 // msgAt returns the validated length and data offset of the message at pos.
 func (r *SPSC) msgAt(pos uint64) (uint64, uint64, error) {
@@ -647,11 +695,17 @@ func (r *SPSC) ready(push bool) bool {
 		h := atomic.LoadUint64(&r.cons.Pos)
 		return (t&posMask)-h < r.g.slots
 	}
-	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slot(r.c.head)]))
-	if atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) || r.closedHint() {
+	if r.seqReady() {
 		return true
 	}
-	return atomic.LoadUint64(&r.prod.Pos)&posMask > r.c.head
+	// About to sleep (a system call anyway): consult the producer word
+	// itself, not the Closed mirror, so that the answer agrees with what
+	// the next pop will find. Ready when a message is published, or when
+	// closed and drained (EOF). Closed with the head ahead of the tail
+	// (a publish still in flight) is not ready: sleep, bounded.
+	t := atomic.LoadUint64(&r.prod.Pos)
+	pos := t & posMask
+	return pos > r.c.head || (t&closedBit != 0 && pos == r.c.head)
 }
 
 func (r *SPSC) flush(push bool) {
