@@ -247,7 +247,7 @@ func (e *engine) start(ctx context.Context, m mechanism, mode string, size int, 
 		if m.transport == "seqpacket" {
 			typ = unix.SOCK_SEQPACKET
 		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+		fds, err := socketpair(typ)
 		if err != nil {
 			return nil, err
 		}
