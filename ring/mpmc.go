@@ -524,28 +524,7 @@ func (r *MPMC) Push(ctx context.Context, msg []byte) error {
 
 // PushBatch pushes all of msgs, waiting while the ring is full.
 func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	done := 0
-	var w waiter
-	defer w.done()
-	for done < len(msgs) {
-		n, err := r.pushBatch(msgs[done:])
-		done += n
-		if err == nil {
-			w.iter, w.phase = 0, phaseSpin
-			continue
-		}
-		if err != ErrFull {
-			return done, err
-		}
-		if w.ctx == nil {
-			r.countFull() // once per call, however long it waits
-			w.init(ctx, &r.core, r, true)
-		}
-		if err := w.wait(); err != nil {
-			return done, err
-		}
-	}
-	return done, nil
+	return pushAll(ctx, &r.core, r, msgs, r.pushBatch, r.countFull)
 }
 
 // Reserve is TryReserve that waits while the ring is full.

@@ -730,28 +730,7 @@ func (r *SPSC) Push(ctx context.Context, msg []byte) error {
 // PushBatch pushes all of msgs, waiting while the ring is full. It returns
 // how many were pushed (all of them unless err != nil).
 func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	done := 0
-	var w waiter
-	defer w.done()
-	for done < len(msgs) {
-		n, err := r.pushBatch(msgs[done:])
-		done += n
-		if err == nil {
-			w.iter, w.phase = 0, phaseSpin
-			continue
-		}
-		if err != ErrFull {
-			return done, err
-		}
-		if w.ctx == nil {
-			r.countFull() // once per call, however long it waits
-			w.init(ctx, &r.core, r, true)
-		}
-		if err := w.wait(); err != nil {
-			return done, err
-		}
-	}
-	return done, nil
+	return pushAll(ctx, &r.core, r, msgs, r.pushBatch, r.countFull)
 }
 
 // Reserve is TryReserve that waits while the ring is full.

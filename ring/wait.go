@@ -228,3 +228,30 @@ func waitFor[T any](ctx context.Context, c *core, rd readiness, push bool, busy 
 		}
 	}
 }
+
+// pushAll is the body of PushBatch: push every message, waiting while the
+// ring is full; a wait counts one full event per call.
+func pushAll(ctx context.Context, c *core, rd readiness, msgs [][]byte, pushBatch func([][]byte) (int, error), countFull func()) (int, error) {
+	done := 0
+	var w waiter
+	defer w.done()
+	for done < len(msgs) {
+		n, err := pushBatch(msgs[done:])
+		done += n
+		if err == nil {
+			w.iter, w.phase = 0, phaseSpin
+			continue
+		}
+		if err != ErrFull {
+			return done, err
+		}
+		if w.ctx == nil {
+			countFull() // once per call, however long it waits
+			w.init(ctx, c, rd, true)
+		}
+		if err := w.wait(); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
