@@ -1,7 +1,10 @@
 package ring
 
+// The API types every ring kind shares.
+
 import (
 	"context"
+	"fmt"
 
 	"github.com/shmring/shmring/arena"
 )
@@ -26,8 +29,14 @@ type Ring interface {
 	Peek(ctx context.Context) (Message, error)
 	Release(m Message) error
 
+	// Close releases the handle; an SPSC producer's Close also ends the
+	// stream. CloseWrite ends the stream for everyone without releasing
+	// the handle; Detach releases the handle without ending the stream.
 	Close() error
+	CloseWrite() error
+	Detach() error
 	IsClosed() bool
+
 	Len() int
 	Slots() int
 	SlotSize() int
@@ -35,10 +44,88 @@ type Ring interface {
 	SetWaitStrategy(w WaitStrategy)
 	WaitStrategy() WaitStrategy
 	Region() *arena.Region
-	Detach() error
 }
 
 var (
 	_ Ring = (*SPSC)(nil)
 	_ Ring = (*MPMC)(nil)
 )
+
+// Reservation is a slot reserved for zero-copy writing. Write the message
+// into Buf (len as asked, cap SlotSize) and Commit it.
+type Reservation struct {
+	Buf  []byte
+	pos  uint64
+	ring *core // the handle that made it; Commit refuses another's
+}
+
+// Message is a committed message viewed in place. Data aliases the slot
+// and is valid until Release.
+type Message struct {
+	Data []byte
+	pos  uint64
+	ring *core // the handle that peeked it; Release refuses another's
+}
+
+// Stats are a ring's counters, read from shared memory by any process.
+type Stats struct {
+	// MsgsIn and MsgsOut are exact: they are the producer and consumer
+	// positions.
+	MsgsIn, MsgsOut uint64
+	// Len is the number of messages committed or claimed and not yet
+	// consumed.
+	Len uint64
+	// The rest are summed over the peer table. Each handle publishes its
+	// counts at least every 64 operations, before it sleeps, and when it
+	// is closed, so they may lag by that much per live handle.
+	BytesIn, BytesOut       uint64
+	FullEvents, EmptyEvents uint64
+	Sleeps, Wakes           uint64
+	// Peers is the number of attached handles (occupied peer entries).
+	Peers  int
+	Closed bool
+}
+
+// WaitStrategy says how a blocking operation waits when the ring is full
+// (Push) or empty (Pop). It is a property of one handle, not of the ring:
+// a busy-spinning consumer and a sleeping producer can share a ring.
+type WaitStrategy int
+
+const (
+	// WaitAdaptive spins with the CPU's pause instruction for a few
+	// microseconds, then yields the processor for a while, then sleeps in
+	// a futex until the other side signals. The default: microsecond
+	// hand-offs while traffic flows, no CPU while idle.
+	WaitAdaptive WaitStrategy = iota
+	// WaitSpin busy-spins with the pause instruction and never sleeps:
+	// lowest latency, one core burnt per waiter.
+	WaitSpin
+	// WaitYield calls runtime.Gosched between checks.
+	WaitYield
+	// WaitBlock sleeps in the futex at once.
+	WaitBlock
+)
+
+func (w WaitStrategy) String() string {
+	switch w {
+	case WaitAdaptive:
+		return "adaptive"
+	case WaitSpin:
+		return "spin"
+	case WaitYield:
+		return "yield"
+	case WaitBlock:
+		return "block"
+	}
+	return fmt.Sprintf("WaitStrategy(%d)", int(w))
+}
+
+// ParseWaitStrategy parses the names String returns.
+func ParseWaitStrategy(s string) (WaitStrategy, error) {
+	for _, w := range []WaitStrategy{WaitAdaptive, WaitSpin, WaitYield, WaitBlock} {
+		if w.String() == s {
+			return w, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: wait strategy %q (want adaptive, spin, yield or block)", ErrInvalid, s)
+}

@@ -16,7 +16,7 @@ const benchMsg = 64
 
 type msg64 = [benchMsg]byte
 
-func benchRing(b *testing.B, kind uint32, slots int) Ring {
+func benchRing(b *testing.B, kind ringKind, slots int) Ring {
 	b.Helper()
 	r, _ := newHeapRing(b, kind, Config{Slots: slots, SlotSize: benchMsg})
 	return r

@@ -1,19 +1,16 @@
 package ring
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
 )
 
-// core is what SPSC and MPMC handles share: the private geometry, pointers
-// into the mapped ring computed from it, the handle's peer entry, and the
-// wait strategy.
+// core is what every ring kind's handle shares: the private geometry,
+// pointers into the mapped ring computed from it, the handle's peer entry,
+// the eventcounts, the wait strategy and the counters. The kind embeds it
+// and binds itself (kindOps) for the shared slow path in shell.go.
 type core struct {
 	mem      []byte // exactly the ring's bytes: len == g.size
 	g        geometry
@@ -29,6 +26,19 @@ type core struct {
 	strategy atomic.Int32
 	region   *arena.Region
 	detached atomic.Bool
+
+	// ops is the concrete handle, called only by the slow path.
+	ops kindOps
+	// pendIn and pendOut are the producer's and consumer's private
+	// counter deltas for kinds whose sides are single-threaded (SPSC);
+	// nil for kinds whose handle is shared by goroutines (MPMC), which
+	// add to the peer entry at once.
+	pendIn, pendOut *pending
+}
+
+// bind ties the core to the kind that embeds it.
+func (c *core) bind(ops kindOps, pendIn, pendOut *pending) {
+	c.ops, c.pendIn, c.pendOut = ops, pendIn, pendOut
 }
 
 // maxRetries bounds every CAS retry loop on a shared word: legitimate
@@ -36,61 +46,6 @@ type core struct {
 // forever reaches it, and then the operation fails with ErrCorrupt rather
 // than spinning.
 const maxRetries = 1 << 20
-
-// OpenTimeout bounds how long Open waits for a ring's creator to mark it
-// ready.
-var OpenTimeout = time.Second
-
-// attach builds a handle's core over mem, which holds (or is about to
-// hold, if a creator races us) a ring of the given kind.
-func (c *core) attach(mem []byte, kind uint32, arenaPad uint64) error {
-	if err := c.attachNoPeer(mem, kind, arenaPad); err != nil {
-		return err
-	}
-	c.claimPeer()
-	return nil
-}
-
-// attachNoPeer is attach without claiming a peer entry.
-func (c *core) attachNoPeer(mem []byte, kind uint32, arenaPad uint64) error {
-	if len(mem) < ringHeaderSize {
-		return fmt.Errorf("%w: region of %d bytes is smaller than a ring header", ErrKind, len(mem))
-	}
-	if uintptrOf(mem)%8 != 0 {
-		return fmt.Errorf("%w: ring memory not 8-byte aligned", ErrInvalid)
-	}
-	h := (*ringHeader)(unsafe.Pointer(&mem[0])) // len >= ringHeaderSize, 8-aligned
-	deadline := time.Now().Add(OpenTimeout)
-	sleep := 20 * time.Microsecond
-	for {
-		// Acquire: pairs with the release store in initRing; the header
-		// bytes read by readHeader were written before it.
-		st := atomic.LoadUint32(&h.State)
-		if st == stateReady {
-			break
-		}
-		if st != 0 {
-			return corruptf("ring state word %#x", st)
-		}
-		if !time.Now().Before(deadline) {
-			return fmt.Errorf("%w: ring not marked ready within %v", ErrNotReady, OpenTimeout)
-		}
-		time.Sleep(sleep)
-		sleep = min(2*sleep, 5*time.Millisecond)
-	}
-	g, err := readHeader(mem, kind, arenaPad)
-	if err != nil {
-		return err
-	}
-	c.layout(mem, g)
-	return nil
-}
-
-// setup derives every pointer and claims a peer entry.
-func (c *core) setup(mem []byte, g geometry) {
-	c.layout(mem, g)
-	c.claimPeer()
-}
 
 // layout derives every pointer from the private geometry. All offsets were
 // computed by computeGeometry and are < g.size <= len(mem).
@@ -110,62 +65,6 @@ func (c *core) peerAt(i int) *peerEntry {
 	return (*peerEntry)(unsafe.Pointer(&c.mem[off]))
 }
 
-// claimPeer takes a free peer entry (or one whose process is gone), or
-// falls back to the shared overflow entry 0.
-func (c *core) claimPeer() {
-	pid := uint32(os.Getpid())
-	now := time.Now().UnixNano()
-	for pass := 0; pass < 2; pass++ {
-		for i := 1; i < int(c.g.peers); i++ {
-			e := c.peerAt(i)
-			// CAS: the entry becomes ours only if it was free (pass 0) or
-			// held by a process that no longer exists (pass 1).
-			old := atomic.LoadUint32(&e.PID)
-			if pass == 0 && old != 0 || pass == 1 && (old == 0 || processAlive(old)) {
-				continue
-			}
-			if atomic.CompareAndSwapUint32(&e.PID, old, pid) {
-				c.peerGen = atomic.AddUint32(&e.Generation, 1)
-				c.ownerTag = uint32(i) | c.peerGen<<10
-				atomic.StoreUint32(&e.Roles, 0)
-				atomic.StoreUint64(&e.StartTicks, processStartTicks())
-				atomic.StoreInt64(&e.AttachUnixNano, now)
-				atomic.StoreInt64(&e.HeartbeatUnixNano, now)
-				c.peer, c.peerIdx = e, i
-				return
-			}
-		}
-	}
-	c.peer, c.peerIdx = c.peerAt(0), 0
-}
-
-// detach flushes nothing (callers flush first) and frees the peer entry.
-func (c *core) detach() {
-	if c.detached.Swap(true) {
-		return
-	}
-	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
-		// Release: our last counter updates happen before the entry is
-		// seen free. The generation check keeps us from freeing an entry
-		// someone reclaimed meanwhile (a pid-namespace mix-up).
-		atomic.CompareAndSwapUint32(&c.peer.PID, uint32(os.Getpid()), 0)
-	}
-	// Later counting through this handle goes to a private entry, not to
-	// the shared one another handle may claim next.
-	c.peer, c.peerIdx = new(peerEntry), 0
-}
-
-func (c *core) markRole(role uint32) {
-	if atomic.LoadUint32(&c.peer.Roles)&role == 0 {
-		atomic.OrUint32(&c.peer.Roles, role)
-	}
-}
-
-const (
-	roleProducer uint32 = 1
-	roleConsumer uint32 = 2
-)
-
 // SetWaitStrategy sets how this handle's blocking operations wait. Safe to
 // call at any time; operations already waiting keep their strategy.
 func (c *core) SetWaitStrategy(w WaitStrategy) { c.strategy.Store(int32(w)) }
@@ -183,9 +82,25 @@ func (c *core) SlotSize() int { return int(c.g.slotSize) }
 // caller memory).
 func (c *core) Region() *arena.Region { return c.region }
 
-// closeRing sets the closed bit on the producer position word and wakes
-// every sleeper on both sides.
-func (c *core) closeRing() error {
+// Len is the number of messages committed (SPSC) or claimed by producers
+// (MPMC) and not yet consumed (claimed by consumers). A snapshot: the two
+// positions are read one after the other.
+func (c *core) Len() int {
+	t := atomic.LoadUint64(&c.prod.Pos) & posMask // acquire
+	h := atomic.LoadUint64(&c.cons.Pos)           // acquire
+	if t-h > c.g.slots {                          // a consumer ahead of the published tail, or garbage
+		return 0
+	}
+	return int(t - h)
+}
+
+// CloseWrite ends the stream for every process: later pushes fail with
+// ErrClosed, consumers drain every message committed (or, for MPMC,
+// claimed) before it and then get io.EOF, and every blocked waiter on both
+// sides wakes up. It does not release the handle (Close does). Any handle
+// may call it, at any time; it is idempotent. Like net.TCPConn's
+// CloseWrite, it is the half-close that a producer's Close implies.
+func (c *core) CloseWrite() error {
 	for try := 0; ; try++ {
 		if try == maxRetries {
 			return corruptf("producer position keeps changing; cannot close")
@@ -208,35 +123,41 @@ func (c *core) closeRing() error {
 	return nil
 }
 
-// closedHint reads the read-mostly Closed mirror. Only a true answer is
-// confirmed against the producer word.
-func (c *core) closedHint() bool { return atomic.LoadUint32(&c.hdr.Closed) != 0 }
-
-// IsClosed reports whether the ring has been closed.
+// IsClosed reports whether the stream has been ended (CloseWrite).
 func (c *core) IsClosed() bool {
 	return atomic.LoadUint64(&c.prod.Pos)&closedBit != 0 // acquire
 }
 
-// Stats are a ring's counters, read from shared memory by any process.
-type Stats struct {
-	// MsgsIn and MsgsOut are exact: they are the producer and consumer
-	// positions.
-	MsgsIn, MsgsOut uint64
-	// Len is the number of messages committed or claimed and not yet
-	// consumed.
-	Len uint64
-	// The rest are summed over the peer table. Each handle publishes its
-	// counts at least every 64 operations, before it sleeps, and when it
-	// detaches, so they may lag by that much per live handle.
-	BytesIn, BytesOut       uint64
-	FullEvents, EmptyEvents uint64
-	Sleeps, Wakes           uint64
-	// Peers is the number of attached handles (occupied peer entries).
-	Peers  int
-	Closed bool
+// closedHint reads the read-mostly Closed mirror. Only a true answer is
+// confirmed against the producer word.
+func (c *core) closedHint() bool { return atomic.LoadUint32(&c.hdr.Closed) != 0 }
+
+// quietEmpty is the empty poll every kind shares. A consumer that found
+// nothing at its position asks it whether it may answer ErrEmpty without
+// loading the producer word: polling an empty ring must not pull the
+// producers' hot line away from them, so the read-mostly Closed mirror is
+// read instead. polls counts this handle's empty polls; every tailEvery-th
+// loads the producer word anyway, so neither a closer that died between
+// the bit and the mirror nor a message published without its slot word
+// can be missed for long.
+func (c *core) quietEmpty(polls uint32) bool {
+	return polls%tailEvery != 0 && !c.closedHint()
 }
 
-func (c *core) stats() Stats {
+// tailEvery is how often (in empty polls) a consumer loads the producer
+// word even though its slot and the Closed mirror say nothing is there.
+const tailEvery = 64
+
+// repairClosedMirror sets the mirror that a closer who died between the
+// closed bit and the mirror left unset. The caller saw the bit.
+func (c *core) repairClosedMirror() {
+	if !c.closedHint() {
+		atomic.StoreUint32(&c.hdr.Closed, 1)
+	}
+}
+
+// Stats reads the ring's shared counters.
+func (c *core) Stats() Stats {
 	var s Stats
 	p := atomic.LoadUint64(&c.prod.Pos)
 	s.Closed = p&closedBit != 0
@@ -270,7 +191,43 @@ type pending struct {
 // over: one locked add per counter per 64 operations instead of one each.
 const flushEvery = 64
 
-func (c *core) flushIn(p *pending) {
+// countIn and countOut record messages produced and consumed by a kind
+// without pending counters (MPMC).
+func (c *core) countIn(n, nbytes uint64) {
+	atomic.AddUint64(&c.peer.MsgsIn, n)
+	atomic.AddUint64(&c.peer.BytesIn, nbytes)
+}
+
+func (c *core) countOut(n, nbytes uint64) {
+	atomic.AddUint64(&c.peer.MsgsOut, n)
+	atomic.AddUint64(&c.peer.BytesOut, nbytes)
+}
+
+// countFull and countEmpty record one full or empty event: once per Try
+// call that found the ring full or empty, and once per blocking call that
+// had to wait, however long.
+func (c *core) countFull() {
+	if c.pendIn != nil {
+		c.pendIn.full++
+		return
+	}
+	atomic.AddUint64(&c.peer.FullEvents, 1)
+}
+
+func (c *core) countEmpty() {
+	if c.pendOut != nil {
+		c.pendOut.empty++
+		return
+	}
+	atomic.AddUint64(&c.peer.EmptyEvents, 1)
+}
+
+// flushIn publishes the producer side's pending counters.
+func (c *core) flushIn() {
+	p := c.pendIn
+	if p == nil {
+		return
+	}
 	e := c.peer
 	if p.msgs != 0 {
 		atomic.AddUint64(&e.MsgsIn, p.msgs)
@@ -282,7 +239,12 @@ func (c *core) flushIn(p *pending) {
 	*p = pending{}
 }
 
-func (c *core) flushOut(p *pending) {
+// flushOut publishes the consumer side's pending counters.
+func (c *core) flushOut() {
+	p := c.pendOut
+	if p == nil {
+		return
+	}
 	e := c.peer
 	if p.msgs != 0 {
 		atomic.AddUint64(&e.MsgsOut, p.msgs)
@@ -294,13 +256,24 @@ func (c *core) flushOut(p *pending) {
 	*p = pending{}
 }
 
-// ctxErr is ctx.Err() for contexts that can end, nil otherwise, without
-// the lock cancelCtx.Err takes when Done is already nil.
-func ctxErr(ctx context.Context) error {
-	if ctx.Done() == nil {
-		return nil
+// checkMsgLen checks a caller's message length against the slot size.
+func checkMsgLen(n int, slotSize uint64) error {
+	if n < 0 {
+		return ErrInvalid
 	}
-	return ctx.Err()
+	if uint64(n) > slotSize {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+// orFull is err, or ErrFull when there is none: a refresh that found no
+// room.
+func orFull(err error) error {
+	if err != nil {
+		return err
+	}
+	return ErrFull
 }
 
 func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }

@@ -136,9 +136,6 @@ func binaryPos(mem []byte, off uint64) uint64 {
 func TestAttachCorruptHeader(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 9))
-	old := OpenTimeout
-	OpenTimeout = 10 * time.Millisecond
-	defer func() { OpenTimeout = old }()
 	for _, k := range kinds {
 		_, mem := newHeapRing(t, k.kind, Config{Slots: 8, SlotSize: 16})
 		for i := 0; i < 500; i++ {
@@ -148,9 +145,9 @@ func TestAttachCorruptHeader(t *testing.T) {
 			}
 			var err error
 			if k.kind == kindSPSC {
-				_, err = AttachSPSC(bad)
+				_, err = AttachSPSC(bad, WithOpenTimeout(10*time.Millisecond))
 			} else {
-				_, err = AttachMPMC(bad)
+				_, err = AttachMPMC(bad, WithOpenTimeout(10*time.Millisecond))
 			}
 			if err == nil {
 				continue // flipped a reserved byte outside the checksum

@@ -3,10 +3,12 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 // Sentinel errors. Operations return them bare on the hot path (no
-// allocation); setup and corruption errors wrap them with detail.
+// allocation); setup and corruption errors wrap them with detail. Test
+// with errors.Is.
 var (
 	// ErrFull: TryPush found the next slot in ring order not yet free
 	// (for SPSC: the ring holds Slots messages; for MPMC also while the
@@ -18,27 +20,46 @@ var (
 	ErrEmpty = errors.New("ring: empty")
 	// ErrTooLarge: the message is longer than the ring's SlotSize.
 	ErrTooLarge = errors.New("ring: message too large")
-	// ErrClosed: the ring was closed; no more pushes are accepted.
-	// (Consumers get io.EOF once they have drained it.)
-	ErrClosed = errors.New("ring: closed")
+	// ErrClosed: the stream was ended (CloseWrite, or Close by the SPSC
+	// producer): no more pushes are accepted. Consumers get io.EOF once
+	// they have drained it. It also matches os.ErrClosed, like the closed
+	// errors of os, net and cilium/ebpf.
+	ErrClosed error = &wrapsStd{"ring: closed", os.ErrClosed}
 	// ErrCorrupt: a value in shared memory (an index, a sequence number, a
 	// length, the ring header) is impossible. A crashed or hostile peer
 	// surfaces as ErrCorrupt, never as a panic or an access outside the
 	// ring.
 	ErrCorrupt = errors.New("ring: corrupt")
 	// ErrNotReady: the ring's creator did not finish initialising it within
-	// the open timeout.
+	// the open timeout (WithOpenTimeout).
 	ErrNotReady = errors.New("ring: not ready")
 	// ErrKind: the region holds another kind of ring (or no ring).
 	ErrKind = errors.New("ring: wrong kind of region")
 	// ErrVersion: the ring was written by an incompatible layout version.
 	ErrVersion = errors.New("ring: unsupported layout version")
-	// ErrInvalid: a Config field or an argument is out of range.
+	// ErrInvalid: a Config field or an argument is out of range (a negative
+	// length, an unknown wait strategy, memory that is too small).
 	ErrInvalid = errors.New("ring: invalid argument")
 	// ErrNotReserved: Commit or Release was given a reservation or message
-	// that is not the handle's outstanding one.
+	// that is not one this handle has outstanding (another handle's, one
+	// already committed or released, or the zero value).
 	ErrNotReserved = errors.New("ring: no such reservation")
+	// ErrOutstanding: an SPSC producer (consumer) operation was called
+	// while this handle's reservation (peeked message) is outstanding.
+	// Commit (Release) it first: SPSC slots are handed over in order, so at
+	// most one is held at a time.
+	ErrOutstanding = errors.New("ring: a reservation or peeked message is outstanding")
 )
+
+// wrapsStd is a sentinel with its own text that also matches a standard
+// library sentinel under errors.Is.
+type wrapsStd struct {
+	msg string
+	std error
+}
+
+func (e *wrapsStd) Error() string        { return e.msg }
+func (e *wrapsStd) Is(target error) bool { return target == e.std }
 
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)

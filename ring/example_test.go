@@ -178,22 +178,29 @@ func ExampleSPSC_Close() {
 		return
 	}
 	defer cleanup()
-	r, err := ring.CreateSPSC(a, "orders", ring.Config{Slots: 8, SlotSize: 32})
+	w, err := ring.CreateSPSC(a, "orders", ring.Config{Slots: 8, SlotSize: 32})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := ring.OpenSPSC(a, "orders") // the consumer's handle (another process, usually)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	for _, s := range []string{"buy 100", "sell 40"} {
-		if err := r.TryPush([]byte(s)); err != nil {
+		if err := w.TryPush([]byte(s)); err != nil {
 			fmt.Println(err)
 			return
 		}
 	}
 
-	// Close ends the stream: no more pushes, but what was committed is
-	// still delivered, and then every Pop returns io.EOF.
-	r.Close()
-	fmt.Println(r.TryPush([]byte("buy 5")))
+	// The producer's Close ends the stream, as closing the write end of a
+	// pipe does: no more pushes, but what was committed is still
+	// delivered, and then every Pop returns io.EOF. (CloseWrite ends it
+	// from any handle without releasing the handle.)
+	w.Close()
+	fmt.Println(r.IsClosed())
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -210,8 +217,10 @@ func ExampleSPSC_Close() {
 		}
 		fmt.Printf("%s\n", buf[:n])
 	}
+	// The consumer's Close only releases its handle.
+	r.Close()
 	// Output:
-	// ring: closed
+	// true
 	// buy 100
 	// sell 40
 	// end of stream

@@ -83,7 +83,7 @@ func FuzzRingOps(f *testing.F) {
 // opsModel is a ring under test, a second handle on it, and the model.
 type opsModel struct {
 	t        *testing.T
-	kind     uint32
+	kind     ringKind
 	cfg      Config
 	h        [2]Ring
 	q        [][]byte // the model: committed messages, oldest first
@@ -280,7 +280,7 @@ func (m *opsModel) run(p *script) {
 
 	case opClose:
 		m.op = "Close"
-		m.want(h.Close(), nil)
+		m.want(h.CloseWrite(), nil)
 		m.closed = true
 		m.check()
 
@@ -416,7 +416,7 @@ func (m *opsModel) reserve(h, other Ring, n int, how byte) {
 	case 3:
 		m.op = "Commit (bad length)"
 		m.want(h.Commit(res, m.slotSize+1), ErrTooLarge)
-		m.want(h.Commit(res, -1), ErrTooLarge)
+		m.want(h.Commit(res, -1), ErrInvalid)
 	}
 	msg := m.newMsg(cut)
 	copy(res.Buf[:cut], msg)
@@ -474,7 +474,7 @@ func (m *opsModel) check() {
 func (m *opsModel) drain() {
 	m.t.Helper()
 	m.op = "drain"
-	m.want(m.h[0].Close(), nil)
+	m.want(m.h[0].CloseWrite(), nil)
 	m.closed = true
 	dst := make([]byte, m.slotSize)
 	for len(m.q) > 0 {
@@ -529,13 +529,13 @@ const (
 	hostileHandles  = 4
 )
 
-var hostileErrs = []error{ErrFull, ErrEmpty, ErrClosed, ErrTooLarge, ErrCorrupt, ErrNotReserved, io.EOF, io.ErrShortBuffer, context.DeadlineExceeded}
+var hostileErrs = []error{ErrFull, ErrEmpty, ErrClosed, ErrTooLarge, ErrCorrupt, ErrNotReserved, ErrOutstanding, io.EOF, io.ErrShortBuffer, context.DeadlineExceeded}
 
 // hostile is a ring in guarded heap memory, several handles on it, and
 // what each handle holds outstanding.
 type hostile struct {
 	t       *testing.T
-	kind    uint32
+	kind    ringKind
 	cfg     Config
 	g       geometry
 	big     []byte // guard, ring, guard
@@ -556,9 +556,6 @@ type hostile struct {
 // stay intact). Only non-blocking operations and blocking ones with a 1 ms
 // deadline run, so nothing hangs.
 func FuzzHostileMemory(f *testing.F) {
-	old := OpenTimeout
-	OpenTimeout = time.Millisecond // attaching to a scribbled State word
-	f.Cleanup(func() { OpenTimeout = old })
 	f.Fuzz(func(t *testing.T, kind byte, prog []byte) {
 		x := newHostile(t, kind)
 		p := &script{b: prog}
@@ -864,7 +861,7 @@ func (x *hostile) run(b byte, p *script) {
 
 	case hoClose:
 		x.op = "Close"
-		x.checkErr(h.Close())
+		x.checkErr(h.CloseWrite())
 
 	case hoInspect:
 		x.op = "Len/Stats"
@@ -882,9 +879,9 @@ func (x *hostile) run(b byte, p *script) {
 		var r Ring
 		var err error
 		if x.kind == kindSPSC {
-			r, err = AttachSPSC(x.mem)
+			r, err = AttachSPSC(x.mem, WithOpenTimeout(time.Millisecond)) // attaching to a scribbled State word
 		} else {
-			r, err = AttachMPMC(x.mem)
+			r, err = AttachMPMC(x.mem, WithOpenTimeout(time.Millisecond))
 		}
 		x.checkErr(err, ErrKind, ErrVersion, ErrNotReady)
 		if err == nil {

@@ -83,7 +83,7 @@ func TestMPMCClosedWithPendingClaimDoesNotSpin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
+	r.CloseWrite()
 	before := cpuTime()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -215,7 +215,7 @@ func TestCancelWakesSleeper(t *testing.T) {
 		r.TryPush([]byte("2"))
 		go func() { done <- r.Push(context.Background(), []byte("3")) }()
 		time.Sleep(30 * time.Millisecond)
-		r.Close()
+		r.CloseWrite()
 		select {
 		case err := <-done:
 			if !errors.Is(err, ErrClosed) {

@@ -11,12 +11,12 @@ import (
 // kinds enumerates the two ring kinds for table tests.
 var kinds = []struct {
 	name string
-	kind uint32
+	kind ringKind
 }{{"SPSC", kindSPSC}, {"MPMC", kindMPMC}}
 
 // newHeapRing builds a ring of the given kind over heap memory, where the
 // race detector sees every access.
-func newHeapRing(t testing.TB, kind uint32, cfg Config) (Ring, []byte) {
+func newHeapRing(t testing.TB, kind ringKind, cfg Config) (Ring, []byte) {
 	t.Helper()
 	ak := KindSPSC
 	if kind == kindMPMC {
@@ -40,7 +40,7 @@ func newHeapRing(t testing.TB, kind uint32, cfg Config) (Ring, []byte) {
 }
 
 // attachHeap attaches another handle to a heap ring.
-func attachHeap(t testing.TB, kind uint32, mem []byte) Ring {
+func attachHeap(t testing.TB, kind ringKind, mem []byte) Ring {
 	t.Helper()
 	var r Ring
 	var err error

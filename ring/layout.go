@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/internal/atomicx"
 )
 
 // Ring region layout (docs/ring.md has it byte by byte; TestRingLayout pins
@@ -36,7 +37,7 @@ const (
 	closedBit = uint64(1) << 63
 	posMask   = closedBit - 1
 
-	spscSlotHeader = 8  // Len uint32, Flags uint32
+	spscSlotHeader = 8  // Len uint32, Seq uint32
 	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
 )
 
@@ -52,11 +53,55 @@ const (
 	KindMPMC arena.Kind = 0x434d504d // "MPMC"
 )
 
-// ringKind values in the ring header.
+// ringKind is the one place a ring kind is described: its code in the
+// ring header's Kind field, its region kind in the arena directory, its
+// slot header size and its name. A new kind adds a constant and a row to
+// each method below.
+type ringKind uint32
+
 const (
-	kindSPSC uint32 = 1
-	kindMPMC uint32 = 2
+	kindSPSC ringKind = 1
+	kindMPMC ringKind = 2
 )
+
+// region is the kind recorded in the arena directory.
+func (k ringKind) region() arena.Kind {
+	switch k {
+	case kindSPSC:
+		return KindSPSC
+	case kindMPMC:
+		return KindMPMC
+	}
+	return 0
+}
+
+// slotHeader is the size of the header in front of every slot's data.
+func (k ringKind) slotHeader() uint64 {
+	if k == kindMPMC {
+		return mpmcSlotHeader
+	}
+	return spscSlotHeader
+}
+
+func (k ringKind) String() string {
+	switch k {
+	case kindSPSC:
+		return "SPSC"
+	case kindMPMC:
+		return "MPMC"
+	}
+	return fmt.Sprintf("kind %d", uint32(k))
+}
+
+// kindOfRegion maps an arena directory kind to the ring kind it holds.
+func kindOfRegion(k arena.Kind) (ringKind, bool) {
+	for _, rk := range []ringKind{kindSPSC, kindMPMC} {
+		if rk.region() == k {
+			return rk, true
+		}
+	}
+	return 0, false
+}
 
 // ringHeader is the first 256 bytes of a ring region. Bytes [0,120) are
 // written once before State and covered by Checksum.
@@ -64,7 +109,7 @@ type ringHeader struct {
 	Magic           [8]byte  // 0
 	VersionMajor    uint16   // 8
 	VersionMinor    uint16   // 10
-	Kind            uint32   // 12: 1 SPSC, 2 MPMC
+	Kind            uint32   // 12: a ringKind: 1 SPSC, 2 MPMC
 	Slots           uint32   // 16
 	SlotSize        uint32   // 20
 	SlotStride      uint32   // 24
@@ -144,7 +189,7 @@ func (h *ringHeader) sum() uint32 {
 // geometry is a process-private copy of a ring's layout, computed from
 // (kind, P, Slots, SlotSize, Peers) and never re-read from shared memory.
 type geometry struct {
-	kind       uint32
+	kind       ringKind
 	pad        uint64
 	slots      uint64
 	mask       uint64
@@ -164,13 +209,10 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 
 // computeGeometry derives every offset. Inputs must already be bounded by
 // Config.validate and the padding-unit check.
-func computeGeometry(kind uint32, pad uint64, cfg Config) geometry {
+func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize), peers: uint64(cfg.Peers)}
 	g.mask = g.slots - 1
-	g.slotHeader = spscSlotHeader
-	if kind == kindMPMC {
-		g.slotHeader = mpmcSlotHeader
-	}
+	g.slotHeader = kind.slotHeader()
 	g.stride = alignUp(g.slotHeader+g.slotSize, 8)
 	a := alignUp(ringHeaderSize, pad)
 	g.prodOff = a
@@ -185,32 +227,32 @@ func computeGeometry(kind uint32, pad uint64, cfg Config) geometry {
 // Size returns the number of bytes a ring of this kind and config needs in
 // an arena whose padding unit is padUnit. kind is KindSPSC or KindMPMC.
 func Size(kind arena.Kind, cfg Config, padUnit int) (int64, error) {
-	k, err := ringKind(kind)
+	k, ok := kindOfRegion(kind)
+	if !ok {
+		return 0, fmt.Errorf("%w: kind %#x is not a ring kind", ErrInvalid, uint32(kind))
+	}
+	g, err := newGeometry(k, uint64(padUnit), cfg)
 	if err != nil {
 		return 0, err
-	}
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
-		return 0, err
-	}
-	if err := checkPad(uint64(padUnit)); err != nil {
-		return 0, err
-	}
-	g := computeGeometry(k, uint64(padUnit), cfg)
-	if g.size > maxRingBytes {
-		return 0, fmt.Errorf("%w: ring of %d bytes is too large", ErrInvalid, g.size)
 	}
 	return int64(g.size), nil
 }
 
-func ringKind(k arena.Kind) (uint32, error) {
-	switch k {
-	case KindSPSC:
-		return kindSPSC, nil
-	case KindMPMC:
-		return kindMPMC, nil
+// newGeometry validates a caller's config and padding unit and computes
+// the geometry of a new ring.
+func newGeometry(k ringKind, pad uint64, cfg Config) (geometry, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return geometry{}, err
 	}
-	return 0, fmt.Errorf("%w: kind %#x", ErrInvalid, uint32(k))
+	if err := checkPad(pad); err != nil {
+		return geometry{}, err
+	}
+	g := computeGeometry(k, pad, cfg)
+	if g.size > maxRingBytes {
+		return geometry{}, fmt.Errorf("%w: ring of %d bytes is too large", ErrInvalid, g.size)
+	}
+	return g, nil
 }
 
 func checkPad(p uint64) error {
@@ -227,7 +269,7 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 	copy(h.Magic[:], ringMagic)
 	h.VersionMajor = ringVersionMajor
 	h.VersionMinor = ringVersionMinor
-	h.Kind = g.kind
+	h.Kind = uint32(g.kind)
 	h.Slots = uint32(g.slots)
 	h.SlotSize = uint32(g.slotSize)
 	h.SlotStride = uint32(g.stride)
@@ -258,7 +300,7 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 // readHeader validates the ring header in mem (a region of len(mem) bytes)
 // and returns the private geometry. State must already have been observed
 // ready with an acquire load.
-func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) {
+func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error) {
 	var h ringHeader
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), ringHeaderSize), mem[:ringHeaderSize])
 	if string(h.Magic[:]) != ringMagic {
@@ -273,8 +315,8 @@ func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) 
 	if h.Flags&^knownRingFlags != 0 {
 		return geometry{}, fmt.Errorf("%w: unknown ring feature flags %#x", ErrVersion, h.Flags&^knownRingFlags)
 	}
-	if h.Kind != wantKind {
-		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d", ErrKind, h.Kind, wantKind)
+	if ringKind(h.Kind) != wantKind {
+		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d (%v)", ErrKind, h.Kind, uint32(wantKind), wantKind)
 	}
 	cfg := Config{Slots: int(h.Slots), SlotSize: int(h.SlotSize), Peers: int(h.PeerCapacity)}
 	if err := cfg.validate(); err != nil {
@@ -283,7 +325,7 @@ func readHeader(mem []byte, wantKind uint32, arenaPad uint64) (geometry, error) 
 	if err := checkPad(uint64(h.PadUnit)); err != nil || (arenaPad != 0 && uint64(h.PadUnit) != arenaPad) {
 		return geometry{}, corruptf("ring padding unit %d (arena's is %d)", h.PadUnit, arenaPad)
 	}
-	g := computeGeometry(h.Kind, uint64(h.PadUnit), cfg)
+	g := computeGeometry(ringKind(h.Kind), uint64(h.PadUnit), cfg)
 	if h.SlotStride != uint32(g.stride) || h.RegionSize != g.size || h.ProdOffset != g.prodOff ||
 		h.ConsOffset != g.consOff || h.PeersOffset != g.peersOff || h.PeerStride != uint32(g.peerStride) ||
 		h.SlotsOffset != g.slotsOff {
@@ -306,7 +348,35 @@ type spscSlot struct {
 	Seq uint32
 }
 
+// mpmcSlot is the head of an MPMC slot; the message follows it.
+type mpmcSlot struct {
+	// Seq says whose turn the slot is (mpmc.go's invariants): stored
+	// sequentially consistent by the producer after Len and the data, and
+	// by the consumer when it hands the slot back.
+	Seq uint64
+	// Len is the message length, stored (release) before Seq; consumers
+	// read it atomically before winning the slot.
+	Len uint32
+	// Owner is the claiming producer's peer entry index | generation<<10,
+	// written at claim for dead-peer recovery.
+	Owner uint32
+}
+
 var (
 	_ [spscSlotHeader - unsafe.Sizeof(spscSlot{})]byte
+	_ [unsafe.Sizeof(spscSlot{}) - spscSlotHeader]byte
 	_ [mpmcSlotHeader - unsafe.Sizeof(mpmcSlot{})]byte
+	_ [unsafe.Sizeof(mpmcSlot{}) - mpmcSlotHeader]byte
 )
+
+// storeRelease32 is a release store of a slot header word that a consumer
+// acquire-loads (the SPSC Seq, the MPMC Len): a plain MOV on amd64, STLR
+// on arm64; sync/atomic under the race detector, which does not see the
+// assembly.
+func storeRelease32(addr *uint32, v uint32) {
+	if atomicx.Race {
+		atomic.StoreUint32(addr, v)
+	} else {
+		atomicx.StoreRelease32(addr, v)
+	}
+}

@@ -37,7 +37,7 @@ func randMsg(rng *rand.Rand, max int) []byte {
 	return b
 }
 
-func runModel(t *testing.T, kind uint32, cfg Config, rng *rand.Rand, steps int) {
+func runModel(t *testing.T, kind ringKind, cfg Config, rng *rand.Rand, steps int) {
 	t.Helper()
 	r, _ := newHeapRing(t, kind, cfg)
 	var model [][]byte
@@ -206,7 +206,7 @@ func runModel(t *testing.T, kind uint32, cfg Config, rng *rand.Rand, steps int) 
 			}
 		case 11: // rarely close; blocking Pop on a non-empty ring returns at once
 			if rng.IntN(40) == 0 {
-				if err := r.Close(); err != nil {
+				if err := r.CloseWrite(); err != nil {
 					fail(step, "Close", "%v", err)
 				}
 				closed = true
@@ -224,7 +224,7 @@ func runModel(t *testing.T, kind uint32, cfg Config, rng *rand.Rand, steps int) 
 		}
 	}
 	// Drain: after Close, every queued message comes out, then io.EOF.
-	r.Close()
+	r.CloseWrite()
 	dst := make([]byte, cfg.SlotSize)
 	for len(model) > 0 {
 		n, err := r.TryPop(dst)

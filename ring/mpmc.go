@@ -33,7 +33,6 @@ import (
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
-	"github.com/shmring/shmring/internal/atomicx"
 )
 
 // MPMC is a handle on a multi-producer multi-consumer ring. All its
@@ -44,49 +43,40 @@ type MPMC struct {
 	emptyPolls atomic.Uint32 // empty polls by this handle's goroutines
 }
 
-// mpmcSlot is the head of an MPMC slot.
-type mpmcSlot struct {
-	Seq   uint64 // atomic
-	Len   uint32
-	Owner uint32
-}
-
 // CreateMPMC allocates a region named name in a and initialises an MPMC
 // ring in it.
-func CreateMPMC(a *arena.Arena, name string, cfg Config) (*MPMC, error) {
-	r := new(MPMC)
-	if err := r.core.create(a, name, cfg, kindMPMC, KindMPMC); err != nil {
-		return nil, err
-	}
-	return r, nil
+func CreateMPMC(a *arena.Arena, name string, cfg Config, opts ...Option) (*MPMC, error) {
+	r := newMPMC()
+	return handleOrNil(r, r.create(a, name, kindMPMC, cfg, opts))
 }
 
-// OpenMPMC attaches to the MPMC ring named name in a.
-func OpenMPMC(a *arena.Arena, name string) (*MPMC, error) {
-	r := new(MPMC)
-	if err := r.core.open(a, name, kindMPMC, KindMPMC); err != nil {
-		return nil, err
-	}
-	return r, nil
+// OpenMPMC attaches to the MPMC ring named name in a, waiting up to the
+// open timeout (WithOpenTimeout) for its creator to finish.
+func OpenMPMC(a *arena.Arena, name string, opts ...Option) (*MPMC, error) {
+	r := newMPMC()
+	return handleOrNil(r, r.open(a, name, kindMPMC, opts))
 }
 
 // NewMPMC initialises an MPMC ring over caller memory (zeroed, 8-byte
 // aligned, at least Size(KindMPMC, cfg, padUnit) bytes).
-func NewMPMC(mem []byte, cfg Config, padUnit int) (*MPMC, error) {
-	r := new(MPMC)
-	if err := r.core.initMem(mem, cfg, kindMPMC, KindMPMC, padUnit); err != nil {
-		return nil, err
-	}
-	return r, nil
+func NewMPMC(mem []byte, cfg Config, padUnit int, opts ...Option) (*MPMC, error) {
+	r := newMPMC()
+	return handleOrNil(r, r.initMem(mem, kindMPMC, cfg, padUnit, opts))
 }
 
 // AttachMPMC attaches a new handle to an MPMC ring in caller memory.
-func AttachMPMC(mem []byte) (*MPMC, error) {
+func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) {
+	r := newMPMC()
+	return handleOrNil(r, r.attach(mem, kindMPMC, 0, opts))
+}
+
+// newMPMC binds a handle to the shared shell. MPMC counts straight into
+// its peer entry (the handle is shared by goroutines), so it has no
+// pending counters.
+func newMPMC() *MPMC {
 	r := new(MPMC)
-	if err := r.core.attach(mem, kindMPMC, 0); err != nil {
-		return nil, err
-	}
-	return r, nil
+	r.core.bind(r, nil, nil)
+	return r
 }
 
 // slotAt returns the slot of position pos; the offset is computed from the
@@ -158,25 +148,11 @@ func (r *MPMC) publishSlot(pos, n uint64) {
 	// short buffer without claiming), so it is written and read atomically;
 	// a release store (a plain MOV on amd64) is enough: Seq's store below
 	// orders it for the consumer that then claims the slot.
-	if atomicx.Race {
-		atomic.StoreUint32(&s.Len, uint32(n)) // visible to the race detector
-	} else {
-		atomicx.StoreRelease32(&s.Len, uint32(n))
-	}
+	storeRelease32(&s.Len, uint32(n))
 	// Sequentially consistent store (XCHG): releases the slot's contents to
 	// the consumer that acquire-loads Seq == pos+1, and orders the
 	// publication before notify's load of NotEmptyWaiters.
 	atomic.StoreUint64(&s.Seq, pos+1)
-}
-
-func (r *MPMC) countIn(n, nbytes uint64) {
-	atomic.AddUint64(&r.peer.MsgsIn, n)
-	atomic.AddUint64(&r.peer.BytesIn, nbytes)
-}
-
-func (r *MPMC) countOut(n, nbytes uint64) {
-	atomic.AddUint64(&r.peer.MsgsOut, n)
-	atomic.AddUint64(&r.peer.BytesOut, nbytes)
 }
 
 // TryPush copies msg into a free slot and commits it. It returns ErrFull,
@@ -184,7 +160,7 @@ func (r *MPMC) countOut(n, nbytes uint64) {
 func (r *MPMC) TryPush(msg []byte) error {
 	err := r.push(msg)
 	if err == ErrFull {
-		atomic.AddUint64(&r.peer.FullEvents, 1)
+		r.countFull()
 	}
 	return err
 }
@@ -251,14 +227,14 @@ func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
 func (r *MPMC) TryReserve(n int) (Reservation, error) {
 	res, err := r.reserve(n)
 	if err == ErrFull {
-		atomic.AddUint64(&r.peer.FullEvents, 1)
+		r.countFull()
 	}
 	return res, err
 }
 
 func (r *MPMC) reserve(n int) (Reservation, error) {
-	if n < 0 || uint64(n) > r.g.slotSize {
-		return Reservation{}, ErrTooLarge
+	if err := checkMsgLen(n, r.g.slotSize); err != nil {
+		return Reservation{}, err
 	}
 	pos, _, err := r.claimEnq(1)
 	if err != nil {
@@ -273,8 +249,8 @@ func (r *MPMC) Commit(res Reservation, n int) error {
 	if res.ring != &r.core {
 		return ErrNotReserved
 	}
-	if n < 0 || uint64(n) > r.g.slotSize {
-		return ErrTooLarge
+	if err := checkMsgLen(n, r.g.slotSize); err != nil {
+		return err
 	}
 	s, _ := r.slotAt(res.pos)
 	if atomic.LoadUint64(&s.Seq) != res.pos { // claimed, not yet published
@@ -338,18 +314,15 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			pos = atomic.LoadUint64(&r.cons.Pos)
 		case dif == -1 || dif == -int64(r.g.slots):
 			// Nothing committed at pos yet (free, being filled, or the
-			// previous lap's consumer still reading).
-			// The Closed mirror first: polling an empty ring must not
-			// pull the producers' hot line away from them. Every
-			// tailEvery-th empty poll of this handle reads the producer
-			// word anyway, so a closer that died between the bit and the
-			// mirror cannot hide the end of the stream.
-			if !r.closedHint() && r.emptyPolls.Add(1)%tailEvery != 0 {
+			// previous lap's consumer still reading): empty, unless the
+			// stream ended; the Closed mirror is read instead of the
+			// producers' hot word (core.quietEmpty).
+			if r.quietEmpty(r.emptyPolls.Add(1)) {
 				return 0, 0, ErrEmpty
 			}
-			e := atomic.LoadUint64(&r.prod.Pos)
-			if e&closedBit != 0 && !r.closedHint() {
-				atomic.StoreUint32(&r.hdr.Closed, 1) // repair the mirror
+			e := atomic.LoadUint64(&r.prod.Pos) // acquire
+			if e&closedBit != 0 {
+				r.repairClosedMirror()
 			}
 			if e&closedBit != 0 && e&posMask == pos {
 				return 0, 0, io.EOF
@@ -382,7 +355,7 @@ func (r *MPMC) releaseSlot(pos uint64) {
 func (r *MPMC) TryPop(dst []byte) (int, error) {
 	n, err := r.pop(dst)
 	if err == ErrEmpty {
-		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+		r.countEmpty()
 	}
 	return n, err
 }
@@ -417,7 +390,7 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 func (r *MPMC) TryPopBatch(bufs [][]byte) (int, error) {
 	n, err := r.popBatch(bufs)
 	if err == ErrEmpty {
-		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+		r.countEmpty()
 	}
 	return n, err
 }
@@ -457,7 +430,7 @@ func noLimit(_, _ uint64) error { return nil }
 func (r *MPMC) TryPeek() (Message, error) {
 	m, err := r.peek()
 	if err == ErrEmpty {
-		atomic.AddUint64(&r.peer.EmptyEvents, 1)
+		r.countEmpty()
 	}
 	return m, err
 }
@@ -487,7 +460,9 @@ func (r *MPMC) Release(m Message) error {
 	return nil
 }
 
-// ready implements readiness for the waiter.
+// ready implements kindOps: whether a producer (push) or consumer
+// operation could make progress now, or fail for good. It reads the
+// shared words, not the Closed mirror: the caller is about to sleep.
 func (r *MPMC) ready(push bool) bool {
 	if push {
 		p := atomic.LoadUint64(&r.prod.Pos)
@@ -509,86 +484,61 @@ func (r *MPMC) ready(push bool) bool {
 	return p&closedBit != 0 && p&posMask == c
 }
 
-func (r *MPMC) flush(bool) {} // MPMC counts directly in shared memory
-
 // Push is TryPush that waits while the ring is full, using the handle's
 // wait strategy, until ctx is done.
 func (r *MPMC) Push(ctx context.Context, msg []byte) error {
-	err := r.TryPush(msg)
-	if err != ErrFull {
+	if err := r.TryPush(msg); err != ErrFull {
 		return err
 	}
-	_, err = waitFor(ctx, &r.core, r, true, ErrFull, func() (struct{}, error) { return struct{}{}, r.push(msg) })
-	return err
-}
-
-// PushBatch pushes all of msgs, waiting while the ring is full.
-func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return pushAll(ctx, &r.core, r, msgs, r.pushBatch, r.countFull)
-}
-
-// Reserve is TryReserve that waits while the ring is full.
-func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
-	res, err := r.TryReserve(n)
-	if err != ErrFull {
-		return res, err
-	}
-	return waitFor(ctx, &r.core, r, true, ErrFull, func() (Reservation, error) { return r.reserve(n) })
+	return r.pushWait(ctx, msg)
 }
 
 // Pop is TryPop that waits while the ring is empty, using the handle's
-// wait strategy, until ctx is done. It returns io.EOF once the ring is
-// closed and drained.
+// wait strategy, until ctx is done. It returns io.EOF once the stream is
+// ended and drained.
 func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
-	n, err := r.TryPop(dst)
-	if err != ErrEmpty {
+	if n, err := r.TryPop(dst); err != ErrEmpty {
 		return n, err
 	}
-	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.pop(dst) })
+	return r.popWait(ctx, dst)
+}
+
+// PushBatch pushes all of msgs, waiting while the ring is full. It returns
+// how many were pushed (all of them unless err != nil).
+func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	n, err := r.pushBatch(msgs)
+	if n == len(msgs) || err != nil && err != ErrFull {
+		return n, err
+	}
+	return r.pushAll(ctx, msgs, n, err)
 }
 
 // PopBatch waits until at least one message is available, then pops up to
 // len(bufs) like TryPopBatch.
 func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
-	n, err := r.TryPopBatch(bufs)
-	if err != ErrEmpty {
+	if n, err := r.TryPopBatch(bufs); err != ErrEmpty {
 		return n, err
 	}
-	return waitFor(ctx, &r.core, r, false, ErrEmpty, func() (int, error) { return r.popBatch(bufs) })
+	return r.popBatchWait(ctx, bufs)
+}
+
+// Reserve is TryReserve that waits while the ring is full.
+func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
+	if res, err := r.TryReserve(n); err != ErrFull {
+		return res, err
+	}
+	return r.reserveWait(ctx, n)
 }
 
 // Peek is TryPeek that waits while the ring is empty.
 func (r *MPMC) Peek(ctx context.Context) (Message, error) {
-	m, err := r.TryPeek()
-	if err != ErrEmpty {
+	if m, err := r.TryPeek(); err != ErrEmpty {
 		return m, err
 	}
-	return waitFor(ctx, &r.core, r, false, ErrEmpty, r.peek)
+	return r.peekWait(ctx)
 }
 
-// Close closes the ring for everyone: further pushes fail with ErrClosed,
-// consumers drain every message claimed before Close and then get io.EOF,
-// and every blocked waiter wakes up. Idempotent; safe from any goroutine.
-func (r *MPMC) Close() error { return r.closeRing() }
-
-// Len is the number of messages claimed by producers and not yet claimed
-// by consumers.
-func (r *MPMC) Len() int {
-	e := atomic.LoadUint64(&r.prod.Pos) & posMask
-	d := atomic.LoadUint64(&r.cons.Pos)
-	if e-d > r.g.slots {
-		return 0
-	}
-	return int(e - d)
-}
-
-// Stats reads the ring's shared counters.
-func (r *MPMC) Stats() Stats { return r.stats() }
-
-// Detach frees this handle's peer entry. It does not close the ring.
-func (r *MPMC) Detach() error {
-	r.detach()
-	return nil
-}
-
-func (r *MPMC) countFull() { atomic.AddUint64(&r.peer.FullEvents, 1) }
+// Close releases this handle (see Detach). It never ends the stream: with
+// many producers, one leaving is not the end; call CloseWrite for that.
+// Idempotent; call it after the handle's last operation.
+func (r *MPMC) Close() error { return r.Detach() }

@@ -14,7 +14,7 @@ import (
 // stores its Seq, as a producer that dies right before its tail CAS leaves
 // it.
 func writeUnpublished(r *SPSC, pos uint64, msg string) {
-	off := r.slot(pos)
+	off := r.slotOff(pos)
 	h := (*spscSlot)(unsafe.Pointer(&r.mem[off]))
 	h.Len = uint32(len(msg))
 	copy(r.mem[off+spscSlotHeader:], msg)

@@ -103,7 +103,7 @@ func TestStressSPSC(t *testing.T) {
 				seq++
 			}
 		}
-		errc <- r.Close()
+		errc <- r.CloseWrite()
 	}()
 	go func() { // consumer: mixes Pop, batches and peeks
 		defer wg.Done()
@@ -288,7 +288,7 @@ func TestStressMPMC(t *testing.T) {
 		}(c)
 	}
 	pwg.Wait()
-	r.Close()
+	r.CloseWrite()
 	cwg.Wait()
 	close(errc)
 	for err := range errc {

@@ -25,27 +25,16 @@ const (
 	fastChecks = 8
 	// clockEvery is how many spin iterations pass between clock reads.
 	clockEvery = 32
-	// maxSleep bounds one futex sleep, so a waiter re-checks the ring (and
+	// defaultMaxSleep bounds one futex sleep, so a waiter re-checks the ring (and
 	// survives a peer killed between publishing and waking it) at least
 	// this often.
 	defaultMaxSleep = 100 * time.Millisecond
 )
 
-// readiness is what a waiter re-checks before sleeping.
-type readiness interface {
-	// ready reports whether the operation the waiter waits for could now
-	// make progress (or fail for good, e.g. closed).
-	ready(push bool) bool
-	// flush publishes the waiting side's pending counters; called on the
-	// waiting goroutine just before it sleeps.
-	flush(push bool)
-}
-
 // waiter is the state of one blocking call's slow path.
 type waiter struct {
 	ctx      context.Context
 	c        *core
-	r        readiness
 	strategy WaitStrategy
 	push     bool
 	start    time.Time
@@ -56,8 +45,8 @@ type waiter struct {
 	cbDone   chan struct{} // closed when the AfterFunc callback has finished
 }
 
-func (w *waiter) init(ctx context.Context, c *core, r readiness, push bool) {
-	w.ctx, w.c, w.r, w.push = ctx, c, r, push
+func (w *waiter) init(ctx context.Context, c *core, push bool) {
+	w.ctx, w.c, w.push = ctx, c, push
 	w.strategy = c.WaitStrategy()
 }
 
@@ -76,7 +65,7 @@ func (w *waiter) done() {
 		if w.push {
 			ec = w.c.notFull
 		}
-		if atomic.LoadUint32(ec.waiters) != 0 && w.r.ready(w.push) {
+		if atomic.LoadUint32(ec.waiters) != 0 && w.c.ops.ready(w.push) {
 			ec.wake(1, w.c.peer)
 		}
 	}
@@ -85,7 +74,6 @@ func (w *waiter) done() {
 // wait performs one waiting step and returns the context's error if it
 // ended. The caller retries its operation after every step.
 func (w *waiter) wait() error {
-	c, r := w.c, w.r
 	w.iter++
 	switch w.strategy {
 	case WaitSpin:
@@ -101,7 +89,7 @@ func (w *waiter) wait() error {
 		}
 		return nil
 	case WaitBlock:
-		return w.sleep(c, r)
+		return w.sleep()
 	}
 	// Adaptive: spin, then yield, then sleep; the phase advances on the
 	// clock, read every clockEvery steps.
@@ -127,7 +115,7 @@ func (w *waiter) wait() error {
 		runtime.Gosched()
 		return nil
 	}
-	return w.sleep(c, r)
+	return w.sleep()
 }
 
 // usePause selects the pause instruction in spin loops; benchmarks turn it
@@ -163,10 +151,11 @@ const (
 
 // sleep registers on the eventcount, re-checks, and sleeps in the futex
 // until woken, the context's deadline, or maxSleep.
-func (w *waiter) sleep(c *core, r readiness) error {
+func (w *waiter) sleep() error {
 	if err := ctxErr(w.ctx); err != nil {
 		return err
 	}
+	c := w.c
 	ec, peer := c.notEmpty, c.peer
 	if w.push {
 		ec = c.notFull
@@ -192,7 +181,7 @@ func (w *waiter) sleep(c *core, r readiness) error {
 		d = min(d, left)
 	}
 	key := ec.prepare()
-	if r.ready(w.push) {
+	if c.ops.ready(w.push) {
 		ec.cancel()
 		return nil
 	}
@@ -205,53 +194,21 @@ func (w *waiter) sleep(c *core, r readiness) error {
 	}
 	w.slept = true
 	atomic.AddUint64(&peer.Sleeps, 1)
-	r.flush(w.push)
+	if w.push {
+		c.flushIn()
+	} else {
+		c.flushOut()
+	}
 	ec.sleep(key, d)
 	ec.cancel()
 	return ctxErr(w.ctx)
 }
 
-// waitFor is the slow path of every blocking operation: it waits with the
-// handle's strategy and retries try until try reports anything but busy
-// (ErrFull or ErrEmpty) or ctx ends.
-func waitFor[T any](ctx context.Context, c *core, rd readiness, push bool, busy error, try func() (T, error)) (T, error) {
-	var w waiter
-	w.init(ctx, c, rd, push)
-	defer w.done()
-	for {
-		if err := w.wait(); err != nil {
-			var zero T
-			return zero, err
-		}
-		if v, err := try(); err != busy {
-			return v, err
-		}
+// ctxErr is ctx.Err() for contexts that can end, nil otherwise, without
+// the lock cancelCtx.Err takes when Done is already nil.
+func ctxErr(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return nil
 	}
-}
-
-// pushAll is the body of PushBatch: push every message, waiting while the
-// ring is full; a wait counts one full event per call.
-func pushAll(ctx context.Context, c *core, rd readiness, msgs [][]byte, pushBatch func([][]byte) (int, error), countFull func()) (int, error) {
-	done := 0
-	var w waiter
-	defer w.done()
-	for done < len(msgs) {
-		n, err := pushBatch(msgs[done:])
-		done += n
-		if err == nil {
-			w.iter, w.phase = 0, phaseSpin
-			continue
-		}
-		if err != ErrFull {
-			return done, err
-		}
-		if w.ctx == nil {
-			countFull() // once per call, however long it waits
-			w.init(ctx, c, rd, true)
-		}
-		if err := w.wait(); err != nil {
-			return done, err
-		}
-	}
-	return done, nil
+	return ctx.Err()
 }

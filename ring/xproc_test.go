@@ -152,7 +152,7 @@ func TestXProcMPMC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Close(); err != nil {
+	if err := h.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	h.Detach()
@@ -238,7 +238,7 @@ func TestXProcBlockingSleeps(t *testing.T) {
 				t.Fatalf("push %d: %v", i, err)
 			}
 		}
-		r.Close()
+		r.CloseWrite()
 		if got := xpIntField(t, cons.wait(time.Now().Add(xpChildTimeout)), "count"); got != n {
 			t.Fatalf("consumer received %d messages, want %d", got, n)
 		}
@@ -328,7 +328,7 @@ func TestXProcCloseAndDrain(t *testing.T) {
 			xpWaitFor(t, "the consumer to sleep", child, func() bool { return r.Stats().Sleeps > 0 })
 			time.Sleep(10 * time.Millisecond) // let it reach FUTEX_WAIT
 			closed := time.Now()
-			if err := r.Close(); err != nil {
+			if err := r.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
 			out := child.wait(closed.Add(10 * time.Second))
@@ -358,7 +358,7 @@ func TestXProcCloseAndDrain(t *testing.T) {
 				} else {
 					xpWaitFor(t, "the producer to fill the ring", child, func() bool { return r.Len() == 2 })
 				}
-				if err := r.Close(); err != nil {
+				if err := r.CloseWrite(); err != nil {
 					t.Fatal(err)
 				}
 				out := child.wait(time.Now().Add(10 * time.Second))
@@ -475,7 +475,7 @@ func xpSPSCProducer(args []string) error {
 		}
 	}
 	if a["close"] != "no" {
-		if err := r.Close(); err != nil {
+		if err := r.CloseWrite(); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,293 @@
+package ring
+
+// Lifecycle of a handle, the same for every kind: create a ring in an
+// arena (or over caller memory), open or attach to an existing one, claim
+// an entry of the ring's peer table, and give it back.
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmring/shmring/arena"
+)
+
+// Option configures a handle at Create, Open, New or Attach.
+type Option func(*options)
+
+type options struct {
+	openTimeout time.Duration
+	strategy    WaitStrategy
+}
+
+// DefaultOpenTimeout is how long Open and Attach wait by default for a
+// ring's creator to mark it ready.
+const DefaultOpenTimeout = time.Second
+
+// WithOpenTimeout bounds how long Open and Attach wait for a ring's
+// creator to mark it ready (DefaultOpenTimeout without it) before they
+// return ErrNotReady. 0 checks once.
+func WithOpenTimeout(d time.Duration) Option {
+	return func(o *options) { o.openTimeout = max(d, 0) }
+}
+
+// WithWaitStrategy sets the handle's initial wait strategy (WaitAdaptive
+// without it); SetWaitStrategy changes it later.
+func WithWaitStrategy(w WaitStrategy) Option {
+	return func(o *options) { o.strategy = w }
+}
+
+func applyOptions(opts []Option) (options, error) {
+	o := options{openTimeout: DefaultOpenTimeout}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.strategy < WaitAdaptive || o.strategy > WaitBlock {
+		return o, fmt.Errorf("%w: wait strategy %d", ErrInvalid, int(o.strategy))
+	}
+	return o, nil
+}
+
+// handleOrNil returns the handle, or nil with the error.
+func handleOrNil[H any](h *H, err error) (*H, error) {
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// create allocates the ring's region in a and initialises it.
+func (c *core) create(a *arena.Arena, name string, k ringKind, cfg Config, opts []Option) error {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	g, err := newGeometry(k, uint64(a.PadUnit()), cfg)
+	if err != nil {
+		return err
+	}
+	reg, err := a.AllocKind(name, k.region(), int64(g.size), int64(g.pad))
+	if err != nil {
+		return fmt.Errorf("ring: create %s %q: %w", k, name, err)
+	}
+	mem := reg.Bytes()
+	if uint64(len(mem)) < g.size {
+		return corruptf("region %q has %d bytes, want %d", name, len(mem), g.size)
+	}
+	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
+	c.region = reg
+	c.start(mem, g, o)
+	return nil
+}
+
+// open attaches to the ring in region name of a.
+func (c *core) open(a *arena.Arena, name string, k ringKind, opts []Option) error {
+	if a == nil {
+		return fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	reg, err := a.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("ring: open %q: %w", name, err)
+	}
+	if reg.Kind() != k.region() {
+		if other, ok := kindOfRegion(reg.Kind()); ok {
+			return fmt.Errorf("%w: %q holds an %s ring, not %s", ErrKind, name, other, k)
+		}
+		return fmt.Errorf("%w: region %q is not a ring (kind %#x)", ErrKind, name, uint32(reg.Kind()))
+	}
+	if err := c.attach(reg.Bytes(), k, uint64(a.PadUnit()), opts); err != nil {
+		return fmt.Errorf("ring: open %q: %w", name, err)
+	}
+	c.region = reg
+	return nil
+}
+
+// initMem initialises a ring over caller memory.
+func (c *core) initMem(mem []byte, k ringKind, cfg Config, pad int, opts []Option) error {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	g, err := newGeometry(k, uint64(pad), cfg)
+	if err != nil {
+		return err
+	}
+	if uint64(len(mem)) < g.size {
+		return fmt.Errorf("%w: ring needs %d bytes, got %d", ErrInvalid, g.size, len(mem))
+	}
+	if uintptrOf(mem)%8 != 0 {
+		return fmt.Errorf("%w: ring memory not 8-byte aligned", ErrInvalid)
+	}
+	// All of it: stale slot headers (an SPSC Seq, an MPMC Len) of reused
+	// memory would read as messages.
+	for _, b := range mem[:g.size] {
+		if b != 0 {
+			return fmt.Errorf("%w: ring memory not zeroed", ErrInvalid)
+		}
+	}
+	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
+	c.start(mem, g, o)
+	return nil
+}
+
+// attach builds a handle's core over mem, which holds (or is about to
+// hold, if a creator races us) a ring of kind k, and claims a peer entry.
+func (c *core) attach(mem []byte, k ringKind, arenaPad uint64, opts []Option) error {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	g, err := waitHeader(mem, k, arenaPad, o.openTimeout)
+	if err != nil {
+		return err
+	}
+	c.start(mem, g, o)
+	return nil
+}
+
+// start derives every pointer and claims a peer entry.
+func (c *core) start(mem []byte, g geometry, o options) {
+	c.layout(mem, g)
+	c.SetWaitStrategy(o.strategy)
+	c.claimPeer()
+}
+
+// waitHeader waits up to timeout for the ring header in mem to be marked
+// ready, then validates it and returns the private geometry.
+func waitHeader(mem []byte, k ringKind, arenaPad uint64, timeout time.Duration) (geometry, error) {
+	if len(mem) < ringHeaderSize {
+		return geometry{}, fmt.Errorf("%w: region of %d bytes is smaller than a ring header", ErrKind, len(mem))
+	}
+	if uintptrOf(mem)%8 != 0 {
+		return geometry{}, fmt.Errorf("%w: ring memory not 8-byte aligned", ErrInvalid)
+	}
+	h := (*ringHeader)(unsafe.Pointer(&mem[0])) // len >= ringHeaderSize, 8-aligned
+	deadline := time.Now().Add(timeout)
+	sleep := 20 * time.Microsecond
+	for {
+		// Acquire: pairs with the release store in initRing; the header
+		// bytes read by readHeader were written before it.
+		st := atomic.LoadUint32(&h.State)
+		if st == stateReady {
+			break
+		}
+		if st != 0 {
+			return geometry{}, corruptf("ring state word %#x", st)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return geometry{}, fmt.Errorf("%w: ring not marked ready within %v", ErrNotReady, timeout)
+		}
+		time.Sleep(min(sleep, left))
+		sleep = min(2*sleep, 5*time.Millisecond)
+	}
+	return readHeader(mem, k, arenaPad)
+}
+
+// claimPeer takes a free peer entry, else one whose process is gone, else
+// falls back to the shared overflow entry 0. Free entries are preferred to
+// dead ones so that a dead peer's counters stay readable as long as
+// possible. The claim order (docs/ring.md): PID by CAS, Generation++,
+// Roles = 0, StartTicks, AttachUnixNano, HeartbeatUnixNano.
+func (c *core) claimPeer() {
+	pid := uint32(os.Getpid())
+	now := time.Now().UnixNano()
+	for pass := 0; pass < 2; pass++ {
+		for i := 1; i < int(c.g.peers); i++ {
+			e := c.peerAt(i)
+			// CAS: the entry becomes ours only if it was free (pass 0) or
+			// held by a process that no longer exists (pass 1).
+			old := atomic.LoadUint32(&e.PID)
+			if pass == 0 && old != 0 || pass == 1 && (old == 0 || processAlive(old)) {
+				continue
+			}
+			if atomic.CompareAndSwapUint32(&e.PID, old, pid) {
+				c.peerGen = atomic.AddUint32(&e.Generation, 1)
+				c.ownerTag = uint32(i) | c.peerGen<<10
+				atomic.StoreUint32(&e.Roles, 0)
+				atomic.StoreUint64(&e.StartTicks, processStartTicks())
+				atomic.StoreInt64(&e.AttachUnixNano, now)
+				atomic.StoreInt64(&e.HeartbeatUnixNano, now)
+				c.peer, c.peerIdx = e, i
+				return
+			}
+		}
+	}
+	c.peer, c.peerIdx = c.peerAt(0), 0
+}
+
+func (c *core) markRole(role uint32) {
+	if atomic.LoadUint32(&c.peer.Roles)&role == 0 {
+		atomic.OrUint32(&c.peer.Roles, role)
+	}
+}
+
+const (
+	roleProducer uint32 = 1
+	roleConsumer uint32 = 2
+)
+
+// Detach releases the handle without ending the stream, even for a
+// producer: it publishes the handle's pending counters and frees its peer
+// entry, so that another handle (in this process or another) can take
+// over its side. Close is Detach for every handle except an SPSC
+// producer's, whose Close also ends the stream. Call it from the
+// goroutine(s) that used the handle, after they are done; it is
+// idempotent.
+func (c *core) Detach() error {
+	if c.detached.Swap(true) {
+		return nil
+	}
+	c.flushIn()
+	c.flushOut()
+	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
+		// Release: our last counter updates happen before the entry is
+		// seen free. The generation check keeps us from freeing an entry
+		// someone reclaimed meanwhile (a pid-namespace mix-up).
+		atomic.CompareAndSwapUint32(&c.peer.PID, uint32(os.Getpid()), 0)
+	}
+	// Later counting through this handle goes to a private entry, not to
+	// the shared one another handle may claim next.
+	c.peer, c.peerIdx = new(peerEntry), 0
+	return nil
+}
+
+// Inspect reads the counters of the ring named name in a without attaching
+// a handle (it claims no peer entry), for monitoring tools.
+func Inspect(a *arena.Arena, name string) (Stats, error) {
+	if a == nil {
+		return Stats{}, fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	reg, err := a.Lookup(name)
+	if err != nil {
+		return Stats{}, err
+	}
+	k, ok := kindOfRegion(reg.Kind())
+	if !ok {
+		return Stats{}, fmt.Errorf("%w: region %q is not a ring", ErrKind, name)
+	}
+	g, err := waitHeader(reg.Bytes(), k, uint64(a.PadUnit()), DefaultOpenTimeout)
+	if err != nil {
+		return Stats{}, err
+	}
+	var c core
+	c.layout(reg.Bytes(), g)
+	return c.Stats(), nil
+}
+
+// joinErr returns the first non-nil error.
+func joinErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

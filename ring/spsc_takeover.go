@@ -1,0 +1,118 @@
+package ring
+
+// The rare paths of the SPSC ring: a handle's first operation on a side,
+// a handle that finds another took over its side since its last
+// operation, a producer that died between writing slots and publishing
+// them, and a consumer that took messages through their Seq ahead of the
+// producer's Tail publish. None of this runs in steady state: the hot
+// path reaches it only when the one comparison in its prologue fails.
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// resyncProd takes up the producer side from the shared word cur (just
+// loaded, != p.tail): on the first producer operation, after another
+// producer handle took over, or once the stream is ended.
+func (r *SPSC) resyncProd(cur uint64) error {
+	p := &r.p
+	if cur&closedBit != 0 {
+		return ErrClosed
+	}
+	t := cur
+	h := atomic.LoadUint64(&r.cons.Pos) // acquire: pairs with the consumer's release CAS
+	// The head may be ahead of the tail: a consumer may already have
+	// taken a previous producer's unpublished messages through Seq.
+	if t-h > r.g.slots && h-t > r.g.slots {
+		return corruptf("positions: tail %d, head %d, %d slots", t, h, r.g.slots)
+	}
+	// Adopt what a previous producer wrote but did not publish (it died or
+	// stopped between a slot's Seq store and its tail CAS): those messages
+	// are complete (Seq is stored after the data) and a consumer may
+	// already have taken them through Seq, so the tail moves past them
+	// before we write anything. Without this a new producer would rewrite
+	// a slot whose Seq already says "ready". Scanning starts at the tail
+	// and may run as far as min(tail, head) + Slots.
+	base := min(t, h)
+	k := uint64(0)
+	for t+k-base < r.g.slots {
+		s := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(t+k)]))
+		if atomic.LoadUint32(&s.Seq) != uint32(t+k+1) { // acquire: pairs with the writer's release of Seq
+			break
+		}
+		k++
+	}
+	if k > 0 {
+		// CAS: publishes the adopted slots as the writer's own CAS would
+		// have, and fails if a CloseWrite (or another producer) got there.
+		if !atomic.CompareAndSwapUint64(&r.prod.Pos, cur, cur+k) {
+			if atomic.LoadUint64(&r.prod.Pos)&closedBit != 0 {
+				return ErrClosed
+			}
+			return corruptf("producer position changed while adopting %d unpublished slots", k)
+		}
+		t += k
+		r.notEmpty.notify(int(k), r.peer)
+	}
+	if t < h {
+		return corruptf("positions: tail %d behind head %d after adoption", t, h)
+	}
+	p.tail, p.headCache = t, h
+	r.markRole(roleProducer)
+	return nil
+}
+
+// publishFailed handles a failed publish CAS: the producer word is no
+// longer our tail. It returns nil if the slots were published anyway.
+func (r *SPSC) publishFailed(next uint64) error {
+	p := &r.p
+	cur := atomic.LoadUint64(&r.prod.Pos) // acquire
+	if cur == p.tail|closedBit {
+		// CloseWrite landed between our prologue and this publish (a
+		// CloseWrite that raced a push, which the contract asks callers to
+		// avoid). The slots already carry their Seq, so a consumer may
+		// have seen them: publish them under the closed bit rather than
+		// report a failure for messages that were delivered.
+		if atomic.CompareAndSwapUint64(&r.prod.Pos, cur, next|closedBit) {
+			return nil
+		}
+		cur = atomic.LoadUint64(&r.prod.Pos)
+	}
+	if cur&closedBit != 0 {
+		return ErrClosed
+	}
+	err := corruptf("producer position changed under the producer: %d, expected %d", cur, p.tail)
+	p.tail = unsynced // resync on the next operation
+	return err
+}
+
+// resyncCons takes up the consumer side from the shared word cur (just
+// loaded, != c.head): on the first consumer operation, or after another
+// consumer handle took over.
+func (r *SPSC) resyncCons(cur uint64) error {
+	c := &r.c
+	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit // acquire
+	// Head may run ahead of Tail by an in-flight publish (consumption
+	// through slot Seqs), never by more than Slots.
+	if t-cur > r.g.slots && cur-t > r.g.slots {
+		return corruptf("positions: tail %d, head %d, %d slots", t, cur, r.g.slots)
+	}
+	c.head, c.tailCache = cur, t
+	r.markRole(roleConsumer)
+	return nil
+}
+
+// headAhead is refreshTail's answer when the consumer's head is ahead of
+// the published tail t: it consumed through slot Seqs ahead of the
+// producer's Tail publish, which is on its way. Empty for now, never EOF;
+// the next message may still be taken through its Seq.
+func (r *SPSC) headAhead(t uint64) (uint64, bool, error) {
+	if r.c.head-t > r.g.slots {
+		return 0, false, corruptf("consumer position %d ahead of producer position %d", r.c.head, t)
+	}
+	if r.seqReady() {
+		return 1, false, nil
+	}
+	return 0, false, nil
+}
