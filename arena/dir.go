@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sort"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -161,6 +162,10 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	return a.region(info), nil
 }
 
+// testHookScanned runs in AllocKind after the directory scan, with the
+// directory lock held. Nil outside tests.
+var testHookScanned func(*Arena)
+
 // Lookup finds a region by name. It does not take the directory lock: it
 // acquire-loads the entry count and validates each entry it reads, so a
 // corrupt directory yields ErrCorrupt, never a bad slice.
@@ -215,6 +220,56 @@ func (a *Arena) Regions() ([]*Region, error) {
 		out[i] = a.region(info)
 	}
 	return out, nil
+}
+
+// scanDir validates the whole directory: counts and cursors in range, every
+// published entry well-formed, no duplicate names, no overlaps, nothing
+// beyond the allocation cursor. It returns the entries and the allocation
+// cursor it validated, so that no caller reads the cursor again. The caller
+// holds a.mu (or owns a).
+func (a *Arena) scanDir() ([]entryInfo, int64, error) {
+	g := &a.g
+	h := (*header)(unsafe.Pointer(&a.mem[0]))
+	// Acquire: pairs with the release store of DirCount in Alloc; entries
+	// below it are fully written.
+	count := int64(atomic.LoadUint32(&h.DirCount))
+	if count > g.dirCap {
+		return nil, 0, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
+	}
+	// Acquire, read after DirCount: Alloc stores AllocNext before DirCount,
+	// so it covers every counted entry.
+	next := atomic.LoadUint64(&h.AllocNext)
+	if next < uint64(g.dataOffset) || next > uint64(g.size) {
+		return nil, 0, corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)
+	}
+	infos := make([]entryInfo, 0, count)
+	seen := make(map[string]int, count)
+	for i := 0; i < int(count); i++ {
+		e, ready := loadEntry(a.mem, g, i)
+		if !ready {
+			return nil, 0, corruptf("directory entry %d is counted but not published", i)
+		}
+		info, err := e.validate(g, i)
+		if err != nil {
+			return nil, 0, err
+		}
+		if j, dup := seen[info.name]; dup {
+			return nil, 0, corruptf("directory entries %d and %d share the name %q", j, i, info.name)
+		}
+		seen[info.name] = i
+		if uint64(info.off+info.size) > next {
+			return nil, 0, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)
+		}
+		infos = append(infos, info)
+	}
+	sorted := append([]entryInfo(nil), infos...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].off < sorted[j].off })
+	for i := 1; i < len(sorted); i++ {
+		if prev := sorted[i-1]; prev.off+prev.size > sorted[i].off {
+			return nil, 0, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)
+		}
+	}
+	return infos, int64(next), nil
 }
 
 // Directory lock polling: the lock is held for microseconds, so poll fast
