@@ -60,6 +60,11 @@ func (a *Arena) region(info entryInfo) *Region {
 // Alloc allocates a zeroed region of size bytes, aligned to align (a power
 // of two from 8 to the page size; 0 means the arena's padding unit), under a
 // name that no other region has. It takes the cross-process directory lock.
+//
+// A name is 1..MaxNameLen bytes of printable ASCII without '/', and not "."
+// or ".."; any other fails with ErrBadName. A size or alignment that is
+// invalid in itself fails with ErrInvalid; a size larger than the data area,
+// or than what is left of it, with ErrNoSpace (as does a full directory).
 func (a *Arena) Alloc(name string, size, align int64) (*Region, error) {
 	return a.AllocKind(name, KindRaw, size, align)
 }
@@ -79,8 +84,11 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	if align < minAlign || !isPow2(uint64(align)) || align > a.g.pageSize {
 		return nil, fmt.Errorf("%w: alignment %d not a power of two in [%d,%d]", ErrInvalid, align, minAlign, a.g.pageSize)
 	}
-	if size <= 0 || size > a.g.size-a.g.dataOffset {
-		return nil, fmt.Errorf("%w: region size %d (data area is %d bytes)", ErrInvalid, size, a.g.size-a.g.dataOffset)
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: region size %d", ErrInvalid, size)
+	}
+	if data := a.g.size - a.g.dataOffset; size > data {
+		return nil, fmt.Errorf("%w: region %q of %d bytes is larger than the %d-byte data area", ErrNoSpace, name, size, data)
 	}
 	// allocMu first, then mu shared: while this Alloc waits for the
 	// cross-process lock, Lookup and Regions on this handle go on, and
@@ -110,7 +118,7 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	}
 	for _, info := range infos {
 		if info.name == name {
-			return nil, fmt.Errorf("%w: region %q", ErrExists, name)
+			return nil, fmt.Errorf("%w: %q", errRegionExists, name)
 		}
 	}
 	n := len(infos)
@@ -168,9 +176,12 @@ var testHookScanned func(*Arena)
 
 // Lookup finds a region by name. It does not take the directory lock: it
 // acquire-loads the entry count and validates each entry it reads, so a
-// corrupt directory yields ErrCorrupt, never a bad slice.
+// corrupt directory yields ErrCorrupt, never a bad slice. A name that Alloc
+// refuses yields ErrBadName (unless an earlier build, which allowed '/', "."
+// and "..", allocated a region of that name: that region is found).
 func (a *Arena) Lookup(name string) (*Region, error) {
-	if err := checkRegionName(name); err != nil {
+	// The layout's rule first: it bounds the name by the entry's Name field.
+	if err := checkStoredName(name); err != nil {
 		return nil, err
 	}
 	a.mu.RLock()
@@ -200,7 +211,10 @@ func (a *Arena) Lookup(name string) (*Region, error) {
 		}
 		return a.region(info), nil
 	}
-	return nil, fmt.Errorf("%w: region %q", ErrNotFound, name)
+	if err := checkRegionName(name); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %q", errRegionNotFound, name)
 }
 
 // Regions lists every region in allocation order, after validating the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +36,7 @@ func TestAlloc(t *testing.T) {
 		{"r3", 10, 4, ErrInvalid},
 		{"r3", 10, 1 << 20, ErrInvalid},
 		{"r3", 0, 8, ErrInvalid},
-		{"r3", 1 << 40, 8, ErrInvalid},
+		{"r3", 1 << 40, 8, ErrNoSpace}, // larger than the data area
 		{"r3", 250 << 10, 8, ErrNoSpace},
 		{"r3", 64, 0, nil},
 		{"r4", 8, 8, nil},
@@ -295,5 +297,124 @@ func TestPendingAllocDoesNotBlockReaders(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrBusy) {
 		t.Fatalf("Alloc: %v, want ErrBusy", err)
+	}
+}
+
+// TestAllocSize: a size invalid in itself is ErrInvalid; a size larger than
+// the data area, or than what is left of it, is ErrNoSpace and not
+// ErrInvalid, whatever the alignment; a region of exactly the data area
+// fits.
+func TestAllocSize(t *testing.T) {
+	a, err := Create(tempArena(t), 64<<10, WithDirCapacity(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	data := a.Size() - a.DataOffset()
+	page := int64(a.PageSize())
+	tests := []struct {
+		name        string
+		size, align int64
+		want        error
+	}{
+		{"zero", 0, 8, ErrInvalid},
+		{"negative", -1, 8, ErrInvalid},
+		{"most negative", math.MinInt64, 8, ErrInvalid},
+		{"bad alignment", 8, 12, ErrInvalid},
+		{"bad alignment, too large", data + 1, 12, ErrInvalid},
+		{"data area plus one", data + 1, 8, ErrNoSpace},
+		{"data area plus one, page aligned", data + 1, page, ErrNoSpace},
+		{"whole arena", a.Size(), 8, ErrNoSpace},
+		{"1 TiB", 1 << 40, 8, ErrNoSpace},
+		{"largest int64", math.MaxInt64, 8, ErrNoSpace},
+		{"largest int64, page aligned", math.MaxInt64, page, ErrNoSpace},
+	}
+	for _, tt := range tests {
+		_, err := a.Alloc("r", tt.size, tt.align)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: Alloc(r,%d,%d): %v, want %v", tt.name, tt.size, tt.align, err, tt.want)
+		}
+		if tt.want == ErrNoSpace && errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Alloc(r,%d,%d): %v also matches ErrInvalid", tt.name, tt.size, tt.align, err)
+		}
+	}
+	if _, err := a.Lookup("r"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused Alloc left a region: %v", err)
+	}
+
+	// What is left: the data area less the first region, rounded up.
+	if _, err := a.Alloc("first", 8, 8); err != nil {
+		t.Fatal(err)
+	}
+	left := data - 8
+	for _, size := range []int64{left + 1, data} {
+		if _, err := a.Alloc("r", size, 8); !errors.Is(err, ErrNoSpace) || errors.Is(err, ErrInvalid) {
+			t.Errorf("Alloc(r,%d,8) with %d bytes left: %v, want ErrNoSpace", size, left, err)
+		}
+	}
+	if _, err := a.Alloc("r", left, page); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("Alloc(r,%d,%d) with %d bytes left before the alignment: %v, want ErrNoSpace", left, page, left, err)
+	}
+	if _, err := a.Alloc("rest", left, 8); err != nil {
+		t.Fatalf("Alloc of exactly what is left (%d bytes): %v", left, err)
+	}
+
+	b, err := Create(tempArena(t), 64<<10, WithDirCapacity(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if r, err := b.Alloc("all", data, page); err != nil || r.Offset() != b.DataOffset() || r.Size() != data {
+		t.Fatalf("Alloc of the whole data area (%d bytes): %v", data, err)
+	}
+}
+
+// TestRegionErrorText: errors about a region say "region" and never
+// "file"; they still match the sentinels and the fs errors those wrap.
+// Errors about the arena file keep saying file.
+func TestRegionErrorText(t *testing.T) {
+	p := tempArena(t)
+	a, err := Create(p, 64<<10, WithDirCapacity(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Alloc("x", 8, 8); err != nil {
+		t.Fatal(err)
+	}
+	check := func(op string, err error, want ...error) {
+		t.Helper()
+		for _, w := range want {
+			if !errors.Is(err, w) {
+				t.Errorf("%s: %v, want it to match %v", op, err, w)
+			}
+		}
+		if err == nil {
+			return
+		}
+		if msg := err.Error(); !strings.Contains(msg, "region") || strings.Contains(strings.ToLower(msg), "file") {
+			t.Errorf("%s: %q should say region, not file", op, msg)
+		}
+	}
+	_, err = a.Lookup("missing")
+	check("Lookup(missing)", err, ErrNotFound, fs.ErrNotExist)
+	_, err = a.Alloc("x", 8, 8)
+	check("Alloc(x) again", err, ErrExists, fs.ErrExist)
+	_, err = a.Alloc("a/b", 8, 8)
+	check("Alloc(a/b)", err, ErrBadName, fs.ErrInvalid)
+	_, err = a.Lookup("a/b")
+	check("Lookup(a/b)", err, ErrBadName, fs.ErrInvalid)
+	_, err = a.Alloc("", 8, 8)
+	check("Alloc(\"\")", err, ErrBadName)
+	_, err = a.Alloc("big", 1<<40, 8)
+	check("Alloc(big)", err, ErrNoSpace)
+	_, err = a.Alloc("bad", 0, 8)
+	check("Alloc(bad, size 0)", err, ErrInvalid)
+	_, err = a.Alloc("rest", a.Size()-a.DataOffset(), 8)
+	check("Alloc(rest)", err, ErrNoSpace)
+
+	_, err = Open(p + ".missing")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "file") {
+		t.Errorf("Open of a missing arena file: %v, want ErrNotFound saying file", err)
 	}
 }
