@@ -41,6 +41,23 @@ var hostLittleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
+// prepare does what Create and Open do first: apply the options, resolve
+// the path and refuse a big-endian host.
+func prepare(path string, opts []Option) (string, options, error) {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return "", o, err
+	}
+	p, err := Resolve(path)
+	if err != nil {
+		return "", o, err
+	}
+	if !hostLittleEndian {
+		return "", o, fmt.Errorf("%w: this host is big-endian; the layout is little-endian", ErrByteOrder)
+	}
+	return p, o, nil
+}
+
 // Close unmaps exactly the mapping this handle made and closes the file.
 // It is idempotent. It waits for a pending Alloc on this handle (at most
 // the lock timeout). Region byte slices obtained from this handle must not be

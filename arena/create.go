@@ -24,16 +24,9 @@ import (
 // The file is created with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode
 // 0600 unless WithMode says otherwise.
 func Create(path string, size int64, opts ...Option) (*Arena, error) {
-	o, err := applyOptions(opts)
+	p, o, err := prepare(path, opts)
 	if err != nil {
 		return nil, err
-	}
-	p, err := Resolve(path)
-	if err != nil {
-		return nil, err
-	}
-	if !hostLittleEndian {
-		return nil, fmt.Errorf("%w: this host is big-endian; the layout is little-endian", ErrByteOrder)
 	}
 	if size <= 0 || size > maxSize {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalid, size)

@@ -28,16 +28,9 @@ import (
 // link, not writable by group or others unless WithAllowShared, and as long
 // as its header says.
 func Open(path string, opts ...Option) (*Arena, error) {
-	o, err := applyOptions(opts)
+	p, o, err := prepare(path, opts)
 	if err != nil {
 		return nil, err
-	}
-	p, err := Resolve(path)
-	if err != nil {
-		return nil, err
-	}
-	if !hostLittleEndian {
-		return nil, fmt.Errorf("%w: this host is big-endian; the layout is little-endian", ErrByteOrder)
 	}
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
