@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sort"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -59,6 +60,11 @@ func (a *Arena) region(info entryInfo) *Region {
 // Alloc allocates a zeroed region of size bytes, aligned to align (a power
 // of two from 8 to the page size; 0 means the arena's padding unit), under a
 // name that no other region has. It takes the cross-process directory lock.
+//
+// A name is 1..MaxNameLen bytes of printable ASCII without '/', and not "."
+// or ".."; any other fails with ErrBadName. A size or alignment that is
+// invalid in itself fails with ErrInvalid; a size larger than the data area,
+// or than what is left of it, with ErrNoSpace (as does a full directory).
 func (a *Arena) Alloc(name string, size, align int64) (*Region, error) {
 	return a.AllocKind(name, KindRaw, size, align)
 }
@@ -78,8 +84,11 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	if align < minAlign || !isPow2(uint64(align)) || align > a.g.pageSize {
 		return nil, fmt.Errorf("%w: alignment %d not a power of two in [%d,%d]", ErrInvalid, align, minAlign, a.g.pageSize)
 	}
-	if size <= 0 || size > a.g.size-a.g.dataOffset {
-		return nil, fmt.Errorf("%w: region size %d (data area is %d bytes)", ErrInvalid, size, a.g.size-a.g.dataOffset)
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: region size %d", ErrInvalid, size)
+	}
+	if data := a.g.size - a.g.dataOffset; size > data {
+		return nil, fmt.Errorf("%w: region %q of %d bytes is larger than the %d-byte data area", ErrNoSpace, name, size, data)
 	}
 	// allocMu first, then mu shared: while this Alloc waits for the
 	// cross-process lock, Lookup and Regions on this handle go on, and
@@ -109,7 +118,7 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	}
 	for _, info := range infos {
 		if info.name == name {
-			return nil, fmt.Errorf("%w: region %q", ErrExists, name)
+			return nil, fmt.Errorf("%w: %q", errRegionExists, name)
 		}
 	}
 	n := len(infos)
@@ -161,11 +170,18 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	return a.region(info), nil
 }
 
+// testHookScanned runs in AllocKind after the directory scan, with the
+// directory lock held. Nil outside tests.
+var testHookScanned func(*Arena)
+
 // Lookup finds a region by name. It does not take the directory lock: it
 // acquire-loads the entry count and validates each entry it reads, so a
-// corrupt directory yields ErrCorrupt, never a bad slice.
+// corrupt directory yields ErrCorrupt, never a bad slice. A name that Alloc
+// refuses yields ErrBadName (unless an earlier build, which allowed '/', "."
+// and "..", allocated a region of that name: that region is found).
 func (a *Arena) Lookup(name string) (*Region, error) {
-	if err := checkRegionName(name); err != nil {
+	// The layout's rule first: it bounds the name by the entry's Name field.
+	if err := checkStoredName(name); err != nil {
 		return nil, err
 	}
 	a.mu.RLock()
@@ -195,7 +211,10 @@ func (a *Arena) Lookup(name string) (*Region, error) {
 		}
 		return a.region(info), nil
 	}
-	return nil, fmt.Errorf("%w: region %q", ErrNotFound, name)
+	if err := checkRegionName(name); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %q", errRegionNotFound, name)
 }
 
 // Regions lists every region in allocation order, after validating the
@@ -215,6 +234,56 @@ func (a *Arena) Regions() ([]*Region, error) {
 		out[i] = a.region(info)
 	}
 	return out, nil
+}
+
+// scanDir validates the whole directory: counts and cursors in range, every
+// published entry well-formed, no duplicate names, no overlaps, nothing
+// beyond the allocation cursor. It returns the entries and the allocation
+// cursor it validated, so that no caller reads the cursor again. The caller
+// holds a.mu (or owns a).
+func (a *Arena) scanDir() ([]entryInfo, int64, error) {
+	g := &a.g
+	h := (*header)(unsafe.Pointer(&a.mem[0]))
+	// Acquire: pairs with the release store of DirCount in Alloc; entries
+	// below it are fully written.
+	count := int64(atomic.LoadUint32(&h.DirCount))
+	if count > g.dirCap {
+		return nil, 0, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
+	}
+	// Acquire, read after DirCount: Alloc stores AllocNext before DirCount,
+	// so it covers every counted entry.
+	next := atomic.LoadUint64(&h.AllocNext)
+	if next < uint64(g.dataOffset) || next > uint64(g.size) {
+		return nil, 0, corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)
+	}
+	infos := make([]entryInfo, 0, count)
+	seen := make(map[string]int, count)
+	for i := 0; i < int(count); i++ {
+		e, ready := loadEntry(a.mem, g, i)
+		if !ready {
+			return nil, 0, corruptf("directory entry %d is counted but not published", i)
+		}
+		info, err := e.validate(g, i)
+		if err != nil {
+			return nil, 0, err
+		}
+		if j, dup := seen[info.name]; dup {
+			return nil, 0, corruptf("directory entries %d and %d share the name %q", j, i, info.name)
+		}
+		seen[info.name] = i
+		if uint64(info.off+info.size) > next {
+			return nil, 0, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)
+		}
+		infos = append(infos, info)
+	}
+	sorted := append([]entryInfo(nil), infos...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].off < sorted[j].off })
+	for i := 1; i < len(sorted); i++ {
+		if prev := sorted[i-1]; prev.off+prev.size > sorted[i].off {
+			return nil, 0, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)
+		}
+	}
+	return infos, int64(next), nil
 }
 
 // Directory lock polling: the lock is held for microseconds, so poll fast

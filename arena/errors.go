@@ -47,10 +47,13 @@ var (
 	// others without WithAllowShared; or the system refused access (EACCES,
 	// EPERM, EROFS). It also matches fs.ErrPermission.
 	ErrPermission = fmt.Errorf("arena: file refused: %w", fs.ErrPermission)
-	// ErrBadName: the arena or region name is empty, too long, or contains
-	// NUL or "..". It also matches fs.ErrInvalid.
+	// ErrBadName: the arena name is empty, too long, or contains NUL or
+	// ".."; or the region name is empty, longer than MaxNameLen, holds a
+	// byte that is not printable ASCII (NUL and other control characters
+	// included) or a '/', or is "." or "..". It also matches fs.ErrInvalid.
 	ErrBadName = fmt.Errorf("arena: bad name: %w", fs.ErrInvalid)
-	// ErrInvalid: an argument (size, alignment, option value) is out of range.
+	// ErrInvalid: an argument (size, alignment, option value) is invalid in
+	// itself. A region too large for the arena is ErrNoSpace.
 	ErrInvalid = errors.New("arena: invalid argument")
 	// ErrNoSpace: the arena has no room for the region, or its directory is
 	// full; from Create, the filesystem has no room for the file (ENOSPC,
@@ -62,6 +65,23 @@ var (
 	// ErrClosed: the arena handle was closed.
 	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
 )
+
+// Region errors. ErrNotFound and ErrExists wrap fs sentinels whose text
+// says "file", which a region is not; these match them (errors.Is) and say
+// "region" instead.
+var (
+	errRegionNotFound error = &regionError{"arena: region not found", ErrNotFound}
+	errRegionExists   error = &regionError{"arena: region already exists", ErrExists}
+)
+
+// regionError is a sentinel with its own text that matches another one.
+type regionError struct {
+	msg  string
+	base error
+}
+
+func (e *regionError) Error() string { return e.msg }
+func (e *regionError) Unwrap() error { return e.base }
 
 // corruptf wraps ErrCorrupt with a formatted detail.
 func corruptf(format string, args ...any) error {

@@ -36,5 +36,5 @@ func ExampleCreate() {
 	fmt.Println(err)
 	// Output:
 	// greeting: "hello"
-	// arena: not found: file does not exist: region "missing"
+	// arena: region not found: "missing"
 }

@@ -278,7 +278,7 @@ func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
 		}
 	}
 	name := string(e.Name[:n])
-	if err := checkRegionName(name); err != nil {
+	if err := checkStoredName(name); err != nil {
 		return entryInfo{}, corruptf("directory entry %d: %v", i, err)
 	}
 	if !isPow2(e.Align) || e.Align < minAlign || e.Align > uint64(g.pageSize) {

@@ -52,9 +52,29 @@ func Resolve(name string) (string, error) {
 	return name, nil
 }
 
-// checkRegionName validates a region name: 1..MaxNameLen bytes of printable
-// ASCII (0x21..0x7e), so a name is the same string in every language.
+// checkRegionName validates the name of a new region: one that the layout
+// allows (see checkStoredName) that never reads as a path: no '/', and not
+// "." or "..".
 func checkRegionName(name string) error {
+	if err := checkStoredName(name); err != nil {
+		return err
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%w: region name %q reads as a path", ErrBadName, name)
+	}
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		return fmt.Errorf("%w: region name %q: '/' at %d", ErrBadName, name, i)
+	}
+	return nil
+}
+
+// checkStoredName validates a region name as the layout defines it, for
+// names read from a directory entry: 1..MaxNameLen bytes of printable ASCII
+// (0x21..0x7e), so a name is the same string in every language and holds
+// no NUL or other control character. It is looser than checkRegionName so
+// that an entry allocated by an earlier build, which allowed '/', "." and
+// "..", still validates.
+func checkStoredName(name string) error {
 	if name == "" || len(name) > MaxNameLen {
 		return fmt.Errorf("%w: region name must be 1..%d bytes, got %d", ErrBadName, MaxNameLen, len(name))
 	}

@@ -40,6 +40,19 @@ func defaultOptions() options {
 	}
 }
 
+func applyOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
 // WithMode sets the permission bits of a created file (Create only; default
 // 0600). The mode is applied with fchmod, so the umask does not change it.
 // Group- or world-writable modes need WithAllowShared on Open.
