@@ -310,7 +310,7 @@ func publish(ctx context.Context, o options, stdout, stderr io.Writer) (err erro
 	}
 	el := time.Since(start)
 	// End of stream: the consumer drains what is left and gets io.EOF.
-	r.Close()
+	r.CloseWrite()
 	if o.spawn {
 		select {
 		case <-consDone:
