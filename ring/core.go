@@ -27,8 +27,10 @@ type core struct {
 	region   *arena.Region
 	detached atomic.Bool
 
-	// ops is the concrete handle, called only by the slow path.
-	ops kindOps
+	// kind and ops are the concrete handle's kind and the handle itself,
+	// called only by the slow path.
+	kind ringKind
+	ops  kindOps
 	// pendIn and pendOut are the producer's and consumer's private
 	// counter deltas for kinds whose sides are single-threaded (SPSC);
 	// nil for kinds whose handle is shared by goroutines (MPMC), which
@@ -37,8 +39,8 @@ type core struct {
 }
 
 // bind ties the core to the kind that embeds it.
-func (c *core) bind(ops kindOps, pendIn, pendOut *pending) {
-	c.ops, c.pendIn, c.pendOut = ops, pendIn, pendOut
+func (c *core) bind(k ringKind, ops kindOps, pendIn, pendOut *pending) {
+	c.kind, c.ops, c.pendIn, c.pendOut = k, ops, pendIn, pendOut
 }
 
 // maxRetries bounds every CAS retry loop on a shared word: legitimate
@@ -181,10 +183,21 @@ func (c *core) Stats() Stats {
 	return s
 }
 
-// pending holds one side's counter deltas, published in bulk.
+// pending holds one side's counter deltas, published in bulk: messages
+// and bytes moved, and events (full for the producer side, empty for the
+// consumer side).
 type pending struct {
-	msgs, bytes, full, empty uint64
-	ops                      uint32
+	msgs, bytes, events uint64
+	ops                 uint32
+}
+
+// add records an operation that moved n messages of nbytes, and reports
+// whether it is time to flush.
+func (p *pending) add(n, nbytes uint64) bool {
+	p.msgs += n
+	p.bytes += nbytes
+	p.ops++
+	return p.ops >= flushEvery
 }
 
 // flushEvery is how many operations a side batches its counter updates
@@ -208,7 +221,7 @@ func (c *core) countOut(n, nbytes uint64) {
 // had to wait, however long.
 func (c *core) countFull() {
 	if c.pendIn != nil {
-		c.pendIn.full++
+		c.pendIn.events++
 		return
 	}
 	atomic.AddUint64(&c.peer.FullEvents, 1)
@@ -216,42 +229,27 @@ func (c *core) countFull() {
 
 func (c *core) countEmpty() {
 	if c.pendOut != nil {
-		c.pendOut.empty++
+		c.pendOut.events++
 		return
 	}
 	atomic.AddUint64(&c.peer.EmptyEvents, 1)
 }
 
-// flushIn publishes the producer side's pending counters.
-func (c *core) flushIn() {
-	p := c.pendIn
-	if p == nil {
-		return
-	}
-	e := c.peer
-	if p.msgs != 0 {
-		atomic.AddUint64(&e.MsgsIn, p.msgs)
-		atomic.AddUint64(&e.BytesIn, p.bytes)
-	}
-	if p.full != 0 {
-		atomic.AddUint64(&e.FullEvents, p.full)
-	}
-	*p = pending{}
-}
+// flushIn and flushOut publish the producer's and the consumer's pending
+// counters into the handle's peer entry.
+func (c *core) flushIn()  { flush(c.pendIn, &c.peer.MsgsIn, &c.peer.BytesIn, &c.peer.FullEvents) }
+func (c *core) flushOut() { flush(c.pendOut, &c.peer.MsgsOut, &c.peer.BytesOut, &c.peer.EmptyEvents) }
 
-// flushOut publishes the consumer side's pending counters.
-func (c *core) flushOut() {
-	p := c.pendOut
+func flush(p *pending, msgs, bytes, events *uint64) {
 	if p == nil {
 		return
 	}
-	e := c.peer
 	if p.msgs != 0 {
-		atomic.AddUint64(&e.MsgsOut, p.msgs)
-		atomic.AddUint64(&e.BytesOut, p.bytes)
+		atomic.AddUint64(msgs, p.msgs)
+		atomic.AddUint64(bytes, p.bytes)
 	}
-	if p.empty != 0 {
-		atomic.AddUint64(&e.EmptyEvents, p.empty)
+	if p.events != 0 {
+		atomic.AddUint64(events, p.events)
 	}
 	*p = pending{}
 }

@@ -52,16 +52,40 @@ func applyOptions(opts []Option) (options, error) {
 	return o, nil
 }
 
-// handleOrNil returns the handle, or nil with the error.
-func handleOrNil[H any](h *H, err error) (*H, error) {
+// handle is a kind's handle type, for the constructors below: each kind's
+// CreateX, OpenX, NewX and AttachX is one call to them.
+type handle interface{ base() *core }
+
+func (c *core) base() *core { return c }
+
+func created[H handle](h H, a *arena.Arena, name string, cfg Config, opts []Option) (H, error) {
+	return orNil(h, h.base().create(a, name, cfg, opts))
+}
+
+func opened[H handle](h H, a *arena.Arena, name string, opts []Option) (H, error) {
+	return orNil(h, h.base().open(a, name, opts))
+}
+
+func initialised[H handle](h H, mem []byte, cfg Config, pad int, opts []Option) (H, error) {
+	return orNil(h, h.base().initMem(mem, cfg, pad, opts))
+}
+
+func attached[H handle](h H, mem []byte, opts []Option) (H, error) {
+	return orNil(h, h.base().attach(mem, 0, opts))
+}
+
+// orNil returns the handle, or the zero handle (nil) with the error.
+func orNil[H handle](h H, err error) (H, error) {
 	if err != nil {
-		return nil, err
+		var zero H
+		return zero, err
 	}
 	return h, nil
 }
 
 // create allocates the ring's region in a and initialises it.
-func (c *core) create(a *arena.Arena, name string, k ringKind, cfg Config, opts []Option) error {
+func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) error {
+	k := c.kind
 	o, err := applyOptions(opts)
 	if err != nil {
 		return err
@@ -88,7 +112,8 @@ func (c *core) create(a *arena.Arena, name string, k ringKind, cfg Config, opts 
 }
 
 // open attaches to the ring in region name of a.
-func (c *core) open(a *arena.Arena, name string, k ringKind, opts []Option) error {
+func (c *core) open(a *arena.Arena, name string, opts []Option) error {
+	k := c.kind
 	if a == nil {
 		return fmt.Errorf("%w: nil arena", ErrInvalid)
 	}
@@ -102,7 +127,7 @@ func (c *core) open(a *arena.Arena, name string, k ringKind, opts []Option) erro
 		}
 		return fmt.Errorf("%w: region %q is not a ring (kind %#x)", ErrKind, name, uint32(reg.Kind()))
 	}
-	if err := c.attach(reg.Bytes(), k, uint64(a.PadUnit()), opts); err != nil {
+	if err := c.attach(reg.Bytes(), uint64(a.PadUnit()), opts); err != nil {
 		return fmt.Errorf("ring: open %q: %w", name, err)
 	}
 	c.region = reg
@@ -110,12 +135,12 @@ func (c *core) open(a *arena.Arena, name string, k ringKind, opts []Option) erro
 }
 
 // initMem initialises a ring over caller memory.
-func (c *core) initMem(mem []byte, k ringKind, cfg Config, pad int, opts []Option) error {
+func (c *core) initMem(mem []byte, cfg Config, pad int, opts []Option) error {
 	o, err := applyOptions(opts)
 	if err != nil {
 		return err
 	}
-	g, err := newGeometry(k, uint64(pad), cfg)
+	g, err := newGeometry(c.kind, uint64(pad), cfg)
 	if err != nil {
 		return err
 	}
@@ -138,13 +163,14 @@ func (c *core) initMem(mem []byte, k ringKind, cfg Config, pad int, opts []Optio
 }
 
 // attach builds a handle's core over mem, which holds (or is about to
-// hold, if a creator races us) a ring of kind k, and claims a peer entry.
-func (c *core) attach(mem []byte, k ringKind, arenaPad uint64, opts []Option) error {
+// hold, if a creator races us) a ring of the handle's kind, and claims a
+// peer entry.
+func (c *core) attach(mem []byte, arenaPad uint64, opts []Option) error {
 	o, err := applyOptions(opts)
 	if err != nil {
 		return err
 	}
-	g, err := waitHeader(mem, k, arenaPad, o.openTimeout)
+	g, err := waitHeader(mem, c.kind, arenaPad, o.openTimeout)
 	if err != nil {
 		return err
 	}

@@ -46,36 +46,30 @@ type MPMC struct {
 // CreateMPMC allocates a region named name in a and initialises an MPMC
 // ring in it.
 func CreateMPMC(a *arena.Arena, name string, cfg Config, opts ...Option) (*MPMC, error) {
-	r := newMPMC()
-	return handleOrNil(r, r.create(a, name, kindMPMC, cfg, opts))
+	return created(newMPMC(), a, name, cfg, opts)
 }
 
 // OpenMPMC attaches to the MPMC ring named name in a, waiting up to the
 // open timeout (WithOpenTimeout) for its creator to finish.
 func OpenMPMC(a *arena.Arena, name string, opts ...Option) (*MPMC, error) {
-	r := newMPMC()
-	return handleOrNil(r, r.open(a, name, kindMPMC, opts))
+	return opened(newMPMC(), a, name, opts)
 }
 
 // NewMPMC initialises an MPMC ring over caller memory (zeroed, 8-byte
 // aligned, at least Size(KindMPMC, cfg, padUnit) bytes).
 func NewMPMC(mem []byte, cfg Config, padUnit int, opts ...Option) (*MPMC, error) {
-	r := newMPMC()
-	return handleOrNil(r, r.initMem(mem, kindMPMC, cfg, padUnit, opts))
+	return initialised(newMPMC(), mem, cfg, padUnit, opts)
 }
 
 // AttachMPMC attaches a new handle to an MPMC ring in caller memory.
-func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) {
-	r := newMPMC()
-	return handleOrNil(r, r.attach(mem, kindMPMC, 0, opts))
-}
+func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) { return attached(newMPMC(), mem, opts) }
 
 // newMPMC binds a handle to the shared shell. MPMC counts straight into
 // its peer entry (the handle is shared by goroutines), so it has no
 // pending counters.
 func newMPMC() *MPMC {
 	r := new(MPMC)
-	r.core.bind(r, nil, nil)
+	r.core.bind(kindMPMC, r, nil, nil)
 	return r
 }
 
@@ -157,12 +151,12 @@ func (r *MPMC) publishSlot(pos, n uint64) {
 
 // TryPush copies msg into a free slot and commits it. It returns ErrFull,
 // ErrTooLarge, ErrClosed or ErrCorrupt, and never blocks.
-func (r *MPMC) TryPush(msg []byte) error {
-	err := r.push(msg)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return err
+func (r *MPMC) TryPush(msg []byte) error { return r.counted(r.push(msg)) }
+
+// Push is TryPush that waits while the ring is full, using the handle's
+// wait strategy, until ctx is done.
+func (r *MPMC) Push(ctx context.Context, msg []byte) error {
+	return r.pushWait(ctx, msg, r.TryPush(msg))
 }
 
 func (r *MPMC) push(msg []byte) error {
@@ -184,12 +178,13 @@ func (r *MPMC) push(msg []byte) error {
 // TryPushBatch pushes as many of msgs as fit, claiming their slots with
 // one CAS of the shared producer position. It returns how many were
 // pushed; the error is non-nil only when none were.
-func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) {
+func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) { return r.countedN(r.pushBatch(msgs)) }
+
+// PushBatch pushes all of msgs, waiting while the ring is full. It returns
+// how many were pushed (all of them unless err != nil).
+func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	n, err := r.pushBatch(msgs)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return n, err
+	return r.pushAll(ctx, msgs, n, err)
 }
 
 func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
@@ -224,12 +219,12 @@ func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
 // TryReserve claims a free slot for a message of n bytes written in place;
 // Commit publishes it. Until then consumers wait at that slot, so commit
 // promptly. Each reservation is independent: goroutines may hold several.
-func (r *MPMC) TryReserve(n int) (Reservation, error) {
-	res, err := r.reserve(n)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return res, err
+func (r *MPMC) TryReserve(n int) (Reservation, error) { return r.countedRes(r.reserve(n)) }
+
+// Reserve is TryReserve that waits while the ring is full.
+func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
+	res, err := r.TryReserve(n)
+	return r.reserveWait(ctx, n, res, err)
 }
 
 func (r *MPMC) reserve(n int) (Reservation, error) {
@@ -352,12 +347,14 @@ func (r *MPMC) releaseSlot(pos uint64) {
 // returns ErrEmpty, io.EOF once the ring is closed and drained,
 // io.ErrShortBuffer if dst is too short (the message stays in the ring),
 // or ErrCorrupt; it never blocks.
-func (r *MPMC) TryPop(dst []byte) (int, error) {
-	n, err := r.pop(dst)
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return n, err
+func (r *MPMC) TryPop(dst []byte) (int, error) { return r.countedN(r.pop(dst)) }
+
+// Pop is TryPop that waits while the ring is empty, using the handle's
+// wait strategy, until ctx is done. It returns io.EOF once the stream is
+// ended and drained.
+func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
+	n, err := r.TryPop(dst)
+	return r.popWait(ctx, dst, n, err)
 }
 
 func (r *MPMC) pop(dst []byte) (int, error) {
@@ -387,12 +384,13 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 // Message i is copied into bufs[i][:cap(bufs[i])] and bufs[i] resliced to
 // its length. It returns how many were popped; the error is non-nil only
 // when none were.
-func (r *MPMC) TryPopBatch(bufs [][]byte) (int, error) {
-	n, err := r.popBatch(bufs)
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return n, err
+func (r *MPMC) TryPopBatch(bufs [][]byte) (int, error) { return r.countedN(r.popBatch(bufs)) }
+
+// PopBatch waits until at least one message is available, then pops up to
+// len(bufs) like TryPopBatch.
+func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	n, err := r.TryPopBatch(bufs)
+	return r.popBatchWait(ctx, bufs, n, err)
 }
 
 func (r *MPMC) popBatch(bufs [][]byte) (int, error) {
@@ -427,12 +425,12 @@ func noLimit(_, _ uint64) error { return nil }
 // TryPeek claims the next message and returns it in place; Release hands
 // its slot back. Until then producers of the next lap wait at that slot,
 // so release promptly.
-func (r *MPMC) TryPeek() (Message, error) {
-	m, err := r.peek()
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return m, err
+func (r *MPMC) TryPeek() (Message, error) { return r.countedMsg(r.peek()) }
+
+// Peek is TryPeek that waits while the ring is empty.
+func (r *MPMC) Peek(ctx context.Context) (Message, error) {
+	m, err := r.TryPeek()
+	return r.peekWait(ctx, m, err)
 }
 
 func (r *MPMC) peek() (Message, error) {
@@ -482,60 +480,6 @@ func (r *MPMC) ready(push bool) bool {
 	// to sleep, so read the producer word itself rather than the mirror.
 	p := atomic.LoadUint64(&r.prod.Pos)
 	return p&closedBit != 0 && p&posMask == c
-}
-
-// Push is TryPush that waits while the ring is full, using the handle's
-// wait strategy, until ctx is done.
-func (r *MPMC) Push(ctx context.Context, msg []byte) error {
-	if err := r.TryPush(msg); err != ErrFull {
-		return err
-	}
-	return r.pushWait(ctx, msg)
-}
-
-// Pop is TryPop that waits while the ring is empty, using the handle's
-// wait strategy, until ctx is done. It returns io.EOF once the stream is
-// ended and drained.
-func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
-	if n, err := r.TryPop(dst); err != ErrEmpty {
-		return n, err
-	}
-	return r.popWait(ctx, dst)
-}
-
-// PushBatch pushes all of msgs, waiting while the ring is full. It returns
-// how many were pushed (all of them unless err != nil).
-func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	n, err := r.pushBatch(msgs)
-	if n == len(msgs) || err != nil && err != ErrFull {
-		return n, err
-	}
-	return r.pushAll(ctx, msgs, n, err)
-}
-
-// PopBatch waits until at least one message is available, then pops up to
-// len(bufs) like TryPopBatch.
-func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
-	if n, err := r.TryPopBatch(bufs); err != ErrEmpty {
-		return n, err
-	}
-	return r.popBatchWait(ctx, bufs)
-}
-
-// Reserve is TryReserve that waits while the ring is full.
-func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
-	if res, err := r.TryReserve(n); err != ErrFull {
-		return res, err
-	}
-	return r.reserveWait(ctx, n)
-}
-
-// Peek is TryPeek that waits while the ring is empty.
-func (r *MPMC) Peek(ctx context.Context) (Message, error) {
-	if m, err := r.TryPeek(); err != ErrEmpty {
-		return m, err
-	}
-	return r.peekWait(ctx)
 }
 
 // Close releases this handle (see Detach). It never ends the stream: with

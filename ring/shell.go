@@ -7,7 +7,9 @@ package ring
 // wait with the handle's strategy (wait.go) and retry the kind's
 // operation through kindOps. A new kind implements kindOps, binds it in
 // its constructor (core.bind), and gets Push, Pop, PushBatch, PopBatch,
-// Reserve and Peek with one line each.
+// Reserve and Peek by handing its direct Try result to the entry points
+// below (one to three lines each), and its Try* event counting from the
+// counted* helpers.
 
 import "context"
 
@@ -29,30 +31,81 @@ type kindOps interface {
 	ready(push bool) bool
 }
 
-// pushWait is the slow path of Push: the direct TryPush said ErrFull.
-func (c *core) pushWait(ctx context.Context, msg []byte) error {
-	_, err := waitFor(ctx, c, true, func() (struct{}, error) { return struct{}{}, c.ops.push(msg) })
+// The entry points. Each takes the result of the kind's direct Try call
+// and enters the wait only if that said full (producer) or empty
+// (consumer); the Try call already counted that event once.
+
+// pushWait is the slow path of Push.
+func (c *core) pushWait(ctx context.Context, msg []byte, err error) error {
+	if err != ErrFull {
+		return err
+	}
+	_, err = waitFor(ctx, c, true, func() (struct{}, error) { return struct{}{}, c.ops.push(msg) })
 	return err
 }
 
 // popWait is the slow path of Pop.
-func (c *core) popWait(ctx context.Context, dst []byte) (int, error) {
+func (c *core) popWait(ctx context.Context, dst []byte, n int, err error) (int, error) {
+	if err != ErrEmpty {
+		return n, err
+	}
 	return waitFor(ctx, c, false, func() (int, error) { return c.ops.pop(dst) })
 }
 
 // popBatchWait is the slow path of PopBatch.
-func (c *core) popBatchWait(ctx context.Context, bufs [][]byte) (int, error) {
+func (c *core) popBatchWait(ctx context.Context, bufs [][]byte, n int, err error) (int, error) {
+	if err != ErrEmpty {
+		return n, err
+	}
 	return waitFor(ctx, c, false, func() (int, error) { return c.ops.popBatch(bufs) })
 }
 
 // reserveWait is the slow path of Reserve.
-func (c *core) reserveWait(ctx context.Context, n int) (Reservation, error) {
+func (c *core) reserveWait(ctx context.Context, n int, res Reservation, err error) (Reservation, error) {
+	if err != ErrFull {
+		return res, err
+	}
 	return waitFor(ctx, c, true, func() (Reservation, error) { return c.ops.reserve(n) })
 }
 
 // peekWait is the slow path of Peek.
-func (c *core) peekWait(ctx context.Context) (Message, error) {
+func (c *core) peekWait(ctx context.Context, m Message, err error) (Message, error) {
+	if err != ErrEmpty {
+		return m, err
+	}
 	return waitFor(ctx, c, false, c.ops.peek)
+}
+
+// counted, countedN, countedRes and countedMsg finish a kind's Try call:
+// they count the call's full or empty event, once, and pass its result on.
+func (c *core) counted(err error) error {
+	c.countBusy(err)
+	return err
+}
+
+func (c *core) countedN(n int, err error) (int, error) {
+	c.countBusy(err)
+	return n, err
+}
+
+func (c *core) countedRes(res Reservation, err error) (Reservation, error) {
+	c.countBusy(err)
+	return res, err
+}
+
+func (c *core) countedMsg(m Message, err error) (Message, error) {
+	c.countBusy(err)
+	return m, err
+}
+
+func (c *core) countBusy(err error) {
+	switch err {
+	case nil:
+	case ErrFull:
+		c.countFull()
+	case ErrEmpty:
+		c.countEmpty()
+	}
 }
 
 // waitFor waits with the handle's strategy and retries try until it
@@ -77,12 +130,15 @@ func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, erro
 	}
 }
 
-// pushAll is the slow path of PushBatch for every kind, entered after
-// the direct pushBatch pushed done < len(msgs) messages and returned err
-// (nil or ErrFull): push the rest, in as few batches as the ring's room
+// pushAll is PushBatch for every kind after its direct pushBatch call,
+// which pushed done messages and returned err: unless that was all of
+// them or a failure, push the rest, in as few batches as the ring's room
 // allows, waiting while it is full. A call that waits counts one full
 // event, however often it waits.
 func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) (int, error) {
+	if done == len(msgs) || err != nil && err != ErrFull {
+		return done, err
+	}
 	var w waiter
 	defer w.done()
 	for {

@@ -26,14 +26,14 @@ package ring
 // exhausted checks the next slot's Seq before loading Tail, so in a
 // ping-pong the Tail line stays in the producer's cache.
 //
-// This file is the algorithm, hot path first. What happens when a handle
+// This file and spsc_consumer.go are the algorithm, hot path first: the
+// producer side here, the consumer side there. What happens when a handle
 // finds that another took over its side (adoption of a dead producer's
 // unpublished slots, a consumer that ran ahead of the published Tail) is
 // in spsc_takeover.go.
 
 import (
 	"context"
-	"io"
 	"sync/atomic"
 	"unsafe"
 
@@ -84,15 +84,13 @@ type spscConsumer struct {
 // CreateSPSC allocates a region named name in a and initialises an SPSC
 // ring in it. The padding unit is the arena's.
 func CreateSPSC(a *arena.Arena, name string, cfg Config, opts ...Option) (*SPSC, error) {
-	r := newSPSC()
-	return handleOrNil(r, r.create(a, name, kindSPSC, cfg, opts))
+	return created(newSPSC(), a, name, cfg, opts)
 }
 
 // OpenSPSC attaches to the SPSC ring named name in a, waiting up to the
 // open timeout (WithOpenTimeout) for its creator to finish.
 func OpenSPSC(a *arena.Arena, name string, opts ...Option) (*SPSC, error) {
-	r := newSPSC()
-	return handleOrNil(r, r.open(a, name, kindSPSC, opts))
+	return opened(newSPSC(), a, name, opts)
 }
 
 // NewSPSC initialises an SPSC ring over caller memory (zeroed, 8-byte
@@ -100,35 +98,31 @@ func OpenSPSC(a *arena.Arena, name string, opts ...Option) (*SPSC, error) {
 // handle. Other handles attach with AttachSPSC. Tests use it over heap
 // memory, where the race detector can see the ring's accesses.
 func NewSPSC(mem []byte, cfg Config, padUnit int, opts ...Option) (*SPSC, error) {
-	r := newSPSC()
-	return handleOrNil(r, r.initMem(mem, kindSPSC, cfg, padUnit, opts))
+	return initialised(newSPSC(), mem, cfg, padUnit, opts)
 }
 
 // AttachSPSC attaches a new handle to an SPSC ring in caller memory.
-func AttachSPSC(mem []byte, opts ...Option) (*SPSC, error) {
-	r := newSPSC()
-	return handleOrNil(r, r.attach(mem, kindSPSC, 0, opts))
-}
+func AttachSPSC(mem []byte, opts ...Option) (*SPSC, error) { return attached(newSPSC(), mem, opts) }
 
 func newSPSC() *SPSC {
 	r := &SPSC{p: spscProducer{tail: unsynced}, c: spscConsumer{head: unsynced}}
-	r.core.bind(r, &r.p.pend, &r.c.pend)
+	r.core.bind(kindSPSC, r, &r.p.pend, &r.c.pend)
 	return r
 }
 
 func (r *SPSC) slotOff(pos uint64) uint64 { return r.g.slotsOff + (pos&r.g.mask)*r.g.stride }
 
-// --- Producer ---------------------------------------------------------
+// The producer side; the consumer side is in spsc_consumer.go.
 
 // TryPush copies msg into the next slot and commits it. It returns
 // ErrFull, ErrTooLarge, ErrClosed, ErrOutstanding or ErrCorrupt, and never
 // blocks.
-func (r *SPSC) TryPush(msg []byte) error {
-	err := r.push(msg)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return err
+func (r *SPSC) TryPush(msg []byte) error { return r.counted(r.push(msg)) }
+
+// Push is TryPush that waits while the ring is full, using the handle's
+// wait strategy, until ctx is done.
+func (r *SPSC) Push(ctx context.Context, msg []byte) error {
+	return r.pushWait(ctx, msg, r.TryPush(msg))
 }
 
 func (r *SPSC) push(msg []byte) error {
@@ -200,9 +194,7 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 		}
 	}
 	p.tail = next
-	p.pend.msgs += n
-	p.pend.bytes += nbytes
-	if p.pend.ops++; p.pend.ops >= flushEvery {
+	if p.pend.add(n, nbytes) {
 		r.flushIn()
 	}
 	r.notEmpty.notify(int(n), r.peer)
@@ -213,12 +205,13 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 // the shared producer position. It returns how many were pushed; the error
 // is non-nil only when none were (ErrFull, ErrTooLarge, ErrClosed, ...).
 // A message longer than SlotSize ends the batch before it.
-func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
+func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) { return r.countedN(r.pushBatch(msgs)) }
+
+// PushBatch pushes all of msgs, waiting while the ring is full. It returns
+// how many were pushed (all of them unless err != nil).
+func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	n, err := r.pushBatch(msgs)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return n, err
+	return r.pushAll(ctx, msgs, n, err)
 }
 
 func (r *SPSC) pushBatch(msgs [][]byte) (int, error) {
@@ -265,12 +258,12 @@ func (r *SPSC) pushBatch(msgs [][]byte) (int, error) {
 // written in place; Commit publishes it. At most one reservation is
 // outstanding per producer: until it is committed, other producer
 // operations return ErrOutstanding.
-func (r *SPSC) TryReserve(n int) (Reservation, error) {
-	res, err := r.reserve(n)
-	if err == ErrFull {
-		r.countFull()
-	}
-	return res, err
+func (r *SPSC) TryReserve(n int) (Reservation, error) { return r.countedRes(r.reserve(n)) }
+
+// Reserve is TryReserve that waits while the ring is full.
+func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
+	res, err := r.TryReserve(n)
+	return r.reserveWait(ctx, n, res, err)
 }
 
 func (r *SPSC) reserve(n int) (Reservation, error) {
@@ -306,304 +299,6 @@ func (r *SPSC) Commit(res Reservation, n int) error {
 	storeRelease32(&h.Seq, uint32(p.tail+1)) // release: as in push
 	p.resv = false
 	return r.publish(p.tail+1, 1, uint64(n))
-}
-
-// --- Consumer ---------------------------------------------------------
-
-// TryPop copies the next message into dst and returns its length. It
-// returns ErrEmpty, io.EOF once the stream is ended and drained,
-// io.ErrShortBuffer if dst is too short (the message stays in the ring),
-// ErrOutstanding or ErrCorrupt; it never blocks.
-func (r *SPSC) TryPop(dst []byte) (int, error) {
-	n, err := r.pop(dst)
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return n, err
-}
-
-func (r *SPSC) pop(dst []byte) (int, error) {
-	c := &r.c
-	if err := r.consPrologue(); err != nil {
-		return 0, err
-	}
-	if err := r.available1(); err != nil {
-		return 0, err
-	}
-	n, data, err := r.msgAt(c.head)
-	if err != nil {
-		return 0, err
-	}
-	if n > uint64(len(dst)) {
-		return 0, io.ErrShortBuffer
-	}
-	copy(dst, r.mem[data:data+n])
-	if err := r.release(c.head+1, 1, n); err != nil {
-		return 0, err
-	}
-	return int(n), nil
-}
-
-// consPrologue starts every consumer operation with one load of the
-// shared consumer word (our own line), so that a consumer handle that took
-// over since our last operation is followed, never re-delivered.
-func (r *SPSC) consPrologue() error {
-	if r.c.peek {
-		return ErrOutstanding
-	}
-	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head { // acquire
-		return r.resyncCons(cur)
-	}
-	return nil
-}
-
-// available1 reports whether the message at the head can be read: nil,
-// ErrEmpty or io.EOF.
-func (r *SPSC) available1() error {
-	c := &r.c
-	if c.tailCache > c.head { // the cache says a message is there
-		return nil
-	}
-	// The next slot's Seq says whether its message is written, through the
-	// line we are about to read anyway; the Tail line stays with the
-	// producer.
-	if r.seqReady() {
-		return nil
-	}
-	// Not written: empty, unless closed. The Closed mirror is read instead
-	// of the producer's hot word (core.quietEmpty).
-	if c.emptyPolls++; r.quietEmpty(c.emptyPolls) {
-		return ErrEmpty
-	}
-	a, closed, err := r.refreshTail()
-	switch {
-	case err != nil:
-		return err
-	case a > 0:
-		return nil
-	case closed:
-		return io.EOF
-	}
-	return ErrEmpty
-}
-
-// seqReady reports whether the slot at the consumer's head holds the
-// message of that position.
-func (r *SPSC) seqReady() bool {
-	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(r.c.head)]))
-	return atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) // acquire: pairs with storeRelease32 after Len and data
-}
-
-// refreshTail reloads Tail into the consumer's cache and returns how many
-// messages may be read and whether the stream ended (meaningful when 0).
-func (r *SPSC) refreshTail() (uint64, bool, error) {
-	c := &r.c
-	// Acquire: pairs with the producer's CAS of prod.Pos, so the slot
-	// contents written before it are visible.
-	t := atomic.LoadUint64(&r.prod.Pos)
-	closed := t&closedBit != 0
-	if closed {
-		r.repairClosedMirror()
-	}
-	t &= posMask
-	c.tailCache = t
-	if t < c.head {
-		return r.headAhead(t)
-	}
-	if t-c.head > r.g.slots {
-		return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
-	}
-	return t - c.head, closed && t == c.head, nil
-}
-
-// msgAt returns the validated length and data offset of the message at pos.
-func (r *SPSC) msgAt(pos uint64) (uint64, uint64, error) {
-	off := r.slotOff(pos)
-	// One load of the peer-written length, checked before use.
-	n := uint64(*(*uint32)(unsafe.Pointer(&r.mem[off])))
-	if n > r.g.slotSize {
-		return 0, 0, corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, n, r.g.slotSize)
-	}
-	return n, off + spscSlotHeader, nil
-}
-
-// release hands positions below next back to the producer.
-func (r *SPSC) release(next, n, nbytes uint64) error {
-	c := &r.c
-	// CAS (LOCK CMPXCHG, sequentially consistent): releases our reads of
-	// the slots to the producer's acquire load, orders this store before
-	// notify's load of NotFullWaiters, and fails rather than moving the
-	// position backwards if another consumer handle ran concurrently
-	// (a contract violation we report instead of hiding).
-	if !atomic.CompareAndSwapUint64(&r.cons.Pos, c.head, next) {
-		c.head = unsynced
-		return corruptf("consumer position changed under the consumer (two consumers?)")
-	}
-	c.head = next
-	c.pend.msgs += n
-	c.pend.bytes += nbytes
-	if c.pend.ops++; c.pend.ops >= flushEvery {
-		r.flushOut()
-	}
-	r.notFull.notify(int(n), r.peer)
-	return nil
-}
-
-// TryPopBatch pops up to len(bufs) messages with one update of the shared
-// consumer position. Message i is copied into bufs[i][:cap(bufs[i])] and
-// bufs[i] is resliced to its length. It returns how many were popped; the
-// error is non-nil only when none were (ErrEmpty, io.EOF,
-// io.ErrShortBuffer, ErrCorrupt). A message longer than the cap of its
-// buffer ends the batch before it.
-func (r *SPSC) TryPopBatch(bufs [][]byte) (int, error) {
-	n, err := r.popBatch(bufs)
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return n, err
-}
-
-func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
-	c := &r.c
-	if len(bufs) == 0 {
-		return 0, nil
-	}
-	if err := r.consPrologue(); err != nil {
-		return 0, err
-	}
-	a := uint64(0)
-	if c.tailCache > c.head {
-		a = c.tailCache - c.head
-	}
-	if a < uint64(len(bufs)) {
-		var closed bool
-		var err error
-		if a, closed, err = r.refreshTail(); err != nil {
-			return 0, err
-		}
-		if a == 0 {
-			if closed {
-				return 0, io.EOF
-			}
-			return 0, ErrEmpty
-		}
-	}
-	k := min(a, uint64(len(bufs)))
-	var nbytes uint64
-	for i := uint64(0); i < k; i++ {
-		n, data, err := r.msgAt(c.head + i)
-		if err == nil && n > uint64(cap(bufs[i])) {
-			err = io.ErrShortBuffer
-		}
-		if err != nil {
-			if i == 0 {
-				return 0, err
-			}
-			k = i
-			break
-		}
-		bufs[i] = bufs[i][:n]
-		copy(bufs[i], r.mem[data:data+n])
-		nbytes += n
-	}
-	if err := r.release(c.head+k, k, nbytes); err != nil {
-		return 0, err
-	}
-	return int(k), nil
-}
-
-// TryPeek returns the next message in place, without copying or consuming
-// it; Release consumes it. At most one peeked message is outstanding:
-// until it is released, other consumer operations return ErrOutstanding.
-func (r *SPSC) TryPeek() (Message, error) {
-	m, err := r.peek()
-	if err == ErrEmpty {
-		r.countEmpty()
-	}
-	return m, err
-}
-
-func (r *SPSC) peek() (Message, error) {
-	c := &r.c
-	if err := r.consPrologue(); err != nil {
-		return Message{}, err
-	}
-	if err := r.available1(); err != nil {
-		return Message{}, err
-	}
-	n, data, err := r.msgAt(c.head)
-	if err != nil {
-		return Message{}, err
-	}
-	c.peek = true
-	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ring: &r.core}, nil
-}
-
-// Release consumes a message returned by TryPeek or Peek; its Data must
-// not be used afterwards.
-func (r *SPSC) Release(m Message) error {
-	c := &r.c
-	if m.ring != &r.core || !c.peek || m.pos != c.head {
-		return ErrNotReserved
-	}
-	c.peek = false
-	return r.release(c.head+1, 1, uint64(len(m.Data)))
-}
-
-// --- Blocking forms and the rest (the shared shell does the waiting) ---
-
-// Push is TryPush that waits while the ring is full, using the handle's
-// wait strategy, until ctx is done.
-func (r *SPSC) Push(ctx context.Context, msg []byte) error {
-	if err := r.TryPush(msg); err != ErrFull {
-		return err
-	}
-	return r.pushWait(ctx, msg)
-}
-
-// Pop is TryPop that waits while the ring is empty, using the handle's
-// wait strategy, until ctx is done. It returns io.EOF once the stream is
-// ended and drained.
-func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
-	if n, err := r.TryPop(dst); err != ErrEmpty {
-		return n, err
-	}
-	return r.popWait(ctx, dst)
-}
-
-// PushBatch pushes all of msgs, waiting while the ring is full. It returns
-// how many were pushed (all of them unless err != nil).
-func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	n, err := r.pushBatch(msgs)
-	if n == len(msgs) || err != nil && err != ErrFull {
-		return n, err
-	}
-	return r.pushAll(ctx, msgs, n, err)
-}
-
-// PopBatch waits until at least one message is available, then pops up to
-// len(bufs) like TryPopBatch.
-func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
-	if n, err := r.TryPopBatch(bufs); err != ErrEmpty {
-		return n, err
-	}
-	return r.popBatchWait(ctx, bufs)
-}
-
-// Reserve is TryReserve that waits while the ring is full.
-func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
-	if res, err := r.TryReserve(n); err != ErrFull {
-		return res, err
-	}
-	return r.reserveWait(ctx, n)
-}
-
-// Peek is TryPeek that waits while the ring is empty.
-func (r *SPSC) Peek(ctx context.Context) (Message, error) {
-	if m, err := r.TryPeek(); err != ErrEmpty {
-		return m, err
-	}
-	return r.peekWait(ctx)
 }
 
 // ready implements kindOps: whether a producer (push) or consumer

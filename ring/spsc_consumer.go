@@ -1,0 +1,253 @@
+package ring
+
+// The consumer side of the SPSC ring (spsc.go has the invariants, the slot
+// format and the producer side): TryPop, batches and peek/release, with
+// the consumer's cache of Tail and the Closed-mirror poll.
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"unsafe"
+)
+
+// TryPop copies the next message into dst and returns its length. It
+// returns ErrEmpty, io.EOF once the stream is ended and drained,
+// io.ErrShortBuffer if dst is too short (the message stays in the ring),
+// ErrOutstanding or ErrCorrupt; it never blocks.
+func (r *SPSC) TryPop(dst []byte) (int, error) { return r.countedN(r.pop(dst)) }
+
+// Pop is TryPop that waits while the ring is empty, using the handle's
+// wait strategy, until ctx is done. It returns io.EOF once the stream is
+// ended and drained.
+func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
+	n, err := r.TryPop(dst)
+	return r.popWait(ctx, dst, n, err)
+}
+
+func (r *SPSC) pop(dst []byte) (int, error) {
+	c := &r.c
+	if err := r.consPrologue(); err != nil {
+		return 0, err
+	}
+	if err := r.available1(); err != nil {
+		return 0, err
+	}
+	n, data, err := r.msgAt(c.head)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(len(dst)) {
+		return 0, io.ErrShortBuffer
+	}
+	copy(dst, r.mem[data:data+n])
+	if err := r.release(c.head+1, 1, n); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// consPrologue starts every consumer operation with one load of the
+// shared consumer word (our own line), so that a consumer handle that took
+// over since our last operation is followed, never re-delivered.
+func (r *SPSC) consPrologue() error {
+	if r.c.peek {
+		return ErrOutstanding
+	}
+	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head { // acquire
+		return r.resyncCons(cur)
+	}
+	return nil
+}
+
+// available1 reports whether the message at the head can be read: nil,
+// ErrEmpty or io.EOF.
+func (r *SPSC) available1() error {
+	c := &r.c
+	if c.tailCache > c.head { // the cache says a message is there
+		return nil
+	}
+	// The next slot's Seq says whether its message is written, through the
+	// line we are about to read anyway; the Tail line stays with the
+	// producer.
+	if r.seqReady() {
+		return nil
+	}
+	// Not written: empty, unless closed. The Closed mirror is read instead
+	// of the producer's hot word (core.quietEmpty).
+	if c.emptyPolls++; r.quietEmpty(c.emptyPolls) {
+		return ErrEmpty
+	}
+	a, closed, err := r.refreshTail()
+	switch {
+	case err != nil:
+		return err
+	case a > 0:
+		return nil
+	case closed:
+		return io.EOF
+	}
+	return ErrEmpty
+}
+
+// seqReady reports whether the slot at the consumer's head holds the
+// message of that position.
+func (r *SPSC) seqReady() bool {
+	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(r.c.head)]))
+	return atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) // acquire: pairs with storeRelease32 after Len and data
+}
+
+// refreshTail reloads Tail into the consumer's cache and returns how many
+// messages may be read and whether the stream ended (meaningful when 0).
+func (r *SPSC) refreshTail() (uint64, bool, error) {
+	c := &r.c
+	// Acquire: pairs with the producer's CAS of prod.Pos, so the slot
+	// contents written before it are visible.
+	t := atomic.LoadUint64(&r.prod.Pos)
+	closed := t&closedBit != 0
+	if closed {
+		r.repairClosedMirror()
+	}
+	t &= posMask
+	c.tailCache = t
+	if t < c.head {
+		return r.headAhead(t)
+	}
+	if t-c.head > r.g.slots {
+		return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
+	}
+	return t - c.head, closed && t == c.head, nil
+}
+
+// msgAt returns the validated length and data offset of the message at pos.
+func (r *SPSC) msgAt(pos uint64) (uint64, uint64, error) {
+	off := r.slotOff(pos)
+	// One load of the peer-written length, checked before use.
+	n := uint64(*(*uint32)(unsafe.Pointer(&r.mem[off])))
+	if n > r.g.slotSize {
+		return 0, 0, corruptf("slot %d: length %d exceeds slot size %d", pos&r.g.mask, n, r.g.slotSize)
+	}
+	return n, off + spscSlotHeader, nil
+}
+
+// release hands positions below next back to the producer.
+func (r *SPSC) release(next, n, nbytes uint64) error {
+	c := &r.c
+	// CAS (LOCK CMPXCHG, sequentially consistent): releases our reads of
+	// the slots to the producer's acquire load, orders this store before
+	// notify's load of NotFullWaiters, and fails rather than moving the
+	// position backwards if another consumer handle ran concurrently
+	// (a contract violation we report instead of hiding).
+	if !atomic.CompareAndSwapUint64(&r.cons.Pos, c.head, next) {
+		c.head = unsynced
+		return corruptf("consumer position changed under the consumer (two consumers?)")
+	}
+	c.head = next
+	if c.pend.add(n, nbytes) {
+		r.flushOut()
+	}
+	r.notFull.notify(int(n), r.peer)
+	return nil
+}
+
+// TryPopBatch pops up to len(bufs) messages with one update of the shared
+// consumer position. Message i is copied into bufs[i][:cap(bufs[i])] and
+// bufs[i] is resliced to its length. It returns how many were popped; the
+// error is non-nil only when none were (ErrEmpty, io.EOF,
+// io.ErrShortBuffer, ErrCorrupt). A message longer than the cap of its
+// buffer ends the batch before it.
+func (r *SPSC) TryPopBatch(bufs [][]byte) (int, error) { return r.countedN(r.popBatch(bufs)) }
+
+// PopBatch waits until at least one message is available, then pops up to
+// len(bufs) like TryPopBatch.
+func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	n, err := r.TryPopBatch(bufs)
+	return r.popBatchWait(ctx, bufs, n, err)
+}
+
+func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
+	c := &r.c
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if err := r.consPrologue(); err != nil {
+		return 0, err
+	}
+	a := uint64(0)
+	if c.tailCache > c.head {
+		a = c.tailCache - c.head
+	}
+	if a < uint64(len(bufs)) {
+		var closed bool
+		var err error
+		if a, closed, err = r.refreshTail(); err != nil {
+			return 0, err
+		}
+		if a == 0 {
+			if closed {
+				return 0, io.EOF
+			}
+			return 0, ErrEmpty
+		}
+	}
+	k := min(a, uint64(len(bufs)))
+	var nbytes uint64
+	for i := uint64(0); i < k; i++ {
+		n, data, err := r.msgAt(c.head + i)
+		if err == nil && n > uint64(cap(bufs[i])) {
+			err = io.ErrShortBuffer
+		}
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			k = i
+			break
+		}
+		bufs[i] = bufs[i][:n]
+		copy(bufs[i], r.mem[data:data+n])
+		nbytes += n
+	}
+	if err := r.release(c.head+k, k, nbytes); err != nil {
+		return 0, err
+	}
+	return int(k), nil
+}
+
+// TryPeek returns the next message in place, without copying or consuming
+// it; Release consumes it. At most one peeked message is outstanding:
+// until it is released, other consumer operations return ErrOutstanding.
+func (r *SPSC) TryPeek() (Message, error) { return r.countedMsg(r.peek()) }
+
+// Peek is TryPeek that waits while the ring is empty.
+func (r *SPSC) Peek(ctx context.Context) (Message, error) {
+	m, err := r.TryPeek()
+	return r.peekWait(ctx, m, err)
+}
+
+func (r *SPSC) peek() (Message, error) {
+	c := &r.c
+	if err := r.consPrologue(); err != nil {
+		return Message{}, err
+	}
+	if err := r.available1(); err != nil {
+		return Message{}, err
+	}
+	n, data, err := r.msgAt(c.head)
+	if err != nil {
+		return Message{}, err
+	}
+	c.peek = true
+	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ring: &r.core}, nil
+}
+
+// Release consumes a message returned by TryPeek or Peek; its Data must
+// not be used afterwards.
+func (r *SPSC) Release(m Message) error {
+	c := &r.c
+	if m.ring != &r.core || !c.peek || m.pos != c.head {
+		return ErrNotReserved
+	}
+	c.peek = false
+	return r.release(c.head+1, 1, uint64(len(m.Data)))
+}
