@@ -28,9 +28,48 @@
 // Pop and the other blocking forms wait according to the handle's
 // WaitStrategy (spin with the CPU's pause instruction, yield, sleep in a
 // futex, or the adaptive default that does each in turn) and take a
-// context for cancellation and deadlines. Close ends the stream: pushes
-// fail with ErrClosed, consumers drain and then get io.EOF, and every
-// waiter wakes.
+// context for cancellation and deadlines.
+//
+// # Handles and streams
+//
+// A handle and the stream it reads or writes are separate things, as a
+// net.TCPConn and its two directions are, and as an io.Pipe's two ends:
+//
+//   - Close releases the handle: it publishes the handle's counters and
+//     frees its peer entry. If the handle is an SPSC ring's producer (it
+//     ran a producer operation and no other handle took over since), Close
+//     first ends the stream, as closing a pipe's write end does. A
+//     consumer's Close, and an MPMC handle's, never end the stream, so a
+//     consumer's defer r.Close() is always safe.
+//   - CloseWrite ends the stream for every process, from any handle,
+//     without releasing it (net.TCPConn's CloseWrite): pushes fail with
+//     ErrClosed (which also matches os.ErrClosed), consumers drain what
+//     was committed and then get io.EOF, and every waiter wakes.
+//   - Detach releases the handle without ending the stream even for a
+//     producer: for handing a side over to another handle.
+//
+// A handle must not be used after Close or Detach.
+//
+// # Errors
+//
+// Every error is a sentinel of errors.go, bare on the hot path and
+// wrapped with detail elsewhere; test with errors.Is. A negative length is
+// ErrInvalid, a length above SlotSize ErrTooLarge; a second SPSC
+// reservation or peek while one is held is ErrOutstanding; a Commit or
+// Release of a token this handle does not hold is ErrNotReserved.
+//
+// # Files
+//
+// api.go holds the types every kind shares (Ring, Reservation, Message,
+// Stats, WaitStrategy), errors.go the sentinels, config.go the geometry
+// limits, layout.go every shared-memory record and the ring kinds,
+// lifecycle.go create/open/attach, options and the peer table, core.go the
+// state and operations every kind shares, shell.go the one slow path of
+// every blocking operation (wait.go its strategies, eventcount.go the
+// futex protocol). spsc.go, spsc_consumer.go and mpmc.go are the
+// algorithms, hot path first; spsc_takeover.go the SPSC rare paths. A new
+// ring kind embeds core, implements kindOps (shell.go) and gets the
+// blocking API, closing, counting and the peer table from them.
 //
 // # Concurrency
 //
