@@ -18,8 +18,8 @@ import (
 )
 
 func init() {
-	roles["xp-pop-eof"] = xpPopEOF
-	roles["xp-push-closed"] = xpPushClosed
+	roles["xp-pop-eof"] = xpRingRole("", xpPopEOF)
+	roles["xp-push-closed"] = xpRingRole("", xpPushClosed)
 }
 
 // TestXProcCloseAndDrain checks end of stream across processes: a consumer
@@ -114,14 +114,7 @@ func TestXProcCloseAndDrain(t *testing.T) {
 // xpPopEOF blocks in Pop with WaitBlock and context.Background() until the
 // parent closes the (empty) ring, and reports when it returned. Args: path
 // ring kind.
-func xpPopEOF(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, a["kind"])
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
+func xpPopEOF(_ context.Context, a xproc.Args, r Ring) error {
 	r.SetWaitStrategy(WaitBlock)
 	buf := make([]byte, r.SlotSize())
 	start := time.Now()
@@ -141,14 +134,7 @@ func xpPopEOF(args []string) error {
 // and checks that every kind of push then fails with ErrClosed; with
 // mode=blocked it blocks in Push with no deadline and checks that the
 // parent's Close wakes it with ErrClosed. Args: path ring kind mode.
-func xpPushClosed(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, a["kind"])
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
+func xpPushClosed(_ context.Context, a xproc.Args, r Ring) error {
 	r.SetWaitStrategy(WaitBlock)
 	for i := 0; ; i++ {
 		err := r.TryPush([]byte("m" + strconv.Itoa(i)))

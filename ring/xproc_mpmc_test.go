@@ -23,8 +23,8 @@ import (
 )
 
 func init() {
-	roles["xp-mpmc-producer"] = xpMPMCProducer
-	roles["xp-mpmc-consumer"] = xpMPMCConsumer
+	roles["xp-mpmc-producer"] = xpRingRole("mpmc", xpMPMCProducer)
+	roles["xp-mpmc-consumer"] = xpRingRole("mpmc", xpMPMCConsumer)
 }
 
 // TestXProcMPMC runs two producer processes and two consumer processes on
@@ -126,16 +126,7 @@ func TestXProcMPMC(t *testing.T) {
 
 // xpMPMCProducer pushes n messages xpMPMCMsg(id, 0..n-1) and exits without
 // closing. Args: path ring seed n id.
-func xpMPMCProducer(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, "mpmc")
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
-	ctx, cancel := context.WithTimeout(context.Background(), xpChildTimeout)
-	defer cancel()
+func xpMPMCProducer(ctx context.Context, a xproc.Args, r Ring) error {
 	n, seed, id := a.Int("n"), a.Uint64("seed"), uint32(a.Int("id"))
 	buf := make([]byte, r.SlotSize())
 	for i := 0; i < n; i++ {
@@ -150,16 +141,7 @@ func xpMPMCProducer(args []string) error {
 // xpMPMCConsumer pops until io.EOF, checks each message's checksum and
 // contents, and appends (producer id, seq) as two little-endian uint32 to
 // its log in the order received. Args: path ring seed n producers log.
-func xpMPMCConsumer(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, "mpmc")
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
-	ctx, cancel := context.WithTimeout(context.Background(), xpChildTimeout)
-	defer cancel()
+func xpMPMCConsumer(ctx context.Context, a xproc.Args, r Ring) error {
 	n, seed, producers := uint64(a.Int("n")), a.Uint64("seed"), uint32(a.Int("producers"))
 	f, err := os.Create(a["log"])
 	if err != nil {

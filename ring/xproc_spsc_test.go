@@ -18,8 +18,8 @@ import (
 )
 
 func init() {
-	roles["xp-spsc-producer"] = xpSPSCProducer
-	roles["xp-spsc-consumer"] = xpSPSCConsumer
+	roles["xp-spsc-producer"] = xpRingRole("spsc", xpSPSCProducer)
+	roles["xp-spsc-consumer"] = xpRingRole("spsc", xpSPSCConsumer)
 }
 
 // TestXProcSPSC streams 200,000 messages of every length from 0 to SlotSize
@@ -144,16 +144,7 @@ func TestXProcBlockingSleeps(t *testing.T) {
 
 // xpSPSCProducer pushes n generated messages with Push and, unless
 // close=no, closes the ring. Args: path ring seed n wait [close].
-func xpSPSCProducer(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, "spsc")
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
-	ctx, cancel := context.WithTimeout(context.Background(), xpChildTimeout)
-	defer cancel()
+func xpSPSCProducer(ctx context.Context, a xproc.Args, r Ring) error {
 	n, seed := a.Int("n"), a.Uint64("seed")
 	buf := make([]byte, r.SlotSize())
 	for i := 0; i < n; i++ {
@@ -174,22 +165,14 @@ func xpSPSCProducer(args []string) error {
 // xpSPSCMsg(i). With mode=pop it uses Pop; with mode=trypop it uses TryPop
 // and fails on ErrEmpty (the ring must already hold everything). Args: path
 // ring seed n wait mode.
-func xpSPSCConsumer(args []string) error {
-	a := xproc.ParseArgs(args)
-	ar, r, err := xpOpen(a, "spsc")
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	defer r.Detach()
-	ctx, cancel := context.WithTimeout(context.Background(), xpChildTimeout)
-	defer cancel()
+func xpSPSCConsumer(ctx context.Context, a xproc.Args, r Ring) error {
 	n, seed, mode := a.Int("n"), a.Uint64("seed"), a["mode"]
 	buf := make([]byte, r.SlotSize())
 	want := make([]byte, r.SlotSize())
 	count := 0
 	for ; ; count++ {
 		var k int
+		var err error
 		if mode == "trypop" {
 			k, err = r.TryPop(buf)
 		} else {

@@ -21,6 +21,7 @@ package ring
 // SHMRING_SEED (internal/seed) to repeat a run.
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -108,6 +109,29 @@ func xpOpenRing(a *arena.Arena, kind, name string) (Ring, error) {
 		return OpenMPMC(a, name)
 	}
 	return nil, fmt.Errorf("unknown ring kind %q", kind)
+}
+
+// xpRingRole makes a child role of body: it opens the arena at args[path]
+// and the ring args[ring] of the given kind (args[kind] if kind is ""),
+// with the wait strategy args[wait] if given, and runs body with a context
+// bounded by xpChildTimeout.
+func xpRingRole(kind string, body func(ctx context.Context, a xproc.Args, r Ring) error) xproc.Role {
+	return func(args []string) error {
+		a := xproc.ParseArgs(args)
+		k := kind
+		if k == "" {
+			k = a["kind"]
+		}
+		ar, r, err := xpOpen(a, k)
+		if err != nil {
+			return err
+		}
+		defer ar.Close()
+		defer r.Detach()
+		ctx, cancel := context.WithTimeout(context.Background(), xpChildTimeout)
+		defer cancel()
+		return body(ctx, a, r)
+	}
 }
 
 // xpOpen opens the arena at args[path] and the ring args[ring] of the given
