@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/seed"
 )
 
 type report struct {
@@ -84,7 +85,7 @@ func TestLedgerRejects(t *testing.T) {
 // them in a random interleaving with valid floors, and checks the account,
 // then the same with one number dropped and one duplicated.
 func TestLedgerRandom(t *testing.T) {
-	seed := testSeed(t)
+	seed := seed.Test(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	for iter := range 200 {
 		const consumers = 3

@@ -563,10 +563,10 @@ func (c *Client) Pop(r ring.Ring, zeroCopy bool) (Result, error) {
 	return res, nil
 }
 
-// Close closes the ring.
+// Close ends the ring's stream (CloseWrite) and records it.
 func (c *Client) Close(r ring.Ring) error {
 	call := c.now()
-	err := r.Close()
+	err := r.CloseWrite()
 	ret := c.now()
 	if err != nil {
 		return fmt.Errorf("close: %w", err)

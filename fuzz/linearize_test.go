@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/seed"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -76,30 +77,6 @@ func checkHistory(t *testing.T, tl *tally, h int, capacity int, relax fuzz.Relax
 	tl.needed[r]++
 }
 
-func newHeapRing(t *testing.T, kind string, slots int) (ring.Ring, []byte) {
-	t.Helper()
-	cfg := ring.Config{Slots: slots, SlotSize: fuzz.MsgLen}
-	k := ring.KindMPMC
-	if kind == "spsc" {
-		k = ring.KindSPSC
-	}
-	size, err := ring.Size(k, cfg, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := make([]byte, size)
-	var r ring.Ring
-	if kind == "spsc" {
-		r, err = ring.NewSPSC(mem, cfg, 128)
-	} else {
-		r, err = ring.NewMPMC(mem, cfg, 128)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, mem
-}
-
 // runClients runs each client's workload on its own goroutine, all
 // released at once, and returns the first error.
 func runClients(clients []*fuzz.Client, handles []ring.Ring, rngs []*rand.Rand, ws []fuzz.Workload) error {
@@ -129,12 +106,12 @@ func runClients(clients []*fuzz.Client, handles []ring.Ring, rngs []*rand.Rand, 
 // over heap memory against a bounded FIFO queue (with the relaxations
 // doc.go explains), and that a final drain finds nothing lost.
 func TestLinearizableMPMC(t *testing.T) {
-	seed := testSeed(t)
+	seed := seed.Test(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	tl := newTally()
 	for h := range histories() {
 		slots := 2 << rng.IntN(2)
-		r0, mem := newHeapRing(t, "mpmc", slots)
+		r0, mem := newHeapRing(t, ring.KindMPMC, ring.Config{Slots: slots, SlotSize: fuzz.MsgLen})
 		rec := fuzz.NewRecorder(fuzz.ProcessClock())
 		n := 3 + rng.IntN(2)
 		clients := make([]*fuzz.Client, n)
@@ -146,11 +123,7 @@ func TestLinearizableMPMC(t *testing.T) {
 			clients[i].Dawdle = runtime.Gosched
 			handles[i] = r0
 			if rng.IntN(2) == 0 { // a handle of its own, as another process would have
-				r, err := ring.AttachMPMC(mem)
-				if err != nil {
-					t.Fatal(err)
-				}
-				handles[i] = r
+				handles[i] = attachHeapRing(t, ring.KindMPMC, mem)
 			}
 			rngs[i] = rand.New(rand.NewPCG(seed, uint64(h)<<8|uint64(i)+1))
 			ws[i] = fuzz.RandomWorkload(rng, 10, 30)
@@ -178,19 +151,15 @@ func TestLinearizableMPMC(t *testing.T) {
 // producer goroutine (which may close the ring) and one consumer, checked
 // against the strict queue.
 func TestLinearizableSPSC(t *testing.T) {
-	seed := testSeed(t)
+	seed := seed.Test(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	tl := newTally()
 	for h := range histories() {
 		slots := 2 << rng.IntN(2)
-		r0, mem := newHeapRing(t, "spsc", slots)
+		r0, mem := newHeapRing(t, ring.KindSPSC, ring.Config{Slots: slots, SlotSize: fuzz.MsgLen})
 		cons := r0 // one handle may serve both sides
 		if rng.IntN(2) == 0 {
-			r, err := ring.AttachSPSC(mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cons = r
+			cons = attachHeapRing(t, ring.KindSPSC, mem)
 		}
 		rec := fuzz.NewRecorder(fuzz.ProcessClock())
 		clients := []*fuzz.Client{rec.Client(0), rec.Client(1)}

@@ -1,7 +1,6 @@
 package fuzz_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/seed"
 	"github.com/shmring/shmring/internal/xproc"
 	"github.com/shmring/shmring/ring"
 )
@@ -49,7 +49,7 @@ func TestLinearizableMPMCProcesses(t *testing.T) {
 	if *long {
 		n = 1000
 	}
-	seed := testSeed(t)
+	seed := seed.Test(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "arena")
@@ -72,32 +72,14 @@ func TestLinearizableMPMCProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	deadline := time.Now().Add(2 * time.Minute)
 	logs := make([]string, children)
-	done := make(chan error, children)
+	procs := make([]*xproc.Child, children)
 	for i := range children {
 		logs[i] = filepath.Join(dir, fmt.Sprintf("child%d.log", i))
-		cmd := xproc.Command(t, xpRole, path, logs[i], strconv.Itoa(i), strconv.Itoa(children), strconv.Itoa(n), strconv.FormatUint(seed, 10))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			select {
-			case <-ctx.Done():
-				cmd.Process.Kill()
-			case err := <-wait(cmd.Wait):
-				done <- err
-				return
-			}
-			done <- fmt.Errorf("child %d killed: %w", i, ctx.Err())
-		}()
+		procs[i] = xproc.StartT(t, xpRole, path, logs[i], strconv.Itoa(i), strconv.Itoa(children), strconv.Itoa(n), strconv.FormatUint(seed, 10))
 	}
-	for range children {
-		if err := <-done; err != nil {
-			t.Fatalf("child: %v", err)
-		}
-	}
+	xproc.WaitAll(t, deadline, procs, nil)
 
 	hist := make([][]fuzz.Op, n)
 	for _, l := range logs {
@@ -121,12 +103,6 @@ func TestLinearizableMPMCProcesses(t *testing.T) {
 		rings[h].Detach()
 	}
 	t.Log(tl)
-}
-
-func wait(f func() error) <-chan error {
-	c := make(chan error, 1)
-	go func() { c <- f() }()
-	return c
 }
 
 // linearizeChild is a child's body: args are the arena path, the log

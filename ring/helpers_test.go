@@ -1,11 +1,10 @@
 package ring
 
 import (
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"testing"
+
+	"github.com/shmring/shmring/internal/seed"
 )
 
 // kinds enumerates the two ring kinds for table tests.
@@ -55,20 +54,11 @@ func attachHeap(t testing.TB, kind ringKind, mem []byte) Ring {
 	return r
 }
 
-// testSeed returns a seed from SHMRING_SEED or a random one, and logs it so
-// a failure can be replayed.
+// testSeed is seed.Test: a seed from SHMRING_SEED or a random one, logged
+// so that a failure can be replayed.
 func testSeed(t testing.TB) uint64 {
 	t.Helper()
-	seed := rand.Uint64()
-	if s := os.Getenv("SHMRING_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SHMRING_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with SHMRING_SEED=%d)", seed, seed)
-	return seed
+	return seed.Test(t)
 }
 
 func loadU32(p *uint32) uint32 { return atomic.LoadUint32(p) }

@@ -15,12 +15,13 @@ import (
 
 	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/xproc"
 	"github.com/shmring/shmring/ring"
 )
 
-// childEnv carries a child's childSpec, as JSON. Its presence is what makes
-// the program (or a test binary standing in for it) a child.
-const childEnv = "SHMRING_SOAK_CHILD"
+// childRole is the internal/xproc role of a child; its one argument is
+// its childSpec, as JSON.
+const childRole = "soak-child"
 
 // progressRegion holds, per stream, a uint64 on its own progressStride
 // bytes: how many messages the stream's producer has pushed (every message
@@ -73,23 +74,22 @@ type ringReport struct {
 	OutOfOrder, Corrupt uint64
 }
 
-// childMain runs the child the environment describes, if any, and reports
-// whether it did and the exit status.
+// childMain runs the child the environment describes, if any (see
+// xproc.Dispatch), and reports whether it did and the exit status.
 func childMain() (int, bool) {
-	s := os.Getenv(childEnv)
-	if s == "" {
-		return 0, false
-	}
-	var spec childSpec
-	if err := json.Unmarshal([]byte(s), &spec); err != nil {
-		fmt.Fprintf(os.Stderr, "soak child: bad spec: %v\n", err)
-		return 2, true
-	}
-	if err := runChild(spec, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "soak %s %d: %v\n", spec.Role, spec.Index, err)
-		return 1, true
-	}
-	return 0, true
+	return xproc.Dispatch(map[string]xproc.Role{childRole: func(args []string) error {
+		var spec childSpec
+		if len(args) != 1 {
+			return fmt.Errorf("want one argument, the spec; got %q", args)
+		}
+		if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
+			return fmt.Errorf("bad spec: %w", err)
+		}
+		if err := runChild(spec, os.Stdout); err != nil {
+			return fmt.Errorf("%s %d: %w", spec.Role, spec.Index, err)
+		}
+		return nil
+	}})
 }
 
 func runChild(spec childSpec, stdout io.Writer) error {

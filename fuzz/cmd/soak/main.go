@@ -52,7 +52,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -62,6 +61,7 @@ import (
 
 	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/xproc"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -149,7 +149,7 @@ type soakRing struct {
 // child is a started child process and what it told the parent.
 type child struct {
 	spec   childSpec
-	cmd    *exec.Cmd
+	proc   *xproc.Child
 	report *childReport
 	err    error
 	done   chan struct{}
@@ -215,7 +215,7 @@ func (s *soak) run(ctx context.Context) error {
 	// Every producer is gone, so no push is in flight: close the rings,
 	// and the consumers drain them to io.EOF.
 	for _, r := range s.rings {
-		if err := r.handle.Close(); err != nil {
+		if err := r.handle.CloseWrite(); err != nil {
 			s.problem("close %s: %v", r.spec.Name, err)
 		}
 		r.handle.Detach()
@@ -364,23 +364,26 @@ func (s *soak) start(ctx context.Context, spec childSpec) *child {
 	if err != nil {
 		return fail(err)
 	}
-	exe, err := os.Executable()
+	// The child writes its frames into a pipe of ours; once it has
+	// exited, and our copy of the writing end is closed, the reader sees
+	// EOF.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return fail(err)
 	}
-	c.cmd = exec.CommandContext(ctx, exe)
-	c.cmd.Env = append(os.Environ(), childEnv+"="+string(enc))
-	c.cmd.Stderr = os.Stderr
-	c.cmd.WaitDelay = 5 * time.Second
-	stdout, err := c.cmd.StdoutPipe()
+	c.proc, err = xproc.Start(ctx, xproc.Options{
+		Role: childRole, Args: []string{string(enc)},
+		Stdout: w, Stderr: os.Stderr,
+		Deadline: time.Unix(0, spec.Deadline).Add(5 * time.Second),
+	})
+	w.Close()
 	if err != nil {
-		return fail(err)
-	}
-	if err := c.cmd.Start(); err != nil {
+		stdout.Close()
 		return fail(err)
 	}
 	go func() {
 		defer close(c.done)
+		defer stdout.Close()
 		rerr := readFrames(stdout, func(f frame) error { return s.handle(c, f) })
 		if rerr != nil {
 			io.Copy(io.Discard, stdout)
@@ -388,7 +391,7 @@ func (s *soak) start(ctx context.Context, spec childSpec) *child {
 		if spec.Role == "consumer" {
 			s.ledger.Done(spec.Index)
 		}
-		werr := c.cmd.Wait()
+		werr := c.proc.Wait()
 		c.err = errors.Join(rerr, werr)
 		if c.err == nil && c.report == nil {
 			c.err = errors.New("exited without a report")

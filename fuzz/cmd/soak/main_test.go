@@ -16,8 +16,6 @@ func TestMain(m *testing.M) {
 	if status, ok := childMain(); ok {
 		os.Exit(status)
 	}
-	// Under the race detector every child would sleep a second on exit.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }
 
