@@ -1,8 +1,12 @@
-// Package atomicx provides candidate atomics that may be cheaper than
-// sync/atomic on the ring's hot paths: a release store, an acquire load and
-// a full fence. They exist to be measured against sync/atomic (see the
-// benchmarks in this package); nothing should switch to them without a
-// measurement that shows a gain on the target machines.
+// Package atomicx provides atomics that are cheaper than sync/atomic where
+// a weaker ordering suffices: a release store, an acquire load and a full
+// fence. The ring uses exactly one of them, StoreRelease32, for the slot
+// header words a consumer acquire-loads (the SPSC slot Seq and the MPMC
+// slot Len: ring/layout.go storeRelease32), where docs/benchmarks.md
+// measured it against sync/atomic's XCHG; every publish that an eventcount
+// depends on stays on sync/atomic (see below). The others are measured in
+// this package's benchmarks and used nowhere until a measurement shows a
+// gain on the target machines.
 //
 // # Concurrency
 //
