@@ -33,8 +33,6 @@ type discarder interface {
 	discard(size int) (op byte, payload uint64, err error)
 }
 
-var errShort = errors.New("bench: short message")
-
 // streamConn is a byte stream (pipe pair, stream socket, TCP) carrying
 // fixed-size messages.
 type streamConn struct {

@@ -33,10 +33,11 @@
 // transport_chan.go (in-process), transport_pipe.go, transport_socket.go
 // (Unix stream and seqpacket socket pairs) and transport_tcp.go.
 // mechanisms.go is the one table of what a run measures over them;
-// engine.go runs it; session.go starts a measurement's peer and talks to
-// it; measure.go holds the latency and throughput loops; floor.go both
+// engine.go runs it; session.go starts a measurement's peer and collects
+// its result; measure.go holds the latency and throughput loops; floor.go both
 // halves of the cache-line floor; peer.go the peer process's entry point
-// and loop; conn.go the message protocol and the byte-stream conn.
+// and loop; conn.go the message protocol and the byte-stream conn;
+// errors.go the package's errors.
 //
 // # Concurrency
 //

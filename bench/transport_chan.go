@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 )
@@ -41,8 +40,6 @@ func newChanPair(deadline time.Time) (*chanConn, *chanConn) {
 	return &chanConn{tx: a2b, rx: b2a, done: ctx.Done(), cancel: cancel},
 		&chanConn{tx: b2a, rx: a2b, done: ctx.Done(), cancel: cancel}
 }
-
-var errDeadline = fmt.Errorf("bench: %w", os.ErrDeadlineExceeded)
 
 // send copies msg into the next pooled buffer (the sender's copy, as a
 // ring or socket makes one) and sends that. With cap(tx)+2 buffers a
