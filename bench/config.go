@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -32,9 +31,6 @@ type Config struct {
 	// IdleProbe is how long the blocking strategies' idle CPU probe lasts.
 	IdleProbe time.Duration
 }
-
-// ErrConfig reports a bad Config or flag value.
-var ErrConfig = errors.New("bench: bad configuration")
 
 // DefaultConfig is the default run: under 60 seconds on 2 cores.
 func DefaultConfig() Config {

@@ -25,6 +25,20 @@
 // latency row, and the row's ratio to it uses that adjacent measurement:
 // on a VM the host may move the vCPUs between rows.
 //
+// # Files
+//
+// Each transport is one type holding both of its halves, the parent's
+// open and the peer's attach (transport.go), in its own file:
+// transport_ring.go (shmring SPSC and MPMC, every wait strategy),
+// transport_chan.go (in-process), transport_pipe.go, transport_socket.go
+// (Unix stream and seqpacket socket pairs) and transport_tcp.go.
+// mechanisms.go is the one table of what a run measures over them;
+// engine.go runs it; session.go starts a measurement's peer and collects
+// its result; measure.go holds the latency and throughput loops; floor.go both
+// halves of the cache-line floor; peer.go the peer process's entry point
+// and loop; conn.go the message protocol and the byte-stream conn;
+// errors.go the package's errors.
+//
 // # Concurrency
 //
 // Run is not safe for concurrent use (it pins the calling goroutine's

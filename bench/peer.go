@@ -3,27 +3,29 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"github.com/shmring/shmring/arena"
-	"github.com/shmring/shmring/ring"
 )
 
 // peerEnv carries the peer's JSON spec when the harness re-executes its own
 // binary as the other side of a measurement.
 const peerEnv = "SHMRING_BENCH_PEER"
 
-// peerSpec tells a peer process what to be.
+// Peer modes.
+const (
+	modeEcho  = "echo"  // answer every message (latency)
+	modeSink  = "sink"  // count messages, acknowledge the count (throughput)
+	modeFloor = "floor" // bounce the floor's cache line (floor.go)
+)
+
+// peerSpec tells a peer process what to be. The parent fills in the common
+// fields; a transport's open adds the ones its attach reads.
 type peerSpec struct {
-	Transport string `json:"transport"` // ring, pipe, unix, seqpacket, tcp, floor
+	Transport string `json:"transport"` // a transport's name, or floor
 	Mode      string `json:"mode"`      // echo, sink, floor
 	Size      int    `json:"size"`
 	CPU       int    `json:"cpu"`
+	Files     int    `json:"files,omitempty"` // inherited files, fd 3 onward
 	Arena     string `json:"arena,omitempty"`
 	Tx        string `json:"tx,omitempty"` // ring names from the peer's side
 	Rx        string `json:"rx,omitempty"`
@@ -32,6 +34,9 @@ type peerSpec struct {
 	Addr      string `json:"addr,omitempty"`
 	Deadline  int64  `json:"deadline"` // unix ns: give up after this
 }
+
+// deadline bounds every operation of both sides.
+func (s peerSpec) deadline() time.Time { return time.Unix(0, s.Deadline) }
 
 // peerResult is what a peer prints on stdout when it is done.
 type peerResult struct {
@@ -66,11 +71,18 @@ func runPeer(spec peerSpec) (peerResult, error) {
 	if err := pinThread(spec.CPU); err != nil {
 		return peerResult{}, fmt.Errorf("pin to CPU %d: %w", spec.CPU, err)
 	}
-	deadline := time.Unix(0, spec.Deadline)
-	if spec.Transport == "floor" {
-		return peerFloor(spec, deadline)
+	if spec.Mode == modeFloor {
+		return peerFloor(spec)
 	}
-	c, err := peerConn(spec, deadline)
+	t, err := transportNamed(spec.Transport)
+	if err != nil {
+		return peerResult{}, err
+	}
+	files := make([]*os.File, spec.Files)
+	for i := range files {
+		files[i] = os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i))
+	}
+	c, err := t.attach(spec, files)
 	if err != nil {
 		return peerResult{}, err
 	}
@@ -88,7 +100,7 @@ func serve(c conn, mode string, size int) (peerResult, error) {
 	}
 	d, canDiscard := c.(discarder)
 	switch mode {
-	case "echo":
+	case modeEcho:
 		idleFrom, idleWall := int64(-1), time.Time{}
 		for {
 			if err := c.recv(buf); err != nil {
@@ -112,7 +124,7 @@ func serve(c conn, mode string, size int) (peerResult, error) {
 				return res, err
 			}
 		}
-	case "sink":
+	case modeSink:
 		for {
 			op := byte(0)
 			if canDiscard {
@@ -135,108 +147,4 @@ func serve(c conn, mode string, size int) (peerResult, error) {
 		}
 	}
 	return res, fmt.Errorf("unknown mode %q", mode)
-}
-
-func peerConn(spec peerSpec, deadline time.Time) (conn, error) {
-	switch spec.Transport {
-	case "ring":
-		a, err := arena.Open(spec.Arena)
-		if err != nil {
-			return nil, err
-		}
-		var tx, rx ring.Ring
-		if spec.MPMC {
-			tx, err = ring.OpenMPMC(a, spec.Tx)
-			if err == nil {
-				rx, err = ring.OpenMPMC(a, spec.Rx)
-			}
-		} else {
-			tx, err = ring.OpenSPSC(a, spec.Tx)
-			if err == nil {
-				rx, err = ring.OpenSPSC(a, spec.Rx)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		w, err := ring.ParseWaitStrategy(spec.Wait)
-		if err != nil {
-			return nil, err
-		}
-		tx.SetWaitStrategy(w)
-		rx.SetWaitStrategy(w)
-		// The arena stays mapped until the process exits.
-		return newRingConn(tx, rx, deadline), nil
-	case "pipe":
-		r, w := os.NewFile(3, "rx"), os.NewFile(4, "tx")
-		r.SetDeadline(deadline)
-		w.SetDeadline(deadline)
-		return &streamConn{r: r, w: w, c: []io.Closer{r, w}}, nil
-	case "unix", "seqpacket":
-		nc, err := net.FileConn(os.NewFile(3, "sock"))
-		if err != nil {
-			return nil, err
-		}
-		nc.SetDeadline(deadline)
-		if spec.Transport == "seqpacket" {
-			return &packetConn{c: nc}, nil
-		}
-		return &streamConn{r: nc, w: nc, c: []io.Closer{nc}}, nil
-	case "tcp":
-		nc, err := net.DialTimeout("tcp", spec.Addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		nc.SetDeadline(deadline)
-		return &streamConn{r: nc, w: nc, c: []io.Closer{nc}}, nil
-	}
-	return nil, fmt.Errorf("unknown transport %q", spec.Transport)
-}
-
-// floorWords are the two words of the floor's shared cache line: the
-// parent writes ping, the peer answers in pong.
-type floorWords struct {
-	ping uint64
-	pong uint64
-}
-
-const (
-	floorHello = 1 << 62
-	floorStop  = ^uint64(0)
-)
-
-func floorAt(mem []byte) *floorWords {
-	return (*floorWords)(unsafe.Pointer(&mem[0])) // region is pad-aligned, 16 bytes used
-}
-
-// peerFloor answers every ping with a pong of the same value, spinning
-// with plain atomics: the hardware's round-trip floor.
-func peerFloor(spec peerSpec, deadline time.Time) (peerResult, error) {
-	a, err := arena.Open(spec.Arena)
-	if err != nil {
-		return peerResult{}, err
-	}
-	reg, err := a.Lookup("floor")
-	if err != nil {
-		return peerResult{}, err
-	}
-	w := floorAt(reg.Bytes())
-	atomic.StoreUint64(&w.pong, floorHello)
-	var res peerResult
-	last := uint64(0)
-	for spins := 0; ; spins++ {
-		v := atomic.LoadUint64(&w.ping)
-		if v == floorStop {
-			return res, nil
-		}
-		if v != last {
-			atomic.StoreUint64(&w.pong, v)
-			last = v
-			res.Count++
-			continue
-		}
-		if spins&4095 == 0 && time.Now().After(deadline) {
-			return res, fmt.Errorf("floor: no ping before the deadline")
-		}
-	}
 }

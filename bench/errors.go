@@ -1,0 +1,17 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ErrConfig reports a bad Config or flag value.
+var ErrConfig = errors.New("bench: bad configuration")
+
+// errShort is a message of the wrong size: a broken peer or transport.
+var errShort = errors.New("bench: short message")
+
+// errDeadline is an in-process conn's deadline passing, as the other
+// transports report it.
+var errDeadline = fmt.Errorf("bench: %w", os.ErrDeadlineExceeded)

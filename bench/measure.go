@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// percentiles plotted for every latency row.
+var distribution = []float64{0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100}
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(10*time.Second), 3) }
+
+func rowFrom(name string, h *hdrhistogram.Histogram) LatencyRow {
+	row := LatencyRow{Mechanism: name, Samples: h.TotalCount(), Mean: h.Mean(), IdleCPU: -1,
+		P50: float64(h.ValueAtQuantile(50)), P90: float64(h.ValueAtQuantile(90)), P99: float64(h.ValueAtQuantile(99)),
+		P999: float64(h.ValueAtQuantile(99.9)), P9999: float64(h.ValueAtQuantile(99.99)), Max: float64(h.Max())}
+	for _, p := range distribution {
+		v := float64(h.ValueAtQuantile(p))
+		if p == 100 {
+			v = float64(h.Max())
+		}
+		row.Distribution = append(row.Distribution, Point{Percentile: p, Nanos: v})
+	}
+	return row
+}
+
+// timeRoundTrips calls roundTrip for warmup without recording, then for
+// dur, recording each call's time between two clock reads in h. It checks
+// the clock and ctx every 64 round trips. The mechanisms and the floor
+// share it, so they are timed alike.
+func timeRoundTrips(ctx context.Context, warmup, dur time.Duration, h *hdrhistogram.Histogram, roundTrip func() error) error {
+	warm := time.Now().Add(warmup)
+	for time.Now().Before(warm) {
+		if err := roundTrip(); err != nil {
+			return err
+		}
+	}
+	end := time.Now().Add(dur)
+	for i := 0; ; i++ {
+		t0 := time.Now()
+		if err := roundTrip(); err != nil {
+			return err
+		}
+		t1 := time.Now()
+		h.RecordValue(t1.Sub(t0).Nanoseconds())
+		if i&63 == 0 && (t1.After(end) || ctx.Err() != nil) {
+			return nil
+		}
+	}
+}
+
+// latency runs the ping-pong of m.
+func (e *engine) latency(ctx context.Context, m mechanism) LatencyRow {
+	e.prog.Step("latency " + m.name)
+	row := LatencyRow{Mechanism: m.name, IdleCPU: -1}
+	budget := e.cfg.Warmup + e.cfg.LatencyDuration
+	if m.idleProbe {
+		budget += e.cfg.IdleProbe
+	}
+	if err := pinThread(e.cfg.CPUs[0]); err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	defer unpinThread()
+	s, err := e.start(ctx, m, modeEcho, e.cfg.LatencySize, budget)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	h := newHist()
+	msg, buf := make([]byte, e.cfg.LatencySize), make([]byte, e.cfg.LatencySize)
+	msg[0] = opData
+	roundTrip := func() error {
+		if err := s.c.send(msg); err != nil {
+			return err
+		}
+		return s.c.recv(buf)
+	}
+	err = func() error {
+		if err := timeRoundTrips(ctx, e.cfg.Warmup, e.cfg.LatencyDuration, h, roundTrip); err != nil {
+			return err
+		}
+		if m.idleProbe {
+			msg[0] = opIdle
+			if err := roundTrip(); err != nil {
+				return err
+			}
+			select {
+			case <-time.After(e.cfg.IdleProbe):
+			case <-ctx.Done():
+			}
+		}
+		msg[0] = opStop
+		return s.c.send(msg)
+	}()
+	if err != nil {
+		row.Error = s.fail(err).Error()
+		return row
+	}
+	res, err := s.finish()
+	row = rowFrom(m.name, h)
+	if err != nil {
+		row.Error = err.Error()
+	}
+	if m.idleProbe && res.IdleWall > 0 {
+		row.IdleCPU = float64(res.IdleCPU) / float64(res.IdleWall)
+	}
+	return row
+}
+
+// throughput streams size-byte messages one way for the configured time.
+func (e *engine) throughput(ctx context.Context, m mechanism, size int) ThroughputRow {
+	e.prog.Step(fmt.Sprintf("throughput %s %d B", m.name, size))
+	row := ThroughputRow{Mechanism: m.name, Size: size}
+	if err := pinThread(e.cfg.CPUs[0]); err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	defer unpinThread()
+	s, err := e.start(ctx, m, modeSink, size, e.cfg.ThroughputDuration)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	msg, buf := make([]byte, size), make([]byte, size)
+	msg[0] = opData
+	var sent int64
+	start := time.Now()
+	err = func() error {
+		end := start.Add(e.cfg.ThroughputDuration)
+		check := max(1, 65536/size)
+		for {
+			for i := 0; i < check; i++ {
+				if err := s.c.send(msg); err != nil {
+					return err
+				}
+			}
+			sent += int64(check)
+			if time.Now().After(end) || ctx.Err() != nil {
+				break
+			}
+		}
+		msg[0] = opStop
+		if err := s.c.send(msg); err != nil {
+			return err
+		}
+		if d, ok := s.c.(discarder); ok {
+			op, n, err := d.discard(size)
+			if err == nil && (op != opAck || int64(n) != sent) {
+				err = fmt.Errorf("peer acknowledged %d messages (op %d), sent %d", n, op, sent)
+			}
+			return err
+		}
+		if err := s.c.recv(buf); err != nil {
+			return err
+		}
+		if buf[0] != opAck || int64(getCount(buf)) != sent {
+			return fmt.Errorf("peer acknowledged %d messages, sent %d", getCount(buf), sent)
+		}
+		return nil
+	}()
+	elapsed := time.Since(start).Seconds()
+	if err != nil {
+		row.Error = s.fail(err).Error()
+		return row
+	}
+	if _, err := s.finish(); err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	row.Messages, row.Seconds = sent, elapsed
+	row.MsgsPerSec = float64(sent) / elapsed
+	row.MBPerSec = row.MsgsPerSec * float64(size) / 1e6
+	return row
+}

@@ -1,0 +1,43 @@
+package bench
+
+import "github.com/shmring/shmring/ring"
+
+// mechanism is one row of the report: a transport and what is measured
+// over it.
+type mechanism struct {
+	name      string
+	transport transport
+	latency   bool // measured in the ping-pong
+	stream    bool // measured in the throughput runs
+	floorPair bool // a floor measurement runs right before its latency row
+	idleProbe bool // measure the waiting peer's CPU while idle
+}
+
+// Names used for ratios and targets.
+const (
+	nameSPSCSpin     = "shmring-spsc/spin"
+	nameSPSCAdaptive = "shmring-spsc/adaptive"
+	nameSPSCBlock    = "shmring-spsc/block"
+	nameMPMCSpin     = "shmring-mpmc/spin"
+	nameUnix         = "unix-stream"
+	nameFloor        = "floor (cache line)"
+)
+
+// mechanisms is the one table of what a run measures, in report order. A
+// new transport is a transport_*.go file and its rows here; the peer finds
+// its transport in this table too (transportNamed).
+func mechanisms() []mechanism {
+	return []mechanism{
+		{name: nameSPSCSpin, transport: ringTransport{wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
+		{name: nameSPSCAdaptive, transport: ringTransport{wait: ring.WaitAdaptive}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		{name: nameSPSCBlock, transport: ringTransport{wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		{name: nameMPMCSpin, transport: ringTransport{mpmc: true, wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
+		{name: "shmring-mpmc/adaptive", transport: ringTransport{mpmc: true, wait: ring.WaitAdaptive}, latency: true, floorPair: true, idleProbe: true},
+		{name: "shmring-mpmc/block", transport: ringTransport{mpmc: true, wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		{name: "go-chan (1 process)", transport: chanTransport{}, latency: true, stream: true},
+		{name: "pipe", transport: pipeTransport{}, latency: true, stream: true},
+		{name: nameUnix, transport: unixStream, latency: true, stream: true},
+		{name: "unix-seqpacket", transport: unixSeqpacket, latency: true, stream: true},
+		{name: "tcp-loopback", transport: tcpTransport{}, latency: true, stream: true},
+	}
+}
