@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shmring/shmring/internal/seed"
 	"time"
 	"unsafe"
 )
@@ -184,25 +186,6 @@ func openSeeds(t *testing.T) map[string][]byte {
 // SHMRING_WRITE_CORPUS=1 rewrites it from openSeeds.
 func TestFuzzOpenSeeds(t *testing.T) {
 	for name, img := range openSeeds(t) {
-		writeOrCheckSeed(t, "FuzzOpen", name, fmt.Sprintf("[]byte(%q)\n", img))
-	}
-}
-
-// writeOrCheckSeed writes one seed file in the "go test fuzz v1" format
-// when SHMRING_WRITE_CORPUS=1, and otherwise checks it exists.
-func writeOrCheckSeed(t *testing.T, fuzzName, seed, values string) {
-	t.Helper()
-	p := filepath.Join("testdata", "fuzz", fuzzName, seed)
-	if os.Getenv("SHMRING_WRITE_CORPUS") != "1" {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("seed corpus: %v (SHMRING_WRITE_CORPUS=1 go test -run %s rewrites it)", err, t.Name())
-		}
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("go test fuzz v1\n"+values), 0o644); err != nil {
-		t.Fatal(err)
+		seed.Corpus(t, "FuzzOpen", name, fmt.Sprintf("[]byte(%q)\n", img))
 	}
 }

@@ -7,9 +7,9 @@ package ring
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/shmring/shmring/internal/seed"
 )
 
 type ringSeed struct {
@@ -143,28 +143,9 @@ func firstLenWord(kind byte) int {
 // SHMRING_WRITE_CORPUS=1 rewrites them from opsSeeds and hostileSeeds.
 func TestFuzzSeeds(t *testing.T) {
 	for name, s := range opsSeeds() {
-		writeOrCheckSeed(t, "FuzzRingOps", name, fmt.Sprintf("byte(%q)\nbyte(%q)\nuint16(%d)\n[]byte(%q)\n", s.kind, s.slotsLog, s.slotSize, []byte(s.ops)))
+		seed.Corpus(t, "FuzzRingOps", name, fmt.Sprintf("byte(%q)\nbyte(%q)\nuint16(%d)\n[]byte(%q)\n", s.kind, s.slotsLog, s.slotSize, []byte(s.ops)))
 	}
 	for name, s := range hostileSeeds() {
-		writeOrCheckSeed(t, "FuzzHostileMemory", name, fmt.Sprintf("byte(%q)\n[]byte(%q)\n", s.kind, []byte(s.prog)))
-	}
-}
-
-// writeOrCheckSeed writes one seed file in the "go test fuzz v1" format
-// when SHMRING_WRITE_CORPUS=1, and otherwise checks it exists.
-func writeOrCheckSeed(t *testing.T, fuzzName, seed, values string) {
-	t.Helper()
-	p := filepath.Join("testdata", "fuzz", fuzzName, seed)
-	if os.Getenv("SHMRING_WRITE_CORPUS") != "1" {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("seed corpus: %v (SHMRING_WRITE_CORPUS=1 go test -run %s rewrites it)", err, t.Name())
-		}
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("go test fuzz v1\n"+values), 0o644); err != nil {
-		t.Fatal(err)
+		seed.Corpus(t, "FuzzHostileMemory", name, fmt.Sprintf("byte(%q)\n[]byte(%q)\n", s.kind, []byte(s.prog)))
 	}
 }
