@@ -7,9 +7,10 @@
 //
 // # Method
 //
-// Each measurement re-executes the running binary as the peer (see IsPeer
-// and PeerMain), pins the two sides to their own CPUs (sched_setaffinity
-// on a locked OS thread), waits for the peer's hello, then:
+// Each measurement re-executes the running binary as the peer (with
+// internal/xproc, in the role PeerRole, which Peer plays), pins the two
+// sides to their own CPUs (sched_setaffinity on a locked OS thread), waits
+// for the peer's hello, then:
 //
 //   - latency: a ping-pong of one message each way, timed per round trip
 //     with two clock reads, after a warm-up, into an HdrHistogram

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// peerEnv carries the peer's JSON spec when the harness re-executes its own
-// binary as the other side of a measurement.
-const peerEnv = "SHMRING_BENCH_PEER"
+// PeerRole is the internal/xproc role of a measurement's peer: the harness
+// re-executes the running binary in it. A program that runs the harness
+// dispatches it to Peer first thing in main (xproc.Dispatch) and in
+// TestMain (xproc.Main).
+const PeerRole = "bench-peer"
 
 // Peer modes.
 const (
@@ -45,26 +47,21 @@ type peerResult struct {
 	IdleWall int64 `json:"idle_wall_ns"`
 }
 
-// IsPeer reports whether this process was started as a measurement peer.
-// A program that runs the harness calls it first thing in main (and in
-// TestMain) and, if true, exits with PeerMain's status.
-func IsPeer() bool { return os.Getenv(peerEnv) != "" }
-
-// PeerMain runs the peer side of one measurement and returns the exit
-// status.
-func PeerMain() int {
+// Peer runs the peer side of one measurement, whose spec is its one
+// argument, and prints its result on stdout.
+func Peer(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want one argument, the spec; got %d", len(args))
+	}
 	var spec peerSpec
-	if err := json.Unmarshal([]byte(os.Getenv(peerEnv)), &spec); err != nil {
-		fmt.Fprintf(os.Stderr, "bench peer: bad spec: %v\n", err)
-		return 2
+	if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
+		return fmt.Errorf("bad spec: %w", err)
 	}
 	res, err := runPeer(spec)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench peer (%s %s): %v\n", spec.Transport, spec.Mode, err)
-		return 1
+		return fmt.Errorf("%s %s: %w", spec.Transport, spec.Mode, err)
 	}
-	json.NewEncoder(os.Stdout).Encode(res)
-	return 0
+	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
 func runPeer(spec peerSpec) (peerResult, error) {

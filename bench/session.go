@@ -9,19 +9,26 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/shmring/shmring/internal/xproc"
 )
 
 // session is one running measurement: the parent's conn and the peer,
-// either a re-executed process or, for an in-process transport, a
-// goroutine.
+// either a re-executed process (internal/xproc, role PeerRole) or, for an
+// in-process transport, a goroutine.
 type session struct {
-	c      conn
-	cmd    *exec.Cmd
-	out    bytes.Buffer
-	errOut bytes.Buffer
-	waitc  chan error
-	local  chan peerResult // in-process peer
-	lerr   chan error
+	c conn
+	// peer is the peer process, nil for an in-process peer. out and errOut
+	// are its stdout (its result) and stderr, complete once it has exited.
+	peer        *xproc.Child
+	out, errOut bytes.Buffer
+	local       chan peerResult // in-process peer
+	lerr        chan error
+
+	// floor.go waits for its peer through these two: waitc yields how the
+	// peer exited (exitStatus), once, and cmd.Process.Kill kills it.
+	waitc chan error
+	cmd   struct{ Process *xproc.Child }
 }
 
 // start sets up mechanism m for messages of size bytes in mode (echo or
@@ -86,55 +93,58 @@ func (s *session) accept(accepted <-chan conn) error {
 		}
 		s.c = c
 		return nil
-	case err := <-s.waitc:
-		return fmt.Errorf("peer exited before connecting: %v: %s", err, s.errOut.String())
+	case <-s.peer.Done():
+		return fmt.Errorf("peer exited before connecting: %v: %s", s.exitStatus(), s.errOut.String())
 	case <-time.After(10 * time.Second):
 		return s.fail(errors.New("peer did not connect"))
 	}
 }
 
-// spawn re-executes this binary as the peer described by spec, passing it
+// spawn starts this binary again as the peer described by spec, passing it
 // extra as fd 3 onward; the peer is killed when ctx ends or at deadline.
 func (e *engine) spawn(ctx context.Context, s *session, spec peerSpec, extra []*os.File, deadline time.Time) error {
-	exe, err := os.Executable()
+	js, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
-	js, _ := json.Marshal(spec)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), peerEnv+"="+string(js), "GORACE=atexit_sleep_ms=0")
-	cmd.ExtraFiles = extra
-	cmd.Stdout, cmd.Stderr = &s.out, &s.errOut
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start peer: %w", err)
+	s.peer, err = xproc.Start(ctx, xproc.Options{
+		Role: PeerRole, Args: []string{string(js)},
+		ExtraFiles: extra,
+		Stdout:     &s.out, Stderr: &s.errOut,
+		Deadline: deadline,
+	})
+	if err != nil {
+		return err
 	}
-	s.cmd = cmd
+	s.cmd.Process = s.peer
 	s.waitc = make(chan error, 1)
-	go func() { s.waitc <- cmd.Wait() }()
-	go func() {
-		select {
-		case <-ctx.Done():
-			cmd.Process.Kill()
-		case <-time.After(time.Until(deadline)):
-			cmd.Process.Kill()
-		case err := <-s.waitc:
-			s.waitc <- err
-		}
-	}()
+	go func() { s.waitc <- s.exitStatus() }()
 	return nil
+}
+
+// exitStatus waits for the peer process to exit and returns nil, or how it
+// ended ("exit status 1", "signal: killed") for a message that quotes its
+// stderr beside it. (xproc's error names the child by its whole spec, too
+// long for a table row.)
+func (s *session) exitStatus() error {
+	err := s.peer.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee
+	}
+	return err
 }
 
 // fail kills the peer and returns err with its stderr.
 func (s *session) fail(err error) error {
-	if s.cmd != nil {
-		s.cmd.Process.Kill()
-		<-s.waitc
+	if s.c != nil {
+		defer s.c.close()
+	}
+	if s.peer != nil {
+		s.peer.Kill()
 		if msg := s.errOut.String(); msg != "" {
 			return fmt.Errorf("%w (peer: %s)", err, msg)
 		}
-	}
-	if s.c != nil {
-		s.c.close()
 	}
 	return err
 }
@@ -152,12 +162,12 @@ func (s *session) finish() (peerResult, error) {
 		}
 	}
 	select {
-	case err := <-s.waitc:
-		if err != nil {
+	case <-s.peer.Done():
+		if err := s.exitStatus(); err != nil {
 			return res, fmt.Errorf("peer: %v: %s", err, s.errOut.String())
 		}
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		s.peer.Kill()
 		return res, errors.New("peer did not exit")
 	}
 	err := json.Unmarshal(s.out.Bytes(), &res)

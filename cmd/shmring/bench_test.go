@@ -10,14 +10,12 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/xproc"
 )
 
-func TestMain(m *testing.M) {
-	if bench.IsPeer() { // the bench harness re-executes this test binary as its peer
-		os.Exit(bench.PeerMain())
-	}
-	os.Exit(m.Run())
-}
+// TestMain plays the roles main does: the bench harness re-executes this
+// test binary as its peer.
+func TestMain(m *testing.M) { xproc.Main(m, roles) }
 
 // TestBenchEndToEnd runs `shmring bench` in a short mode and checks the
 // table, the JSON and the plot are produced and well formed. It makes no

@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/shmring/shmring/bench"
+	"github.com/shmring/shmring/internal/xproc"
 )
 
 // command is one subcommand of shmring.
@@ -56,9 +57,13 @@ const (
 // turns it into exitUsage.
 var errUsage = errors.New("shmring: usage error")
 
+// roles are what this binary plays when it re-executes itself (see
+// internal/xproc): `shmring bench` starts its peers in bench.PeerRole.
+var roles = map[string]xproc.Role{bench.PeerRole: bench.Peer}
+
 func main() {
-	if bench.IsPeer() { // re-executed by `shmring bench` as the other side
-		os.Exit(bench.PeerMain())
+	if status, ok := xproc.Dispatch(roles); ok { // re-executed as a child
+		os.Exit(status)
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
