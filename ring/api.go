@@ -77,7 +77,7 @@ type Stats struct {
 	Len uint64
 	// The rest are summed over the peer table. Each handle publishes its
 	// counts at least every 64 operations, before it sleeps, and when it
-	// is closed, so they may lag by that much per live handle.
+	// is closed or detached, so they may lag by that much per live handle.
 	BytesIn, BytesOut       uint64
 	FullEvents, EmptyEvents uint64
 	Sleeps, Wakes           uint64

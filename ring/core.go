@@ -117,12 +117,28 @@ func (c *core) CloseWrite() error {
 			break
 		}
 	}
+	c.closed()
+	return nil
+}
+
+// closeAt ends the stream if the producer word is still exactly pos (not
+// closed, nobody published since), and reports whether it did.
+func (c *core) closeAt(pos uint64) bool {
+	// CAS: sequentially consistent, as in CloseWrite.
+	if !atomic.CompareAndSwapUint64(&c.prod.Pos, pos, pos|closedBit) {
+		return false
+	}
+	c.closed()
+	return true
+}
+
+// closed follows the closed bit: the mirror, then every sleeper wakes.
+func (c *core) closed() {
 	// After the bit: a consumer that sees Closed == 1 then loads the
 	// producer word and finds the bit.
 	atomic.StoreUint32(&c.hdr.Closed, 1)
 	c.notEmpty.wakeAll(c.peer)
 	c.notFull.wakeAll(c.peer)
-	return nil
 }
 
 // IsClosed reports whether the stream has been ended (CloseWrite).

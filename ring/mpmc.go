@@ -15,9 +15,9 @@ package ring
 //   - A producer that won the CAS for p owns the slot until it stores
 //     Seq = p+1; a consumer that won the CAS for p owns it until it stores
 //     Seq = p+Slots. So every message is delivered exactly once.
-//   - Closing sets bit 63 of prod.Pos, which makes every later producer
+//   - CloseWrite sets bit 63 of prod.Pos, which makes every later producer
 //     CAS fail; consumers see EOF only when closed and DeqPos == EnqPos, so
-//     a message claimed before Close is still delivered.
+//     a message claimed before CloseWrite is still delivered.
 //   - Seq, Len and both positions are peer-written: each is read once,
 //     checked against the states above and against SlotSize, and an
 //     impossible value returns ErrCorrupt.
@@ -344,7 +344,7 @@ func (r *MPMC) releaseSlot(pos uint64) {
 }
 
 // TryPop copies the next message into dst and returns its length. It
-// returns ErrEmpty, io.EOF once the ring is closed and drained,
+// returns ErrEmpty, io.EOF once the stream is ended and drained,
 // io.ErrShortBuffer if dst is too short (the message stays in the ring),
 // or ErrCorrupt; it never blocks.
 func (r *MPMC) TryPop(dst []byte) (int, error) { return r.countedN(r.pop(dst)) }
@@ -475,7 +475,7 @@ func (r *MPMC) ready(push bool) bool {
 	if atomic.LoadUint64(&s.Seq) == c+1 {
 		return true
 	}
-	// Closed is final only once drained: a slot claimed before Close but
+	// Closed is final only once drained: a slot claimed before CloseWrite but
 	// not yet published must still be waited for (without spinning). About
 	// to sleep, so read the producer word itself rather than the mirror.
 	p := atomic.LoadUint64(&r.prod.Pos)

@@ -26,8 +26,11 @@ type kindOps interface {
 	// ready reports whether a producer (push) or consumer operation could
 	// now make progress or fail for good (closed, corrupt): the condition
 	// the eventcount re-checks before sleeping. It reads the shared words
-	// (not caches or the Closed mirror) so that it agrees with the next
-	// try, and it is called on the waiting goroutine only.
+	// (not the Closed mirror) and changes no private state, and it is
+	// called on the waiting goroutine only. A true answer makes the waiter
+	// retry at once, so every try must take what ready saw (a message
+	// visible through its slot word included) or report its error within
+	// a bounded number of retries.
 	ready(push bool) bool
 }
 

@@ -60,8 +60,10 @@ type SPSC struct {
 type cacheLinePad [128]byte
 
 // unsynced is a side's private position before its first operation (and
-// after a takeover was seen): no shared position ever equals it, so the
-// one comparison in each operation's prologue sends it to the resync.
+// after a failed publish): no valid position equals it (bit 63 is never set
+// in one), so the comparison in each operation's prologue sends it to the
+// resync; the prologues also send any word with bit 63 set there, so a
+// corrupt word equal to the sentinel is refused too.
 const unsynced = ^uint64(0)
 
 // spscProducer is the producer side's private state.
@@ -155,8 +157,8 @@ func (r *SPSC) push(msg []byte) error {
 // that took over since our last operation (we then continue from its
 // position instead of overwriting its messages).
 func (r *SPSC) prodPrologue() error {
-	cur := atomic.LoadUint64(&r.prod.Pos) // acquire: pairs with any publish or close of the word
-	if cur != r.p.tail {
+	cur := atomic.LoadUint64(&r.prod.Pos)  // acquire: pairs with any publish or close of the word
+	if cur != r.p.tail || int64(cur) < 0 { // bit 63: closed (or a word equal to unsynced)
 		if err := r.resyncProd(cur); err != nil {
 			return err
 		}
@@ -303,8 +305,9 @@ func (r *SPSC) Commit(res Reservation, n int) error {
 
 // ready implements kindOps: whether a producer (push) or consumer
 // operation could make progress now, or fail for good. It reads the
-// shared words, not the caches and not the Closed mirror: the caller is
-// about to sleep, so the answer must agree with what the next try finds.
+// shared words (not the caches, not the Closed mirror) and changes no
+// private state: the caller is about to sleep, and the answer must agree
+// with what the next try finds.
 func (r *SPSC) ready(push bool) bool {
 	if push {
 		t := atomic.LoadUint64(&r.prod.Pos) // acquire
@@ -317,20 +320,25 @@ func (r *SPSC) ready(push bool) bool {
 	if r.c.head == unsynced || r.seqReady() {
 		return true
 	}
-	a, closed, err := r.refreshTail()
-	return a > 0 || closed || err != nil
+	_, a, eof, err := r.loadTail()
+	return a > 0 || eof || err != nil
 }
 
 // Close releases this handle (see Detach). If the handle is the ring's
-// producer (it has run a producer operation and no other handle took
-// over since), Close first ends the stream, as closing the write end of a
-// pipe does: consumers drain and then get io.EOF. A consumer's Close
-// never ends the stream. Idempotent; call it after the handle's last
-// operation.
+// producer (it ran a producer operation and no other handle has published
+// since), Close first ends the stream, as closing the write end of a pipe
+// does: consumers drain and then get io.EOF. A consumer's Close never ends
+// the stream, nor does Close after Detach. Idempotent; call it after the
+// handle's last operation.
 func (r *SPSC) Close() error {
-	var err error
-	if t := r.p.tail; t != unsynced && atomic.LoadUint64(&r.prod.Pos)&posMask == t {
-		err = r.CloseWrite()
+	if r.detached.Load() {
+		return nil
 	}
-	return joinErr(err, r.Detach())
+	if t := r.p.tail; t != unsynced {
+		// One CAS tests "still the producer" and ends the stream at once,
+		// so a producer handle that publishes in between is not closed
+		// under.
+		r.closeAt(t)
+	}
+	return r.Detach()
 }

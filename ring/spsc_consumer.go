@@ -51,17 +51,22 @@ func (r *SPSC) pop(dst []byte) (int, error) {
 // shared consumer word (our own line), so that a consumer handle that took
 // over since our last operation is followed, never re-delivered.
 func (r *SPSC) consPrologue() error {
+	// Acquire: pairs with a consumer handle's release CAS of cons.Pos. A
+	// word with bit 63 set is never a valid position (and would match the
+	// unsynced sentinel): resyncCons refuses it.
+	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head || int64(cur) < 0 {
+		if err := r.resyncCons(cur); err != nil {
+			return err
+		}
+	}
 	if r.c.peek {
 		return ErrOutstanding
-	}
-	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head { // acquire
-		return r.resyncCons(cur)
 	}
 	return nil
 }
 
 // available1 reports whether the message at the head can be read: nil,
-// ErrEmpty or io.EOF.
+// ErrEmpty, io.EOF or ErrCorrupt.
 func (r *SPSC) available1() error {
 	c := &r.c
 	if c.tailCache > c.head { // the cache says a message is there
@@ -97,26 +102,40 @@ func (r *SPSC) seqReady() bool {
 	return atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) // acquire: pairs with storeRelease32 after Len and data
 }
 
-// refreshTail reloads Tail into the consumer's cache and returns how many
-// messages may be read and whether the stream ended (meaningful when 0).
+// refreshTail reloads Tail, validates it against the head, and caches it
+// only if valid: how many messages may be read, and whether the stream
+// ended (meaningful when 0).
 func (r *SPSC) refreshTail() (uint64, bool, error) {
+	t, a, eof, err := r.loadTail()
+	if err == nil {
+		r.c.tailCache = t
+	}
+	return a, eof, err
+}
+
+// loadTail reads the producer word and says what it means for the
+// consumer at its head, changing no private state: the published tail t,
+// how many messages may be read (t - head, or 1 when the head ran ahead of
+// t and the next message shows through its Seq: see headAhead), and
+// whether the stream ended and is drained.
+func (r *SPSC) loadTail() (t, avail uint64, eof bool, err error) {
 	c := &r.c
 	// Acquire: pairs with the producer's CAS of prod.Pos, so the slot
 	// contents written before it are visible.
-	t := atomic.LoadUint64(&r.prod.Pos)
-	closed := t&closedBit != 0
+	raw := atomic.LoadUint64(&r.prod.Pos)
+	closed := raw&closedBit != 0
 	if closed {
 		r.repairClosedMirror()
 	}
-	t &= posMask
-	c.tailCache = t
+	t = raw & posMask
 	if t < c.head {
-		return r.headAhead(t)
+		avail, err = r.headAhead(t)
+		return t, avail, false, err
 	}
 	if t-c.head > r.g.slots {
-		return 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
+		return 0, 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
 	}
-	return t - c.head, closed && t == c.head, nil
+	return t, t - c.head, closed && t == c.head, nil
 }
 
 // msgAt returns the validated length and data offset of the message at pos.
@@ -178,17 +197,21 @@ func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
 		a = c.tailCache - c.head
 	}
 	if a < uint64(len(bufs)) {
-		var closed bool
-		var err error
-		if a, closed, err = r.refreshTail(); err != nil {
+		if a == 0 {
+			// Nothing cached: poll as TryPop does (the head slot's Seq,
+			// then the quiet Closed mirror), so that an empty poll stays
+			// off the producer's line and a message that shows through
+			// its Seq is taken, as the waiter's ready expects.
+			if err := r.available1(); err != nil {
+				return 0, err
+			}
+		}
+		// More are wanted than the cache says: look at the tail once.
+		n, _, err := r.refreshTail()
+		if err != nil {
 			return 0, err
 		}
-		if a == 0 {
-			if closed {
-				return 0, io.EOF
-			}
-			return 0, ErrEmpty
-		}
+		a = max(a, n, 1)
 	}
 	k := min(a, uint64(len(bufs)))
 	var nbytes uint64

@@ -22,6 +22,9 @@ func (r *SPSC) resyncProd(cur uint64) error {
 	}
 	t := cur
 	h := atomic.LoadUint64(&r.cons.Pos) // acquire: pairs with the consumer's release CAS
+	if h > posMask {
+		return corruptf("consumer position %#x has bit 63 set", h)
+	}
 	// The head may be ahead of the tail: a consumer may already have
 	// taken a previous producer's unpublished messages through Seq.
 	if t-h > r.g.slots && h-t > r.g.slots {
@@ -58,7 +61,9 @@ func (r *SPSC) resyncProd(cur uint64) error {
 	if t < h {
 		return corruptf("positions: tail %d behind head %d after adoption", t, h)
 	}
-	p.tail, p.headCache = t, h
+	// A reservation this handle held was for a position another producer
+	// handle has since taken over: it is void (Commit says ErrNotReserved).
+	p.tail, p.headCache, p.resv = t, h, false
 	r.markRole(roleProducer)
 	return nil
 }
@@ -67,7 +72,7 @@ func (r *SPSC) resyncProd(cur uint64) error {
 // longer our tail. It returns nil if the slots were published anyway.
 func (r *SPSC) publishFailed(next uint64) error {
 	p := &r.p
-	cur := atomic.LoadUint64(&r.prod.Pos) // acquire
+	cur := atomic.LoadUint64(&r.prod.Pos) // acquire: nothing below depends on it but the CAS
 	if cur == p.tail|closedBit {
 		// CloseWrite landed between our prologue and this publish (a
 		// CloseWrite that raced a push, which the contract asks callers to
@@ -92,27 +97,35 @@ func (r *SPSC) publishFailed(next uint64) error {
 // consumer handle took over.
 func (r *SPSC) resyncCons(cur uint64) error {
 	c := &r.c
-	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit // acquire
+	if cur > posMask {
+		return corruptf("consumer position %#x has bit 63 set", cur)
+	}
+	// Acquire: pairs with the producer's publish CAS; the tail cached
+	// from it permits reading the slots below it.
+	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit
 	// Head may run ahead of Tail by an in-flight publish (consumption
 	// through slot Seqs), never by more than Slots.
 	if t-cur > r.g.slots && cur-t > r.g.slots {
 		return corruptf("positions: tail %d, head %d, %d slots", t, cur, r.g.slots)
 	}
-	c.head, c.tailCache = cur, t
+	// A message this handle had peeked belongs to the position another
+	// consumer handle has since moved past: it is void (Release says
+	// ErrNotReserved).
+	c.head, c.tailCache, c.peek = cur, t, false
 	r.markRole(roleConsumer)
 	return nil
 }
 
-// headAhead is refreshTail's answer when the consumer's head is ahead of
+// headAhead is loadTail's answer when the consumer's head is ahead of
 // the published tail t: it consumed through slot Seqs ahead of the
 // producer's Tail publish, which is on its way. Empty for now, never EOF;
 // the next message may still be taken through its Seq.
-func (r *SPSC) headAhead(t uint64) (uint64, bool, error) {
+func (r *SPSC) headAhead(t uint64) (uint64, error) {
 	if r.c.head-t > r.g.slots {
-		return 0, false, corruptf("consumer position %d ahead of producer position %d", r.c.head, t)
+		return 0, corruptf("consumer position %d ahead of producer position %d", r.c.head, t)
 	}
 	if r.seqReady() {
-		return 1, false, nil
+		return 1, nil
 	}
-	return 0, false, nil
+	return 0, nil
 }
