@@ -98,15 +98,8 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 		return row
 	}
 	stop()
-	select {
-	case err := <-s.waitc:
-		if err != nil {
-			row.Error = fmt.Sprintf("floor peer: %v: %s", err, s.errOut.String())
-			return row
-		}
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		row.Error = "floor peer did not exit"
+	if err := s.exited("floor peer"); err != nil {
+		row.Error = err.Error()
 		return row
 	}
 	return rowFrom(name, h)

@@ -24,11 +24,6 @@ type session struct {
 	out, errOut bytes.Buffer
 	local       chan peerResult // in-process peer
 	lerr        chan error
-
-	// floor.go waits for its peer through these two: waitc yields how the
-	// peer exited (exitStatus), once, and cmd.Process.Kill kills it.
-	waitc chan error
-	cmd   struct{ Process *xproc.Child }
 }
 
 // start sets up mechanism m for messages of size bytes in mode (echo or
@@ -113,13 +108,7 @@ func (e *engine) spawn(ctx context.Context, s *session, spec peerSpec, extra []*
 		Stdout:     &s.out, Stderr: &s.errOut,
 		Deadline: deadline,
 	})
-	if err != nil {
-		return err
-	}
-	s.cmd.Process = s.peer
-	s.waitc = make(chan error, 1)
-	go func() { s.waitc <- s.exitStatus() }()
-	return nil
+	return err
 }
 
 // exitStatus waits for the peer process to exit and returns nil, or how it
@@ -161,15 +150,25 @@ func (s *session) finish() (peerResult, error) {
 			return res, errors.New("in-process peer did not finish")
 		}
 	}
-	select {
-	case <-s.peer.Done():
-		if err := s.exitStatus(); err != nil {
-			return res, fmt.Errorf("peer: %v: %s", err, s.errOut.String())
-		}
-	case <-time.After(10 * time.Second):
-		s.peer.Kill()
-		return res, errors.New("peer did not exit")
+	if err := s.exited("peer"); err != nil {
+		return res, err
 	}
 	err := json.Unmarshal(s.out.Bytes(), &res)
 	return res, err
+}
+
+// exited waits up to 10 s for the peer process to exit, kills it if it
+// does not, and returns nil if it exited cleanly, or an error naming it
+// (what) with how it ended and its stderr.
+func (s *session) exited(what string) error {
+	select {
+	case <-s.peer.Done():
+		if err := s.exitStatus(); err != nil {
+			return fmt.Errorf("%s: %v: %s", what, err, s.errOut.String())
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		s.peer.Kill()
+		return fmt.Errorf("%s did not exit", what)
+	}
 }
