@@ -31,7 +31,6 @@ type peerSpec struct {
 	Arena     string `json:"arena,omitempty"`
 	Tx        string `json:"tx,omitempty"` // ring names from the peer's side
 	Rx        string `json:"rx,omitempty"`
-	MPMC      bool   `json:"mpmc,omitempty"`
 	Wait      string `json:"wait,omitempty"`
 	Addr      string `json:"addr,omitempty"`
 	Deadline  int64  `json:"deadline"` // unix ns: give up after this

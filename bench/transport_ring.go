@@ -43,10 +43,10 @@ func (t ringTransport) open(e *engine, spec *peerSpec) (*endpoint, error) {
 		return nil, err
 	}
 	remove := func() { arena.Remove(path) }
-	tx, err := t.create(a, ringA2B, rcfg)
+	tx, err := ring.Create(a, ringA2B, kind, rcfg)
 	var rx ring.Ring
 	if err == nil {
-		rx, err = t.create(a, ringB2A, rcfg)
+		rx, err = ring.Create(a, ringB2A, kind, rcfg)
 	}
 	if err != nil {
 		a.Close()
@@ -54,21 +54,14 @@ func (t ringTransport) open(e *engine, spec *peerSpec) (*endpoint, error) {
 		return nil, err
 	}
 	spec.Arena, spec.Tx, spec.Rx = path, ringB2A, ringA2B
-	spec.MPMC, spec.Wait = t.mpmc, t.wait.String()
+	spec.Wait = t.wait.String()
 	c := &arenaConn{ringConn: newRingConn(tx, rx, t.wait, spec.deadline()), a: a}
 	return &endpoint{conn: c, cleanup: remove}, nil
 }
 
-func (t ringTransport) create(a *arena.Arena, name string, cfg ring.Config) (ring.Ring, error) {
-	if t.mpmc {
-		return ring.CreateMPMC(a, name, cfg)
-	}
-	return ring.CreateSPSC(a, name, cfg)
-}
-
-// attach opens the rings the spec names; kind and wait strategy come from
-// the spec, not the receiver. The arena stays mapped until the process
-// exits.
+// attach opens the rings the spec names, of whatever kind they are; the
+// wait strategy comes from the spec, not the receiver. The arena stays
+// mapped until the process exits.
 func (ringTransport) attach(spec peerSpec, _ []*os.File) (conn, error) {
 	w, err := ring.ParseWaitStrategy(spec.Wait)
 	if err != nil {
@@ -78,23 +71,15 @@ func (ringTransport) attach(spec peerSpec, _ []*os.File) (conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := ringTransport{mpmc: spec.MPMC}
-	tx, err := t.openRing(a, spec.Tx)
+	tx, err := ring.Open(a, spec.Tx)
 	var rx ring.Ring
 	if err == nil {
-		rx, err = t.openRing(a, spec.Rx)
+		rx, err = ring.Open(a, spec.Rx)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return newRingConn(tx, rx, w, spec.deadline()), nil
-}
-
-func (t ringTransport) openRing(a *arena.Arena, name string) (ring.Ring, error) {
-	if t.mpmc {
-		return ring.OpenMPMC(a, name)
-	}
-	return ring.OpenSPSC(a, name)
 }
 
 // ringSlots sizes a ring for mode: a few slots for the ping-pong, up to

@@ -7,27 +7,13 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// heapPad is the padding unit of heap rings (a cache line and then some,
-// as an arena's would be).
-const heapPad = 128
-
 // newHeapRing builds a ring of kind (ring.KindSPSC or ring.KindMPMC) over
-// heap memory through the public API only, sized with ring.Size, so the
-// race detector sees every access. It returns the creating handle and the
-// memory, for attachHeapRing.
+// heap memory through the public API (ring.NewHeap), so the race detector
+// sees every access. It returns the creating handle and the memory, for
+// attachHeapRing.
 func newHeapRing(t testing.TB, kind arena.Kind, cfg ring.Config) (ring.Ring, []byte) {
 	t.Helper()
-	size, err := ring.Size(kind, cfg, heapPad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := make([]byte, size)
-	var r ring.Ring
-	if kind == ring.KindSPSC {
-		r, err = ring.NewSPSC(mem, cfg, heapPad)
-	} else {
-		r, err = ring.NewMPMC(mem, cfg, heapPad)
-	}
+	r, mem, err := ring.NewHeap(kind, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +24,7 @@ func newHeapRing(t testing.TB, kind arena.Kind, cfg ring.Config) (ring.Ring, []b
 // another process would.
 func attachHeapRing(t testing.TB, kind arena.Kind, mem []byte) ring.Ring {
 	t.Helper()
-	var r ring.Ring
-	var err error
-	if kind == ring.KindSPSC {
-		r, err = ring.AttachSPSC(mem)
-	} else {
-		r, err = ring.AttachMPMC(mem)
-	}
+	r, err := ring.Attach(mem, kind)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,13 @@ package ring
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/arena"
 )
 
 // TestCloseSemantics pins the handle/stream split: Close releases a handle,
@@ -238,4 +241,70 @@ func drain(t *testing.T, r Ring) {
 		}
 	}
 	t.Fatalf("ring did not drain")
+}
+
+// TestByKind: Create, Open, New and Attach serve every kind by argument
+// (Open by what the region holds), return the kind's own handle type, and
+// a nil Ring, never a typed nil, with their errors.
+func TestByKind(t *testing.T) {
+	a, _ := xpArena(t, 1<<20)
+	cfg := Config{Slots: 4, SlotSize: 8}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			w, err := Create(a, "by-kind-"+k.name, k.kind.region(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(a, "by-kind-"+k.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprintf("%T", w) != fmt.Sprintf("%T", r) || fmt.Sprintf("%T", r) != "*ring."+k.name {
+				t.Fatalf("Create gave %T, Open %T", w, r)
+			}
+			if err := w.TryPush([]byte("k")); err != nil {
+				t.Fatal(err)
+			}
+			popOne(t, r)
+			hr, mem, err := NewHeap(k.kind.region(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ha, err := Attach(mem, k.kind.region())
+			if err != nil || fmt.Sprintf("%T", hr) != fmt.Sprintf("%T", ha) {
+				t.Fatalf("NewHeap %T, Attach %T, %v", hr, ha, err)
+			}
+		})
+	}
+	if _, err := a.AllocKind("not-a-ring", arena.Kind(7), 64, 64); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		call func() (Ring, error)
+		want error
+	}{
+		{"Create of a non-ring kind", func() (Ring, error) { return Create(a, "x", arena.Kind(7), cfg) }, ErrInvalid},
+		{"Create with a bad config", func() (Ring, error) { return Create(a, "x", KindSPSC, Config{Slots: 3, SlotSize: 8}) }, ErrInvalid},
+		{"Open of a missing region", func() (Ring, error) { return Open(a, "missing") }, arena.ErrNotFound},
+		{"Open of a region that is not a ring", func() (Ring, error) { return Open(a, "not-a-ring") }, ErrKind},
+		{"Open of an SPSC ring as MPMC", func() (Ring, error) {
+			r, err := OpenMPMC(a, "by-kind-SPSC")
+			if r == nil { // a typed handle: a nil *MPMC on error, not a nil Ring
+				return nil, err
+			}
+			return r, err
+		}, ErrKind},
+		{"New over short memory", func() (Ring, error) { return New(make([]byte, 64), KindMPMC, cfg, 128) }, ErrInvalid},
+		{"Attach to the wrong kind", func() (Ring, error) {
+			_, mem, _ := NewHeap(KindSPSC, cfg)
+			return Attach(mem, KindMPMC)
+		}, ErrKind},
+	}
+	for _, tc := range cases {
+		r, err := tc.call()
+		if !errors.Is(err, tc.want) || r != nil {
+			t.Errorf("%s: %v, %v (want nil and %v)", tc.name, r, err, tc.want)
+		}
+	}
 }

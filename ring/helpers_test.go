@@ -13,25 +13,11 @@ var kinds = []struct {
 	kind ringKind
 }{{"SPSC", kindSPSC}, {"MPMC", kindMPMC}}
 
-// newHeapRing builds a ring of the given kind over heap memory, where the
-// race detector sees every access.
+// newHeapRing builds a ring of the given kind over heap memory (NewHeap),
+// where the race detector sees every access.
 func newHeapRing(t testing.TB, kind ringKind, cfg Config) (Ring, []byte) {
 	t.Helper()
-	ak := KindSPSC
-	if kind == kindMPMC {
-		ak = KindMPMC
-	}
-	size, err := Size(ak, cfg, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := make([]byte, size)
-	var r Ring
-	if kind == kindSPSC {
-		r, err = NewSPSC(mem, cfg, 128)
-	} else {
-		r, err = NewMPMC(mem, cfg, 128)
-	}
+	r, mem, err := NewHeap(kind.region(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +27,7 @@ func newHeapRing(t testing.TB, kind ringKind, cfg Config) (Ring, []byte) {
 // attachHeap attaches another handle to a heap ring.
 func attachHeap(t testing.TB, kind ringKind, mem []byte) Ring {
 	t.Helper()
-	var r Ring
-	var err error
-	if kind == kindSPSC {
-		r, err = AttachSPSC(mem)
-	} else {
-		r, err = AttachMPMC(mem)
-	}
+	r, err := Attach(mem, kind.region())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,17 @@ func (k ringKind) String() string {
 	return fmt.Sprintf("kind %d", uint32(k))
 }
 
+// newHandle returns an unattached handle of this kind.
+func (k ringKind) newHandle() Ring {
+	switch k {
+	case kindSPSC:
+		return newSPSC()
+	case kindMPMC:
+		return newMPMC()
+	}
+	return nil
+}
+
 // kindOfRegion maps an arena directory kind to the ring kind it holds.
 func kindOfRegion(k arena.Kind) (ringKind, bool) {
 	for _, rk := range []ringKind{kindSPSC, kindMPMC} {

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/internal/cpu"
 )
 
 // Option configures a handle at Create, Open, New or Attach.
@@ -81,6 +82,93 @@ func orNil[H handle](h H, err error) (H, error) {
 		return zero, err
 	}
 	return h, nil
+}
+
+// Create, Open, New and Attach are CreateSPSC, OpenSPSC, ... for code that
+// handles every kind (tools, benchmarks, tests): the kind is an argument
+// (KindSPSC, KindMPMC), or for Open the kind the region holds.
+
+// Create allocates a region named name in a and initialises a ring of the
+// given kind in it.
+func Create(a *arena.Arena, name string, kind arena.Kind, cfg Config, opts ...Option) (Ring, error) {
+	r, err := handleOfKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	return ringOrNil(r, r.(handle).base().create(a, name, cfg, opts))
+}
+
+// Open attaches to the ring named name in a, of whatever kind it is.
+func Open(a *arena.Arena, name string, opts ...Option) (Ring, error) {
+	if a == nil {
+		return nil, fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	reg, err := a.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("ring: open %q: %w", name, err)
+	}
+	r, err := handleOfKind(reg.Kind())
+	if err != nil {
+		return nil, fmt.Errorf("%w: region %q is not a ring (kind %#x)", ErrKind, name, uint32(reg.Kind()))
+	}
+	return ringOrNil(r, r.(handle).base().open(a, name, opts))
+}
+
+// New initialises a ring of the given kind over caller memory (zeroed,
+// 8-byte aligned, at least Size(kind, cfg, padUnit) bytes).
+func New(mem []byte, kind arena.Kind, cfg Config, padUnit int, opts ...Option) (Ring, error) {
+	r, err := handleOfKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	return ringOrNil(r, r.(handle).base().initMem(mem, cfg, padUnit, opts))
+}
+
+// Attach attaches a new handle to a ring of the given kind in caller
+// memory.
+func Attach(mem []byte, kind arena.Kind, opts ...Option) (Ring, error) {
+	r, err := handleOfKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	return ringOrNil(r, r.(handle).base().attach(mem, 0, opts))
+}
+
+// NewHeap makes a ring of the given kind over fresh heap memory, with the
+// padding unit a new arena on this CPU would record: for rings between
+// goroutines of one process, and for tests (the race detector sees every
+// access to heap memory, not to a mapping). It returns the memory too, for
+// Attach.
+func NewHeap(kind arena.Kind, cfg Config, opts ...Option) (Ring, []byte, error) {
+	pad := cpu.Detect().PadUnit()
+	size, err := Size(kind, cfg, pad)
+	if err != nil {
+		return nil, nil, err
+	}
+	// make([]byte) of 8 bytes or more is 8-byte aligned, as New requires.
+	mem := make([]byte, size)
+	r, err := New(mem, kind, cfg, pad, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, mem, nil
+}
+
+func handleOfKind(kind arena.Kind) (Ring, error) {
+	k, ok := kindOfRegion(kind)
+	if !ok {
+		return nil, fmt.Errorf("%w: kind %#x is not a ring kind", ErrInvalid, uint32(kind))
+	}
+	return k.newHandle(), nil
+}
+
+// ringOrNil returns the handle as a Ring, or a nil Ring (not a typed nil)
+// with the error.
+func ringOrNil(r Ring, err error) (Ring, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // create allocates the ring's region in a and initialises it.

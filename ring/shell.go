@@ -38,13 +38,14 @@ type kindOps interface {
 // and enters the wait only if that said full (producer) or empty
 // (consumer); the Try call already counted that event once.
 
-// pushWait is the slow path of Push.
+// pushWait is the slow path of Push. Each entry point is small enough to
+// be inlined into the kind's method, so a call that need not wait makes no
+// call beyond its Try.
 func (c *core) pushWait(ctx context.Context, msg []byte, err error) error {
 	if err != ErrFull {
 		return err
 	}
-	_, err = waitFor(ctx, c, true, func() (struct{}, error) { return struct{}{}, c.ops.push(msg) })
-	return err
+	return c.pushSlow(ctx, msg)
 }
 
 // popWait is the slow path of Pop.
@@ -52,7 +53,7 @@ func (c *core) popWait(ctx context.Context, dst []byte, n int, err error) (int, 
 	if err != ErrEmpty {
 		return n, err
 	}
-	return waitFor(ctx, c, false, func() (int, error) { return c.ops.pop(dst) })
+	return c.popSlow(ctx, dst)
 }
 
 // popBatchWait is the slow path of PopBatch.
@@ -60,7 +61,7 @@ func (c *core) popBatchWait(ctx context.Context, bufs [][]byte, n int, err error
 	if err != ErrEmpty {
 		return n, err
 	}
-	return waitFor(ctx, c, false, func() (int, error) { return c.ops.popBatch(bufs) })
+	return c.popBatchSlow(ctx, bufs)
 }
 
 // reserveWait is the slow path of Reserve.
@@ -68,7 +69,7 @@ func (c *core) reserveWait(ctx context.Context, n int, res Reservation, err erro
 	if err != ErrFull {
 		return res, err
 	}
-	return waitFor(ctx, c, true, func() (Reservation, error) { return c.ops.reserve(n) })
+	return c.reserveSlow(ctx, n)
 }
 
 // peekWait is the slow path of Peek.
@@ -76,34 +77,63 @@ func (c *core) peekWait(ctx context.Context, m Message, err error) (Message, err
 	if err != ErrEmpty {
 		return m, err
 	}
+	return c.peekSlow(ctx)
+}
+
+func (c *core) pushSlow(ctx context.Context, msg []byte) error {
+	_, err := waitFor(ctx, c, true, func() (struct{}, error) { return struct{}{}, c.ops.push(msg) })
+	return err
+}
+
+func (c *core) popSlow(ctx context.Context, dst []byte) (int, error) {
+	return waitFor(ctx, c, false, func() (int, error) { return c.ops.pop(dst) })
+}
+
+func (c *core) popBatchSlow(ctx context.Context, bufs [][]byte) (int, error) {
+	return waitFor(ctx, c, false, func() (int, error) { return c.ops.popBatch(bufs) })
+}
+
+func (c *core) reserveSlow(ctx context.Context, n int) (Reservation, error) {
+	return waitFor(ctx, c, true, func() (Reservation, error) { return c.ops.reserve(n) })
+}
+
+func (c *core) peekSlow(ctx context.Context) (Message, error) {
 	return waitFor(ctx, c, false, c.ops.peek)
 }
 
 // counted, countedN, countedRes and countedMsg finish a kind's Try call:
 // they count the call's full or empty event, once, and pass its result on.
+// Inlined: a call that succeeded pays one nil check.
 func (c *core) counted(err error) error {
-	c.countBusy(err)
+	if err != nil {
+		c.countBusy(err)
+	}
 	return err
 }
 
 func (c *core) countedN(n int, err error) (int, error) {
-	c.countBusy(err)
+	if err != nil {
+		c.countBusy(err)
+	}
 	return n, err
 }
 
 func (c *core) countedRes(res Reservation, err error) (Reservation, error) {
-	c.countBusy(err)
+	if err != nil {
+		c.countBusy(err)
+	}
 	return res, err
 }
 
 func (c *core) countedMsg(m Message, err error) (Message, error) {
-	c.countBusy(err)
+	if err != nil {
+		c.countBusy(err)
+	}
 	return m, err
 }
 
 func (c *core) countBusy(err error) {
 	switch err {
-	case nil:
 	case ErrFull:
 		c.countFull()
 	case ErrEmpty:
