@@ -40,7 +40,12 @@ import (
 // number of handles in any number of processes may produce and consume.
 type MPMC struct {
 	core
-	emptyPolls atomic.Uint32 // empty polls by this handle's goroutines
+	_ cacheLinePad
+	// emptyPolls counts empty polls by this handle's goroutines: written by
+	// every consumer that finds the ring empty, so it sits on a line of its
+	// own, away from the core fields every producer reads.
+	emptyPolls atomic.Uint32
+	_          cacheLinePad
 }
 
 // CreateMPMC allocates a region named name in a and initialises an MPMC
