@@ -1,6 +1,6 @@
 package ring
 
-// Cross-process end of stream: Close made by one process seen by a
+// Cross-process end of stream: CloseWrite made by one process seen by a
 // consumer (drain, then io.EOF; a sleeper woken) and by a producer on a
 // full ring (ErrClosed) in another.
 

@@ -8,7 +8,8 @@ package ring
 //
 //	xproc_spsc_test.go      SPSC streaming and futex sleeps across processes
 //	xproc_mpmc_test.go      MPMC exactly-once and per-producer FIFO
-//	xproc_close_test.go     Close, drain and io.EOF/ErrClosed across processes
+//	xproc_close_test.go     CloseWrite, drain and io.EOF/ErrClosed across processes
+//	xproc_handle_test.go    a child's Close: handle released, stream ended only by the SPSC producer
 //	xproc_deadline_test.go  deadlines and cancellation in a child
 //
 // Children take "key=value" arguments (xproc.ParseArgs), report failure by
