@@ -1,7 +1,8 @@
 // Package fuzz holds the harnesses that test shmring's rings from the
 // outside, through ring's public API only: a linearizability checker built
 // on porcupine, the pieces of the multi-process soak (fuzz/cmd/soak), and
-// in its tests the black-box fuzz target FuzzOps (fuzz_ops_test.go). The
+// in its tests the black-box fuzz target FuzzOps (fuzz_ops_test.go) and the
+// SPSC and MPMC stress harnesses (stress_test.go). The
 // white-box fuzz targets, which need ring's internals, live next to the
 // code they test (arena.FuzzOpen, ring.FuzzRingOps,
 // ring.FuzzHostileMemory); docs/testing.md describes all of them and how

@@ -29,8 +29,11 @@ func TestHarnessCatchesBrokenRing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// TestModel is this package's model test; TestStressMPMC is the
+	// black-box stress harness in fuzz/, built here against the broken
+	// ring. Each must fail on its own.
 	cmd := exec.CommandContext(ctx, goTool, "test", "-tags", "shmring_broken",
-		"-run", "TestModel|TestStressMPMC", "-count=1", "-short", "-failfast", "-timeout", "2m", ".")
+		"-run", "TestModel|TestStressMPMC", "-count=1", "-short", "-failfast", "-timeout", "2m", ".", "../fuzz")
 	// Drop the cross-process role in case this test runs inside a child.
 	cmd.Env = withoutEnv(os.Environ(), "SHMRING_XPROC_ROLE", "SHMRING_XPROC_ARGS")
 	out, err := cmd.CombinedOutput()
@@ -43,6 +46,11 @@ func TestHarnessCatchesBrokenRing(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("FAIL")) {
 		t.Fatalf("broken build exited %d without a test failure (build error?):\n%s", exit.ExitCode(), out)
+	}
+	for _, pkg := range []string{"github.com/shmring/shmring/ring", "github.com/shmring/shmring/fuzz"} {
+		if !bytes.Contains(out, []byte("FAIL\t"+pkg+"\t")) {
+			t.Fatalf("the broken build passed %s's tests:\n%s", pkg, out)
+		}
 	}
 	if bytes.Contains(out, []byte("[build failed]")) || bytes.Contains(out, []byte("[setup failed]")) {
 		t.Fatalf("broken build did not build:\n%s", out)

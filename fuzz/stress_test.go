@@ -1,43 +1,25 @@
-package ring
+package fuzz_test
+
+// Stress harnesses over the public API: one producer and one consumer
+// (SPSC), four of each (MPMC), every operation kind mixed at random, and
+// every message checked for integrity, exactly-once delivery and
+// per-producer order (messages from fuzz.EncodeMessage: stream = producer,
+// seq, length, CRC-32C). ring's TestHarnessCatchesBrokenRing builds this
+// package with -tags shmring_broken and requires TestStressMPMC to fail.
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/seed"
+	"github.com/shmring/shmring/ring"
 )
-
-// Stress messages carry (producer, seq) and a CRC of the rest, so the
-// consumer checks integrity, exactly-once delivery and per-producer order.
-//
-//	0: producer uint32, 4: crc32 of [8:], 8: seq uint64, 16..: filler
-const stressHeader = 16
-
-func stressMsg(buf []byte, producer uint32, seq uint64, size int) []byte {
-	m := buf[:size]
-	binary.LittleEndian.PutUint32(m[0:], producer)
-	binary.LittleEndian.PutUint64(m[8:], seq)
-	for i := stressHeader; i < size; i++ {
-		m[i] = byte(seq*31 + uint64(i))
-	}
-	binary.LittleEndian.PutUint32(m[4:], crc32.ChecksumIEEE(m[8:]))
-	return m
-}
-
-func checkStressMsg(m []byte) (producer uint32, seq uint64, err error) {
-	if len(m) < stressHeader {
-		return 0, 0, fmt.Errorf("message of %d bytes", len(m))
-	}
-	if crc32.ChecksumIEEE(m[8:]) != binary.LittleEndian.Uint32(m[4:]) {
-		return 0, 0, fmt.Errorf("checksum mismatch")
-	}
-	return binary.LittleEndian.Uint32(m[0:]), binary.LittleEndian.Uint64(m[8:]), nil
-}
 
 // stressCount is the number of messages of each stress test, 1,000,000 as
 // the contract asks, fewer with -short.
@@ -49,11 +31,11 @@ func stressCount() int {
 }
 
 func TestStressSPSC(t *testing.T) {
-	seed := testSeed(t)
+	base := seed.Test(t)
 	total := stressCount()
 	const slotSize = 96
-	r, mem := newHeapRing(t, kindSPSC, Config{Slots: 256, SlotSize: slotSize})
-	cons := attachHeap(t, kindSPSC, mem) // a second handle, as another process would have
+	r, mem := newHeapRing(t, ring.KindSPSC, ring.Config{Slots: 256, SlotSize: slotSize})
+	cons := attachHeapRing(t, ring.KindSPSC, mem) // a second handle, as another process would have
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -61,19 +43,19 @@ func TestStressSPSC(t *testing.T) {
 	wg.Add(2)
 	go func() { // producer: mixes single pushes, batches and reservations
 		defer wg.Done()
-		rng := rand.New(rand.NewPCG(seed, 1))
+		rng := rand.New(rand.NewPCG(base, 1))
 		buf := make([]byte, slotSize)
 		batch := make([][]byte, 0, 16)
 		store := make([][]byte, 16)
 		for i := range store {
 			store[i] = make([]byte, slotSize)
 		}
-		r.SetWaitStrategy(WaitStrategy(rng.IntN(4)))
+		r.SetWaitStrategy(ring.WaitStrategy(rng.IntN(4)))
 		for seq := 0; seq < total; {
-			size := stressHeader + rng.IntN(slotSize-stressHeader+1)
+			size := fuzz.MinMessage + rng.IntN(slotSize-fuzz.MinMessage+1)
 			switch rng.IntN(3) {
 			case 0:
-				if err := r.Push(ctx, stressMsg(buf, 0, uint64(seq), size)); err != nil {
+				if err := r.Push(ctx, fuzz.EncodeMessage(buf, 0, uint64(seq), size)); err != nil {
 					errc <- err
 					return
 				}
@@ -81,7 +63,7 @@ func TestStressSPSC(t *testing.T) {
 			case 1:
 				batch = batch[:0]
 				for j := 0; j < 1+rng.IntN(16) && seq+j < total; j++ {
-					batch = append(batch, stressMsg(store[j], 0, uint64(seq+j), stressHeader+rng.IntN(slotSize-stressHeader+1)))
+					batch = append(batch, fuzz.EncodeMessage(store[j], 0, uint64(seq+j), fuzz.MinMessage+rng.IntN(slotSize-fuzz.MinMessage+1)))
 				}
 				n, err := r.PushBatch(ctx, batch)
 				if err != nil {
@@ -95,7 +77,7 @@ func TestStressSPSC(t *testing.T) {
 					errc <- err
 					return
 				}
-				stressMsg(res.Buf, 0, uint64(seq), size)
+				fuzz.EncodeMessage(res.Buf, 0, uint64(seq), size)
 				if err := r.Commit(res, size); err != nil {
 					errc <- err
 					return
@@ -107,13 +89,13 @@ func TestStressSPSC(t *testing.T) {
 	}()
 	go func() { // consumer: mixes Pop, batches and peeks
 		defer wg.Done()
-		rng := rand.New(rand.NewPCG(seed, 2))
-		cons.SetWaitStrategy(WaitStrategy(rng.IntN(4)))
+		rng := rand.New(rand.NewPCG(base, 2))
+		cons.SetWaitStrategy(ring.WaitStrategy(rng.IntN(4)))
 		dst := make([]byte, slotSize)
 		bufs := make([][]byte, 8)
 		next := uint64(0)
 		check := func(m []byte) error {
-			_, seq, err := checkStressMsg(m)
+			_, seq, err := fuzz.DecodeMessage(m)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", next, err)
 			}
@@ -144,7 +126,7 @@ func TestStressSPSC(t *testing.T) {
 					}
 				}
 			case 2:
-				var m Message
+				var m ring.Message
 				if m, err = cons.Peek(ctx); err == nil {
 					if err = check(m.Data); err == nil {
 						err = cons.Release(m)
@@ -181,19 +163,19 @@ func TestStressSPSC(t *testing.T) {
 }
 
 func TestStressMPMC(t *testing.T) {
-	seed := testSeed(t)
+	base := seed.Test(t)
 	const producers, consumers, slotSize = 4, 4, 64
 	total := stressCount()
 	per := total / producers
-	r, mem := newHeapRing(t, kindMPMC, Config{Slots: 128, SlotSize: slotSize})
+	r, mem := newHeapRing(t, ring.KindMPMC, ring.Config{Slots: 128, SlotSize: slotSize})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// Half the goroutines share the creating handle, half attach their own.
-	handle := func(i int) Ring {
+	handle := func(i int) ring.Ring {
 		if i%2 == 0 {
 			return r
 		}
-		return attachHeap(t, kindMPMC, mem)
+		return attachHeapRing(t, ring.KindMPMC, mem)
 	}
 	var pwg, cwg sync.WaitGroup
 	errc := make(chan error, producers+consumers)
@@ -202,18 +184,18 @@ func TestStressMPMC(t *testing.T) {
 		h := handle(p)
 		go func(p int) {
 			defer pwg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(p)))
+			rng := rand.New(rand.NewPCG(base, uint64(p)))
 			buf := make([]byte, slotSize)
 			store := make([][]byte, 8)
 			for i := range store {
 				store[i] = make([]byte, slotSize)
 			}
 			for seq := 0; seq < per; {
-				size := stressHeader + rng.IntN(slotSize-stressHeader+1)
+				size := fuzz.MinMessage + rng.IntN(slotSize-fuzz.MinMessage+1)
 				if rng.IntN(4) == 0 {
 					batch := store[:0:0]
 					for j := 0; j < 1+rng.IntN(8) && seq+j < per; j++ {
-						batch = append(batch, stressMsg(store[j], uint32(p), uint64(seq+j), size))
+						batch = append(batch, fuzz.EncodeMessage(store[j], uint32(p), uint64(seq+j), size))
 					}
 					n, err := h.PushBatch(ctx, batch)
 					if err != nil {
@@ -223,7 +205,7 @@ func TestStressMPMC(t *testing.T) {
 					seq += n
 					continue
 				}
-				if err := h.Push(ctx, stressMsg(buf, uint32(p), uint64(seq), size)); err != nil {
+				if err := h.Push(ctx, fuzz.EncodeMessage(buf, uint32(p), uint64(seq), size)); err != nil {
 					errc <- err
 					return
 				}
@@ -271,7 +253,7 @@ func TestStressMPMC(t *testing.T) {
 					msgs = bufs[:n]
 				}
 				for _, m := range msgs {
-					p, seq, err := checkStressMsg(m)
+					p, seq, err := fuzz.DecodeMessage(m)
 					if err != nil || p >= producers {
 						errc <- fmt.Errorf("consumer %d: bad message (%v, producer %d)", c, err, p)
 						return
