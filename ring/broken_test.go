@@ -11,14 +11,15 @@ import (
 	"time"
 )
 
-// TestHarnessCatchesBrokenRing tests the tests: it builds the package with
-// -tags shmring_broken, whose MPMC consumer claims slots that are not yet
-// published (broken_on.go), and requires the model and stress tests to
-// fail on it. A harness that passes a broken ring proves nothing.
+// TestHarnessCatchesBrokenRing tests the tests: it builds this package and
+// fuzz/ with -tags shmring_broken, whose MPMC consumer claims slots that
+// are not yet published (broken_on.go), and requires this package's model
+// test and fuzz/'s MPMC stress test each to fail on it. A harness that
+// passes a broken ring proves nothing.
 //
-// -failfast stops the run at the first failure (TestModel's), so the
-// stress test does not go on to wait on a ring that lost its messages;
-// -timeout turns any hang into a failure with a goroutine dump.
+// -failfast stops each package at its first failure, so no test goes on
+// to wait on a ring that lost its messages; -timeout turns any hang into a
+// failure with a goroutine dump.
 func TestHarnessCatchesBrokenRing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the package again; skipped with -short")
