@@ -33,6 +33,11 @@ type Arena struct {
 	// waiting for the directory lock does not hold up Lookup or Regions.
 	mu     sync.RWMutex
 	closed bool
+
+	// hold is the second open file description liveness locks are taken
+	// through (-1 until the first LockLive); holdMu guards opening it.
+	holdMu sync.Mutex
+	hold   int
 }
 
 // hostLittleEndian is fixed at init; the layout is little-endian only.
@@ -77,6 +82,9 @@ func (a *Arena) Close() error {
 		errs = append(errs, fmt.Errorf("arena: unmap: %w", err))
 	}
 	a.mem = nil
+	if err := a.closeHold(); err != nil {
+		errs = append(errs, fmt.Errorf("arena: close liveness locks: %w", err))
+	}
 	if err := a.f.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("arena: close: %w", err))
 	}

@@ -17,6 +17,7 @@ func TestMain(m *testing.M) {
 	xproc.Main(m, map[string]xproc.Role{
 		"child-write":    childWrite,
 		"create-or-open": childCreateOrOpen,
+		"hold-live":      childHoldLive,
 	})
 }
 

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package arena
+
+// Without open-file-description locks, liveness locks are unsupported;
+// callers fall back to another test.
+
+func (a *Arena) lockByte(off int64) error             { return ErrUnsupported }
+func (a *Arena) unlockByte(off int64) error           { return nil }
+func (a *Arena) testBytes(off, n int64) (bool, error) { return false, ErrUnsupported }
+func (a *Arena) closeHold() error                     { return nil }
