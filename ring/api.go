@@ -37,6 +37,9 @@ type Ring interface {
 	Detach() error
 	IsClosed() bool
 
+	Peers() []Peer
+	WaitPeers(ctx context.Context, role Role, n int) error
+
 	Len() int
 	Slots() int
 	SlotSize() int
@@ -81,9 +84,12 @@ type Stats struct {
 	BytesIn, BytesOut       uint64
 	FullEvents, EmptyEvents uint64
 	Sleeps, Wakes           uint64
-	// Peers is the number of attached handles (occupied peer entries).
-	Peers  int
-	Closed bool
+	// Peers is the number of live attached handles; DeadPeers the entries
+	// still held by handles whose process died (or, for a ring in an
+	// arena, whose arena handle was closed) without releasing them, until
+	// a new handle reclaims them. Peers lists them.
+	Peers, DeadPeers int
+	Closed           bool
 }
 
 // WaitStrategy says how a blocking operation waits when the ring is full

@@ -25,6 +25,8 @@ type core struct {
 	notFull  eventcount // producers sleep here
 	strategy atomic.Int32
 	region   *arena.Region
+	arena    *arena.Arena    // nil for a ring over caller memory
+	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
 	detached atomic.Bool
 
 	// kind and ops are the concrete handle's kind and the handle itself,
@@ -184,11 +186,9 @@ func (c *core) Stats() Stats {
 	if s.MsgsIn >= s.MsgsOut {
 		s.Len = s.MsgsIn - s.MsgsOut
 	}
+	s.Peers, s.DeadPeers = c.livePeers()
 	for i := 0; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
-		if i > 0 && atomic.LoadUint32(&e.PID) != 0 {
-			s.Peers++
-		}
 		s.BytesIn += atomic.LoadUint64(&e.BytesIn)
 		s.BytesOut += atomic.LoadUint64(&e.BytesOut)
 		s.FullEvents += atomic.LoadUint64(&e.FullEvents)
@@ -222,13 +222,22 @@ const flushEvery = 64
 
 // countIn and countOut record messages produced and consumed by a kind
 // without pending counters (MPMC).
+// Every 64th message (the add's result says when) records the handle's
+// last activity, as an SPSC flush does; the first records its role (the
+// Roles word shares the entry's first line with the counters).
 func (c *core) countIn(n, nbytes uint64) {
-	atomic.AddUint64(&c.peer.MsgsIn, n)
+	if v := atomic.AddUint64(&c.peer.MsgsIn, n); (v-n)/flushEvery != v/flushEvery || v == n {
+		c.beat()
+		c.markRole(RoleProducer)
+	}
 	atomic.AddUint64(&c.peer.BytesIn, nbytes)
 }
 
 func (c *core) countOut(n, nbytes uint64) {
-	atomic.AddUint64(&c.peer.MsgsOut, n)
+	if v := atomic.AddUint64(&c.peer.MsgsOut, n); (v-n)/flushEvery != v/flushEvery || v == n {
+		c.beat()
+		c.markRole(RoleConsumer)
+	}
 	atomic.AddUint64(&c.peer.BytesOut, nbytes)
 }
 
@@ -253,14 +262,19 @@ func (c *core) countEmpty() {
 
 // flushIn and flushOut publish the producer's and the consumer's pending
 // counters into the handle's peer entry.
-func (c *core) flushIn()  { flush(c.pendIn, &c.peer.MsgsIn, &c.peer.BytesIn, &c.peer.FullEvents) }
-func (c *core) flushOut() { flush(c.pendOut, &c.peer.MsgsOut, &c.peer.BytesOut, &c.peer.EmptyEvents) }
+func (c *core) flushIn() {
+	c.flushPending(c.pendIn, &c.peer.MsgsIn, &c.peer.BytesIn, &c.peer.FullEvents)
+}
+func (c *core) flushOut() {
+	c.flushPending(c.pendOut, &c.peer.MsgsOut, &c.peer.BytesOut, &c.peer.EmptyEvents)
+}
 
-func flush(p *pending, msgs, bytes, events *uint64) {
+func (c *core) flushPending(p *pending, msgs, bytes, events *uint64) {
 	if p == nil {
 		return
 	}
 	if p.msgs != 0 {
+		c.beat()
 		atomic.AddUint64(msgs, p.msgs)
 		atomic.AddUint64(bytes, p.bytes)
 	}

@@ -27,7 +27,8 @@ import (
 const (
 	ringMagic        = "SHMRRING"
 	ringVersionMajor = 1
-	ringVersionMinor = 0
+	// ringVersionMinor 1 added ringFlagPeerLocks.
+	ringVersionMinor = 1
 	ringHeaderSize   = 256
 	stateReady       = 0x59444552 // "REDY"
 	peerEntryMin     = 128
@@ -41,11 +42,20 @@ const (
 	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
 )
 
-// knownRingFlags are the ring header Flags bits this build understands.
-// A later feature that changes how slots are read (variable-length
-// records, broadcast) sets a bit so that older readers refuse the ring
-// instead of misreading it.
-const knownRingFlags uint32 = 0
+// Ring header Flags: incompatible features. A reader refuses a ring with a
+// bit it does not know (ErrVersion) instead of misreading it, so a feature
+// that older builds would get wrong sets a bit.
+const (
+	// ringFlagPeerLocks: every handle holds a liveness lock (an
+	// open-file-description write lock, arena.LockLive) on the first byte
+	// of its peer entry in the arena file while it is attached, and an
+	// entry is alive exactly while that byte is locked. Set on every ring
+	// created in an arena; an older build, which takes no lock, would look
+	// dead and have its entry reclaimed, so it must refuse the ring.
+	ringFlagPeerLocks uint32 = 1 << 0
+
+	knownRingFlags = ringFlagPeerLocks
+)
 
 // Region kinds recorded in the arena directory.
 const (
@@ -133,7 +143,7 @@ type ringHeader struct {
 	PeerStride      uint32   // 68
 	SlotsOffset     uint64   // 72
 	CreatorPID      uint32   // 80
-	Flags           uint32   // 84: incompatible feature flags; a reader refuses unknown bits (none defined)
+	Flags           uint32   // 84: incompatible feature flags (ringFlag*); a reader refuses unknown bits
 	CreatedUnixNano int64    // 88
 	_               [24]byte // 96: reserved, zero
 	Checksum        uint32   // 120: CRC-32C of [0,120)
@@ -214,6 +224,8 @@ type geometry struct {
 	peerStride uint64
 	slotsOff   uint64
 	size       uint64
+	// peerLocks: the ring's handles hold liveness locks (ringFlagPeerLocks).
+	peerLocks bool
 }
 
 func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
@@ -293,6 +305,9 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 	h.PeerStride = uint32(g.peerStride)
 	h.SlotsOffset = g.slotsOff
 	h.CreatorPID = pid
+	if g.peerLocks {
+		h.Flags |= ringFlagPeerLocks
+	}
 	h.CreatedUnixNano = now
 	h.Checksum = h.sum()
 	if g.kind == kindMPMC {
@@ -337,6 +352,7 @@ func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error
 		return geometry{}, corruptf("ring padding unit %d (arena's is %d)", h.PadUnit, arenaPad)
 	}
 	g := computeGeometry(ringKind(h.Kind), uint64(h.PadUnit), cfg)
+	g.peerLocks = h.Flags&ringFlagPeerLocks != 0
 	if h.SlotStride != uint32(g.stride) || h.RegionSize != g.size || h.ProdOffset != g.prodOff ||
 		h.ConsOffset != g.consOff || h.PeersOffset != g.peersOff || h.PeerStride != uint32(g.peerStride) ||
 		h.SlotsOffset != g.slotsOff {

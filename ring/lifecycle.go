@@ -193,10 +193,12 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) er
 	if uint64(len(mem)) < g.size {
 		return corruptf("region %q has %d bytes, want %d", name, len(mem), g.size)
 	}
+	// A ring in an arena: its handles prove they are alive with liveness
+	// locks on their peer entries' bytes of the arena file (peers.go).
+	g.peerLocks = true
 	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
-	c.region = reg
-	c.start(mem, g, o)
-	return nil
+	c.region, c.arena = reg, a
+	return c.start(mem, g, o)
 }
 
 // open attaches to the ring in region name of a.
@@ -215,10 +217,10 @@ func (c *core) open(a *arena.Arena, name string, opts []Option) error {
 		}
 		return fmt.Errorf("%w: region %q is not a ring (kind %#x)", ErrKind, name, uint32(reg.Kind()))
 	}
+	c.region, c.arena = reg, a
 	if err := c.attach(reg.Bytes(), uint64(a.PadUnit()), opts); err != nil {
 		return fmt.Errorf("ring: open %q: %w", name, err)
 	}
-	c.region = reg
 	return nil
 }
 
@@ -246,8 +248,7 @@ func (c *core) initMem(mem []byte, cfg Config, pad int, opts []Option) error {
 		}
 	}
 	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
-	c.start(mem, g, o)
-	return nil
+	return c.start(mem, g, o)
 }
 
 // attach builds a handle's core over mem, which holds (or is about to
@@ -262,15 +263,20 @@ func (c *core) attach(mem []byte, arenaPad uint64, opts []Option) error {
 	if err != nil {
 		return err
 	}
-	c.start(mem, g, o)
-	return nil
+	if g.peerLocks && c.arena == nil {
+		// Its handles prove they are alive with locks on the arena file;
+		// one attached without the arena could take none and would look
+		// dead to the others.
+		return fmt.Errorf("%w: the ring lives in an arena: open it through the arena (Open, OpenSPSC, OpenMPMC)", ErrInvalid)
+	}
+	return c.start(mem, g, o)
 }
 
 // start derives every pointer and claims a peer entry.
-func (c *core) start(mem []byte, g geometry, o options) {
+func (c *core) start(mem []byte, g geometry, o options) error {
 	c.layout(mem, g)
 	c.SetWaitStrategy(o.strategy)
-	c.claimPeer()
+	return c.claimPeer()
 }
 
 // waitHeader waits up to timeout for the ring header in mem to be marked
@@ -305,49 +311,6 @@ func waitHeader(mem []byte, k ringKind, arenaPad uint64, timeout time.Duration) 
 	return readHeader(mem, k, arenaPad)
 }
 
-// claimPeer takes a free peer entry, else one whose process is gone, else
-// falls back to the shared overflow entry 0. Free entries are preferred to
-// dead ones so that a dead peer's counters stay readable as long as
-// possible. The claim order (docs/ring.md): PID by CAS, Generation++,
-// Roles = 0, StartTicks, AttachUnixNano, HeartbeatUnixNano.
-func (c *core) claimPeer() {
-	pid := uint32(os.Getpid())
-	now := time.Now().UnixNano()
-	for pass := 0; pass < 2; pass++ {
-		for i := 1; i < int(c.g.peers); i++ {
-			e := c.peerAt(i)
-			// CAS: the entry becomes ours only if it was free (pass 0) or
-			// held by a process that no longer exists (pass 1).
-			old := atomic.LoadUint32(&e.PID)
-			if pass == 0 && old != 0 || pass == 1 && (old == 0 || processAlive(old)) {
-				continue
-			}
-			if atomic.CompareAndSwapUint32(&e.PID, old, pid) {
-				c.peerGen = atomic.AddUint32(&e.Generation, 1)
-				c.ownerTag = uint32(i) | c.peerGen<<10
-				atomic.StoreUint32(&e.Roles, 0)
-				atomic.StoreUint64(&e.StartTicks, processStartTicks())
-				atomic.StoreInt64(&e.AttachUnixNano, now)
-				atomic.StoreInt64(&e.HeartbeatUnixNano, now)
-				c.peer, c.peerIdx = e, i
-				return
-			}
-		}
-	}
-	c.peer, c.peerIdx = c.peerAt(0), 0
-}
-
-func (c *core) markRole(role uint32) {
-	if atomic.LoadUint32(&c.peer.Roles)&role == 0 {
-		atomic.OrUint32(&c.peer.Roles, role)
-	}
-}
-
-const (
-	roleProducer uint32 = 1
-	roleConsumer uint32 = 2
-)
-
 // Detach releases the handle without ending the stream, even for a
 // producer: it publishes the handle's pending counters and frees its peer
 // entry, so that another handle (in this process or another) can take
@@ -361,15 +324,7 @@ func (c *core) Detach() error {
 	}
 	c.flushIn()
 	c.flushOut()
-	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
-		// Release: our last counter updates happen before the entry is
-		// seen free. The generation check keeps us from freeing an entry
-		// someone reclaimed meanwhile (a pid-namespace mix-up).
-		atomic.CompareAndSwapUint32(&c.peer.PID, uint32(os.Getpid()), 0)
-	}
-	// Later counting through this handle goes to a private entry, not to
-	// the shared one another handle may claim next.
-	c.peer, c.peerIdx = new(peerEntry), 0
+	c.releasePeer()
 	return nil
 }
 
@@ -391,7 +346,7 @@ func Inspect(a *arena.Arena, name string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	var c core
+	c := core{region: reg, arena: a}
 	c.layout(reg.Bytes(), g)
 	return c.Stats(), nil
 }

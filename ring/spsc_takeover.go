@@ -64,7 +64,7 @@ func (r *SPSC) resyncProd(cur uint64) error {
 	// A reservation this handle held was for a position another producer
 	// handle has since taken over: it is void (Commit says ErrNotReserved).
 	p.tail, p.headCache, p.resv = t, h, false
-	r.markRole(roleProducer)
+	r.markRole(RoleProducer)
 	return nil
 }
 
@@ -112,7 +112,7 @@ func (r *SPSC) resyncCons(cur uint64) error {
 	// consumer handle has since moved past: it is void (Release says
 	// ErrNotReserved).
 	c.head, c.tailCache, c.peek = cur, t, false
-	r.markRole(roleConsumer)
+	r.markRole(RoleConsumer)
 	return nil
 }
 

@@ -1,0 +1,284 @@
+package ring
+
+// The peer table: every attached handle owns one entry, which says who it
+// is (pid, roles, start time), holds its counters, and proves it is alive.
+//
+// Liveness. In a ring created in an arena (header flag ringFlagPeerLocks)
+// a handle holds, from its claim to its release, a liveness lock on the
+// first byte of its entry in the arena file (arena.LockLive: an
+// open-file-description write lock). The kernel drops the lock when the
+// holder's process dies, however it dies, so an entry is alive exactly
+// while its byte is locked: no heartbeat to miss, no background thread,
+// and no pid that can be reused or that means another process in another
+// pid namespace. A ring over caller memory (no file), or a platform
+// without such locks, falls back to the pid: alive while kill(pid, 0)
+// finds it and, on Linux, its /proc start time equals the entry's
+// StartTicks (a reused pid is another process) and it is not a zombie.
+//
+// Claim order (docs/ring.md): PID by CAS (0 -> pid, or a dead entry's pid
+// -> pid), the liveness lock, Generation++, Roles = 0, StartTicks,
+// AttachUnixNano, HeartbeatUnixNano. Release: counters, then PID -> 0 by
+// CAS only while Generation is still the claim's, then the lock.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/arena"
+)
+
+// Role says what a handle has done on a ring: produced, consumed or both.
+// A handle has no role until its first producer or consumer operation.
+type Role uint32
+
+const (
+	RoleProducer Role = 1 << 0
+	RoleConsumer Role = 1 << 1
+)
+
+func (r Role) String() string {
+	var parts []string
+	if r&RoleProducer != 0 {
+		parts = append(parts, "producer")
+	}
+	if r&RoleConsumer != 0 {
+		parts = append(parts, "consumer")
+	}
+	if r&^(RoleProducer|RoleConsumer) != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", uint32(r&^(RoleProducer|RoleConsumer))))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
+// Peer is one occupied entry of a ring's peer table, as Peers reads it.
+type Peer struct {
+	// Index is the entry's index in the table (1 .. Config.Peers-1).
+	Index int
+	PID   int
+	Roles Role
+	// Alive is the liveness test's answer (see the package's peers.go):
+	// the entry's liveness lock is held, or without locks its process
+	// exists and is the one that claimed the entry.
+	Alive bool
+	// Locked says the answer came from the liveness lock (false: the pid
+	// test).
+	Locked bool
+	// Attached is when the entry was claimed; LastActive the last time
+	// the handle published its counters (every 64 operations, before it
+	// sleeps, at Close).
+	Attached, LastActive time.Time
+	Generation           uint32
+	// The handle's counters (cumulative for the entry).
+	MsgsIn, MsgsOut, BytesIn, BytesOut uint64
+	FullEvents, EmptyEvents            uint64
+	Sleeps, Wakes                      uint64
+}
+
+// Peers lists the occupied entries of the ring's peer table (the shared
+// overflow entry 0 aside), live and dead. A dead entry stays listed, with
+// its counters, until a new handle reclaims it.
+func (c *core) Peers() []Peer {
+	var out []Peer
+	for i := 1; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		pid := atomic.LoadUint32(&e.PID)
+		if pid == 0 {
+			continue
+		}
+		alive, locked := c.peerAlive(i, pid)
+		out = append(out, Peer{
+			Index: i, PID: int(pid), Roles: Role(atomic.LoadUint32(&e.Roles)),
+			Alive: alive, Locked: locked,
+			Attached:    time.Unix(0, atomic.LoadInt64(&e.AttachUnixNano)),
+			LastActive:  time.Unix(0, atomic.LoadInt64(&e.HeartbeatUnixNano)),
+			Generation:  atomic.LoadUint32(&e.Generation),
+			MsgsIn:      atomic.LoadUint64(&e.MsgsIn),
+			MsgsOut:     atomic.LoadUint64(&e.MsgsOut),
+			BytesIn:     atomic.LoadUint64(&e.BytesIn),
+			BytesOut:    atomic.LoadUint64(&e.BytesOut),
+			FullEvents:  atomic.LoadUint64(&e.FullEvents),
+			EmptyEvents: atomic.LoadUint64(&e.EmptyEvents),
+			Sleeps:      atomic.LoadUint64(&e.Sleeps),
+			Wakes:       atomic.LoadUint64(&e.Wakes),
+		})
+	}
+	return out
+}
+
+// WaitPeers waits until at least n live handles other than entry-less ones
+// have the given role (0: any role, including none yet), polling the peer
+// table, or until ctx ends. A handle takes its role at its first producer
+// or consumer operation.
+func (c *core) WaitPeers(ctx context.Context, role Role, n int) error {
+	sleep := 100 * time.Microsecond
+	for {
+		k := 0
+		for _, p := range c.Peers() {
+			if p.Alive && (role == 0 || p.Roles&role == role) {
+				k++
+			}
+		}
+		if k >= n {
+			return nil
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		sleep = min(2*sleep, 10*time.Millisecond)
+	}
+}
+
+// usesLocks reports whether this handle proves and tests liveness with
+// locks: the ring says its handles hold them and we have its arena.
+func (c *core) usesLocks() bool { return c.g.peerLocks && c.arena != nil && c.region != nil }
+
+// peerLockOff is the arena-file offset of entry i's liveness byte: the
+// first byte of the entry.
+func (c *core) peerLockOff(i int) int64 {
+	return c.region.Offset() + int64(c.g.peersOff+uint64(i)*c.g.peerStride) // inside the region: i < peers
+}
+
+// peerAlive tests entry i, whose PID word read pid != 0. locked says the
+// lock answered.
+func (c *core) peerAlive(i int, pid uint32) (alive, locked bool) {
+	if c.usesLocks() {
+		held, err := c.arena.LiveLocked(c.peerLockOff(i), 1)
+		if err == nil {
+			return held, true
+		}
+		// The arena handle is closed or the platform has no such locks:
+		// fall back to the pid.
+	}
+	e := c.peerAt(i)
+	return pidAlive(pid, atomic.LoadUint64(&e.StartTicks)), false
+}
+
+// pidAlive is the fallback test: the process exists, is not a zombie, and
+// started when the entry says (if both start times are known).
+func pidAlive(pid uint32, startTicks uint64) bool {
+	if pid == selfPID {
+		return startTicks == 0 || startTicks == processStartTicks()
+	}
+	if !processAlive(pid) {
+		return false
+	}
+	ticks, zombie, ok := procStat(pid)
+	if !ok {
+		return true // no /proc view of it (another platform, hidepid): kill said it exists
+	}
+	return !zombie && (startTicks == 0 || ticks == 0 || ticks == startTicks)
+}
+
+var selfPID = uint32(os.Getpid())
+
+// claimPeer takes a free peer entry, else one whose handle is dead, else
+// falls back to the shared overflow entry 0. Free entries are preferred to
+// dead ones so that a dead peer's counters stay readable as long as
+// possible. It fails only if the ring uses liveness locks and none could
+// be taken for a reason other than a live holder.
+func (c *core) claimPeer() error {
+	now := time.Now().UnixNano()
+	for pass := 0; pass < 2; pass++ {
+		for i := 1; i < int(c.g.peers); i++ {
+			e := c.peerAt(i)
+			// CAS: the entry becomes ours only if it was free (pass 0) or
+			// held by a dead handle (pass 1).
+			old := atomic.LoadUint32(&e.PID)
+			if pass == 0 && old != 0 {
+				continue
+			}
+			if pass == 1 {
+				if alive, _ := c.peerAlive(i, old); old == 0 || alive {
+					continue
+				}
+			}
+			if !atomic.CompareAndSwapUint32(&e.PID, old, selfPID) {
+				continue
+			}
+			if c.usesLocks() {
+				l, err := c.arena.LockLive(c.peerLockOff(i))
+				if err != nil {
+					// A live holder still has the byte (a handle between
+					// its release's PID store and its unlock): the entry
+					// is not free after all. Give it back as we found it.
+					atomic.CompareAndSwapUint32(&e.PID, selfPID, old)
+					if isBusy(err) {
+						continue
+					}
+					return fmt.Errorf("ring: peer entry %d: %w", i, err)
+				}
+				c.live = l
+			}
+			c.peerGen = atomic.AddUint32(&e.Generation, 1)
+			c.ownerTag = uint32(i) | c.peerGen<<10
+			atomic.StoreUint32(&e.Roles, 0)
+			atomic.StoreUint64(&e.StartTicks, processStartTicks())
+			atomic.StoreInt64(&e.AttachUnixNano, now)
+			atomic.StoreInt64(&e.HeartbeatUnixNano, now)
+			c.peer, c.peerIdx = e, i
+			return nil
+		}
+	}
+	c.peer, c.peerIdx = c.peerAt(0), 0
+	return nil
+}
+
+// releasePeer frees the handle's entry. The caller published its counters.
+func (c *core) releasePeer() {
+	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
+		// Release: our last counter updates happen before the entry is
+		// seen free. The generation check keeps us from freeing an entry
+		// someone reclaimed meanwhile (our lock lost with a closed arena
+		// handle, say).
+		atomic.CompareAndSwapUint32(&c.peer.PID, selfPID, 0)
+	}
+	// After the PID store: a claimer that wins the entry before this
+	// unlock finds the byte held and gives the entry back.
+	c.live.Unlock()
+	c.live = nil
+	// Later counting through this handle goes to a private entry, not to
+	// the shared one another handle may claim next.
+	c.peer, c.peerIdx = new(peerEntry), 0
+}
+
+func isBusy(err error) bool { return errors.Is(err, arena.ErrBusy) }
+
+// markRole records a role in the handle's entry, once.
+func (c *core) markRole(role Role) {
+	if atomic.LoadUint32(&c.peer.Roles)&uint32(role) == 0 {
+		atomic.OrUint32(&c.peer.Roles, uint32(role))
+	}
+}
+
+// beat records the handle's last activity.
+func (c *core) beat() {
+	atomic.StoreInt64(&c.peer.HeartbeatUnixNano, time.Now().UnixNano())
+}
+
+// livePeers counts the occupied entries that are alive and dead.
+func (c *core) livePeers() (live, dead int) {
+	for i := 1; i < int(c.g.peers); i++ {
+		pid := atomic.LoadUint32(&c.peerAt(i).PID)
+		if pid == 0 {
+			continue
+		}
+		if alive, _ := c.peerAlive(i, pid); alive {
+			live++
+		} else {
+			dead++
+		}
+	}
+	return live, dead
+}

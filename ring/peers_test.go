@@ -1,0 +1,204 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/internal/xproc"
+)
+
+func init() {
+	roles["xp-attach-hold"] = xpRingRole("", xpAttachHold)
+}
+
+// xpAttachHold attaches, pushes one message (which gives it the producer
+// role), says "attached" and waits to be killed.
+func xpAttachHold(ctx context.Context, _ xproc.Args, r Ring) error {
+	if err := r.TryPush([]byte("held")); err != nil {
+		return err
+	}
+	fmt.Println("attached")
+	<-ctx.Done()
+	return errors.New("not killed")
+}
+
+func requireLocks(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness locks are Linux-only; the pid test is covered by TestPidLiveness")
+	}
+}
+
+func alivePIDs(ps []Peer) (alive, dead []int) {
+	for _, p := range ps {
+		if p.Alive {
+			alive = append(alive, p.PID)
+		} else {
+			dead = append(dead, p.PID)
+		}
+	}
+	return alive, dead
+}
+
+// TestPeerLivenessKilled: a handle in a process killed with SIGKILL is
+// dead at once (its liveness lock went with the process), Stats counts it
+// as dead and not as a peer, and a new handle reclaims its entry once the
+// free ones are taken.
+func TestPeerLivenessKilled(t *testing.T) {
+	requireLocks(t)
+	a, path := xpArena(t, 1<<20)
+	for _, kind := range []string{"spsc", "mpmc"} {
+		t.Run(kind, func(t *testing.T) {
+			name := "live-" + kind
+			r := xpCreate(t, a, kind, name, Config{Slots: 8, SlotSize: 16, Peers: 3}) // entries 1 and 2
+			defer r.Detach()
+			child := xproc.StartT(t, "xp-attach-hold", "path="+path, "ring="+name, "kind="+kind)
+			xproc.WaitFor(t, "the child to attach", child, func() bool { return strings.Contains(child.Stdout(), "attached") })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := r.WaitPeers(ctx, RoleProducer, 1); err != nil {
+				t.Fatalf("WaitPeers for the child producer: %v", err)
+			}
+			if st := r.Stats(); st.Peers != 2 || st.DeadPeers != 0 {
+				t.Fatalf("with the child attached: Peers %d, DeadPeers %d", st.Peers, st.DeadPeers)
+			}
+			for _, p := range r.Peers() {
+				if !p.Alive || !p.Locked {
+					t.Fatalf("live peer %+v: want Alive and Locked", p)
+				}
+			}
+			if err := syscall.Kill(child.Pid(), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-child.Done()
+			st := r.Stats()
+			if st.Peers != 1 || st.DeadPeers != 1 {
+				t.Fatalf("after SIGKILL: Peers %d, DeadPeers %d; want 1, 1", st.Peers, st.DeadPeers)
+			}
+			alive, dead := alivePIDs(r.Peers())
+			if len(alive) != 1 || alive[0] != os.Getpid() || len(dead) != 1 || dead[0] != child.Pid() {
+				t.Fatalf("after SIGKILL: alive %v, dead %v (child %d)", alive, dead, child.Pid())
+			}
+			// The dead entry keeps its counters until reclaimed: the
+			// child's push is there.
+			for _, p := range r.Peers() {
+				if !p.Alive && (p.MsgsIn != 1 && kind == "mpmc" || p.Roles != RoleProducer) {
+					t.Fatalf("dead entry %+v: want its producer role and (MPMC) its 1 message", p)
+				}
+			}
+			// No free entry is left (Peers: 3 is entries 1 and 2): a new
+			// handle reclaims the dead one.
+			h, err := xpOpenRing(a, kind, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if st := r.Stats(); st.Peers != 2 || st.DeadPeers != 0 {
+				t.Fatalf("after reclaiming: Peers %d, DeadPeers %d; want 2, 0", st.Peers, st.DeadPeers)
+			}
+		})
+	}
+}
+
+// TestPeerLivenessClosedArena: an arena handle closed under a ring handle
+// takes the ring handle's liveness lock with it: its entry is dead to the
+// others (the handle is unusable anyway).
+func TestPeerLivenessClosedArena(t *testing.T) {
+	requireLocks(t)
+	a, path := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "spsc", "closed-arena", Config{Slots: 8, SlotSize: 16})
+	defer r.Detach()
+	b, err := arena.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSPSC(b, "closed-arena"); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Peers != 2 {
+		t.Fatalf("Peers %d, want 2", st.Peers)
+	}
+	b.Close()
+	if st := r.Stats(); st.Peers != 1 || st.DeadPeers != 1 {
+		t.Fatalf("after closing the second arena handle: Peers %d, DeadPeers %d", st.Peers, st.DeadPeers)
+	}
+}
+
+// TestArenaRingRefusesMemoryAttach: a ring whose handles prove liveness
+// with locks on the arena file cannot be attached through its bytes alone,
+// where no lock could be taken.
+func TestArenaRingRefusesMemoryAttach(t *testing.T) {
+	a, _ := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "spsc", "mem-attach", Config{Slots: 8, SlotSize: 16})
+	defer r.Detach()
+	if _, err := AttachSPSC(r.Region().Bytes()); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("AttachSPSC over an arena ring's bytes: %v, want ErrInvalid", err)
+	}
+}
+
+// TestPidLiveness: the fallback test for rings over caller memory: a dead
+// pid, a live pid whose start time differs (a reused pid) and a zombie
+// are dead; this process with its own start time is alive.
+func TestPidLiveness(t *testing.T) {
+	if !pidAlive(selfPID, processStartTicks()) {
+		t.Fatal("this process reads as dead")
+	}
+	if runtime.GOOS == "linux" && pidAlive(selfPID, processStartTicks()+1) {
+		t.Fatal("this pid with another start time (a reused pid) reads as alive")
+	}
+	child := xproc.StartT(t, "xp-attach-hold", "path=/nonexistent", "ring=x", "kind=spsc") // exits 1 at once
+	<-child.Done()
+	if pidAlive(uint32(child.Pid()), 0) {
+		t.Fatal("a reaped child reads as alive")
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// A zombie: started and exited but not yet reaped.
+	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+	pid, err := syscall.ForkExec("/bin/true", []string{"true"}, attr)
+	if err != nil {
+		t.Skipf("no /bin/true: %v", err)
+	}
+	defer syscall.Wait4(pid, nil, 0, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, zombie, ok := procStat(uint32(pid)); ok && zombie {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never became a zombie")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if pidAlive(uint32(pid), 0) {
+		t.Fatal("a zombie reads as alive")
+	}
+}
+
+// TestHeapPeers: Peers and Stats on a ring over caller memory use the pid
+// test and see the handles of this process as alive; Close frees entries.
+func TestHeapPeers(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			r, mem := newHeapRing(t, k.kind, Config{Slots: 8, SlotSize: 16})
+			h := attachHeap(t, k.kind, mem)
+			ps := r.Peers()
+			if len(ps) != 2 || !ps[0].Alive || ps[0].Locked || ps[0].PID != os.Getpid() {
+				t.Fatalf("Peers %+v", ps)
+			}
+			h.Close()
+			if st := r.Stats(); st.Peers != 1 || st.DeadPeers != 0 {
+				t.Fatalf("after Close: %+v", st)
+			}
+		})
+	}
+}
