@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // PeerRole is the internal/xproc role of a measurement's peer: the harness
@@ -76,6 +78,12 @@ func runPeer(spec peerSpec) (peerResult, error) {
 	}
 	files := make([]*os.File, spec.Files)
 	for i := range files {
+		// Inherited descriptors arrive blocking (os/exec makes them so):
+		// nonblocking, os.NewFile registers them with the poller, so that
+		// deadlines work on them as on the parent's side.
+		if err := unix.SetNonblock(3+i, true); err != nil {
+			return peerResult{}, fmt.Errorf("fd%d: %w", 3+i, err)
+		}
 		files[i] = os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i))
 	}
 	c, err := t.attach(spec, files)

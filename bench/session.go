@@ -57,8 +57,20 @@ func (e *engine) start(ctx context.Context, m mechanism, mode string, size int, 
 	}
 	if ep.accept != nil {
 		if err := s.accept(ep.accept); err != nil {
+			// A conn the peer made just before failing may still arrive:
+			// close it (the channel ends when cleanup closes the listener).
+			go func() {
+				for c := range ep.accept {
+					c.close()
+				}
+			}()
 			return nil, err
 		}
+	}
+	// A shared-memory conn does not see its peer die (a stream sees EOF):
+	// it gives up when the peer exits.
+	if w, ok := s.c.(interface{ watch(<-chan struct{}) }); ok && s.peer != nil {
+		w.watch(s.peer.Done())
 	}
 	hello := make([]byte, size)
 	if err := s.c.recv(hello); err != nil || hello[0] != opHello {

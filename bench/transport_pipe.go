@@ -34,7 +34,9 @@ func (t pipeTransport) attach(spec peerSpec, files []*os.File) (conn, error) {
 
 // pipeConn reads from r and writes to w until deadline.
 func pipeConn(r, w *os.File, deadline time.Time) *streamConn {
-	r.SetDeadline(deadline)
-	w.SetDeadline(deadline)
+	// Errors ignored: a file that is not pollable keeps no deadline, and
+	// the peer's lifetime (internal/xproc) still bounds the run.
+	_ = r.SetDeadline(deadline)
+	_ = w.SetDeadline(deadline)
 	return &streamConn{r: r, w: w, c: []io.Closer{r, w}}
 }

@@ -138,6 +138,19 @@ func (c *ringConn) discard(size int) (byte, uint64, error) {
 	return op, payload, c.rx.Release(m)
 }
 
+// watch cancels the conn's blocking operations once done is closed (the
+// peer process exited): a message it pushed before exiting is still
+// received, since every blocking operation tries first.
+func (c *ringConn) watch(done <-chan struct{}) {
+	go func() {
+		select {
+		case <-done:
+			c.cancel()
+		case <-c.ctx.Done():
+		}
+	}()
+}
+
 func (c *ringConn) close() error {
 	c.cancel()
 	c.tx.Detach()

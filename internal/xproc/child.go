@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,11 @@ import (
 const (
 	envRole = "SHMRING_XPROC_ROLE"
 	envArgs = "SHMRING_XPROC_ARGS"
+	// envDeadline carries the child's deadline (Unix nanoseconds) to the
+	// child itself, whose Dispatch exits at it: a parent that dies without
+	// killing its children (a go test -timeout panic, a SIGKILL) leaves no
+	// child running past its deadline.
+	envDeadline = "SHMRING_XPROC_DEADLINE"
 )
 
 // DefaultLifetime is how long a child started with a zero Options.Deadline
@@ -86,6 +92,9 @@ func Start(ctx context.Context, o Options) (*Child, error) {
 	if c.deadline.IsZero() {
 		c.deadline = time.Now().Add(DefaultLifetime)
 	}
+	// The child's own exit at the deadline is the backstop; the parent's
+	// kill below is what normally ends a child past it, a little earlier.
+	cmd.Env = append(cmd.Env, deadlineEnv(c.deadline.Add(time.Second)))
 	cmd.Env = append(cmd.Env, o.Env...)
 	cmd.ExtraFiles = o.ExtraFiles
 	cmd.WaitDelay = waitDelay
@@ -147,21 +156,26 @@ func command(role string, args []string) (*exec.Cmd, error) {
 	// that racing goroutines can still report; a child has finished its
 	// work by then, and a dozen children would add a dozen seconds.
 	race := "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), race, envRole+"="+role, envArgs+"="+string(enc))
+	cmd.Env = append(os.Environ(), race, envRole+"="+role, envArgs+"="+string(enc), deadlineEnv(time.Now().Add(DefaultLifetime)))
 	return cmd, nil
 }
 
+func deadlineEnv(t time.Time) string { return envDeadline + "=" + strconv.FormatInt(t.UnixNano(), 10) }
+
 // kill kills the child unless it has exited, recording why.
 func (c *Child) kill(why string) {
-	c.mu.Lock()
-	if c.killed == "" {
-		c.killed = why
-	}
-	c.mu.Unlock()
 	select {
 	case <-c.exited:
+		return
 	default:
-		_ = c.cmd.Process.Kill()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The reason is recorded only if this kill reached the process, under
+	// the lock the Wait goroutine reads it with: a child that ended by
+	// itself meanwhile is not reported as killed.
+	if c.killed == "" && c.cmd.Process.Kill() == nil {
+		c.killed = why
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // Role is the body of a child process. It fails the child by returning an
@@ -23,14 +26,32 @@ func Main(m *testing.M, roles map[string]Role) {
 
 // Dispatch runs the role named by the environment, if there is one, and
 // reports that it did and the status to exit with: 0 if the role returned
-// nil, 1 if it failed (the error is printed on stderr), 2 if the role is
-// unknown or its arguments unreadable. A program that re-executes itself
+// nil, 1 if it failed or panicked (the error or the stack is printed on
+// stderr), 2 if the role is unknown or its arguments unreadable. A child
+// still running at its deadline (SHMRING_XPROC_DEADLINE, which Start and
+// Command set) exits with 3. A program that re-executes itself
 // calls it first thing in main and exits with the status when ok.
 func Dispatch(roles map[string]Role) (status int, ok bool) {
 	name := os.Getenv(envRole)
 	if name == "" {
 		return 0, false
 	}
+	if v, err := strconv.ParseInt(os.Getenv(envDeadline), 10, 64); err == nil {
+		// A child never outlives its deadline, even if its parent died
+		// without killing it.
+		time.AfterFunc(time.Until(time.Unix(0, v)), func() {
+			fmt.Fprintf(os.Stderr, "xproc: role %s: still running at its deadline; exiting\n", name)
+			os.Exit(3)
+		})
+	}
+	defer func() {
+		// A role that panics fails like one that returns an error (1), not
+		// like an unknown role (2); the stack goes to stderr.
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "xproc: role %s panicked: %v\n%s", name, p, debug.Stack())
+			status, ok = 1, true
+		}
+	}()
 	role, found := roles[name]
 	if !found {
 		fmt.Fprintf(os.Stderr, "xproc: unknown role %q\n", name)
@@ -53,7 +74,8 @@ func Dispatch(roles map[string]Role) (status int, ok bool) {
 // Command returns an unstarted command that re-executes the test binary as
 // role with args, for a test that wants the exec.Cmd itself. Its stderr
 // goes to the test's stderr unless the caller changes it. Unlike Start, it
-// sets no deadline: the caller bounds the wait.
+// does not kill the child: the caller bounds the wait; the child exits by
+// itself DefaultLifetime after Command.
 func Command(t testing.TB, role string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd, err := command(role, args)

@@ -22,6 +22,7 @@ var roles = map[string]Role{
 		fmt.Println("partial=1")
 		return errors.New("the role failed on purpose")
 	},
+	"panic": func(args []string) error { panic("on purpose") },
 	"hang": func(args []string) error {
 		fmt.Println("hanging")
 		// Sleep, not select{}: with no other goroutine the runtime would
@@ -201,5 +202,31 @@ func TestArgs(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestChildExitsAtItsOwnDeadline: a child whose parent never kills it (the
+// parent died, say) exits by itself at the deadline it was given, with
+// status 3.
+func TestChildExitsAtItsOwnDeadline(t *testing.T) {
+	own := deadlineEnv(time.Now().Add(300 * time.Millisecond))
+	c, err := Start(context.Background(), Options{Role: "hang", Env: []string{own}, Deadline: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	err = c.WaitUntil(time.Now().Add(20 * time.Second))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(err.Error(), "still running at its deadline; exiting") {
+		t.Fatalf("Wait = %v, want exit status 3 from the child's own deadline", err)
+	}
+}
+
+// TestPanickingRole: a role that panics fails with status 1 and its stack.
+func TestPanickingRole(t *testing.T) {
+	err := StartT(t, "panic").Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(err.Error(), "panicked: on purpose") {
+		t.Fatalf("Wait = %v, want exit status 1 and the panic", err)
 	}
 }
