@@ -35,9 +35,11 @@ type Arena struct {
 	closed bool
 
 	// hold is the second open file description liveness locks are taken
-	// through (-1 until the first LockLive); holdMu guards opening it.
+	// through (nil until the first LockLive), held the bytes this handle
+	// holds; holdMu guards both.
 	holdMu sync.Mutex
-	hold   int
+	hold   *os.File
+	held   map[int64]struct{}
 }
 
 // hostLittleEndian is fixed at init; the layout is little-endian only.

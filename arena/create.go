@@ -92,7 +92,7 @@ func initArena(f *os.File, fd int, p string, size int64, o options) (a *Arena, e
 			_ = mem.Unmap()
 		}
 	}()
-	a = &Arena{path: p, f: f, mem: mem, o: o, created: true, hold: -1}
+	a = &Arena{path: p, f: f, mem: mem, o: o, created: true}
 	if err := a.applyMemOptions(); err != nil {
 		return nil, err
 	}

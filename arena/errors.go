@@ -62,6 +62,10 @@ var (
 	// ErrBusy: the directory lock could not be taken within the lock
 	// timeout.
 	ErrBusy = errors.New("arena: directory busy")
+	// ErrHeld: LockLive found the liveness byte held, by another handle
+	// (this Arena handle's or another's, in this process or another): what
+	// the byte stands for is alive.
+	ErrHeld = errors.New("arena: liveness byte held")
 	// ErrClosed: the arena handle was closed.
 	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
 )

@@ -7,7 +7,7 @@ package arena
 // however it dies (SIGKILL included), the lock is gone at once: no
 // heartbeat, no background thread, and no pid that can be reused or that
 // names another process in another pid namespace. This is the mechanism
-// iceoryx2 uses (with files) and the one docs/layout.md specifies for C
+// iceoryx2 uses (with files) and the one docs/ring.md specifies for C
 // peers: an open-file-description write lock (F_OFD_SETLK, Linux 3.15+)
 // of length 1 at the byte's file offset.
 //
@@ -15,7 +15,10 @@ package arena
 // of the file, opened on first use, and tests them through its main one:
 // OFD locks conflict between descriptions, not between processes, so a
 // test from this handle sees the locks of this handle's own holders, of
-// other handles in this process and of other processes alike.
+// other handles in this process and of other processes alike. Locks taken
+// through one description never conflict with each other, so the handle
+// also keeps the set of bytes it holds and refuses a second holder of one
+// itself.
 
 import (
 	"errors"
@@ -23,8 +26,7 @@ import (
 )
 
 // ErrUnsupported: the platform has no open-file-description locks (only
-// Linux has them); callers fall back to another liveness test. It matches
-// errors.ErrUnsupported.
+// Linux 3.15+ has them). It matches errors.ErrUnsupported.
 var ErrUnsupported = fmt.Errorf("arena: liveness locks: %w", errors.ErrUnsupported)
 
 // LiveLock is a held liveness lock on one byte of the arena file.
@@ -33,11 +35,30 @@ type LiveLock struct {
 	off int64
 }
 
+// LiveLocksSupported reports whether this handle can take and test
+// liveness locks: the platform has them and the file could be opened a
+// second time.
+func (a *Arena) LiveLocksSupported() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return false
+	}
+	if _, err := a.testBytes(0, 1); err != nil {
+		return false
+	}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	_, err := a.holdFile()
+	return err == nil
+}
+
 // LockLive takes a liveness lock on byte off of the arena file. It fails
-// with ErrBusy if another open file description holds a lock on that byte
-// (the thing it stands for is alive), ErrClosed after Close, ErrInvalid
-// for an offset outside the file, and ErrUnsupported where the platform
-// has no such locks. Arena.Close releases every lock the handle holds.
+// with ErrHeld if another holder has the byte (another handle, or an
+// earlier LockLive of this one that is not yet unlocked), ErrClosed after
+// Close, ErrInvalid for an offset outside the file, and ErrUnsupported
+// where the platform has no such locks. Arena.Close releases every lock
+// the handle holds.
 func (a *Arena) LockLive(off int64) (*LiveLock, error) {
 	if off < 0 || off >= a.g.size {
 		return nil, fmt.Errorf("%w: liveness byte %d outside the arena's %d bytes", ErrInvalid, off, a.g.size)
@@ -47,9 +68,18 @@ func (a *Arena) LockLive(off int64) (*LiveLock, error) {
 	if a.closed {
 		return nil, ErrClosed
 	}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	if _, mine := a.held[off]; mine {
+		return nil, fmt.Errorf("%w: byte %d, by this arena handle", ErrHeld, off)
+	}
 	if err := a.lockByte(off); err != nil {
 		return nil, err
 	}
+	if a.held == nil {
+		a.held = map[int64]struct{}{}
+	}
+	a.held[off] = struct{}{}
 	return &LiveLock{a: a, off: off}, nil
 }
 
@@ -66,15 +96,18 @@ func (l *LiveLock) Unlock() error {
 	if a.closed {
 		return nil
 	}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	delete(a.held, l.off)
 	return a.unlockByte(l.off)
 }
 
 // Offset is the file offset of the locked byte.
 func (l *LiveLock) Offset() int64 { return l.off }
 
-// LiveLocked reports whether any open file description holds a liveness
-// lock on a byte of [off, off+n) of the arena file: whether what those
-// bytes stand for is alive. It makes one fcntl system call.
+// LiveLocked reports whether any holder has a liveness lock on a byte of
+// [off, off+n) of the arena file: whether what those bytes stand for is
+// alive. It makes one fcntl system call.
 func (a *Arena) LiveLocked(off, n int64) (bool, error) {
 	if off < 0 || n <= 0 || off > a.g.size-n {
 		return false, fmt.Errorf("%w: liveness bytes [%d,+%d) outside the arena's %d bytes", ErrInvalid, off, n, a.g.size)

@@ -4,35 +4,50 @@ package arena
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// holdFD returns the handle's second open file description, opening it on
-// first use through /proc/self/fd, which reaches the same inode even if
-// the path was unlinked or replaced since. The caller holds a.mu (shared).
-func (a *Arena) holdFD() (int, error) {
-	a.holdMu.Lock()
-	defer a.holdMu.Unlock()
-	if a.hold >= 0 {
+// holdFile returns the handle's second open file description, opening it
+// on first use. The caller holds a.mu (shared) and, except in
+// LiveLocksSupported, a.holdMu.
+//
+// It is opened through /proc/self/fd/N, which reaches the same inode even
+// if the path was unlinked or replaced since; without /proc it opens the
+// path again and checks that it is still the same file.
+func (a *Arena) holdFile() (*os.File, error) {
+	if a.hold != nil {
 		return a.hold, nil
 	}
-	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", a.f.Fd()), unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", a.f.Fd()), flags, 0)
 	if err != nil {
-		return -1, fmt.Errorf("arena: liveness locks: reopen %s: %w", a.path, err)
+		fd, err = unix.Open(a.path, flags|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil, fmt.Errorf("arena: liveness locks: open %s again: %w", a.path, err)
+		}
+		var st, want unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || unix.Fstat(int(a.f.Fd()), &want) != nil || st.Dev != want.Dev || st.Ino != want.Ino {
+			unix.Close(fd)
+			return nil, fmt.Errorf("arena: liveness locks: %s is no longer this arena's file and /proc is not there to reach it", a.path)
+		}
 	}
-	a.hold = fd
-	return fd, nil
+	// An *os.File: if the Arena is dropped without Close, the finalizer
+	// closes it and the kernel drops the locks.
+	a.hold = os.NewFile(uintptr(fd), a.path+" (liveness locks)")
+	return a.hold, nil
 }
 
+// lockByte takes the lock; the caller holds a.mu (shared) and a.holdMu.
 func (a *Arena) lockByte(off int64) error {
-	fd, err := a.holdFD()
+	f, err := a.holdFile()
 	if err != nil {
 		return err
 	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
 	for {
-		err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+		err = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 		if err != unix.EINTR {
 			break
 		}
@@ -41,23 +56,21 @@ func (a *Arena) lockByte(off int64) error {
 	case nil:
 		return nil
 	case unix.EAGAIN, unix.EACCES:
-		return fmt.Errorf("%w: liveness byte %d is held by another holder", ErrBusy, off)
+		return fmt.Errorf("%w: byte %d, by another handle", ErrHeld, off)
 	case unix.EINVAL:
 		return ErrUnsupported // a kernel before 3.15
 	}
 	return fmt.Errorf("arena: liveness lock at %d: %w", off, err)
 }
 
+// unlockByte releases it; the caller holds a.mu (shared) and a.holdMu.
 func (a *Arena) unlockByte(off int64) error {
-	a.holdMu.Lock()
-	fd := a.hold
-	a.holdMu.Unlock()
-	if fd < 0 {
+	if a.hold == nil {
 		return nil
 	}
 	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: off, Len: 1}
 	for {
-		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+		err := unix.FcntlFlock(a.hold.Fd(), unix.F_OFD_SETLK, &lk)
 		if err != unix.EINTR {
 			return err
 		}
@@ -87,10 +100,11 @@ func (a *Arena) testBytes(off, n int64) (bool, error) {
 func (a *Arena) closeHold() error {
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
-	if a.hold < 0 {
+	a.held = nil
+	if a.hold == nil {
 		return nil
 	}
-	err := unix.Close(a.hold)
-	a.hold = -1
+	err := a.hold.Close()
+	a.hold = nil
 	return err
 }

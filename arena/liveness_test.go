@@ -78,8 +78,16 @@ func TestLiveLockSameProcess(t *testing.T) {
 	if locked(b, off+1) || locked(b, off-1) {
 		t.Fatal("the neighbours of a held byte read as locked")
 	}
-	if _, err := b.LockLive(off); !errors.Is(err, ErrBusy) {
-		t.Fatalf("second holder of one byte: %v, want ErrBusy", err)
+	if _, err := b.LockLive(off); !errors.Is(err, ErrHeld) {
+		t.Fatalf("second holder of one byte, another handle: %v, want ErrHeld", err)
+	}
+	// Locks of one description never conflict in the kernel: the handle
+	// itself must refuse a second holder of a byte it holds.
+	if _, err := a.LockLive(off); !errors.Is(err, ErrHeld) {
+		t.Fatalf("second holder of one byte, same handle: %v, want ErrHeld", err)
+	}
+	if !a.LiveLocksSupported() {
+		t.Fatal("LiveLocksSupported is false where a lock was just taken")
 	}
 	if _, err := a.LockLive(off + 1); err != nil { // a second byte, same handle
 		t.Fatal(err)
@@ -125,7 +133,7 @@ func TestLiveLockKilledHolder(t *testing.T) {
 	if ok, err := a.LiveLocked(off, 1); err != nil || !ok {
 		t.Fatalf("child's lock: %v, %v", ok, err)
 	}
-	if _, err := a.LockLive(off); !errors.Is(err, ErrBusy) {
+	if _, err := a.LockLive(off); !errors.Is(err, ErrHeld) {
 		t.Fatalf("taking a live child's byte: %v", err)
 	}
 	if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {

@@ -106,7 +106,7 @@ func openFD(fd int, p string, o options) (a *Arena, err error) {
 // finishOpen validates the directory of a freshly mapped arena and applies
 // the memory options. It unmaps mem if it fails.
 func finishOpen(f *os.File, p string, mem mmap.MMap, g geometry, o options) (a *Arena, err error) {
-	a = &Arena{path: p, f: f, mem: mem, g: g, o: o, hold: -1}
+	a = &Arena{path: p, f: f, mem: mem, g: g, o: o}
 	defer func() {
 		if err != nil {
 			_ = mem.Unmap()

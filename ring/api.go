@@ -87,7 +87,10 @@ type Stats struct {
 	// Peers is the number of live attached handles; DeadPeers the entries
 	// still held by handles whose process died (or, for a ring in an
 	// arena, whose arena handle was closed) without releasing them, until
-	// a new handle reclaims them. Peers lists them.
+	// a new handle reclaims them. Peers lists them. Telling live from dead
+	// costs one system call per occupied entry (an fcntl lock test, or
+	// without locks a kill and a /proc read): the rest of Stats only reads
+	// memory.
 	Peers, DeadPeers int
 	Closed           bool
 }

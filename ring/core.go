@@ -223,22 +223,23 @@ const flushEvery = 64
 // countIn and countOut record messages produced and consumed by a kind
 // without pending counters (MPMC).
 // Every 64th message (the add's result says when) records the handle's
-// last activity, as an SPSC flush does; the first records its role (the
-// Roles word shares the entry's first line with the counters).
+// last activity, as an SPSC flush does. Every call checks the role (one
+// load of the Roles word, which shares the entry's first line with the
+// counters just written; the OR happens once).
 func (c *core) countIn(n, nbytes uint64) {
-	if v := atomic.AddUint64(&c.peer.MsgsIn, n); (v-n)/flushEvery != v/flushEvery || v == n {
+	if v := atomic.AddUint64(&c.peer.MsgsIn, n); (v-n)/flushEvery != v/flushEvery {
 		c.beat()
-		c.markRole(RoleProducer)
 	}
 	atomic.AddUint64(&c.peer.BytesIn, nbytes)
+	c.markRole(RoleProducer)
 }
 
 func (c *core) countOut(n, nbytes uint64) {
-	if v := atomic.AddUint64(&c.peer.MsgsOut, n); (v-n)/flushEvery != v/flushEvery || v == n {
+	if v := atomic.AddUint64(&c.peer.MsgsOut, n); (v-n)/flushEvery != v/flushEvery {
 		c.beat()
-		c.markRole(RoleConsumer)
 	}
 	atomic.AddUint64(&c.peer.BytesOut, nbytes)
+	c.markRole(RoleConsumer)
 }
 
 // countFull and countEmpty record one full or empty event: once per Try

@@ -179,7 +179,7 @@ type peerEntry struct {
 	Roles             uint32 // 4: atomic OR; bit 0 producer, bit 1 consumer
 	StartTicks        uint64 // 8: process start time (clock ticks since boot) to tell a reused pid
 	AttachUnixNano    int64  // 16
-	HeartbeatUnixNano int64  // 24: atomic; reserved for dead-peer detection
+	HeartbeatUnixNano int64  // 24: atomic; last activity (peers.go), for operators
 	MsgsIn            uint64 // 32: atomic counters, cumulative per entry
 	BytesIn           uint64 // 40
 	MsgsOut           uint64 // 48

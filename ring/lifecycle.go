@@ -194,8 +194,9 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) er
 		return corruptf("region %q has %d bytes, want %d", name, len(mem), g.size)
 	}
 	// A ring in an arena: its handles prove they are alive with liveness
-	// locks on their peer entries' bytes of the arena file (peers.go).
-	g.peerLocks = true
+	// locks on their peer entries' bytes of the arena file (peers.go),
+	// where the platform has them.
+	g.peerLocks = a.LiveLocksSupported()
 	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
 	c.region, c.arena = reg, a
 	return c.start(mem, g, o)

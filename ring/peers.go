@@ -10,15 +10,20 @@ package ring
 // holder's process dies, however it dies, so an entry is alive exactly
 // while its byte is locked: no heartbeat to miss, no background thread,
 // and no pid that can be reused or that means another process in another
-// pid namespace. A ring over caller memory (no file), or a platform
-// without such locks, falls back to the pid: alive while kill(pid, 0)
+// pid namespace. A ring over caller memory (no file), or one created where
+// such locks are not available, uses the pid instead: alive while kill(pid, 0)
 // finds it and, on Linux, its /proc start time equals the entry's
 // StartTicks (a reused pid is another process) and it is not a zombie.
 //
-// Claim order (docs/ring.md): PID by CAS (0 -> pid, or a dead entry's pid
-// -> pid), the liveness lock, Generation++, Roles = 0, StartTicks,
-// AttachUnixNano, HeartbeatUnixNano. Release: counters, then PID -> 0 by
-// CAS only while Generation is still the claim's, then the lock.
+// Claim order (docs/ring.md): with locks, the entry's liveness lock (held:
+// the entry is alive, try the next), then PID = pid; without, the pid test
+// and PID by CAS (0 or the dead pid -> pid). Then Generation++, Roles = 0,
+// StartTicks, AttachUnixNano, HeartbeatUnixNano. Release: counters, PID ->
+// 0 by CAS only while Generation is still the claim's, then the lock.
+//
+// A ring created in an arena where liveness locks are not available (no
+// OFD locks: not Linux 3.15+, or the file cannot be opened a second time)
+// is created without the flag and uses the pid test.
 
 import (
 	"context"
@@ -72,8 +77,9 @@ type Peer struct {
 	// test).
 	Locked bool
 	// Attached is when the entry was claimed; LastActive the last time
-	// the handle published its counters (every 64 operations, before it
-	// sleeps, at Close).
+	// the handle moved messages that it recorded: an SPSC handle when it
+	// publishes its counters (every 64 operations, before it sleeps, at
+	// Close, if it moved any), an MPMC handle every 64th message.
 	Attached, LastActive time.Time
 	Generation           uint32
 	// The handle's counters (cumulative for the entry).
@@ -113,10 +119,10 @@ func (c *core) Peers() []Peer {
 	return out
 }
 
-// WaitPeers waits until at least n live handles other than entry-less ones
-// have the given role (0: any role, including none yet), polling the peer
-// table, or until ctx ends. A handle takes its role at its first producer
-// or consumer operation.
+// WaitPeers waits until at least n live handles with an entry in the peer
+// table (the calling handle included) have the given role (0: any role,
+// including none yet), polling the table, or until ctx ends. A handle
+// takes its role at its first producer or consumer operation.
 func (c *core) WaitPeers(ctx context.Context, role Role, n int) error {
 	sleep := 100 * time.Microsecond
 	for {
@@ -186,53 +192,67 @@ var selfPID = uint32(os.Getpid())
 // claimPeer takes a free peer entry, else one whose handle is dead, else
 // falls back to the shared overflow entry 0. Free entries are preferred to
 // dead ones so that a dead peer's counters stay readable as long as
-// possible. It fails only if the ring uses liveness locks and none could
+// possible. It fails only if the ring uses liveness locks and one could not
 // be taken for a reason other than a live holder.
 func (c *core) claimPeer() error {
-	now := time.Now().UnixNano()
 	for pass := 0; pass < 2; pass++ {
 		for i := 1; i < int(c.g.peers); i++ {
-			e := c.peerAt(i)
-			// CAS: the entry becomes ours only if it was free (pass 0) or
-			// held by a dead handle (pass 1).
-			old := atomic.LoadUint32(&e.PID)
-			if pass == 0 && old != 0 {
+			old := atomic.LoadUint32(&c.peerAt(i).PID)
+			if pass == 0 && old != 0 || pass == 1 && old == 0 {
 				continue
 			}
-			if pass == 1 {
-				if alive, _ := c.peerAlive(i, old); old == 0 || alive {
-					continue
-				}
+			ok, err := c.tryClaim(i, old)
+			if err != nil {
+				return err
 			}
-			if !atomic.CompareAndSwapUint32(&e.PID, old, selfPID) {
-				continue
+			if ok {
+				return nil
 			}
-			if c.usesLocks() {
-				l, err := c.arena.LockLive(c.peerLockOff(i))
-				if err != nil {
-					// A live holder still has the byte (a handle between
-					// its release's PID store and its unlock): the entry
-					// is not free after all. Give it back as we found it.
-					atomic.CompareAndSwapUint32(&e.PID, selfPID, old)
-					if isBusy(err) {
-						continue
-					}
-					return fmt.Errorf("ring: peer entry %d: %w", i, err)
-				}
-				c.live = l
-			}
-			c.peerGen = atomic.AddUint32(&e.Generation, 1)
-			c.ownerTag = uint32(i) | c.peerGen<<10
-			atomic.StoreUint32(&e.Roles, 0)
-			atomic.StoreUint64(&e.StartTicks, processStartTicks())
-			atomic.StoreInt64(&e.AttachUnixNano, now)
-			atomic.StoreInt64(&e.HeartbeatUnixNano, now)
-			c.peer, c.peerIdx = e, i
-			return nil
 		}
 	}
 	c.peer, c.peerIdx = c.peerAt(0), 0
 	return nil
+}
+
+// tryClaim tries to make entry i, whose PID word read old, this handle's.
+func (c *core) tryClaim(i int, old uint32) (bool, error) {
+	e := c.peerAt(i)
+	if c.usesLocks() {
+		// Lock first: every owner holds the entry's lock from before its
+		// PID store until after its release's PID store, so once we hold
+		// it no live handle owns the entry, and the lock itself is the
+		// liveness test (held: alive, skip it). The PID is then ours to
+		// store whatever it says.
+		l, err := c.arena.LockLive(c.peerLockOff(i))
+		if errors.Is(err, arena.ErrHeld) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("ring: peer entry %d: %w", i, err)
+		}
+		c.live = l
+		atomic.StoreUint32(&e.PID, selfPID)
+	} else {
+		// The pid test, then a CAS: the entry becomes ours only if it is
+		// still free (or still the dead handle's) when we take it.
+		if old != 0 {
+			if alive, _ := c.peerAlive(i, old); alive {
+				return false, nil
+			}
+		}
+		if !atomic.CompareAndSwapUint32(&e.PID, old, selfPID) {
+			return false, nil
+		}
+	}
+	now := time.Now().UnixNano()
+	c.peerGen = atomic.AddUint32(&e.Generation, 1)
+	c.ownerTag = uint32(i) | c.peerGen<<10
+	atomic.StoreUint32(&e.Roles, 0)
+	atomic.StoreUint64(&e.StartTicks, processStartTicks())
+	atomic.StoreInt64(&e.AttachUnixNano, now)
+	atomic.StoreInt64(&e.HeartbeatUnixNano, now)
+	c.peer, c.peerIdx = e, i
+	return true, nil
 }
 
 // releasePeer frees the handle's entry. The caller published its counters.
@@ -244,16 +264,16 @@ func (c *core) releasePeer() {
 		// handle, say).
 		atomic.CompareAndSwapUint32(&c.peer.PID, selfPID, 0)
 	}
-	// After the PID store: a claimer that wins the entry before this
-	// unlock finds the byte held and gives the entry back.
-	c.live.Unlock()
+	// After the PID store, so that the entry is never unlocked while its
+	// PID names us. An unlock that fails leaves the byte held until the
+	// arena handle closes: the entry then reads as alive with PID 0, which
+	// no claimer takes (it locks first) and which Peers does not list.
+	_ = c.live.Unlock()
 	c.live = nil
 	// Later counting through this handle goes to a private entry, not to
 	// the shared one another handle may claim next.
 	c.peer, c.peerIdx = new(peerEntry), 0
 }
-
-func isBusy(err error) bool { return errors.Is(err, arena.ErrBusy) }
 
 // markRole records a role in the handle's entry, once.
 func (c *core) markRole(role Role) {

@@ -202,3 +202,52 @@ func TestHeapPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestPeersOnOneArenaHandle: handles that share one Arena handle (and so
+// one open file description for their locks) stay apart: each holds its
+// own entry, a release frees only its own, and a reused entry gets its new
+// handle's role.
+func TestPeersOnOneArenaHandle(t *testing.T) {
+	requireLocks(t)
+	a, _ := xpArena(t, 1<<20)
+	r1 := xpCreate(t, a, "mpmc", "one-arena", Config{Slots: 16, SlotSize: 16, Peers: 3})
+	r2, err := OpenMPMC(a, "one-arena")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	for i := 0; i < 10; i++ {
+		if err := r1.TryPush([]byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1.Close()
+	r3, err := OpenMPMC(a, "one-arena") // reuses r1's entry
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	if err := r3.TryPush([]byte("n")); err != nil {
+		t.Fatal(err)
+	}
+	ps := r2.Peers()
+	if len(ps) != 2 {
+		t.Fatalf("peers %+v, want r2 and r3", ps)
+	}
+	for _, p := range ps {
+		if !p.Alive || !p.Locked {
+			t.Fatalf("peer %+v: want alive by its lock", p)
+		}
+		if p.Index == r3.peerIdx && p.Roles != RoleProducer {
+			t.Fatalf("the reused entry's roles %v, want producer (its 11th message overall)", p.Roles)
+		}
+	}
+	if r2.peerIdx == r3.peerIdx {
+		t.Fatalf("r2 and r3 share entry %d", r2.peerIdx)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r2.WaitPeers(ctx, RoleProducer, 1); err != nil {
+		t.Fatalf("WaitPeers for r3: %v", err)
+	}
+}

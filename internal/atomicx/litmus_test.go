@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Litmus tests run two goroutines against each other many times and check
@@ -12,27 +13,45 @@ import (
 // prove the contract (a forbidden outcome may simply not have happened this
 // time); they catch a wrong instruction or a missing barrier.
 //
-// Every wait is bounded by spinCap iterations; a wait that runs out fails
-// the test instead of hanging it.
+// Every wait is bounded by waitCap of wall time (not of iterations: on a
+// busy machine the other side's thread may be off the CPU for many
+// milliseconds); a wait that runs out fails the test instead of hanging it.
 
-const spinCap = 10_000_000
+const waitCap = 10 * time.Second
 
 // yieldEvery is how often a spin wait calls runtime.Gosched, so that the
 // tests also finish with GOMAXPROCS=1 or on a busy machine.
 const yieldEvery = 1024
 
-// waitFor spins until *addr >= want, abort is set, or spinCap iterations
-// pass. It reports whether *addr reached want.
+// spinWait bounds one spin wait: more yields every yieldEvery calls and
+// then reports whether waitCap has passed since the first yield.
+type spinWait struct {
+	i        int
+	deadline time.Time
+}
+
+func (w *spinWait) more() bool {
+	w.i++
+	if w.i%yieldEvery != 0 {
+		return true
+	}
+	runtime.Gosched()
+	now := time.Now()
+	if w.deadline.IsZero() {
+		w.deadline = now.Add(waitCap)
+	}
+	return now.Before(w.deadline)
+}
+
+// waitFor spins until *addr >= want, abort is set, or waitCap passes. It
+// reports whether *addr reached want.
 func waitFor(addr *uint64, want uint64, abort *atomic.Bool) bool {
-	for i := 1; i <= spinCap; i++ {
+	for w := (spinWait{}); w.more(); {
 		if atomic.LoadUint64(addr) >= want { // acquire: pairs with the peer's Add/Store
 			return true
 		}
 		if abort.Load() {
 			return false
-		}
-		if i%yieldEvery == 0 {
-			runtime.Gosched()
 		}
 	}
 	abort.Store(true)
@@ -69,16 +88,13 @@ func TestMessagePassing(t *testing.T) {
 		defer close(done)
 		for r := uint64(1); r <= rounds; r++ {
 			ok := false
-			for i := 1; i <= spinCap; i++ {
+			for w := (spinWait{}); w.more(); {
 				if LoadAcquire64(&s.flag) == r { // acquire: pairs with the writer's StoreRelease64(&s.flag, r)
 					ok = true
 					break
 				}
 				if abort.Load() {
 					return
-				}
-				if i%yieldEvery == 0 {
-					runtime.Gosched()
 				}
 			}
 			if !ok {
@@ -100,16 +116,13 @@ func TestMessagePassing(t *testing.T) {
 		s.data1, s.data2 = r, ^r
 		StoreRelease64(&s.flag, r) // release: publishes data1, data2
 		ok := false
-		for i := 1; i <= spinCap; i++ {
+		for w := (spinWait{}); w.more(); {
 			if LoadAcquire64(&s.ack) == r { // acquire: the reader is done with this round's data
 				ok = true
 				break
 			}
 			if abort.Load() {
 				break
-			}
-			if i%yieldEvery == 0 {
-				runtime.Gosched()
 			}
 		}
 		if !ok {
@@ -152,7 +165,7 @@ type sbState struct {
 //
 // Each round starts with both goroutines leaving a shared barrier together,
 // so that their stores are in flight at the same time. It fails the test if
-// a barrier does not open within spinCap iterations.
+// a barrier does not open within waitCap.
 func storeBuffer(t *testing.T, rounds uint64, fence bool) (both0 uint64) {
 	t.Helper()
 	s := new(sbState)
@@ -204,7 +217,7 @@ func storeBuffer(t *testing.T, rounds uint64, fence bool) (both0 uint64) {
 	}
 	<-done
 	if abort.Load() {
-		t.Fatalf("a barrier did not open within %d spins", spinCap)
+		t.Fatalf("a barrier did not open within %v", waitCap)
 	}
 	return both0
 }
