@@ -40,6 +40,7 @@ type Arena struct {
 	holdMu sync.Mutex
 	hold   *os.File
 	held   map[int64]struct{}
+	fid    fileID // the file's identity, taken when hold is opened
 }
 
 // hostLittleEndian is fixed at init; the layout is little-endian only.
@@ -93,12 +94,27 @@ func (a *Arena) Close() error {
 	return errors.Join(errs...)
 }
 
-// Remove unlinks an arena file (see Resolve for names). Processes that
-// have it mapped keep their mapping until they Close.
-func Remove(path string) error {
+// Remove unlinks an arena file (see Resolve for names). It refuses with
+// ErrInUse while another process holds a live handle on one of the
+// arena's rings (a liveness lock in the file: see LockLive), because that
+// process would go on using the unlinked file while a new Create of the
+// name made another; WithForce removes it anyway. Handles of the calling
+// process do not count (close them first, or they keep the unlinked
+// mapping too). Processes that have it mapped keep their mapping until
+// they Close. Where liveness locks are unsupported no process is seen.
+func Remove(path string, opts ...Option) error {
 	p, err := Resolve(path)
 	if err != nil {
 		return err
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	if !o.force {
+		if err := checkNotInUse(p); err != nil {
+			return err
+		}
 	}
 	if err := unix.Unlink(p); err != nil {
 		return openErr("remove", p, err)

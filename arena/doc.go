@@ -57,6 +57,14 @@
 // return a sentinel error (see errors.go); they do not panic or touch
 // memory outside the mapping.
 //
+// # Liveness
+//
+// LockLive and LiveLocked (liveness.go) give the handles of the things in
+// an arena a kernel-kept proof of life: an open-file-description lock on
+// one byte of the file, released by the kernel when its holder dies.
+// Rings use one per attached handle. Remove refuses (ErrInUse) while
+// another process holds one, unless WithForce.
+//
 // Validation cannot cover the file's length: a process with write access
 // that truncates the file makes later accesses to the lost pages fault
 // (SIGBUS), in this package or in code using a Region's bytes, and the

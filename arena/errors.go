@@ -66,6 +66,9 @@ var (
 	// (this Arena handle's or another's, in this process or another): what
 	// the byte stands for is alive.
 	ErrHeld = errors.New("arena: liveness byte held")
+	// ErrInUse: Remove found live handles of another process on the arena
+	// (liveness locks held in its file); WithForce removes it anyway.
+	ErrInUse = errors.New("arena: in use by another process")
 	// ErrClosed: the arena handle was closed.
 	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
 )

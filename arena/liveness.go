@@ -23,6 +23,7 @@ package arena
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrUnsupported: the platform has no open-file-description locks (only
@@ -118,4 +119,43 @@ func (a *Arena) LiveLocked(off, n int64) (bool, error) {
 		return false, ErrClosed
 	}
 	return a.testBytes(off, n)
+}
+
+// fileID names a file by device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// ownBytes is every liveness byte this process's Arena handles hold, so
+// that Remove can tell this process's locks from others' (the kernel's
+// lock list does not name the holder of an OFD lock).
+var ownBytes = ownSet{m: map[fileID]map[int64]int{}}
+
+type ownSet struct {
+	mu sync.Mutex
+	m  map[fileID]map[int64]int
+}
+
+func (s *ownSet) add(f fileID, off int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[f] == nil {
+		s.m[f] = map[int64]int{}
+	}
+	s.m[f][off]++
+}
+
+func (s *ownSet) remove(f fileID, off int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[f][off]--; s.m[f][off] <= 0 {
+		delete(s.m[f], off)
+		if len(s.m[f]) == 0 {
+			delete(s.m, f)
+		}
+	}
+}
+
+func (s *ownSet) has(f fileID, off int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[f][off] > 0
 }

@@ -12,3 +12,4 @@ func (a *Arena) lockByte(off int64) error             { return ErrUnsupported }
 func (a *Arena) unlockByte(off int64) error           { return nil }
 func (a *Arena) testBytes(off, n int64) (bool, error) { return false, ErrUnsupported }
 func (a *Arena) closeHold() error                     { return nil }
+func checkNotInUse(p string) error                    { return nil }

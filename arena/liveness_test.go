@@ -149,3 +149,47 @@ func TestLiveLockKilledHolder(t *testing.T) {
 		t.Fatalf("retaking a dead child's byte: %v", err)
 	}
 }
+
+// TestRemoveInUse: Remove refuses while another process holds a liveness
+// lock in the file, ignores this process's own, and WithForce removes
+// anyway; once the holder dies Remove succeeds.
+func TestRemoveInUse(t *testing.T) {
+	skipWithoutLiveLocks(t)
+	p := tempArena(t)
+	a, err := Create(p, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.LockLive(100); err != nil { // this process's own: does not count
+		t.Fatal(err)
+	}
+	c := xproc.StartT(t, "hold-live", p, "5000")
+	xproc.WaitFor(t, "the child to lock", c, func() bool { return strings.Contains(c.Stdout(), "locked") })
+	if err := Remove(p); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Remove with another process attached: %v, want ErrInUse", err)
+	}
+	if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Done()
+	if err := Remove(p); err != nil {
+		t.Fatalf("Remove once the other process died (own lock still held): %v", err)
+	}
+
+	// WithForce, with a live holder.
+	q := tempArena(t)
+	b, err := Create(q, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c2 := xproc.StartT(t, "hold-live", q, "7000")
+	xproc.WaitFor(t, "the child to lock", c2, func() bool { return strings.Contains(c2.Stdout(), "locked") })
+	if err := Remove(q, WithForce()); err != nil {
+		t.Fatalf("Remove WithForce: %v", err)
+	}
+	if err := Remove(q); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Remove: %v", err)
+	}
+}

@@ -21,6 +21,7 @@ type options struct {
 	lockTimeout  time.Duration
 	allowShared  bool
 	allowUID     int
+	force        bool
 }
 
 // Defaults.
@@ -131,6 +132,12 @@ func WithLockTimeout(d time.Duration) Option {
 		return nil
 	}
 }
+
+// WithForce makes Remove unlink the file even while other processes hold
+// liveness locks in it (live handles on its rings). They keep their
+// mapping of the unlinked file; a later Create of the same name makes a
+// new arena they do not see. Only Remove reads it.
+func WithForce() Option { return func(o *options) error { o.force = true; return nil } }
 
 // WithAllowShared lets Open accept a file writable by group or others
 // (Open only). Without it such a file is refused with ErrPermission, since

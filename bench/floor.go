@@ -56,7 +56,7 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 		row.Error = err.Error()
 		return row
 	}
-	defer arena.Remove(path)
+	defer arena.Remove(path, arena.WithForce())
 	defer a.Close()
 	reg, err := a.Alloc("floor", 128, 128)
 	if err != nil {
@@ -84,7 +84,7 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 		row.Error = s.fail(err).Error()
 		return row
 	}
-	arena.Remove(path)
+	arena.Remove(path, arena.WithForce()) // unlinked while the peer uses it: a killed run leaves no file
 	h := newHist()
 	seq := uint64(0)
 	ping := func() error {

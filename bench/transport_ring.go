@@ -42,7 +42,9 @@ func (t ringTransport) open(e *engine, spec *peerSpec) (*endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	remove := func() { arena.Remove(path) }
+	// Unlinked once the peer has attached (so a killed run leaves no file),
+	// while both sides still use it: hence WithForce.
+	remove := func() { arena.Remove(path, arena.WithForce()) }
 	tx, err := ring.Create(a, ringA2B, kind, rcfg)
 	var rx ring.Ring
 	if err == nil {

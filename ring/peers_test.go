@@ -251,3 +251,24 @@ func TestPeersOnOneArenaHandle(t *testing.T) {
 		t.Fatalf("WaitPeers for r3: %v", err)
 	}
 }
+
+// TestRemoveLiveArena: arena.Remove refuses while a process is attached to
+// one of the arena's rings, and succeeds once it was killed.
+func TestRemoveLiveArena(t *testing.T) {
+	requireLocks(t)
+	a, path := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "spsc", "remove-live", Config{Slots: 8, SlotSize: 16})
+	defer r.Detach()
+	child := xproc.StartT(t, "xp-attach-hold", "path="+path, "ring=remove-live", "kind=spsc")
+	xproc.WaitFor(t, "the child to attach", child, func() bool { return strings.Contains(child.Stdout(), "attached") })
+	if err := arena.Remove(path); !errors.Is(err, arena.ErrInUse) {
+		t.Fatalf("Remove with a live ring handle in another process: %v, want ErrInUse", err)
+	}
+	if err := syscall.Kill(child.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-child.Done()
+	if err := arena.Remove(path); err != nil { // this process's own handle does not count
+		t.Fatalf("Remove after the other process died: %v", err)
+	}
+}

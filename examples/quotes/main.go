@@ -228,7 +228,9 @@ func publish(ctx context.Context, o options, stdout, stderr io.Writer) (err erro
 	}
 	defer func() {
 		a.Close()
-		if rerr := arena.Remove(a.Path()); rerr != nil && err == nil {
+		// WithForce: a consumer started on its own may still be draining;
+		// it keeps its mapping of the unlinked file.
+		if rerr := arena.Remove(a.Path(), arena.WithForce()); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
