@@ -77,9 +77,10 @@ type Peer struct {
 	// test).
 	Locked bool
 	// Attached is when the entry was claimed; LastActive the last time
-	// the handle moved messages that it recorded: an SPSC handle when it
-	// publishes its counters (every 64 operations, before it sleeps, at
-	// Close, if it moved any), an MPMC handle every 64th message.
+	// the handle recorded activity: an SPSC handle when it publishes
+	// counters for messages it moved (every 64 operations, at Close) and
+	// whenever it goes to sleep; an MPMC handle only when it goes to sleep
+	// (a clock read per operation would cost more than the operation).
 	Attached, LastActive time.Time
 	Generation           uint32
 	// The handle's counters (cumulative for the entry).

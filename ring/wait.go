@@ -199,6 +199,7 @@ func (w *waiter) sleep() error {
 	} else {
 		c.flushOut()
 	}
+	c.beat()
 	ec.sleep(key, d)
 	ec.cancel()
 	return ctxErr(w.ctx)
