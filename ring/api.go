@@ -39,6 +39,7 @@ type Ring interface {
 
 	Peers() []Peer
 	WaitPeers(ctx context.Context, role Role, n int) error
+	Recover() Recovery
 
 	Len() int
 	Slots() int

@@ -29,6 +29,9 @@ type core struct {
 	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
 	detached atomic.Bool
 
+	// idleWakes counts wakes that found nobody to wake (peers.go).
+	idleWakes atomic.Uint32
+
 	// kind and ops are the concrete handle's kind and the handle itself,
 	// called only by the slow path.
 	kind ringKind
@@ -59,8 +62,8 @@ func (c *core) layout(mem []byte, g geometry) {
 	c.hdr = (*ringHeader)(unsafe.Pointer(&c.mem[0]))
 	c.prod = (*prodUnit)(unsafe.Pointer(&c.mem[g.prodOff])) // pad-aligned, 16 bytes fit in a unit
 	c.cons = (*consUnit)(unsafe.Pointer(&c.mem[g.consOff])) // likewise
-	c.notEmpty = eventcount{seq: &c.prod.NotEmptySeq, waiters: &c.prod.NotEmptyWaiters}
-	c.notFull = eventcount{seq: &c.cons.NotFullSeq, waiters: &c.cons.NotFullWaiters}
+	c.notEmpty = eventcount{seq: &c.prod.NotEmptySeq, waiters: &c.prod.NotEmptyWaiters, owner: c}
+	c.notFull = eventcount{seq: &c.cons.NotFullSeq, waiters: &c.cons.NotFullWaiters, owner: c}
 	c.peer, c.peerIdx = c.peerAt(0), 0
 }
 

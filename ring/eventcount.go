@@ -33,6 +33,9 @@ import (
 type eventcount struct {
 	seq     *uint32
 	waiters *uint32
+	// owner is told when a wake found nobody to wake although Waiters
+	// said someone was registered: a sleeper may have died registered.
+	owner *core
 }
 
 // notify wakes up to n sleepers if any are registered. The caller has just
@@ -47,21 +50,35 @@ func (e eventcount) notify(n int, peer *peerEntry) {
 
 func (e eventcount) wake(n int, peer *peerEntry) {
 	atomic.AddUint32(e.seq, 1) // makes a racing futex_wait return EAGAIN
-	if woken, err := futex.Wake(e.seq, n); err == nil && woken > 0 {
+	woken, err := futex.Wake(e.seq, n)
+	if err == nil && woken > 0 {
 		atomic.AddUint64(&peer.Wakes, uint64(woken))
+	}
+	if err == nil && woken == 0 && e.owner != nil {
+		e.owner.idleWake()
 	}
 }
 
 func (e eventcount) wakeAll(peer *peerEntry) { e.wake(0, peer) }
 
-// prepare registers a sleeper and returns the key to wait on.
-func (e eventcount) prepare() uint32 {
+// prepare registers a sleeper and returns the key to wait on. reg is the
+// sleeper's count in its peer entry (SleepingEmpty or SleepingFull),
+// raised after the shared count and lowered before it (cancel), so that a
+// sleeper killed between the two leaves the entry's count at most equal to
+// what it holds in Waiters: a repair that subtracts the entry's count can
+// leave one stale registration (extra wake calls) but never remove a live
+// one (a lost wake-up).
+func (e eventcount) prepare(reg *uint32) uint32 {
 	atomic.AddUint32(e.waiters, 1) // full fence: the caller's re-check comes after
+	atomic.AddUint32(reg, 1)
 	return atomic.LoadUint32(e.seq)
 }
 
 // cancel unregisters a sleeper (after waking, or instead of sleeping).
-func (e eventcount) cancel() { atomic.AddUint32(e.waiters, ^uint32(0)) }
+func (e eventcount) cancel(reg *uint32) {
+	atomic.AddUint32(reg, ^uint32(0))
+	atomic.AddUint32(e.waiters, ^uint32(0))
+}
 
 // sleep waits on key for at most d.
 func (e eventcount) sleep(key uint32, d time.Duration) {

@@ -189,8 +189,12 @@ type peerEntry struct {
 	Sleeps            uint64 // 80
 	Wakes             uint64 // 88
 	Generation        uint32 // 96: atomic; incremented by every claim
-	_                 uint32 // 100
-	_                 [24]byte
+	// SleepingEmpty and SleepingFull count this entry's goroutines
+	// registered in NotEmptyWaiters and NotFullWaiters: what to subtract
+	// from those when the entry's handle dies while asleep (peers.go).
+	SleepingEmpty uint32 // 100: atomic
+	SleepingFull  uint32 // 104: atomic
+	_             [20]byte
 }
 
 var (

@@ -49,6 +49,7 @@ func ringFields() map[string]map[string]fieldPos {
 			"BytesOut": f(unsafe.Offsetof(e.BytesOut), 8), "FullEvents": f(unsafe.Offsetof(e.FullEvents), 8),
 			"EmptyEvents": f(unsafe.Offsetof(e.EmptyEvents), 8), "Sleeps": f(unsafe.Offsetof(e.Sleeps), 8),
 			"Wakes": f(unsafe.Offsetof(e.Wakes), 8), "Generation": f(unsafe.Offsetof(e.Generation), 4),
+			"SleepingEmpty": f(unsafe.Offsetof(e.SleepingEmpty), 4), "SleepingFull": f(unsafe.Offsetof(e.SleepingFull), 4),
 		},
 		"spscSlot": {"Len": f(unsafe.Offsetof(s.Len), 4), "Seq": f(unsafe.Offsetof(s.Seq), 4)},
 		"mpmcSlot": {"Seq": f(unsafe.Offsetof(m.Seq), 8), "Len": f(unsafe.Offsetof(m.Len), 4), "Owner": f(unsafe.Offsetof(m.Owner), 4)},

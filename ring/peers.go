@@ -245,6 +245,9 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 			return false, nil
 		}
 	}
+	// A dead handle may have died asleep: take its registrations out of
+	// the shared waiter counts before the entry is ours.
+	c.unregisterSleepers(e)
 	now := time.Now().UnixNano()
 	c.peerGen = atomic.AddUint32(&e.Generation, 1)
 	c.ownerTag = uint32(i) | c.peerGen<<10
@@ -302,4 +305,80 @@ func (c *core) livePeers() (live, dead int) {
 		}
 	}
 	return live, dead
+}
+
+// Recovery says what Recover repaired.
+type Recovery struct {
+	// DeadPeers is the number of dead entries found.
+	DeadPeers int
+	// Sleepers is the number of futex registrations of dead handles
+	// (handles killed asleep in Push or Pop) taken out of the shared
+	// waiter counts, after which notifiers stop calling FUTEX_WAKE for
+	// them.
+	Sleepers int
+}
+
+// Recover repairs what dead handles left behind, and reports it. Every
+// handle also does it by itself when a wake finds nobody to wake (the
+// first time, then every 64th time), so calling it is never needed; tools
+// call it to repair and report at once.
+func (c *core) Recover() Recovery {
+	var rec Recovery
+	for i := 1; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		pid := atomic.LoadUint32(&e.PID)
+		if pid == 0 {
+			continue
+		}
+		if alive, _ := c.peerAlive(i, pid); alive {
+			continue
+		}
+		rec.DeadPeers++
+		rec.Sleepers += c.unregisterSleepers(e)
+	}
+	return rec
+}
+
+// idleWake is called when a wake found nobody to wake although the waiter
+// count was not 0: either a benign race (a sleeper that registered but had
+// not reached FUTEX_WAIT yet, which the Seq bump sends back to re-check),
+// or a sleeper that died registered. The first such wake of a handle and
+// every 64th after it look for dead sleepers; the cost (a liveness test
+// per occupied peer entry) is paid on a path that just made a system call.
+func (c *core) idleWake() {
+	if c.idleWakes.Add(1)%64 == 1 {
+		c.Recover()
+	}
+}
+
+// unregisterSleepers takes entry e's sleeper registrations out of the
+// shared waiter counts and returns how many. The caller knows e's handle
+// is dead (or holds e's lock, about to reuse it). Swap makes it
+// idempotent: of two repairers of one entry, one subtracts.
+func (c *core) unregisterSleepers(e *peerEntry) int {
+	n := 0
+	for _, s := range [...]struct{ reg, waiters *uint32 }{
+		{&e.SleepingEmpty, &c.prod.NotEmptyWaiters},
+		{&e.SleepingFull, &c.cons.NotFullWaiters},
+	} {
+		v := atomic.SwapUint32(s.reg, 0)
+		if v == 0 {
+			continue
+		}
+		n += int(subtractClamped(s.waiters, v))
+	}
+	return n
+}
+
+// subtractClamped subtracts v from *w without going below 0 (the peer
+// words are hostile input too), and returns what it subtracted.
+func subtractClamped(w *uint32, v uint32) uint32 {
+	for try := 0; try < maxRetries; try++ {
+		cur := atomic.LoadUint32(w)
+		d := min(cur, v)
+		if d == 0 || atomic.CompareAndSwapUint32(w, cur, cur-d) {
+			return d
+		}
+	}
+	return 0
 }

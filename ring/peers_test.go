@@ -272,3 +272,104 @@ func TestRemoveLiveArena(t *testing.T) {
 		t.Fatalf("Remove after the other process died: %v", err)
 	}
 }
+
+func init() {
+	roles["xp-sleep-pop"] = xpRingRole("", xpSleepPop)
+	roles["xp-sleep-push"] = xpRingRole("", xpSleepPush)
+}
+
+// xpSleepPop sleeps in Pop on an empty ring until killed.
+func xpSleepPop(ctx context.Context, _ xproc.Args, r Ring) error {
+	r.SetWaitStrategy(WaitBlock)
+	fmt.Println("sleeping")
+	_, err := r.Pop(ctx, make([]byte, r.SlotSize()))
+	return fmt.Errorf("woke with %v; should have been killed", err)
+}
+
+// xpSleepPush fills the ring and sleeps in Push until killed.
+func xpSleepPush(ctx context.Context, _ xproc.Args, r Ring) error {
+	r.SetWaitStrategy(WaitBlock)
+	for r.TryPush([]byte("x")) == nil {
+	}
+	fmt.Println("sleeping")
+	err := r.Push(ctx, []byte("y"))
+	return fmt.Errorf("woke with %v; should have been killed", err)
+}
+
+// TestKilledAsleep: a handle killed while asleep in the futex leaves its
+// registration in the shared waiter count; the first wake that finds
+// nobody (the survivor's next push or pop) takes it out, so later ones make
+// no FUTEX_WAKE, and the dead entry's counts read 0. Recover reports it.
+func TestKilledAsleep(t *testing.T) {
+	a, path := xpArena(t, 1<<20)
+	for _, tc := range []struct{ kind, role string }{
+		{"spsc", "xp-sleep-pop"}, {"mpmc", "xp-sleep-pop"},
+		{"spsc", "xp-sleep-push"}, {"mpmc", "xp-sleep-push"},
+	} {
+		t.Run(tc.kind+"-"+tc.role, func(t *testing.T) {
+			name := "asleep-" + tc.kind + "-" + tc.role
+			r := xpCreate(t, a, tc.kind, name, Config{Slots: 4, SlotSize: 16})
+			defer r.Detach()
+			c := r.(interface{ base() *core }).base()
+			waiters := &c.prod.NotEmptyWaiters
+			if tc.role == "xp-sleep-push" {
+				waiters = &c.cons.NotFullWaiters
+			}
+			child := xproc.StartT(t, tc.role, "path="+path, "ring="+name, "kind="+tc.kind)
+			xproc.WaitFor(t, "the child to sleep", child, func() bool { return loadU32(waiters) == 1 && r.Stats().Sleeps > 0 })
+			if err := syscall.Kill(child.Pid(), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-child.Done()
+			if got := loadU32(waiters); got != 1 {
+				t.Fatalf("waiters after the kill: %d, want the dead sleeper's 1", got)
+			}
+			// The survivor's next operation on the other side notifies:
+			// its wake finds nobody and repairs.
+			buf := make([]byte, 16)
+			if tc.role == "xp-sleep-pop" {
+				if err := r.TryPush([]byte("m")); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := r.TryPop(buf); err != nil {
+				t.Fatal(err)
+			}
+			if got := loadU32(waiters); got != 0 {
+				t.Fatalf("waiters after a wake found nobody: %d, want 0 (repaired)", got)
+			}
+			for _, p := range r.Peers() {
+				if !p.Alive {
+					e := c.peerAt(p.Index)
+					if loadU32(&e.SleepingEmpty) != 0 || loadU32(&e.SleepingFull) != 0 {
+						t.Fatalf("dead entry %d still counts sleepers", p.Index)
+					}
+				}
+			}
+			if rec := r.Recover(); rec.DeadPeers != 1 || rec.Sleepers != 0 {
+				t.Fatalf("Recover after the automatic repair: %+v, want 1 dead peer, 0 sleepers left", rec)
+			}
+		})
+	}
+}
+
+// TestRecoverReportsSleepers: Recover on demand takes a dead sleeper's
+// registration out and says so.
+func TestRecoverReportsSleepers(t *testing.T) {
+	a, path := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "mpmc", "recover-sleepers", Config{Slots: 4, SlotSize: 16})
+	defer r.Detach()
+	c := r.(interface{ base() *core }).base()
+	child := xproc.StartT(t, "xp-sleep-pop", "path="+path, "ring=recover-sleepers", "kind=mpmc")
+	xproc.WaitFor(t, "the child to sleep", child, func() bool { return loadU32(&c.prod.NotEmptyWaiters) == 1 })
+	syscall.Kill(child.Pid(), syscall.SIGKILL)
+	<-child.Done()
+	if rec := r.Recover(); rec.DeadPeers != 1 || rec.Sleepers != 1 {
+		t.Fatalf("Recover: %+v, want 1 dead peer with 1 sleeper", rec)
+	}
+	if got := loadU32(&c.prod.NotEmptyWaiters); got != 0 {
+		t.Fatalf("waiters after Recover: %d", got)
+	}
+	if rec := r.Recover(); rec.Sleepers != 0 {
+		t.Fatalf("second Recover: %+v (idempotent)", rec)
+	}
+}

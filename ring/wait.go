@@ -157,8 +157,9 @@ func (w *waiter) sleep() error {
 	}
 	c := w.c
 	ec, peer := c.notEmpty, c.peer
+	reg := &peer.SleepingEmpty
 	if w.push {
-		ec = c.notFull
+		ec, reg = c.notFull, &peer.SleepingFull
 	}
 	if w.stop == nil && w.ctx.Done() != nil {
 		// Cancellation without a deadline must wake us: bump Seq (so a
@@ -180,16 +181,16 @@ func (w *waiter) sleep() error {
 		}
 		d = min(d, left)
 	}
-	key := ec.prepare()
+	key := ec.prepare(reg)
 	if c.ops.ready(w.push) {
-		ec.cancel()
+		ec.cancel(reg)
 		return nil
 	}
 	// After prepare: a cancellation whose wake-up bumped Seq before we
 	// read the key would otherwise be slept through (ctx.Err is set before
 	// AfterFunc callbacks run).
 	if err := ctxErr(w.ctx); err != nil {
-		ec.cancel()
+		ec.cancel(reg)
 		return err
 	}
 	w.slept = true
@@ -201,7 +202,7 @@ func (w *waiter) sleep() error {
 	}
 	c.beat()
 	ec.sleep(key, d)
-	ec.cancel()
+	ec.cancel(reg)
 	return ctxErr(w.ctx)
 }
 
