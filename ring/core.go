@@ -29,8 +29,8 @@ type core struct {
 	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
 	detached atomic.Bool
 
-	// idleWakes counts wakes that found nobody to wake (peers.go).
-	idleWakes atomic.Uint32
+	// lastRecover is when an idle wake last ran Recover (peers.go).
+	lastRecover atomic.Int64
 
 	// kind and ops are the concrete handle's kind and the handle itself,
 	// called only by the slow path.

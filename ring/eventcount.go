@@ -17,10 +17,14 @@ import (
 //
 //	sleeper                              notifier
 //	  Waiters++          (XADD)            publish position/sequence (XCHG or LOCK CMPXCHG)
-//	  key := Seq                           if Waiters != 0 {
-//	  if condition holds: Waiters--; done      Seq++
-//	  futex_wait(&Seq, key)                    futex_wake(&Seq)
-//	  Waiters--                            }
+//	  entry.Sleeping++                     if Waiters != 0 {
+//	  key := Seq                               Seq++
+//	  if condition holds: cancel; done         futex_wake(&Seq)
+//	  futex_wait(&Seq, key)                }
+//	  cancel: if entry.Sleeping != 0 { entry.Sleeping--; Waiters-- }
+//
+// The entry's count (peers.go) lets a survivor take a dead sleeper's
+// registration out of Waiters; it plays no part in the wake-up argument.
 //
 // Either the sleeper's re-check sees the publish, or the notifier's load
 // sees Waiters != 0 and bumps Seq; if the bump comes before futex_wait, the
@@ -74,10 +78,23 @@ func (e eventcount) prepare(reg *uint32) uint32 {
 	return atomic.LoadUint32(e.seq)
 }
 
-// cancel unregisters a sleeper (after waking, or instead of sleeping).
+// cancel unregisters a sleeper (after waking, or instead of sleeping). If
+// the entry's count is already 0, a repair took this registration out of
+// the shared count together with the entry's (it judged the entry dead):
+// the shared count is then left alone, so that no count ever goes below
+// zero; the worst a wrong judgement costs is one wake-up that waits for
+// the sleep bound (maxSleep).
 func (e eventcount) cancel(reg *uint32) {
-	atomic.AddUint32(reg, ^uint32(0))
-	atomic.AddUint32(e.waiters, ^uint32(0))
+	for try := 0; try < maxRetries; try++ {
+		v := atomic.LoadUint32(reg)
+		if v == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(reg, v, v-1) { // before the shared count: see prepare
+			subtractClamped(e.waiters, 1)
+			return
+		}
+	}
 }
 
 // sleep waits on key for at most d.

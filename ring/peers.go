@@ -17,7 +17,8 @@ package ring
 //
 // Claim order (docs/ring.md): with locks, the entry's liveness lock (held:
 // the entry is alive, try the next), then PID = pid; without, the pid test
-// and PID by CAS (0 or the dead pid -> pid). Then Generation++, Roles = 0,
+// and PID by CAS (0 or the dead pid -> pid). Then the dead handle's sleeper
+// counts are taken out of the shared ones (Recover), then Generation++, Roles = 0,
 // StartTicks, AttachUnixNano, HeartbeatUnixNano. Release: counters, PID ->
 // 0 by CAS only while Generation is still the claim's, then the lock.
 //
@@ -246,8 +247,9 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 		}
 	}
 	// A dead handle may have died asleep: take its registrations out of
-	// the shared waiter counts before the entry is ours.
-	c.unregisterSleepers(e)
+	// the shared waiter counts before the entry is ours (we hold its lock,
+	// or won its PID: nobody else can register in it yet).
+	c.unregisterSleepers(e, nil)
 	now := time.Now().UnixNano()
 	c.peerGen = atomic.AddUint32(&e.Generation, 1)
 	c.ownerTag = uint32(i) | c.peerGen<<10
@@ -319,43 +321,71 @@ type Recovery struct {
 }
 
 // Recover repairs what dead handles left behind, and reports it. Every
-// handle also does it by itself when a wake finds nobody to wake (the
-// first time, then every 64th time), so calling it is never needed; tools
-// call it to repair and report at once.
+// handle also does it by itself when a wake finds nobody to wake (at most
+// once per 10 ms), and before it reuses a dead entry; tools call it to
+// repair and report at once. What it cannot repair: sleepers of the shared
+// overflow entry 0 (handles that found the table full), and a sleeper
+// killed between its two registration adds or subtracts, each of which
+// leaves one registration behind (a FUTEX_WAKE call per publish that
+// wakes nobody, until the ring is recreated).
 func (c *core) Recover() Recovery {
 	var rec Recovery
 	for i := 1; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
+		// Read before the liveness test: a claim bumps Generation before
+		// its handle can register a sleeper, so a repair that sees it
+		// unchanged after its swap took only the dead handle's counts.
+		gen := atomic.LoadUint32(&e.Generation)
 		pid := atomic.LoadUint32(&e.PID)
 		if pid == 0 {
+			continue
+		}
+		if c.usesLocks() {
+			// Holding the entry's lock, nobody can claim it meanwhile:
+			// the repair is exact. Held by someone else: alive.
+			l, err := c.arena.LockLive(c.peerLockOff(i))
+			if err != nil {
+				continue
+			}
+			rec.DeadPeers++
+			rec.Sleepers += c.unregisterSleepers(e, nil)
+			_ = l.Unlock()
 			continue
 		}
 		if alive, _ := c.peerAlive(i, pid); alive {
 			continue
 		}
 		rec.DeadPeers++
-		rec.Sleepers += c.unregisterSleepers(e)
+		rec.Sleepers += c.unregisterSleepers(e, func() bool { return atomic.LoadUint32(&e.Generation) == gen })
 	}
 	return rec
 }
 
-// idleWake is called when a wake found nobody to wake although the waiter
-// count was not 0: either a benign race (a sleeper that registered but had
-// not reached FUTEX_WAIT yet, which the Seq bump sends back to re-check),
-// or a sleeper that died registered. The first such wake of a handle and
-// every 64th after it look for dead sleepers; the cost (a liveness test
-// per occupied peer entry) is paid on a path that just made a system call.
+// idleWake is called when a wake found nobody to wake: a benign race (a
+// sleeper that registered but had not reached FUTEX_WAIT yet, which the
+// Seq bump sends back to re-check), a CloseWrite or cancellation waking
+// everyone, or a sleeper that died registered. It looks for dead sleepers
+// at most once per 10 ms per handle; the cost (a liveness test per
+// occupied peer entry) is paid on a path that just made a system call.
 func (c *core) idleWake() {
-	if c.idleWakes.Add(1)%64 == 1 {
-		c.Recover()
+	now := time.Now().UnixNano()
+	last := c.lastRecover.Load()
+	if now-last < int64(idleRecoverEvery) || !c.lastRecover.CompareAndSwap(last, now) {
+		return
 	}
+	c.Recover()
 }
+
+// idleRecoverEvery bounds how often idle wakes run Recover.
+const idleRecoverEvery = 10 * time.Millisecond
 
 // unregisterSleepers takes entry e's sleeper registrations out of the
 // shared waiter counts and returns how many. The caller knows e's handle
-// is dead (or holds e's lock, about to reuse it). Swap makes it
+// is dead: it holds e's lock, or won e's PID by CAS from the dead pid, or
+// (pid test) passes still, which must report that no claim happened since
+// the test; if it says one did, what was swapped goes back. Swap makes it
 // idempotent: of two repairers of one entry, one subtracts.
-func (c *core) unregisterSleepers(e *peerEntry) int {
+func (c *core) unregisterSleepers(e *peerEntry, still func() bool) int {
 	n := 0
 	for _, s := range [...]struct{ reg, waiters *uint32 }{
 		{&e.SleepingEmpty, &c.prod.NotEmptyWaiters},
@@ -363,6 +393,10 @@ func (c *core) unregisterSleepers(e *peerEntry) int {
 	} {
 		v := atomic.SwapUint32(s.reg, 0)
 		if v == 0 {
+			continue
+		}
+		if still != nil && !still() {
+			atomic.AddUint32(s.reg, v) // a new owner's: give them back
 			continue
 		}
 		n += int(subtractClamped(s.waiters, v))

@@ -373,3 +373,66 @@ func TestRecoverReportsSleepers(t *testing.T) {
 		t.Fatalf("second Recover: %+v (idempotent)", rec)
 	}
 }
+
+// TestWrongRepairNeverWraps: if a repair ever takes a live sleeper's
+// registration out (a handle judged dead wrongly), the sleeper's own
+// unregistration must not drive the counts below zero: the cost is at most
+// one wake-up that waits for the sleep bound, and later wake-ups are
+// prompt again.
+func TestWrongRepairNeverWraps(t *testing.T) {
+	r, mem := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16})
+	cons := attachHeap(t, kindMPMC, mem)
+	cons.SetWaitStrategy(WaitBlock)
+	c := cons.(interface{ base() *core }).base()
+	popped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := cons.Pop(ctx, make([]byte, 16))
+		popped <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for loadU32(&c.prod.NotEmptyWaiters) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the consumer never slept")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := c.unregisterSleepers(c.peer, nil); n != 1 { // the wrong repair
+		t.Fatalf("repair took %d registrations, want 1", n)
+	}
+	if err := r.TryPush([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-popped; err != nil {
+		t.Fatalf("pop after the wrong repair: %v", err)
+	}
+	if w, s := loadU32(&c.prod.NotEmptyWaiters), loadU32(&c.peer.SleepingEmpty); w != 0 || s != 0 {
+		t.Fatalf("after the sleeper woke: Waiters %#x, SleepingEmpty %#x; want 0, 0", w, s)
+	}
+	// Prompt again: a sleeper is woken by the next push, not by the bound.
+	for i := 0; i < 3; i++ {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := cons.Pop(ctx, make([]byte, 16))
+			popped <- err
+		}()
+		for loadU32(&c.prod.NotEmptyWaiters) != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the consumer never slept")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		start := time.Now()
+		if err := r.TryPush([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-popped; err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(start); el > 50*time.Millisecond {
+			t.Fatalf("wake-up %d took %v: the counts are still off", i, el)
+		}
+	}
+}

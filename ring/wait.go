@@ -181,6 +181,15 @@ func (w *waiter) sleep() error {
 		}
 		d = min(d, left)
 	}
+	// Counters and the activity stamp before registering, so that the
+	// window in which a notifier finds us registered but not yet asleep
+	// stays short.
+	if w.push {
+		c.flushIn()
+	} else {
+		c.flushOut()
+	}
+	c.beat()
 	key := ec.prepare(reg)
 	if c.ops.ready(w.push) {
 		ec.cancel(reg)
@@ -195,12 +204,6 @@ func (w *waiter) sleep() error {
 	}
 	w.slept = true
 	atomic.AddUint64(&peer.Sleeps, 1)
-	if w.push {
-		c.flushIn()
-	} else {
-		c.flushOut()
-	}
-	c.beat()
 	ec.sleep(key, d)
 	ec.cancel(reg)
 	return ctxErr(w.ctx)
