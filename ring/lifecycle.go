@@ -264,12 +264,6 @@ func (c *core) attach(mem []byte, arenaPad uint64, opts []Option) error {
 	if err != nil {
 		return err
 	}
-	if g.peerLocks && c.arena == nil {
-		// Its handles prove they are alive with locks on the arena file;
-		// one attached without the arena could take none and would look
-		// dead to the others.
-		return fmt.Errorf("%w: the ring lives in an arena: open it through the arena (Open, OpenSPSC, OpenMPMC)", ErrInvalid)
-	}
 	return c.start(mem, g, o)
 }
 

@@ -197,6 +197,14 @@ var selfPID = uint32(os.Getpid())
 // possible. It fails only if the ring uses liveness locks and one could not
 // be taken for a reason other than a live holder.
 func (c *core) claimPeer() error {
+	if c.g.peerLocks && !c.usesLocks() {
+		// The ring's handles prove they are alive with locks on the arena
+		// file, and this one, attached through the ring's bytes without
+		// the arena, can take none: an entry of its own would look dead
+		// to the others. It counts into the shared overflow entry.
+		c.peer, c.peerIdx = c.peerAt(0), 0
+		return nil
+	}
 	for pass := 0; pass < 2; pass++ {
 		for i := 1; i < int(c.g.peers); i++ {
 			old := atomic.LoadUint32(&c.peerAt(i).PID)

@@ -132,15 +132,31 @@ func TestPeerLivenessClosedArena(t *testing.T) {
 	}
 }
 
-// TestArenaRingRefusesMemoryAttach: a ring whose handles prove liveness
-// with locks on the arena file cannot be attached through its bytes alone,
-// where no lock could be taken.
-func TestArenaRingRefusesMemoryAttach(t *testing.T) {
+// TestArenaRingMemoryAttach: a handle attached to an arena ring through
+// its bytes alone, which can take no liveness lock, works but claims no
+// entry of its own (one would look dead to the others): it counts into the
+// overflow entry.
+func TestArenaRingMemoryAttach(t *testing.T) {
+	requireLocks(t)
 	a, _ := xpArena(t, 1<<20)
 	r := xpCreate(t, a, "spsc", "mem-attach", Config{Slots: 8, SlotSize: 16})
 	defer r.Detach()
-	if _, err := AttachSPSC(r.Region().Bytes()); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("AttachSPSC over an arena ring's bytes: %v, want ErrInvalid", err)
+	h, err := AttachSPSC(r.Region().Bytes())
+	if err != nil {
+		t.Fatalf("AttachSPSC over an arena ring's bytes: %v", err)
+	}
+	defer h.Close()
+	if h.peerIdx != 0 {
+		t.Fatalf("a lockless handle claimed entry %d", h.peerIdx)
+	}
+	if st := r.Stats(); st.Peers != 1 || st.DeadPeers != 0 {
+		t.Fatalf("Stats %+v: want only the creator, alive", st)
+	}
+	if err := r.TryPush([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.TryPop(make([]byte, 16)); err != nil || n != 1 {
+		t.Fatalf("pop through the memory handle: %d, %v", n, err)
 	}
 }
 
