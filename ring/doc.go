@@ -63,7 +63,8 @@
 // api.go holds the types every kind shares (Ring, Reservation, Message,
 // Stats, WaitStrategy), errors.go the sentinels, config.go the geometry
 // limits, layout.go every shared-memory record and the ring kinds,
-// lifecycle.go create/open/attach, options and the peer table, core.go the
+// lifecycle.go create/open/attach and options, peers.go the peer table
+// (liveness by kernel-kept locks, Peers, WaitPeers, Recover), core.go the
 // state and operations every kind shares, shell.go the one slow path of
 // every blocking operation (wait.go its strategies, eventcount.go the
 // futex protocol). spsc.go, spsc_consumer.go and mpmc.go are the
