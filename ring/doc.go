@@ -56,7 +56,10 @@
 // wrapped with detail elsewhere; test with errors.Is. A negative length is
 // ErrInvalid, a length above SlotSize ErrTooLarge; a second SPSC
 // reservation or peek while one is held is ErrOutstanding; a Commit or
-// Release of a token this handle does not hold is ErrNotReserved.
+// Release of a token this handle does not hold is ErrNotReserved. A
+// blocked Push or Pop that only dead handles could unblock (every handle
+// that worked the other side died) returns ErrPeerDead within about
+// 100 ms.
 //
 // # Files
 //

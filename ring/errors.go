@@ -44,6 +44,15 @@ var (
 	// that is not one this handle has outstanding (another handle's, one
 	// already committed or released, or the zero value).
 	ErrNotReserved = errors.New("ring: no such reservation")
+	// ErrPeerDead: a blocking operation found the ring full (Push) or empty
+	// (Pop) and every handle that ever worked the other side is dead (its
+	// process died, or its arena handle was closed, without releasing its
+	// peer entry), so nothing will change it. Checked at most every
+	// 100 ms of waiting. A new handle on the other side makes the next
+	// call wait again. Not returned while any handle of the other side is
+	// alive, while one has no entry (it counts in the overflow entry), or
+	// when no handle ever worked that side.
+	ErrPeerDead = errors.New("ring: every handle on the other side is dead")
 	// ErrOutstanding: an SPSC producer (consumer) operation was called
 	// while this handle's reservation (peeked message) is outstanding.
 	// Commit (Release) it first: SPSC slots are handed over in order, so at

@@ -424,3 +424,30 @@ func subtractClamped(w *uint32, v uint32) uint32 {
 	}
 	return 0
 }
+
+// otherSideDead reports whether every handle that worked the other side
+// of a waiting producer (push) or consumer is dead: at least one entry has
+// that role, and no entry with it is alive. The overflow entry 0, whose
+// handles cannot be told apart, counts as alive if it has the role.
+func (c *core) otherSideDead(push bool) bool {
+	role := RoleProducer
+	if push {
+		role = RoleConsumer
+	}
+	if Role(atomic.LoadUint32(&c.peerAt(0).Roles))&role != 0 {
+		return false
+	}
+	sawDead := false
+	for i := 1; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		pid := atomic.LoadUint32(&e.PID)
+		if pid == 0 || Role(atomic.LoadUint32(&e.Roles))&role == 0 {
+			continue
+		}
+		if alive, _ := c.peerAlive(i, pid); alive {
+			return false
+		}
+		sawDead = true
+	}
+	return sawDead
+}

@@ -452,3 +452,91 @@ func TestWrongRepairNeverWraps(t *testing.T) {
 		}
 	}
 }
+
+func init() {
+	roles["xp-consume-hold"] = xpRingRole("", xpConsumeHold)
+}
+
+// xpConsumeHold pops one message (which gives it the consumer role), says
+// "attached" and waits to be killed.
+func xpConsumeHold(ctx context.Context, _ xproc.Args, r Ring) error {
+	if _, err := r.Pop(ctx, make([]byte, r.SlotSize())); err != nil {
+		return err
+	}
+	fmt.Println("attached")
+	<-ctx.Done()
+	return errors.New("not killed")
+}
+
+// TestPeerDead: a call blocked on a ring that only dead handles could
+// change returns ErrPeerDead (within the 100 ms check period, plus a sleep),
+// whatever the wait strategy; while a handle of the other side lives, or if
+// none ever worked it, the call waits for its deadline.
+func TestPeerDead(t *testing.T) {
+	a, path := xpArena(t, 1<<20)
+	for _, kind := range []string{"spsc", "mpmc"} {
+		for _, w := range []WaitStrategy{WaitBlock, WaitSpin, WaitAdaptive} {
+			t.Run(fmt.Sprintf("%s-%v-consumer", kind, w), func(t *testing.T) {
+				name := fmt.Sprintf("dead-prod-%s-%v", kind, w)
+				r := xpCreate(t, a, kind, name, Config{Slots: 4, SlotSize: 16})
+				defer r.Detach()
+				r.SetWaitStrategy(w)
+				buf := make([]byte, 16)
+				// Nobody ever produced: wait for the deadline.
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				_, err := r.Pop(ctx, buf)
+				cancel()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Pop with no producer ever: %v, want the deadline", err)
+				}
+				child := xproc.StartT(t, "xp-attach-hold", "path="+path, "ring="+name, "kind="+kind)
+				xproc.WaitFor(t, "the producer to attach", child, func() bool { return strings.Contains(child.Stdout(), "attached") })
+				if _, err := r.TryPop(buf); err != nil { // its message
+					t.Fatal(err)
+				}
+				// A live producer: wait for the deadline.
+				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+				_, err = r.Pop(ctx, buf)
+				cancel()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Pop with a live idle producer: %v, want the deadline", err)
+				}
+				syscall.Kill(child.Pid(), syscall.SIGKILL)
+				<-child.Done()
+				ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				start := time.Now()
+				_, err = r.Pop(ctx, buf)
+				if !errors.Is(err, ErrPeerDead) {
+					t.Fatalf("Pop after the only producer died: %v, want ErrPeerDead", err)
+				}
+				if el := time.Since(start); el > 2*time.Second {
+					t.Fatalf("ErrPeerDead after %v", el)
+				}
+			})
+		}
+		t.Run(kind+"-producer", func(t *testing.T) {
+			name := "dead-cons-" + kind
+			r := xpCreate(t, a, kind, name, Config{Slots: 4, SlotSize: 16})
+			defer r.Detach()
+			r.SetWaitStrategy(WaitBlock)
+			if err := r.TryPush([]byte("first")); err != nil {
+				t.Fatal(err)
+			}
+			child := xproc.StartT(t, "xp-consume-hold", "path="+path, "ring="+name, "kind="+kind)
+			xproc.WaitFor(t, "the consumer to attach", child, func() bool { return strings.Contains(child.Stdout(), "attached") })
+			for r.TryPush([]byte("x")) == nil {
+			}
+			syscall.Kill(child.Pid(), syscall.SIGKILL)
+			<-child.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := r.Push(ctx, []byte("y")); !errors.Is(err, ErrPeerDead) {
+				t.Fatalf("Push on a full ring whose only consumer died: %v, want ErrPeerDead", err)
+			}
+			if n, err := r.PushBatch(ctx, [][]byte{[]byte("z")}); n != 0 || !errors.Is(err, ErrPeerDead) {
+				t.Fatalf("PushBatch: %d, %v, want ErrPeerDead", n, err)
+			}
+		})
+	}
+}

@@ -157,8 +157,12 @@ func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, erro
 			var zero T
 			return zero, err
 		}
-		if v, err := try(); err != busy {
+		v, err := try()
+		if err != busy {
 			return v, err
+		}
+		if w.peersGone() {
+			return v, ErrPeerDead
 		}
 	}
 }
@@ -179,6 +183,8 @@ func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) 
 			if w.ctx == nil {
 				c.countFull()
 				w.init(ctx, c, true)
+			} else if w.peersGone() {
+				return done, ErrPeerDead
 			}
 			if err := w.wait(); err != nil {
 				return done, err

@@ -41,8 +41,12 @@ type waiter struct {
 	iter     int
 	phase    int
 	slept    bool
-	stop     func() bool   // context.AfterFunc registration, made when first sleeping
-	cbDone   chan struct{} // closed when the AfterFunc callback has finished
+	// sleptNow says the last step slept in the futex; peerCheck is when
+	// the other side's liveness was last checked (peersGone).
+	sleptNow  bool
+	peerCheck time.Time
+	stop      func() bool   // context.AfterFunc registration, made when first sleeping
+	cbDone    chan struct{} // closed when the AfterFunc callback has finished
 }
 
 func (w *waiter) init(ctx context.Context, c *core, push bool) {
@@ -75,6 +79,7 @@ func (w *waiter) done() {
 // ended. The caller retries its operation after every step.
 func (w *waiter) wait() error {
 	w.iter++
+	w.sleptNow = false
 	switch w.strategy {
 	case WaitSpin:
 		spinStep(w.iter)
@@ -202,11 +207,36 @@ func (w *waiter) sleep() error {
 		ec.cancel(reg)
 		return err
 	}
-	w.slept = true
+	w.slept, w.sleptNow = true, true
 	atomic.AddUint64(&peer.Sleeps, 1)
 	ec.sleep(key, d)
 	ec.cancel(reg)
 	return ctxErr(w.ctx)
+}
+
+// peerCheckEvery is how often a waiting call checks whether the other
+// side is still alive.
+const peerCheckEvery = 100 * time.Millisecond
+
+// peersGone reports, at most every peerCheckEvery of waiting, whether
+// every handle of the other side is dead (ErrPeerDead). It runs after a
+// try that found the ring still busy, so a message published just before
+// its producer died is taken first. It looks only after a sleep or every
+// 256 steps, so that a spinning waiter reads the clock rarely.
+func (w *waiter) peersGone() bool {
+	if !w.sleptNow && w.iter%256 != 0 {
+		return false
+	}
+	now := time.Now()
+	if w.peerCheck.IsZero() {
+		w.peerCheck = now
+		return false
+	}
+	if now.Sub(w.peerCheck) < peerCheckEvery {
+		return false
+	}
+	w.peerCheck = now
+	return w.c.otherSideDead(w.push)
 }
 
 // ctxErr is ctx.Err() for contexts that can end, nil otherwise, without
