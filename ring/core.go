@@ -225,21 +225,17 @@ const flushEvery = 64
 
 // countIn and countOut record messages produced and consumed by a kind
 // without pending counters (MPMC).
-// Each also checks the handle's role: one load of the Roles word, which
-// shares the entry's first line with the counters just written; the OR
-// happens once. (No clock read here: time.Now costs ~66 ns on the VMs
-// measured, so an MPMC handle records its last activity only when it
-// sleeps; see Peer.LastActive.)
+// (No clock read here: time.Now costs ~66 ns on the VMs measured, so an
+// MPMC handle records its last activity only when it sleeps; see
+// Peer.LastActive.)
 func (c *core) countIn(n, nbytes uint64) {
 	atomic.AddUint64(&c.peer.MsgsIn, n)
 	atomic.AddUint64(&c.peer.BytesIn, nbytes)
-	c.markRole(RoleProducer)
 }
 
 func (c *core) countOut(n, nbytes uint64) {
 	atomic.AddUint64(&c.peer.MsgsOut, n)
 	atomic.AddUint64(&c.peer.BytesOut, nbytes)
-	c.markRole(RoleConsumer)
 }
 
 // countFull and countEmpty record one full or empty event: once per Try

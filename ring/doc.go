@@ -57,9 +57,9 @@
 // ErrInvalid, a length above SlotSize ErrTooLarge; a second SPSC
 // reservation or peek while one is held is ErrOutstanding; a Commit or
 // Release of a token this handle does not hold is ErrNotReserved. A
-// blocked Push or Pop that only dead handles could unblock (every handle
-// that worked the other side died) returns ErrPeerDead within about
-// 100 ms.
+// blocked Push or Pop whose other side is only dead handles (every
+// entry that records the other side's role is dead) returns ErrPeerDead
+// within about 200 ms.
 //
 // # Files
 //

@@ -44,14 +44,20 @@ var (
 	// that is not one this handle has outstanding (another handle's, one
 	// already committed or released, or the zero value).
 	ErrNotReserved = errors.New("ring: no such reservation")
-	// ErrPeerDead: a blocking operation found the ring full (Push) or empty
-	// (Pop) and every handle that ever worked the other side is dead (its
-	// process died, or its arena handle was closed, without releasing its
-	// peer entry), so nothing will change it. Checked at most every
-	// 100 ms of waiting. A new handle on the other side makes the next
-	// call wait again. Not returned while any handle of the other side is
-	// alive, while one has no entry (it counts in the overflow entry), or
-	// when no handle ever worked that side.
+	// ErrPeerDead: a blocking operation (Push, PushBatch, Reserve; Pop,
+	// PopBatch, Peek) found the ring full or empty, and every peer entry
+	// that records the other side's role belongs to a dead handle (its
+	// process died, or its arena handle was closed, without releasing the
+	// entry): nothing will change the ring. Checked at most every 100 ms
+	// of waiting, so it comes within about 200 ms. Not returned while any
+	// entry with that role is alive (a handle takes its role at its first
+	// operation on that side, before it claims anything), once any handle
+	// without an entry of its own (the overflow entry) has had that role,
+	// or when no entry records it (no handle has worked that side, or the
+	// dead ones' entries were reclaimed). A new handle on the other side
+	// makes the next call wait again. Holes left in an MPMC ring by a dead
+	// producer's unpublished claim are not detected while another
+	// producer lives.
 	ErrPeerDead = errors.New("ring: every handle on the other side is dead")
 	// ErrOutstanding: an SPSC producer (consumer) operation was called
 	// while this handle's reservation (peeked message) is outstanding.

@@ -89,6 +89,11 @@ func (r *MPMC) slotAt(pos uint64) (*mpmcSlot, uint64) {
 // claimEnq claims up to want consecutive positions for producing. It
 // returns the first position and how many were claimed.
 func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
+	// The role before the claim, so that a handle in the middle of its
+	// first operation (a reservation held, say) already counts as a live
+	// producer for ErrPeerDead: one load of the entry's first line, the
+	// OR once.
+	r.markRole(RoleProducer)
 	// Acquire loads of the position and of each Seq; the CAS is
 	// sequentially consistent.
 	pos := atomic.LoadUint64(&r.prod.Pos)
@@ -266,6 +271,7 @@ func (r *MPMC) Commit(res Reservation, n int) error {
 // messages fit the limits. fits(i, n) reports whether message i of length
 // n may be taken. It returns the first position and how many were claimed.
 func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint64, error) {
+	r.markRole(RoleConsumer) // as in claimEnq
 	pos := atomic.LoadUint64(&r.cons.Pos)
 	for try := 0; ; try++ {
 		if try == maxRetries {

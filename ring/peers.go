@@ -434,6 +434,12 @@ func (c *core) otherSideDead(push bool) bool {
 	if push {
 		role = RoleConsumer
 	}
+	if c.g.peerLocks && !c.usesLocks() {
+		// The ring's handles prove liveness by lock and this one cannot
+		// test locks: a pid says nothing across pid namespaces. Unknown
+		// counts as alive.
+		return false
+	}
 	if Role(atomic.LoadUint32(&c.peerAt(0).Roles))&role != 0 {
 		return false
 	}
@@ -444,8 +450,8 @@ func (c *core) otherSideDead(push bool) bool {
 		if pid == 0 || Role(atomic.LoadUint32(&e.Roles))&role == 0 {
 			continue
 		}
-		if alive, _ := c.peerAlive(i, pid); alive {
-			return false
+		if alive, locked := c.peerAlive(i, pid); alive || c.g.peerLocks && !locked {
+			return false // alive, or a lock ring whose lock could not be tested: unknown
 		}
 		sawDead = true
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -538,5 +540,77 @@ func TestPeerDead(t *testing.T) {
 				t.Fatalf("PushBatch: %d, %v, want ErrPeerDead", n, err)
 			}
 		})
+	}
+}
+
+// deadPID returns the pid of a child that has exited and been reaped.
+func deadPID(t *testing.T) uint32 {
+	t.Helper()
+	child := xproc.StartT(t, "xp-attach-hold", "path=/nonexistent", "ring=x", "kind=spsc") // fails at once
+	<-child.Done()
+	return uint32(child.Pid())
+}
+
+// fakeDeadPeer fills free entry i with a dead process's handle of role.
+func fakeDeadPeer(t *testing.T, c *core, i int, role Role) {
+	t.Helper()
+	e := c.peerAt(i)
+	if loadU32(&e.PID) != 0 {
+		t.Fatalf("entry %d is not free", i)
+	}
+	atomic.StoreUint32(&e.Roles, uint32(role))
+	atomic.StoreUint32(&e.PID, deadPID(t))
+}
+
+// TestPeerDeadNotBeforeEOF: a ring closed by a producer that died before
+// setting the Closed mirror still ends with io.EOF, not ErrPeerDead.
+func TestPeerDeadNotBeforeEOF(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			_, mem := newHeapRing(t, k.kind, Config{Slots: 4, SlotSize: 16, Peers: 8})
+			cons := attachHeap(t, k.kind, mem)
+			c := cons.(interface{ base() *core }).base()
+			fakeDeadPeer(t, c, 5, RoleProducer)
+			atomic.OrUint64(&c.prod.Pos, closedBit) // the bit without the mirror
+			for _, w := range []WaitStrategy{WaitBlock, WaitSpin, WaitYield} {
+				cons.SetWaitStrategy(w)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := cons.Pop(ctx, make([]byte, 16))
+				cancel()
+				if err != io.EOF {
+					t.Fatalf("%v: Pop on a closed, drained ring with a dead producer: %v, want io.EOF", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestPeerDeadWaitsForALiveProducer: a live MPMC producer holding its
+// first reservation counts as alive (its role is set at the claim), so a
+// consumer waiting behind it is not told ErrPeerDead because an earlier
+// producer died.
+func TestPeerDeadWaitsForALiveProducer(t *testing.T) {
+	r, mem := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16, Peers: 8})
+	prod := attachHeap(t, kindMPMC, mem)
+	cons := attachHeap(t, kindMPMC, mem)
+	_ = r
+	c := cons.(interface{ base() *core }).base()
+	fakeDeadPeer(t, c, 6, RoleProducer)
+	res, err := prod.TryReserve(4) // first operation of a live producer, not committed
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons.SetWaitStrategy(WaitBlock)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	_, err = cons.Pop(ctx, make([]byte, 16))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop behind a live producer's reservation: %v, want the deadline", err)
+	}
+	if err := prod.Commit(res, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.TryPop(make([]byte, 16)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -236,7 +236,13 @@ func (w *waiter) peersGone() bool {
 		return false
 	}
 	w.peerCheck = now
-	return w.c.otherSideDead(w.push)
+	// ready last: once the deaths are seen, everything the dead processes
+	// stored is visible, so a publish (or a release, or a close) that
+	// landed after the caller's try is found here and retried instead of
+	// being reported as ErrPeerDead. ready reads the shared words, not
+	// the Closed mirror, so a close whose closer died before the mirror
+	// store is found too (the retry then says io.EOF or ErrClosed).
+	return w.c.otherSideDead(w.push) && !w.c.ops.ready(w.push)
 }
 
 // ctxErr is ctx.Err() for contexts that can end, nil otherwise, without
