@@ -43,12 +43,7 @@ func childHoldLive(args []string) error {
 // handle of the same process sees them, and Unlock and Close release them.
 func TestLiveLockSameProcess(t *testing.T) {
 	skipWithoutLiveLocks(t)
-	p := tempArena(t)
-	a, err := Create(p, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, p := createTemp(t)
 	b, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -121,15 +116,9 @@ func TestLiveLockSameProcess(t *testing.T) {
 // once, and the byte can be taken again.
 func TestLiveLockKilledHolder(t *testing.T) {
 	skipWithoutLiveLocks(t)
-	p := tempArena(t)
-	a, err := Create(p, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, p := createTemp(t)
 	const off = 12345
-	c := xproc.StartT(t, "hold-live", p, strconv.Itoa(off))
-	xproc.WaitFor(t, "the child to lock", c, func() bool { return strings.Contains(c.Stdout(), "locked") })
+	c := startHolder(t, p, strconv.Itoa(off))
 	if ok, err := a.LiveLocked(off, 1); err != nil || !ok {
 		t.Fatalf("child's lock: %v, %v", ok, err)
 	}
@@ -155,17 +144,11 @@ func TestLiveLockKilledHolder(t *testing.T) {
 // anyway; once the holder dies Remove succeeds.
 func TestRemoveInUse(t *testing.T) {
 	skipWithoutLiveLocks(t)
-	p := tempArena(t)
-	a, err := Create(p, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, p := createTemp(t)
 	if _, err := a.LockLive(100); err != nil { // this process's own: does not count
 		t.Fatal(err)
 	}
-	c := xproc.StartT(t, "hold-live", p, "5000")
-	xproc.WaitFor(t, "the child to lock", c, func() bool { return strings.Contains(c.Stdout(), "locked") })
+	c := startHolder(t, p, "5000")
 	if err := Remove(p); !errors.Is(err, ErrInUse) {
 		t.Fatalf("Remove with another process attached: %v, want ErrInUse", err)
 	}
@@ -178,18 +161,34 @@ func TestRemoveInUse(t *testing.T) {
 	}
 
 	// WithForce, with a live holder.
-	q := tempArena(t)
-	b, err := Create(q, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	c2 := xproc.StartT(t, "hold-live", q, "7000")
-	xproc.WaitFor(t, "the child to lock", c2, func() bool { return strings.Contains(c2.Stdout(), "locked") })
+	_, q := createTemp(t)
+	startHolder(t, q, "7000") // a live holder while we remove
 	if err := Remove(q, WithForce()); err != nil {
 		t.Fatalf("Remove WithForce: %v", err)
 	}
 	if err := Remove(q); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Remove: %v", err)
 	}
+}
+
+// createTemp creates an arena in t.TempDir, closed when the test ends.
+func createTemp(t *testing.T) (*Arena, string) {
+	t.Helper()
+	p := tempArena(t)
+	a, err := Create(p, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, p
+}
+
+// startHolder starts a child that opens the arena at p, takes the
+// liveness lock on byte off and waits to be killed; it returns once the
+// lock is held.
+func startHolder(t *testing.T, p string, off string) *xproc.Child {
+	t.Helper()
+	c := xproc.StartT(t, "hold-live", p, off)
+	xproc.WaitFor(t, "the child to lock", c, func() bool { return strings.Contains(c.Stdout(), "locked") })
+	return c
 }
