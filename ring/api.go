@@ -94,6 +94,21 @@ type Stats struct {
 	// memory.
 	Peers, DeadPeers int
 	Closed           bool
+	// Skipped counts MPMC slots that a producer claimed but never
+	// committed (it died, or held the claim past a claim timeout) and that
+	// were turned into skip records, which consumers pass over: the
+	// messages lost by killed producers. Redelivered counts MPMC messages
+	// that a consumer claimed and never released (it died, or held them
+	// past a claim timeout) and that were handed to another consumer.
+	// Both are ring-wide and exact; MsgsIn and MsgsOut count skipped and
+	// redelivered positions too.
+	Skipped, Redelivered uint64
+	// NotEmptyWaiters and NotFullWaiters are the futex registrations of
+	// sleeping consumers and producers. Non-zero on an idle ring whose
+	// handles are all awake, they are registrations leaked by a handle
+	// killed asleep that Recover could not repair: each one costs every
+	// publish (or release) a FUTEX_WAKE system call.
+	NotEmptyWaiters, NotFullWaiters uint32
 }
 
 // WaitStrategy says how a blocking operation waits when the ring is full

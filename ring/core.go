@@ -190,6 +190,10 @@ func (c *core) Stats() Stats {
 		s.Len = s.MsgsIn - s.MsgsOut
 	}
 	s.Peers, s.DeadPeers = c.livePeers()
+	s.Skipped = atomic.LoadUint64(&c.hdr.Skipped)
+	s.Redelivered = atomic.LoadUint64(&c.hdr.Redelivered)
+	s.NotEmptyWaiters = atomic.LoadUint32(&c.prod.NotEmptyWaiters)
+	s.NotFullWaiters = atomic.LoadUint32(&c.cons.NotFullWaiters)
 	for i := 0; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
 		s.BytesIn += atomic.LoadUint64(&e.BytesIn)

@@ -64,6 +64,16 @@ var (
 	// Commit (Release) it first: SPSC slots are handed over in order, so at
 	// most one is held at a time.
 	ErrOutstanding = errors.New("ring: a reservation or peeked message is outstanding")
+	// ErrFenced: this handle's claim on the ring was taken from it, and
+	// what it tried to publish or hand back was not: an SPSC producer or
+	// consumer handle that another handle took over from (its later
+	// operations on that side all return ErrFenced), or an MPMC
+	// reservation or peeked message that the claim timeout
+	// (WithClaimTimeout) or a dead-peer repair passed over (the reserved
+	// slot was turned into a skip record; the peeked message was handed
+	// to another consumer). Nothing the fenced call did is visible to the
+	// ring's other handles.
+	ErrFenced = errors.New("ring: fenced: another handle took over this claim")
 )
 
 // wrapsStd is a sentinel with its own text that also matches a standard

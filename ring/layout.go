@@ -151,8 +151,14 @@ type ringHeader struct {
 	// Closed mirrors the closed bit of the producer word on a line nobody
 	// writes in steady state: consumers polling an empty ring read it
 	// instead of the producer's hot line. Set by Close after the bit.
-	Closed uint32    // 128: atomic; 1 once closed
-	_      [124]byte // 132: reserved, zero
+	Closed uint32 // 128: atomic; 1 once closed
+	_      uint32 // 132
+	// Skipped and Redelivered count the repairs of MPMC claims held by
+	// dead (or timed-out) handles (Stats): written only by a repair, so
+	// the line stays quiet in steady state.
+	Skipped     uint64    // 136: atomic
+	Redelivered uint64    // 144: atomic
+	_           [104]byte // 152: reserved, zero
 }
 
 // prodUnit starts the producer's padded unit. Tail (SPSC) or EnqPos (MPMC)
