@@ -2,6 +2,7 @@ package ring
 
 import (
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/shmring/shmring/arena"
@@ -20,7 +21,7 @@ type core struct {
 	peer     *peerEntry
 	peerIdx  int
 	peerGen  uint32     // the entry's Generation after our claim
-	ownerTag uint32     // peerIdx | peerGen<<10, written into claimed MPMC slots
+	ownerTag uint32     // makeTag(peerIdx, peerGen), or tagOverflow: written into claimed MPMC slots
 	notEmpty eventcount // consumers sleep here
 	notFull  eventcount // producers sleep here
 	strategy atomic.Int32
@@ -28,6 +29,8 @@ type core struct {
 	arena    *arena.Arena    // nil for a ring over caller memory
 	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
 	detached atomic.Bool
+	// claimTimeout is WithClaimTimeout's (MPMC repair; 0 = dead holders only).
+	claimTimeout time.Duration
 
 	// lastRecover is when an idle wake last ran Recover (peers.go).
 	lastRecover atomic.Int64
@@ -65,6 +68,7 @@ func (c *core) layout(mem []byte, g geometry) {
 	c.notEmpty = eventcount{seq: &c.prod.NotEmptySeq, waiters: &c.prod.NotEmptyWaiters, owner: c}
 	c.notFull = eventcount{seq: &c.cons.NotFullSeq, waiters: &c.cons.NotFullWaiters, owner: c}
 	c.peer, c.peerIdx = c.peerAt(0), 0
+	c.ownerTag = tagOverflow
 }
 
 func (c *core) peerAt(i int) *peerEntry {

@@ -58,7 +58,7 @@ const (
 	hostileHandles  = 4
 )
 
-var hostileErrs = []error{ErrFull, ErrEmpty, ErrClosed, ErrTooLarge, ErrCorrupt, ErrNotReserved, ErrOutstanding, io.EOF, io.ErrShortBuffer, context.DeadlineExceeded}
+var hostileErrs = []error{ErrFull, ErrEmpty, ErrClosed, ErrTooLarge, ErrCorrupt, ErrNotReserved, ErrOutstanding, ErrFenced, io.EOF, io.ErrShortBuffer, context.DeadlineExceeded}
 
 // hostile is a ring in guarded heap memory, several handles on it, and
 // what each handle holds outstanding.

@@ -27,8 +27,8 @@ import (
 const (
 	ringMagic        = "SHMRRING"
 	ringVersionMajor = 1
-	// ringVersionMinor 1 added ringFlagPeerLocks.
-	ringVersionMinor = 1
+	// ringVersionMinor 1 added ringFlagPeerLocks, 2 ringFlagClaimRepair.
+	ringVersionMinor = 2
 	ringHeaderSize   = 256
 	stateReady       = 0x59444552 // "REDY"
 	peerEntryMin     = 128
@@ -53,8 +53,17 @@ const (
 	// created in an arena; an older build, which takes no lock, would look
 	// dead and have its entry reclaimed, so it must refuse the ring.
 	ringFlagPeerLocks uint32 = 1 << 0
+	// ringFlagClaimRepair: claims held by dead handles are repaired in
+	// place (mpmc_repair.go): an MPMC slot's Seq may carry skipBit (a skip
+	// record), its Owner is the claimant's tag (tagConsumer set while a
+	// consumer holds it, 0 once released), and peer entries publish the
+	// claim they are making (ProdClaim, ConsClaim). Set on every ring; a
+	// ring without it (layout 1.1) is refused, since its handles would
+	// neither tag nor publish their claims.
+	ringFlagClaimRepair uint32 = 1 << 1
 
-	knownRingFlags = ringFlagPeerLocks
+	knownRingFlags    = ringFlagPeerLocks | ringFlagClaimRepair
+	requiredRingFlags = ringFlagClaimRepair
 )
 
 // Region kinds recorded in the arena directory.
@@ -200,7 +209,14 @@ type peerEntry struct {
 	// from those when the entry's handle dies while asleep (peers.go).
 	SleepingEmpty uint32 // 100: atomic
 	SleepingFull  uint32 // 104: atomic
-	_             [20]byte
+	_             uint32 // 108
+	// ProdClaim and ConsClaim are 1 + the first position this entry's
+	// handle is claiming as an MPMC producer (consumer), stored before the
+	// claiming CAS and cleared to 0 once the claimed slots carry the
+	// handle's tag: they tell a repairer whose claim an untagged slot is
+	// (mpmc_repair.go).
+	ProdClaim uint64 // 112: atomic
+	ConsClaim uint64 // 120: atomic
 }
 
 var (
@@ -315,6 +331,7 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 	h.PeerStride = uint32(g.peerStride)
 	h.SlotsOffset = g.slotsOff
 	h.CreatorPID = pid
+	h.Flags = ringFlagClaimRepair
 	if g.peerLocks {
 		h.Flags |= ringFlagPeerLocks
 	}
@@ -350,6 +367,10 @@ func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error
 	}
 	if h.Flags&^knownRingFlags != 0 {
 		return geometry{}, fmt.Errorf("%w: unknown ring feature flags %#x", ErrVersion, h.Flags&^knownRingFlags)
+	}
+	if h.Flags&requiredRingFlags != requiredRingFlags {
+		return geometry{}, fmt.Errorf("%w: ring layout %d.%d lacks feature flags %#x (created by an older build)",
+			ErrVersion, h.VersionMajor, h.VersionMinor, requiredRingFlags&^h.Flags)
 	}
 	if ringKind(h.Kind) != wantKind {
 		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d (%v)", ErrKind, h.Kind, uint32(wantKind), wantKind)
@@ -394,8 +415,10 @@ type mpmcSlot struct {
 	// Len is the message length, stored (release) before Seq; consumers
 	// read it atomically before winning the slot.
 	Len uint32
-	// Owner is the claiming producer's peer entry index | generation<<10,
-	// written at claim for dead-peer recovery.
+	// Owner is the tag (mpmc_repair.go) of the handle that holds the slot:
+	// the producer that claimed it, stored just after the claiming CAS,
+	// then the consumer that claimed it (tagConsumer set); 0 once
+	// released. A repairer uses it to find whose claim stalls the ring.
 	Owner uint32
 }
 
@@ -415,5 +438,29 @@ func storeRelease32(addr *uint32, v uint32) {
 		atomic.StoreUint32(addr, v)
 	} else {
 		atomicx.StoreRelease32(addr, v)
+	}
+}
+
+// storeOwned32 and storeOwned64 store a word that readers load atomically
+// but that needs no ordering of its own because a later atomic
+// read-modify-write of this goroutine publishes it (the claim words and
+// slot tags of mpmc_repair.go: each is followed by a CAS, a LOCK'd
+// instruction on amd64 and an acquire-release CAS on arm64, and a reader
+// that observes the CAS's effect observes the store). A plain MOV; under
+// the race detector, which would see a plain store racing an atomic load,
+// an atomic store.
+func storeOwned32(addr *uint32, v uint32) {
+	if atomicx.Race {
+		atomic.StoreUint32(addr, v)
+	} else {
+		*addr = v
+	}
+}
+
+func storeOwned64(addr *uint64, v uint64) {
+	if atomicx.Race {
+		atomic.StoreUint64(addr, v)
+	} else {
+		*addr = v
 	}
 }

@@ -19,8 +19,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	openTimeout time.Duration
-	strategy    WaitStrategy
+	openTimeout  time.Duration
+	strategy     WaitStrategy
+	claimTimeout time.Duration
 }
 
 // DefaultOpenTimeout is how long Open and Attach wait by default for a
@@ -38,6 +39,21 @@ func WithOpenTimeout(d time.Duration) Option {
 // without it); SetWaitStrategy changes it later.
 func WithWaitStrategy(w WaitStrategy) Option {
 	return func(o *options) { o.strategy = w }
+}
+
+// WithClaimTimeout makes this MPMC handle pass over claims that another
+// live handle has held for longer than d when they block it (Aeron's
+// unblock timeout): a producer's reservation (or a push that stalled
+// between claiming and committing, say in a SIGSTOP) becomes a skip record
+// and that producer's Commit returns ErrFenced; a consumer's peeked (or
+// claimed) message is handed to another consumer and its Release returns
+// ErrFenced. Without it (0, the default) only the claims of dead handles
+// are repaired. Choose d far above the longest pause a healthy holder
+// can take: a producer resumed after its claim was passed over may still
+// write into the slot's bytes, which by then belong to a later message.
+// SPSC handles ignore it.
+func WithClaimTimeout(d time.Duration) Option {
+	return func(o *options) { o.claimTimeout = max(d, 0) }
 }
 
 func applyOptions(opts []Option) (options, error) {
@@ -271,6 +287,7 @@ func (c *core) attach(mem []byte, arenaPad uint64, opts []Option) error {
 func (c *core) start(mem []byte, g geometry, o options) error {
 	c.layout(mem, g)
 	c.SetWaitStrategy(o.strategy)
+	c.claimTimeout = o.claimTimeout
 	return c.claimPeer()
 }
 

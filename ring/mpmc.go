@@ -46,6 +46,14 @@ type MPMC struct {
 	// own, away from the core fields every producer reads.
 	emptyPolls atomic.Uint32
 	_          cacheLinePad
+	// fullPolls likewise counts full polls, for producers.
+	fullPolls atomic.Uint32
+	_         cacheLinePad
+	// stall remembers the slot each side of this handle (consumer,
+	// producer) last saw stuck (mpmc_repair.go); written on slow paths
+	// only.
+	stall [2]stallTracker
+	_     cacheLinePad
 }
 
 // CreateMPMC allocates a region named name in a and initialises an MPMC
@@ -117,21 +125,40 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 				}
 				n++
 			}
+			// The claim protocol of mpmc_repair.go: claim word, CAS,
+			// tags, claim word cleared. The CAS publishes the claim word
+			// to a repairer that sees its effect.
+			storeOwned64(&r.peer.ProdClaim, pos+1)
 			if atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+n) {
-				// Tag the claimed slots with our peer entry and its
-				// generation at once, so a later dead-peer recovery can
-				// tell whose unpublished claim stalls the ring.
 				for i := uint64(0); i < n; i++ {
 					s2, _ := r.slotAt(pos + i)
-					atomic.StoreUint32(&s2.Owner, r.ownerTag)
+					storeOwned32(&s2.Owner, r.ownerTag) // ours since the CAS
 				}
+				storeOwned64(&r.peer.ProdClaim, 0)
 				return pos, n, nil
 			}
+			storeOwned64(&r.peer.ProdClaim, 0)
 			pos = atomic.LoadUint64(&r.prod.Pos)
-		case dif == -int64(r.g.slots) || dif == 1-int64(r.g.slots):
+		case dif == -int64(r.g.slots) || dif == 1-int64(r.g.slots) || seq == (pos+1-r.g.slots)|skipBit:
 			// The slot still holds (or is being filled or read for) the
-			// previous lap: full.
+			// previous lap, or a skip record consumers have not passed
+			// yet: full. Now and then look whether a dead handle's claim
+			// is what holds it.
+			if r.fullPolls.Add(1)%tailEvery == 0 {
+				if repaired, _ := r.blocked(true); repaired {
+					pos = atomic.LoadUint64(&r.prod.Pos)
+					continue
+				}
+			}
 			return 0, 0, ErrFull
+		case seq&skipBit != 0 && int64(seq&^skipBit-pos) > 0:
+			// A skip record at or after pos: another producer claimed pos,
+			// EnqPos moved.
+			np := atomic.LoadUint64(&r.prod.Pos)
+			if np == pos {
+				return 0, 0, corruptf("slot %d: skip record %d ahead of producer position %d", pos&r.g.mask, seq&^skipBit, pos)
+			}
+			pos = np
 		case dif > 0:
 			// Another producer claimed pos; EnqPos must have moved.
 			np := atomic.LoadUint64(&r.prod.Pos)
@@ -145,18 +172,35 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 	}
 }
 
-// publishSlot commits a claimed slot holding n bytes.
-func (r *MPMC) publishSlot(pos, n uint64) {
+// publishSlot commits a claimed slot holding n bytes. It fails only if a
+// repairer turned the claim into a skip record meanwhile (we were taken
+// for dead, or held it past a claim timeout): the message is then not
+// published, and the caller returns ErrFenced.
+func (r *MPMC) publishSlot(pos, n uint64) bool {
 	s, _ := r.slotAt(pos)
 	// Len is read by consumers before they win the slot (to refuse a
 	// short buffer without claiming), so it is written and read atomically;
-	// a release store (a plain MOV on amd64) is enough: Seq's store below
+	// a release store (a plain MOV on amd64) is enough: the CAS below
 	// orders it for the consumer that then claims the slot.
 	storeRelease32(&s.Len, uint32(n))
-	// Sequentially consistent store (XCHG): releases the slot's contents to
-	// the consumer that acquire-loads Seq == pos+1, and orders the
-	// publication before notify's load of NotEmptyWaiters.
-	atomic.StoreUint64(&s.Seq, pos+1)
+	// Sequentially consistent CAS (LOCK CMPXCHG, the cost of the XCHG a
+	// store would be): releases the slot's contents to the consumer that
+	// acquire-loads Seq == pos+1, orders the publication before notify's
+	// load of NotEmptyWaiters, and loses to a repairer's CAS to a skip
+	// record, so exactly one of the two lands.
+	return atomic.CompareAndSwapUint64(&s.Seq, pos, pos+1)
+}
+
+// fenceRest turns the claimed slots [from, to) that a fenced batch will
+// not publish into skip records, so consumers do not wait at them.
+func (r *MPMC) fenceRest(from, to uint64) {
+	for p := from; p < to; p++ {
+		s, _ := r.slotAt(p)
+		if atomic.CompareAndSwapUint64(&s.Seq, p, (p+1)|skipBit) { // seq-cst: as publishSlot
+			atomic.AddUint64(&r.hdr.Skipped, 1)
+		}
+	}
+	r.notEmpty.notify(int(to-from), r.peer)
 }
 
 // TryPush copies msg into a free slot and commits it. It returns ErrFull,
@@ -179,7 +223,9 @@ func (r *MPMC) push(msg []byte) error {
 	}
 	_, data := r.slotAt(pos)
 	copy(r.mem[data:data+r.g.slotSize], msg)
-	r.publishSlot(pos, uint64(len(msg)))
+	if !r.publishSlot(pos, uint64(len(msg))) {
+		return ErrFenced
+	}
 	r.countIn(1, uint64(len(msg)))
 	r.notEmpty.notify(1, r.peer)
 	return nil
@@ -218,7 +264,15 @@ func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
 		m := msgs[i]
 		_, data := r.slotAt(pos + i)
 		copy(r.mem[data:data+r.g.slotSize], m)
-		r.publishSlot(pos+i, uint64(len(m)))
+		if !r.publishSlot(pos+i, uint64(len(m))) {
+			// Fenced: msgs[i:] are not pushed (the caller may push them
+			// again); our claims after i become skip records.
+			r.fenceRest(pos+i+1, pos+n)
+			if n = i; n == 0 {
+				return 0, ErrFenced
+			}
+			break
+		}
 		nbytes += uint64(len(m))
 	}
 	r.countIn(n, nbytes)
@@ -258,10 +312,15 @@ func (r *MPMC) Commit(res Reservation, n int) error {
 		return err
 	}
 	s, _ := r.slotAt(res.pos)
-	if atomic.LoadUint64(&s.Seq) != res.pos { // claimed, not yet published
-		return ErrNotReserved
+	if seq := atomic.LoadUint64(&s.Seq); seq != res.pos { // claimed, not yet published
+		if seq == res.pos+1 {
+			return ErrNotReserved // committed already
+		}
+		return ErrFenced
 	}
-	r.publishSlot(res.pos, uint64(n))
+	if !r.publishSlot(res.pos, uint64(n)) {
+		return ErrFenced
+	}
 	r.countIn(1, uint64(n))
 	r.notEmpty.notify(1, r.peer)
 	return nil
@@ -314,11 +373,34 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 				}
 				n++
 			}
+			// The claim protocol of mpmc_repair.go, as in claimEnq.
+			storeOwned64(&r.peer.ConsClaim, pos+1)
 			if atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+n) {
+				for i := uint64(0); i < n; i++ {
+					s2, _ := r.slotAt(pos + i)
+					storeOwned32(&s2.Owner, r.ownerTag|tagConsumer) // ours since the CAS
+				}
+				storeOwned64(&r.peer.ConsClaim, 0)
 				return pos, n, nil
 			}
+			storeOwned64(&r.peer.ConsClaim, 0)
 			pos = atomic.LoadUint64(&r.cons.Pos)
-		case dif == -1 || dif == -int64(r.g.slots):
+		case seq == (pos+1)|skipBit:
+			// A skip record: a claim a dead (or timed-out) producer never
+			// committed. Claim it like a message and release it at once.
+			storeOwned64(&r.peer.ConsClaim, pos+1)
+			if atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+1) {
+				storeOwned64(&r.peer.ConsClaim, 0)
+				// Seq-cst CAS, as releaseSlot; it fails only if a repairer
+				// released it for us (we were taken for dead).
+				if atomic.CompareAndSwapUint64(&s.Seq, seq, pos+r.g.slots) {
+					r.notFull.notify(1, r.peer)
+				}
+			} else {
+				storeOwned64(&r.peer.ConsClaim, 0)
+			}
+			pos = atomic.LoadUint64(&r.cons.Pos)
+		case dif == -1 || dif == -int64(r.g.slots) || seq == (pos+1-r.g.slots)|skipBit:
 			// Nothing committed at pos yet (free, being filled, or the
 			// previous lap's consumer still reading): empty, unless the
 			// stream ended; the Closed mirror is read instead of the
@@ -333,7 +415,20 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			if e&closedBit != 0 && e&posMask == pos {
 				return 0, 0, io.EOF
 			}
+			// A producer claimed pos and has not committed it: if the
+			// claim is stuck, see whether its holder is dead.
+			if e&posMask != pos && r.stuckAt(pos) && r.unstick(pos, false) {
+				pos = atomic.LoadUint64(&r.cons.Pos)
+				continue
+			}
 			return 0, 0, ErrEmpty
+		case seq&skipBit != 0 && int64(seq&^skipBit-(pos+1)) > 0:
+			// A later lap's skip record: another consumer moved on.
+			np := atomic.LoadUint64(&r.cons.Pos)
+			if np == pos {
+				return 0, 0, corruptf("slot %d: skip record %d ahead of consumer position %d", pos&r.g.mask, seq&^skipBit, pos)
+			}
+			pos = np
 		case dif > 0:
 			np := atomic.LoadUint64(&r.cons.Pos)
 			if np == pos {
@@ -346,12 +441,17 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 	}
 }
 
-// releaseSlot hands a consumed slot to the producer of the next lap.
-func (r *MPMC) releaseSlot(pos uint64) {
+// releaseSlot hands a consumed slot to the producer of the next lap. It
+// fails only if a repairer handed the message to another consumer
+// meanwhile (we were taken for dead, or held it past a claim timeout):
+// the caller then returns ErrFenced and must not deliver it.
+func (r *MPMC) releaseSlot(pos uint64) bool {
 	s, _ := r.slotAt(pos)
-	// Sequentially consistent store: releases our reads of the slot, and
-	// orders this before notify's load of NotFullWaiters.
-	atomic.StoreUint64(&s.Seq, pos+r.g.slots)
+	storeOwned32(&s.Owner, 0) // published by the CAS below
+	// Sequentially consistent CAS (the cost of the XCHG a store would be):
+	// releases our reads of the slot, orders this before notify's load of
+	// NotFullWaiters, and loses to a repairer's republish CAS.
+	return atomic.CompareAndSwapUint64(&s.Seq, pos+1, pos+r.g.slots)
 }
 
 // TryPop copies the next message into dst and returns its length. It
@@ -385,7 +485,9 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 		n = limit
 	}
 	copy(dst, r.mem[data:data+n])
-	r.releaseSlot(pos)
+	if !r.releaseSlot(pos) {
+		return 0, ErrFenced
+	}
 	r.countOut(1, n)
 	r.notFull.notify(1, r.peer)
 	return int(n), nil
@@ -418,17 +520,30 @@ func (r *MPMC) popBatch(bufs [][]byte) (int, error) {
 		return 0, err
 	}
 	var nbytes uint64
+	got := uint64(0)
 	for i := uint64(0); i < k; i++ {
 		s, data := r.slotAt(pos + i)
 		n := min(uint64(atomic.LoadUint32(&s.Len)), uint64(cap(bufs[i])))
 		bufs[i] = bufs[i][:n]
 		copy(bufs[i], r.mem[data:data+n])
-		r.releaseSlot(pos + i)
+		if !r.releaseSlot(pos + i) {
+			continue // fenced: another consumer has it (see below)
+		}
+		if got != i {
+			// A message before this one was fenced: keep the delivered
+			// ones at the front, swapping buffers rather than copying
+			// into one that may be too short.
+			bufs[got], bufs[i] = bufs[i], bufs[got]
+		}
+		got++
 		nbytes += n
 	}
-	r.countOut(k, nbytes)
+	if got == 0 {
+		return 0, ErrFenced
+	}
+	r.countOut(got, nbytes)
 	r.notFull.notify(int(k), r.peer)
-	return int(k), nil
+	return int(got), nil
 }
 
 func noLimit(_, _ uint64) error { return nil }
@@ -460,10 +575,15 @@ func (r *MPMC) Release(m Message) error {
 		return ErrNotReserved
 	}
 	s, _ := r.slotAt(m.pos)
-	if atomic.LoadUint64(&s.Seq) != m.pos+1 {
-		return ErrNotReserved
+	if seq := atomic.LoadUint64(&s.Seq); seq != m.pos+1 {
+		if seq == m.pos+r.g.slots {
+			return ErrNotReserved // released already
+		}
+		return ErrFenced // handed to another consumer (or released and reused)
 	}
-	r.releaseSlot(m.pos)
+	if !r.releaseSlot(m.pos) {
+		return ErrFenced
+	}
 	r.countOut(1, uint64(len(m.Data)))
 	r.notFull.notify(1, r.peer)
 	return nil
@@ -483,8 +603,8 @@ func (r *MPMC) ready(push bool) bool {
 	}
 	c := atomic.LoadUint64(&r.cons.Pos)
 	s, _ := r.slotAt(c)
-	if atomic.LoadUint64(&s.Seq) == c+1 {
-		return true
+	if seq := atomic.LoadUint64(&s.Seq); seq == c+1 || seq == (c+1)|skipBit {
+		return true // a message, or a skip record to pass over
 	}
 	// Closed is final only once drained: a slot claimed before CloseWrite but
 	// not yet published must still be waited for (without spinning). About

@@ -259,8 +259,18 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	// or won its PID: nobody else can register in it yet).
 	c.unregisterSleepers(e, nil)
 	now := time.Now().UnixNano()
-	c.peerGen = atomic.AddUint32(&e.Generation, 1)
-	c.ownerTag = uint32(i) | c.peerGen<<10
+	gen := atomic.AddUint32(&e.Generation, 1)
+	if atomic.LoadUint64(&e.ProdClaim)|atomic.LoadUint64(&e.ConsClaim) != 0 {
+		// It died claiming MPMC slots: its claim words are the only
+		// record of which untagged slots are its, and ours will overwrite
+		// them, so repair those claims first (the generation bump already
+		// makes its tags read as dead).
+		c.ops.repairClaims(i)
+		atomic.StoreUint64(&e.ProdClaim, 0)
+		atomic.StoreUint64(&e.ConsClaim, 0)
+	}
+	c.peerGen = gen
+	c.ownerTag = makeTag(i, c.peerGen)
 	atomic.StoreUint32(&e.Roles, 0)
 	atomic.StoreUint64(&e.StartTicks, processStartTicks())
 	atomic.StoreInt64(&e.AttachUnixNano, now)
@@ -287,6 +297,7 @@ func (c *core) releasePeer() {
 	// Later counting through this handle goes to a private entry, not to
 	// the shared one another handle may claim next.
 	c.peer, c.peerIdx = new(peerEntry), 0
+	c.ownerTag = tagOverflow
 }
 
 // markRole records a role in the handle's entry, once.
@@ -326,6 +337,14 @@ type Recovery struct {
 	// waiter counts, after which notifiers stop calling FUTEX_WAKE for
 	// them.
 	Sleepers int
+	// Skipped is the number of MPMC slots that dead producers had claimed
+	// and not committed, turned into skip records; Redelivered the number
+	// of MPMC messages that dead consumers had claimed and not released,
+	// handed to the consumers again (possible only once producers have
+	// come round to the slot: until then the message waits, counted
+	// nowhere yet). Both count repairs made during the call, by it or by
+	// another handle at the same time.
+	Skipped, Redelivered int
 }
 
 // Recover repairs what dead handles left behind, and reports it. Every
@@ -337,6 +356,14 @@ type Recovery struct {
 // leaves one registration behind (a FUTEX_WAKE call per publish that
 // wakes nobody, until the ring is recreated).
 func (c *core) Recover() Recovery {
+	rec := c.recoverSleepers()
+	rec.Skipped, rec.Redelivered = c.ops.repairClaims(-1)
+	return rec
+}
+
+// recoverSleepers is the part of Recover that repairs dead sleepers'
+// registrations (what idle wakes run).
+func (c *core) recoverSleepers() Recovery {
 	var rec Recovery
 	for i := 1; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
@@ -381,7 +408,7 @@ func (c *core) idleWake() {
 	if now-last < int64(idleRecoverEvery) || !c.lastRecover.CompareAndSwap(last, now) {
 		return
 	}
-	c.Recover()
+	c.recoverSleepers()
 }
 
 // idleRecoverEvery bounds how often idle wakes run Recover.

@@ -32,6 +32,14 @@ type kindOps interface {
 	// visible through its slot word included) or report its error within
 	// a bounded number of retries.
 	ready(push bool) bool
+	// blocked looks at what blocks a waiting producer (push) or consumer:
+	// if it is a claim held by a dead (or timed-out) handle, it repairs
+	// it (mpmc_repair.go). It reports whether it repaired something and
+	// whether a held claim, rather than a full or empty ring, blocks.
+	blocked(push bool) (repaired, stuck bool)
+	// repairClaims repairs every claim of a dead handle (Recover);
+	// deadIdx >= 0 is an entry to count as dead whatever its lock says.
+	repairClaims(deadIdx int) (skipped, redelivered int)
 }
 
 // The entry points. Each takes the result of the kind's direct Try call
@@ -161,6 +169,9 @@ func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, erro
 		if err != busy {
 			return v, err
 		}
+		if w.unblock() {
+			continue
+		}
 		if w.peersGone() {
 			return v, ErrPeerDead
 		}
@@ -183,7 +194,7 @@ func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) 
 			if w.ctx == nil {
 				c.countFull()
 				w.init(ctx, c, true)
-			} else if w.peersGone() {
+			} else if !w.unblock() && w.peersGone() {
 				return done, ErrPeerDead
 			}
 			if err := w.wait(); err != nil {

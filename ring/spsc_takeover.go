@@ -129,3 +129,10 @@ func (r *SPSC) headAhead(t uint64) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// blocked implements kindOps: an SPSC ring has no claims to repair (a new
+// handle that takes over a side adopts what the dead one left).
+func (r *SPSC) blocked(bool) (repaired, stuck bool) { return false, false }
+
+// repairClaims implements kindOps: see blocked.
+func (r *SPSC) repairClaims(int) (skipped, redelivered int) { return 0, 0 }

@@ -45,6 +45,11 @@ type waiter struct {
 	// the other side's liveness was last checked (peersGone).
 	sleptNow  bool
 	peerCheck time.Time
+	// stuck says the last look found the ring blocked by a held claim
+	// (kindOps.blocked): sleeps are then at most stallSleep, so that the
+	// repair of a dead holder's claim does not wait for a wake-up that
+	// may never come.
+	stuck bool
 	stop      func() bool   // context.AfterFunc registration, made when first sleeping
 	cbDone    chan struct{} // closed when the AfterFunc callback has finished
 }
@@ -179,6 +184,9 @@ func (w *waiter) sleep() error {
 		})
 	}
 	d := maxSleep
+	if w.stuck {
+		d = min(d, stallSleep)
+	}
 	if dl, ok := w.ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
@@ -212,6 +220,22 @@ func (w *waiter) sleep() error {
 	ec.sleep(key, d)
 	ec.cancel(reg)
 	return ctxErr(w.ctx)
+}
+
+// unblock runs after a try that found the ring still busy, after a sleep
+// or every 64 steps: it looks whether a held claim blocks the ring and
+// repairs it if its holder is dead (kindOps.blocked). It reports whether
+// it repaired something; the waiter then retries at once.
+func (w *waiter) unblock() bool {
+	if !w.sleptNow && w.iter%64 != 0 {
+		return false
+	}
+	repaired, stuck := w.c.ops.blocked(w.push)
+	w.stuck = stuck
+	if repaired {
+		w.iter, w.phase = 0, phaseSpin
+	}
+	return repaired
 }
 
 // peerCheckEvery is how often a waiting call checks whether the other
