@@ -80,6 +80,12 @@ const (
 	tagGenMask  = 1<<21 - 1
 	// tagOverflow is the tag of handles without an entry of their own.
 	tagOverflow = uint32(tagGenMask) << tagGenShift
+	// tagRepaired marks a consumer claim whose holder a repairer found
+	// dead, stored before it republishes the message: should the
+	// repairer die too, the next one knows at once (state D's Owner is
+	// then this or the repairer's own producer tag, never the original
+	// producer's).
+	tagRepaired = ^uint32(0)
 )
 
 // makeTag is the producer tag of entry idx (>= 1) claimed at generation gen.
@@ -253,6 +259,7 @@ func (r *MPMC) repairAt(q uint64, held time.Duration, deadIdx int, dryRun bool) 
 // bytes as p's message. A repairer killed between the two CASes leaves
 // state D, which the next repairer completes.
 func (r *MPMC) republish(s *mpmcSlot, q, p uint64) bool {
+	storeOwned32(&s.Owner, tagRepaired) // published by the CAS below
 	storeOwned64(&r.peer.ProdClaim, p+1)
 	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p, p+1) { // seq-cst: the claim; fails if closed or moved
 		storeOwned64(&r.peer.ProdClaim, 0)
@@ -276,7 +283,9 @@ func (r *MPMC) republish(s *mpmcSlot, q, p uint64) bool {
 }
 
 // claimant says whether the holder of a claim at q is alive. owner is the
-// slot's Owner; consumer says which role's claim it is.
+// slot's Owner; consumer says which role's claim it is. An Owner of the
+// other role means the claimant has not tagged the slot yet: the claim
+// words tell.
 func (r *MPMC) claimant(owner uint32, consumer bool, q uint64, deadIdx int) claimState {
 	role := uint32(0)
 	if consumer {
@@ -290,6 +299,9 @@ func (r *MPMC) claimant(owner uint32, consumer bool, q uint64, deadIdx int) clai
 
 // tagState tests the handle a tag names.
 func (r *MPMC) tagState(tag uint32, deadIdx int) claimState {
+	if tag == tagRepaired {
+		return claimDead
+	}
 	idx := int(tag & tagIdxMask)
 	if idx == 0 || idx >= int(r.g.peers) {
 		return claimUnknown // the overflow entry (or garbage)

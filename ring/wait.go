@@ -50,6 +50,8 @@ type waiter struct {
 	// repair of a dead holder's claim does not wait for a wake-up that
 	// may never come.
 	stuck bool
+	// looked says the call has looked for a held claim before sleeping.
+	looked bool
 	stop      func() bool   // context.AfterFunc registration, made when first sleeping
 	cbDone    chan struct{} // closed when the AfterFunc callback has finished
 }
@@ -166,6 +168,16 @@ func (w *waiter) sleep() error {
 		return err
 	}
 	c := w.c
+	if !w.looked {
+		// Before a call's first sleep: if a held claim blocks the ring,
+		// sleep briefly (stallSleep) so its repair is not left to a
+		// wake-up that may never come; if its holder is already known
+		// dead, repair it and retry at once.
+		w.looked = true
+		if w.unblockNow() {
+			return nil
+		}
+	}
 	ec, peer := c.notEmpty, c.peer
 	reg := &peer.SleepingEmpty
 	if w.push {
@@ -230,6 +242,10 @@ func (w *waiter) unblock() bool {
 	if !w.sleptNow && w.iter%64 != 0 {
 		return false
 	}
+	return w.unblockNow()
+}
+
+func (w *waiter) unblockNow() bool {
 	repaired, stuck := w.c.ops.blocked(w.push)
 	w.stuck = stuck
 	if repaired {

@@ -1,0 +1,474 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/xproc"
+)
+
+// Tests of mpmc_repair.go: each repair path, across processes where a
+// process must die at a chosen point, with the counter that shows it.
+
+func init() {
+	roles["xp-reserve-hold"] = xpRingRole("mpmc", xpReserveHold)
+	roles["xp-peek-hold"] = xpRingRole("mpmc", xpPeekHold)
+}
+
+// xpReserveHold claims a slot with TryReserve, half fills it, says
+// "reserved" and waits to be killed before committing.
+func xpReserveHold(ctx context.Context, _ xproc.Args, r Ring) error {
+	res, err := r.TryReserve(8)
+	if err != nil {
+		return err
+	}
+	copy(res.Buf, "garba")
+	fmt.Println("reserved")
+	<-ctx.Done()
+	return errors.New("not killed")
+}
+
+// xpPeekHold claims the next message with Peek, says "peeked" and waits to
+// be killed before releasing it.
+func xpPeekHold(ctx context.Context, _ xproc.Args, r Ring) error {
+	m, err := r.Peek(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("peeked %s\n", m.Data)
+	<-ctx.Done()
+	return errors.New("not killed")
+}
+
+// killChild starts role on the ring, waits for it to print what, and
+// kills it with SIGKILL.
+func killChild(t *testing.T, path, ring, role, what string) {
+	t.Helper()
+	child := xproc.StartT(t, role, "path="+path, "ring="+ring)
+	xproc.WaitFor(t, "the child to say "+what, child, func() bool { return bytes.Contains([]byte(child.Stdout()), []byte(what)) })
+	if err := syscall.Kill(child.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-child.Done()
+}
+
+// TestKilledProducerClaimSkipped: a producer killed between TryReserve and
+// Commit no longer freezes an MPMC ring. A consumer asleep in Pop (and one
+// polling TryPop) gets the next producer's message within a bounded time,
+// the dead claim is a skip record (Stats.Skipped), never delivered.
+func TestKilledProducerClaimSkipped(t *testing.T) {
+	requireLocks(t)
+	for _, wait := range []WaitStrategy{WaitBlock, WaitAdaptive, WaitSpin} {
+		t.Run(wait.String(), func(t *testing.T) {
+			a, path := xpArena(t, 1<<20)
+			r := xpCreate(t, a, "mpmc", "skip", Config{Slots: 8, SlotSize: 16})
+			defer r.Detach()
+			r.SetWaitStrategy(wait)
+			killChild(t, path, "skip", "xp-reserve-hold", "reserved")
+			if err := r.TryPush([]byte("after")); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			buf := make([]byte, 16)
+			start := time.Now()
+			n, err := r.Pop(ctx, buf)
+			took := time.Since(start)
+			if err != nil || string(buf[:n]) != "after" {
+				t.Fatalf("Pop after the killed claim: %q, %v", buf[:n], err)
+			}
+			t.Logf("resumed after %v", took)
+			if took > time.Second {
+				t.Errorf("resumed after %v: the repair should come within milliseconds", took)
+			}
+			if st := r.Stats(); st.Skipped != 1 || st.MsgsIn != 2 || st.MsgsOut != 2 || st.Len != 0 {
+				t.Fatalf("stats %+v: want 1 skipped of 2 positions, all consumed", st)
+			}
+			// The ring goes on: a full lap through the repaired slot.
+			for i := 0; i < 20; i++ {
+				if err := r.TryPush([]byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+				if n, err := r.TryPop(buf); err != nil || n != 1 || buf[0] != byte(i) {
+					t.Fatalf("lap %d: %v %v", i, buf[:n], err)
+				}
+			}
+		})
+	}
+}
+
+// TestKilledProducerRecover: Recover repairs a dead producer's claim at
+// once, before any consumer has looked, and says so.
+func TestKilledProducerRecover(t *testing.T) {
+	requireLocks(t)
+	a, path := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "mpmc", "recover-skip", Config{Slots: 8, SlotSize: 16})
+	defer r.Detach()
+	killChild(t, path, "recover-skip", "xp-reserve-hold", "reserved")
+	if rec := r.Recover(); rec.Skipped != 1 || rec.DeadPeers != 1 {
+		t.Fatalf("Recover: %+v, want 1 skipped, 1 dead peer", rec)
+	}
+	if rec := r.Recover(); rec.Skipped != 0 {
+		t.Fatalf("second Recover: %+v, want nothing left to skip", rec)
+	}
+	// The skip record is passed over without any delay.
+	if _, err := r.TryPop(make([]byte, 16)); err != ErrEmpty {
+		t.Fatalf("TryPop over the skip record: %v, want ErrEmpty", err)
+	}
+	if st := r.Stats(); st.MsgsOut != 1 || st.Skipped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestKilledConsumerClaimRedelivered: a consumer killed between Peek and
+// Release no longer stalls producers one lap later: the producer that
+// needs the slot hands the message to the consumers again
+// (Stats.Redelivered), and it is delivered, intact.
+func TestKilledConsumerClaimRedelivered(t *testing.T) {
+	requireLocks(t)
+	for _, wait := range []WaitStrategy{WaitBlock, WaitAdaptive} {
+		t.Run(wait.String(), func(t *testing.T) {
+			a, path := xpArena(t, 1<<20)
+			const slots = 8
+			r := xpCreate(t, a, "mpmc", "redeliver", Config{Slots: slots, SlotSize: 16})
+			defer r.Detach()
+			r.SetWaitStrategy(wait)
+			if err := r.TryPush([]byte("m0")); err != nil {
+				t.Fatal(err)
+			}
+			killChild(t, path, "redeliver", "xp-peek-hold", "peeked m0")
+			for i := 1; i < slots; i++ {
+				if err := r.TryPush(fmt.Appendf(nil, "m%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, 16)
+			if n, err := r.TryPop(buf); err != nil || string(buf[:n]) != "m1" {
+				t.Fatalf("TryPop: %q %v", buf[:n], err)
+			}
+			// Position 8 needs the dead consumer's slot: m0 goes there,
+			// and m8 to position 9, m1's slot.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := r.Push(ctx, []byte("m8")); err != nil {
+				t.Fatalf("Push after the killed consumer: %v", err)
+			}
+			t.Logf("resumed after %v", time.Since(start))
+			var got []string
+			for {
+				n, err := r.TryPop(buf)
+				if err == ErrEmpty {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(buf[:n]))
+			}
+			want := []string{"m2", "m3", "m4", "m5", "m6", "m7", "m0", "m8"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("popped %q, want %q (m0 redelivered where the producer waited)", got, want)
+			}
+			if st := r.Stats(); st.Redelivered != 1 || st.Skipped != 0 {
+				t.Fatalf("stats %+v: want 1 redelivered", st)
+			}
+		})
+	}
+}
+
+// TestClaimTimeout: a live handle that holds a claim past another
+// handle's claim timeout is passed over, and its late Commit or Release
+// says ErrFenced, publishing nothing.
+func TestClaimTimeout(t *testing.T) {
+	t.Run("producer", func(t *testing.T) {
+		r, mem := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16})
+		o, err := AttachMPMC(mem, WithClaimTimeout(20*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.TryReserve(4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.TryPush([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		// Without the timeout a handle waits for the live holder.
+		plain := attachHeap(t, kindMPMC, mem)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err = plain.Pop(ctx, make([]byte, 16))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Pop without a claim timeout: %v, want to wait for the live holder", err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		buf := make([]byte, 16)
+		n, err := o.Pop(ctx, buf)
+		if err != nil || string(buf[:n]) != "b" {
+			t.Fatalf("Pop with a claim timeout: %q, %v", buf[:n], err)
+		}
+		copy(res.Buf, "late")
+		if err := r.Commit(res, 4); !errors.Is(err, ErrFenced) {
+			t.Fatalf("late Commit: %v, want ErrFenced", err)
+		}
+		if _, err := o.TryPop(buf); err != ErrEmpty {
+			t.Fatalf("after the fenced Commit: %v, want ErrEmpty (nothing published)", err)
+		}
+		if st := o.Stats(); st.Skipped != 1 {
+			t.Fatalf("stats %+v: want 1 skipped", st)
+		}
+	})
+	t.Run("consumer", func(t *testing.T) {
+		const slots = 4
+		r, mem := newHeapRing(t, kindMPMC, Config{Slots: slots, SlotSize: 16})
+		o, err := AttachMPMC(mem, WithClaimTimeout(20*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < slots; i++ {
+			if err := r.TryPush([]byte{'a' + byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := r.TryPeek()
+		if err != nil || string(m.Data) != "a" {
+			t.Fatalf("TryPeek: %q %v", m.Data, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		buf := make([]byte, 16)
+		for i := 1; i < slots; i++ { // b, c, d
+			if _, err := o.TryPop(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := o.Push(ctx, []byte("e")); err != nil {
+			t.Fatalf("Push past the held peek: %v", err)
+		}
+		if err := r.Release(m); !errors.Is(err, ErrFenced) {
+			t.Fatalf("late Release: %v, want ErrFenced", err)
+		}
+		var got []string
+		for {
+			n, err := o.TryPop(buf)
+			if err != nil {
+				break
+			}
+			got = append(got, string(buf[:n]))
+		}
+		if !slices.Equal(got, []string{"a", "e"}) {
+			t.Fatalf("after the timeout: %q, want a (redelivered) then e", got)
+		}
+		if st := o.Stats(); st.Redelivered != 1 {
+			t.Fatalf("stats %+v: want 1 redelivered", st)
+		}
+	})
+}
+
+// claimUntagged claims position pos of an MPMC ring the way a handle of
+// entry idx killed between its claim CAS and its tag store leaves it:
+// the position moved, the claim word set, no tag.
+func claimUntagged(t *testing.T, r *MPMC, idx int, consumer bool) uint64 {
+	t.Helper()
+	e := r.peerAt(idx)
+	if consumer {
+		pos := atomic.LoadUint64(&r.cons.Pos)
+		atomic.StoreUint64(&e.ConsClaim, pos+1)
+		if !atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+1) {
+			t.Fatal("consumer position moved")
+		}
+		return pos
+	}
+	pos := atomic.LoadUint64(&r.prod.Pos)
+	atomic.StoreUint64(&e.ProdClaim, pos+1)
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+1) {
+		t.Fatal("producer position moved")
+	}
+	return pos
+}
+
+// TestUntaggedClaims: a handle killed between its claim CAS and its tag
+// store is found through its claim word; one whose claim word shows it
+// alive is waited for.
+func TestUntaggedClaims(t *testing.T) {
+	const dead = 5
+	t.Run("dead-producer", func(t *testing.T) {
+		r, _ := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16, Peers: 8})
+		m := r.(*MPMC)
+		fakeDeadPeer(t, &m.core, dead, RoleProducer)
+		claimUntagged(t, m, dead, false)
+		if err := r.TryPush([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		buf := make([]byte, 16)
+		if n, err := r.Pop(ctx, buf); err != nil || string(buf[:n]) != "b" {
+			t.Fatalf("Pop: %q %v", buf[:n], err)
+		}
+		if st := r.Stats(); st.Skipped != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("live-producer", func(t *testing.T) {
+		r, _ := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16, Peers: 8})
+		m := r.(*MPMC)
+		fakeDeadPeer(t, &m.core, dead, RoleProducer)
+		claimUntagged(t, m, dead, false)
+		// Our own (live) entry's claim word covers the slot too: it may be
+		// ours, in the instant between CAS and tag.
+		atomic.StoreUint64(&m.peer.ProdClaim, 1)
+		if err := r.TryPush([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		atomic.StoreUint64(&m.peer.ProdClaim, 1) // TryPush cleared it
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := r.Pop(ctx, make([]byte, 16)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Pop: %v, want to wait while a live claim word covers the slot", err)
+		}
+		if st := r.Stats(); st.Skipped != 0 {
+			t.Fatalf("stats %+v: skipped a claim a live handle may hold", st)
+		}
+	})
+	t.Run("dead-consumer", func(t *testing.T) {
+		const slots = 4
+		r, _ := newHeapRing(t, kindMPMC, Config{Slots: slots, SlotSize: 16, Peers: 8})
+		m := r.(*MPMC)
+		fakeDeadPeer(t, &m.core, dead, RoleConsumer)
+		for i := 0; i < slots; i++ {
+			if err := r.TryPush([]byte{'a' + byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		claimUntagged(t, m, dead, true) // "a", with the producer's tag still on it
+		buf := make([]byte, 16)
+		if _, err := r.TryPop(buf); err != nil { // "b": room for "e" after "a"
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Push(ctx, []byte("e")); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			n, err := r.TryPop(buf)
+			if err != nil {
+				break
+			}
+			got = append(got, string(buf[:n]))
+		}
+		if !slices.Equal(got, []string{"c", "d", "a", "e"}) {
+			t.Fatalf("popped %q", got)
+		}
+	})
+}
+
+// TestRepublishCompleted: a repairer killed between the two CASes of a
+// republish (state D) leaves the position claimed and the message in
+// place; the next consumer to reach it completes the republish.
+func TestRepublishCompleted(t *testing.T) {
+	const slots, dead = 4, 5
+	r, _ := newHeapRing(t, kindMPMC, Config{Slots: slots, SlotSize: 16, Peers: 8})
+	m := r.(*MPMC)
+	fakeDeadPeer(t, &m.core, dead, RoleProducer|RoleConsumer)
+	for i := 0; i < slots; i++ {
+		if err := r.TryPush([]byte{'a' + byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimUntagged(t, m, dead, true) // a handle takes "a" and dies; a repairer finds it dead,
+	s, _ := m.slotAt(0)
+	atomic.StoreUint32(&s.Owner, tagRepaired) // marks the slot,
+	claimUntagged(t, m, dead, false)          // claims position 4 for it, and dies too
+	atomic.StoreUint64(&m.peerAt(dead).ConsClaim, 0)
+	var got []string
+	buf := make([]byte, 16)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for len(got) < slots {
+		n, err := r.Pop(ctx, buf)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if !slices.Equal(got, []string{"b", "c", "d", "a"}) {
+		t.Fatalf("popped %q", got)
+	}
+	if st := r.Stats(); st.Redelivered != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestReclaimRepairsClaims: a handle that reuses a dead entry whose claim
+// word is set repairs that claim before its own claims overwrite the
+// word.
+func TestReclaimRepairsClaims(t *testing.T) {
+	r, mem := newHeapRing(t, kindMPMC, Config{Slots: 4, SlotSize: 16, Peers: 3})
+	m := r.(*MPMC)
+	// Entries 1 (ours) and 2; make 2 a dead producer with an untagged claim.
+	fakeDeadPeer(t, &m.core, 2, RoleProducer)
+	claimUntagged(t, m, 2, false)
+	n := attachHeap(t, kindMPMC, mem) // takes entry 2, the only one left
+	if idx := n.(*MPMC).peerIdx; idx != 2 {
+		t.Fatalf("new handle took entry %d, want the dead one, 2", idx)
+	}
+	if st := r.Stats(); st.Skipped != 1 {
+		t.Fatalf("stats after the reclaim: %+v, want the dead claim skipped", st)
+	}
+	if c := atomic.LoadUint64(&m.peerAt(2).ProdClaim); c != 0 {
+		t.Fatalf("reclaimed entry's claim word %d", c)
+	}
+}
+
+// TestSkipRecordsInBatches: TryPopBatch passes over skip records and
+// stops a batch at one, and producers go round them.
+func TestSkipRecordsInBatches(t *testing.T) {
+	const slots = 8
+	r, _ := newHeapRing(t, kindMPMC, Config{Slots: slots, SlotSize: 16, Peers: 8})
+	m := r.(*MPMC)
+	fakeDeadPeer(t, &m.core, 5, RoleProducer)
+	if _, err := r.TryPushBatch([][]byte{[]byte("a"), []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	claimUntagged(t, m, 5, false)
+	if _, err := r.TryPushBatch([][]byte{[]byte("c"), []byte("d")}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := r.Recover(); rec.Skipped != 1 {
+		t.Fatalf("Recover: %+v", rec)
+	}
+	var got []string
+	for len(got) < 4 {
+		bufs := [][]byte{make([]byte, 16), make([]byte, 16), make([]byte, 16), make([]byte, 16)}
+		n, err := r.TryPopBatch(bufs)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		for _, b := range bufs[:n] {
+			got = append(got, string(b))
+		}
+	}
+	if !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("popped %q", got)
+	}
+	for i := 0; i < 3*slots; i++ { // laps through the skip record's slot
+		if err := r.TryPush([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.TryPop(make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
