@@ -75,10 +75,35 @@ type opsQueue struct {
 	step int
 	op   string
 	h    int // the handle of the current step
+
+	// SPSC side ownership: a handle's first operation on a side takes it
+	// over, and the handle it replaced is fenced (ring.ErrFenced) for good.
+	prodOwner, consOwner int
+	prodUsed, consUsed   [2]bool
+}
+
+// fenced says whether the current step's operation on the producer (or
+// consumer) side, if it reaches the side at all (reaches: its arguments
+// pass the checks made first), must fail with ring.ErrFenced, and
+// otherwise records the takeover. A closed stream answers producers
+// ErrClosed first.
+func (q *opsQueue) fenced(producer, reaches bool) bool {
+	if q.kind != ring.KindSPSC || !reaches || producer && q.closed {
+		return false
+	}
+	owner, used := &q.consOwner, &q.consUsed
+	if producer {
+		owner, used = &q.prodOwner, &q.prodUsed
+	}
+	if used[q.h] && *owner != q.h {
+		return true
+	}
+	*owner, used[q.h] = q.h, true
+	return false
 }
 
 func newOpsQueue(t *testing.T, prog []byte) *opsQueue {
-	q := &opsQueue{t: t, prog: prog, kind: ring.KindSPSC}
+	q := &opsQueue{t: t, prog: prog, kind: ring.KindSPSC, prodOwner: -1, consOwner: -1}
 	g, size := q.next(), q.next()
 	handles := 2
 	if g&1 != 0 {
@@ -229,6 +254,9 @@ func (q *opsQueue) run() {
 		q.op = "TryPush"
 		m := q.message(q.length(q.next()))
 		want := q.pushErr(len(m))
+		if q.fenced(true, len(m) <= q.cfg.SlotSize) {
+			want = ring.ErrFenced
+		}
 		q.expect(r.TryPush(m), want)
 		if want == nil {
 			q.model = append(q.model, m)
@@ -238,6 +266,9 @@ func (q *opsQueue) run() {
 		q.op = "TryPop"
 		dst := make([]byte, q.capacity(q.next()))
 		want := q.popErr(len(dst))
+		if q.fenced(false, true) {
+			want = ring.ErrFenced
+		}
 		n, err := r.TryPop(dst)
 		q.expect(err, want)
 		if want != nil && n != 0 {
@@ -259,6 +290,9 @@ func (q *opsQueue) run() {
 			msgs[j] = q.message(n)
 		}
 		wantN, want := q.batchWant(msgs)
+		if q.fenced(true, true) {
+			wantN, want = 0, ring.ErrFenced
+		}
 		n, err := r.TryPushBatch(msgs)
 		q.expect(err, want)
 		if n != wantN {
@@ -274,6 +308,9 @@ func (q *opsQueue) run() {
 			bufs[j] = make([]byte, 0, c)
 		}
 		want, wantN := q.popErr(c), 0
+		if q.fenced(false, true) {
+			want = ring.ErrFenced
+		}
 		for want == nil && wantN < k && wantN < len(q.model) && len(q.model[wantN]) <= c {
 			wantN++
 		}
@@ -290,6 +327,9 @@ func (q *opsQueue) run() {
 		q.op = "TryReserve"
 		n, cut := q.length(q.next()), int(q.next())%(q.cfg.SlotSize+1)
 		want := q.pushErr(n)
+		if q.fenced(true, n <= q.cfg.SlotSize) {
+			want = ring.ErrFenced
+		}
 		res, err := r.TryReserve(n)
 		q.expect(err, want)
 		if want != nil {
@@ -313,6 +353,10 @@ func (q *opsQueue) run() {
 	case fuzzPeekRelease:
 		q.op = "TryPeek"
 		msg, err := r.TryPeek()
+		if q.fenced(false, true) {
+			q.expect(err, ring.ErrFenced)
+			return
+		}
 		if len(q.model) == 0 {
 			q.expect(err, q.emptyErr())
 			return
@@ -353,6 +397,9 @@ func (q *opsQueue) check() {
 func (q *opsQueue) drain() {
 	q.t.Helper()
 	q.op, q.h = "drain", len(q.handles)-1
+	if q.kind == ring.KindSPSC && q.consOwner >= 0 {
+		q.h = q.consOwner // the other consumer handle is fenced
+	}
 	q.expect(q.handles[0].CloseWrite(), nil)
 	q.closed = true
 	r := q.handles[q.h]

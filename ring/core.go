@@ -97,8 +97,8 @@ func (c *core) Region() *arena.Region { return c.region }
 // (MPMC) and not yet consumed (claimed by consumers). A snapshot: the two
 // positions are read one after the other.
 func (c *core) Len() int {
-	t := atomic.LoadUint64(&c.prod.Pos) & posMask // acquire
-	h := atomic.LoadUint64(&c.cons.Pos)           // acquire
+	t := atomic.LoadUint64(&c.prod.Pos) & c.g.posMask // acquire
+	h := atomic.LoadUint64(&c.cons.Pos) & c.g.posMask // acquire
 	if t-h > c.g.slots {                          // a consumer ahead of the published tail, or garbage
 		return 0
 	}
@@ -130,11 +130,11 @@ func (c *core) CloseWrite() error {
 	return nil
 }
 
-// closeAt ends the stream if the producer word is still exactly pos (not
-// closed, nobody published since), and reports whether it did.
-func (c *core) closeAt(pos uint64) bool {
+// closeAt ends the stream if the producer word is still exactly word (not
+// closed, nobody published or took over since), and reports whether it did.
+func (c *core) closeAt(word uint64) bool {
 	// CAS: sequentially consistent, as in CloseWrite.
-	if !atomic.CompareAndSwapUint64(&c.prod.Pos, pos, pos|closedBit) {
+	if !atomic.CompareAndSwapUint64(&c.prod.Pos, word, word|closedBit) {
 		return false
 	}
 	c.closed()
@@ -188,8 +188,8 @@ func (c *core) Stats() Stats {
 	var s Stats
 	p := atomic.LoadUint64(&c.prod.Pos)
 	s.Closed = p&closedBit != 0
-	s.MsgsIn = p & posMask
-	s.MsgsOut = atomic.LoadUint64(&c.cons.Pos)
+	s.MsgsIn = p & c.g.posMask
+	s.MsgsOut = atomic.LoadUint64(&c.cons.Pos) & c.g.posMask
 	if s.MsgsIn >= s.MsgsOut {
 		s.Len = s.MsgsIn - s.MsgsOut
 	}

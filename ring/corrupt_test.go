@@ -77,7 +77,8 @@ func checkOp(t *testing.T, op string, err error) {
 	switch {
 	case err == nil, errors.Is(err, ErrCorrupt), errors.Is(err, ErrFull), errors.Is(err, ErrEmpty),
 		errors.Is(err, ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrShortBuffer),
-		errors.Is(err, ErrNotReserved), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrTooLarge):
+		errors.Is(err, ErrNotReserved), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrTooLarge),
+		errors.Is(err, ErrFenced):
 	default:
 		t.Fatalf("%s: unexpected error %v", op, err)
 	}

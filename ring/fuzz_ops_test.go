@@ -13,9 +13,9 @@ import (
 )
 
 // Opcodes of FuzzRingOps. An op byte is handle<<7 | code, where handle
-// picks the creating handle (0) or a second attached one (1); for SPSC the
-// second handle takes over the producer or consumer side, which the ring
-// allows as long as the sides never run concurrently.
+// picks the creating handle (0) or a second attached one (1); for SPSC a
+// handle's first operation on a side takes that side over, and the handle
+// it replaced gets ErrFenced from then on (sideModel).
 const (
 	opPush          = iota // len: TryPush of a message of that length (255: SlotSize+1)
 	opPop                  // size: TryPop into a buffer of that size (>= 128: SlotSize)
@@ -63,6 +63,35 @@ type opsModel struct {
 	op       string
 	handle   int
 	slotSize int
+	// prod and cons model SPSC side ownership.
+	prod, cons sideModel
+}
+
+// sideModel is the ownership of one SPSC side (spsc_takeover.go): a
+// handle's first operation that reaches the side's prologue takes it
+// over; a handle that owned it before and was replaced is fenced for good.
+type sideModel struct {
+	owner int
+	used  [2]bool
+}
+
+// fencedOp says whether an operation of handle m.handle on the producer
+// (or consumer) side that reaches the side's prologue must return
+// ErrFenced, and otherwise records its takeover. A closed stream answers
+// producers ErrClosed before any takeover.
+func (m *opsModel) fencedOp(producer, reaches bool) bool {
+	if m.kind != kindSPSC || !reaches || producer && m.closed {
+		return false
+	}
+	sd := &m.cons
+	if producer {
+		sd = &m.prod
+	}
+	if sd.used[m.handle] && sd.owner != m.handle {
+		return true
+	}
+	sd.owner, sd.used[m.handle] = m.handle, true
+	return false
 }
 
 func newOpsModel(t *testing.T, kind, slotsLog byte, slotSize uint16) *opsModel {
@@ -74,6 +103,7 @@ func newOpsModel(t *testing.T, kind, slotsLog byte, slotSize uint16) *opsModel {
 	m.slotSize = m.cfg.SlotSize
 	r, mem := newHeapRing(t, m.kind, m.cfg)
 	m.h = [2]Ring{r, attachHeap(t, m.kind, mem)}
+	m.prod.owner, m.cons.owner = -1, -1
 	return m
 }
 
@@ -214,18 +244,30 @@ func (m *opsModel) run(p *script) {
 	case opPush:
 		m.op = "TryPush"
 		msg := m.newMsg(m.msgLen(p.next()))
+		if m.fencedOp(true, len(msg) <= m.slotSize) {
+			m.want(h.TryPush(msg), ErrFenced)
+			return
+		}
 		m.push(msg, h.TryPush(msg))
 
 	case opPop:
 		m.op = "TryPop"
 		dst := make([]byte, m.bufSize(p.next()))
 		n, err := h.TryPop(dst)
+		if m.fencedOp(false, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.pop(dst, n, err)
 
 	case opPushBatch:
 		m.op = "TryPushBatch"
 		msgs := m.batch(p)
 		n, err := h.TryPushBatch(msgs)
+		if m.fencedOp(true, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.pushBatch(msgs, n, err, false)
 
 	case opPopBatch:
@@ -237,16 +279,31 @@ func (m *opsModel) run(p *script) {
 			bufs[i] = make([]byte, 0, c)
 		}
 		n, err := h.TryPopBatch(bufs)
+		if m.fencedOp(false, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.popBatch(bufs, n, err)
 
 	case opReserve:
 		m.op = "TryReserve"
-		m.reserve(h, other, m.msgLen(p.next()), p.next())
+		n, how := m.msgLen(p.next()), p.next()
+		if m.fencedOp(true, n <= m.slotSize) {
+			_, err := h.TryReserve(n)
+			m.want(err, ErrFenced)
+			return
+		}
+		m.reserve(h, other, n, how)
 
 	case opPeek:
 		m.op = "TryPeek"
 		msg, err := h.TryPeek()
-		m.peek(h, other, msg, err, p.next())
+		how := p.next()
+		if m.fencedOp(false, true) {
+			m.want(err, ErrFenced)
+			return
+		}
+		m.peek(h, other, msg, err, how)
 
 	case opClose:
 		m.op = "Close"
@@ -265,6 +322,10 @@ func (m *opsModel) run(p *script) {
 			return // would block
 		}
 		n, err := h.Pop(context.Background(), dst)
+		if m.fencedOp(false, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.pop(dst, n, err)
 
 	case opPushWait:
@@ -272,6 +333,10 @@ func (m *opsModel) run(p *script) {
 		msg := m.newMsg(m.msgLen(p.next()))
 		if m.free() == 0 && !m.closed && len(msg) <= m.slotSize {
 			return // would block
+		}
+		if m.fencedOp(true, len(msg) <= m.slotSize) {
+			m.want(h.Push(context.Background(), msg), ErrFenced)
+			return
 		}
 		m.push(msg, h.Push(context.Background(), msg))
 
@@ -286,6 +351,10 @@ func (m *opsModel) run(p *script) {
 			return
 		}
 		n, err := h.PushBatch(context.Background(), msgs)
+		if m.fencedOp(true, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.pushBatch(msgs, n, err, true)
 
 	case opPeekWait:
@@ -295,6 +364,10 @@ func (m *opsModel) run(p *script) {
 			return // would block
 		}
 		msg, err := h.Peek(context.Background())
+		if m.fencedOp(false, true) {
+			m.want(err, ErrFenced)
+			return
+		}
 		m.peek(h, other, msg, err, how)
 	}
 }
@@ -447,11 +520,15 @@ func (m *opsModel) drain() {
 	m.want(m.h[0].CloseWrite(), nil)
 	m.closed = true
 	dst := make([]byte, m.slotSize)
+	c := m.h[1] // the SPSC consumer, if any handle has taken that side
+	if m.kind == kindSPSC && m.cons.owner >= 0 {
+		c = m.h[m.cons.owner]
+	}
 	for len(m.q) > 0 {
-		n, err := m.h[1].TryPop(dst)
+		n, err := c.TryPop(dst)
 		m.pop(dst, n, err)
 	}
-	n, err := m.h[0].TryPop(dst)
+	n, err := c.TryPop(dst)
 	m.pop(dst, n, err)
 	m.check()
 }

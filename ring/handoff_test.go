@@ -147,6 +147,10 @@ func TestTokensBelongToTheirRing(t *testing.T) {
 // TestSPSCHandleTakeover: a producer (or consumer) handle that resumes
 // after another handle of the same side worked continues from the shared
 // position: nothing overwritten, nothing delivered twice.
+// TestSPSCHandleTakeover: a handle's first operation on a side takes it
+// over; the handle it replaced is fenced from then on (ErrFenced, nothing
+// published or consumed), on both sides, and a fenced producer's Close
+// does not end its successor's stream.
 func TestSPSCHandleTakeover(t *testing.T) {
 	r, mem := newHeapRing(t, kindSPSC, Config{Slots: 8, SlotSize: 8})
 	a := r
@@ -156,25 +160,84 @@ func TestSPSCHandleTakeover(t *testing.T) {
 	for _, step := range []struct {
 		h   Ring
 		msg string
-	}{{a, "a1"}, {b, "b1"}, {b, "b2"}, {a, "a2"}} {
-		if err := step.h.TryPush([]byte(step.msg)); err != nil {
-			t.Fatal(err)
+		err error
+	}{{a, "a1", nil}, {b, "b1", nil}, {b, "b2", nil}, {a, "a2", ErrFenced}} {
+		if err := step.h.TryPush([]byte(step.msg)); err != step.err {
+			t.Fatalf("push %s: %v, want %v", step.msg, err, step.err)
 		}
+	}
+	if _, err := a.TryPushBatch([][]byte{[]byte("a3")}); err != ErrFenced {
+		t.Fatalf("fenced TryPushBatch: %v", err)
+	}
+	if _, err := a.TryReserve(1); err != ErrFenced {
+		t.Fatalf("fenced TryReserve: %v", err)
+	}
+	if err := a.Close(); err != nil || b.IsClosed() {
+		t.Fatalf("fenced producer's Close: %v, closed %v: it must not end the successor's stream", err, b.IsClosed())
 	}
 	dst := make([]byte, 8)
 	var got []string
-	for _, h := range []Ring{c1, c2, c2, c1} {
+	for _, h := range []Ring{c1, c2, c2} {
 		n, err := h.TryPop(dst)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, string(dst[:n]))
 	}
-	if want := []string{"a1", "b1", "b2", "a2"}; !equalStrings(got, want) {
+	if want := []string{"a1", "b1", "b2"}; !equalStrings(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if _, err := c1.TryPop(dst); err != ErrEmpty {
+	if _, err := c1.TryPop(dst); err != ErrFenced {
+		t.Fatalf("replaced consumer's pop: %v, want ErrFenced", err)
+	}
+	if _, err := c1.TryPeek(); err != ErrFenced {
+		t.Fatalf("replaced consumer's peek: %v, want ErrFenced", err)
+	}
+	if _, err := c2.TryPop(dst); err != ErrEmpty {
 		t.Fatalf("after takeover: %v", err)
+	}
+	if st := c2.Stats(); st.MsgsIn != 3 || st.MsgsOut != 3 || st.Len != 0 {
+		t.Fatalf("stats %+v: the epochs must not show in the counts", st)
+	}
+}
+
+// TestSPSCFencedInFlight: a producer (consumer) replaced between its
+// prologue and its publish (release) CAS, as one paused there would be,
+// publishes (consumes) nothing: the CAS fails on the epoch.
+func TestSPSCFencedInFlight(t *testing.T) {
+	r, mem := newHeapRing(t, kindSPSC, Config{Slots: 8, SlotSize: 8})
+	a := r.(*SPSC)
+	b := attachHeap(t, kindSPSC, mem)
+	if err := a.TryPush([]byte("a1")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.TryReserve(2) // a passed its prologue and filled the slot...
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(res.Buf, "a2")
+	if err := b.TryPush([]byte("b1")); err != nil { // ...b takes over (reusing the slot)...
+		t.Fatal(err)
+	}
+	if err := a.Commit(res, 2); err != ErrFenced { // ...a's Commit writes nothing
+		t.Fatalf("Commit after the takeover: %v, want ErrFenced", err)
+	}
+	m, err := a.TryPeek() // a consumes too
+	if err != nil || string(m.Data) != "a1" {
+		t.Fatalf("TryPeek: %q %v", m.Data, err)
+	}
+	dst := make([]byte, 8)
+	if n, err := b.TryPop(dst); err != nil || string(dst[:n]) != "a1" { // b takes the consumer side
+		t.Fatalf("b's pop: %q %v", dst[:n], err)
+	}
+	if err := a.Release(m); err != ErrFenced {
+		t.Fatalf("Release after the takeover: %v, want ErrFenced", err)
+	}
+	if n, err := b.TryPop(dst); err != nil || string(dst[:n]) != "b1" {
+		t.Fatalf("b's pop: %q %v (a's Release must not have consumed it)", dst[:n], err)
+	}
+	if _, err := b.TryPop(dst); err != ErrEmpty {
+		t.Fatalf("after: %v", err)
 	}
 }
 

@@ -42,3 +42,4 @@ func testSeed(t testing.TB) uint64 {
 }
 
 func loadU32(p *uint32) uint32 { return atomic.LoadUint32(p) }
+func loadU64(p *uint64) uint64 { return atomic.LoadUint64(p) }

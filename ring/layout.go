@@ -38,6 +38,15 @@ const (
 	closedBit = uint64(1) << 63
 	posMask   = closedBit - 1
 
+	// An SPSC position word (prod.Pos, cons.Pos) also carries the side's
+	// epoch in bits 56..62: bumped by every handle that takes the side
+	// over, so that the publish CAS of the handle it replaced fails
+	// (ErrFenced). SPSC positions are 56-bit.
+	spscEpochShift = 56
+	spscEpochOne   = uint64(1) << spscEpochShift
+	spscPosMask    = spscEpochOne - 1
+	spscEpochMask  = posMask &^ spscPosMask
+
 	spscSlotHeader = 8  // Len uint32, Seq uint32
 	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
 )
@@ -57,9 +66,11 @@ const (
 	// place (mpmc_repair.go): an MPMC slot's Seq may carry skipBit (a skip
 	// record), its Owner is the claimant's tag (tagConsumer set while a
 	// consumer holds it, 0 once released), and peer entries publish the
-	// claim they are making (ProdClaim, ConsClaim). Set on every ring; a
-	// ring without it (layout 1.1) is refused, since its handles would
-	// neither tag nor publish their claims.
+	// claim they are making (ProdClaim, ConsClaim); SPSC position words
+	// carry the side's epoch in bits 56..62 (spsc_takeover.go). Set on
+	// every ring; a ring without it (layout 1.1) is refused, since its
+	// handles would neither tag nor publish their claims, and would read
+	// an epoch as part of a position.
 	ringFlagClaimRepair uint32 = 1 << 1
 
 	knownRingFlags    = ringFlagPeerLocks | ringFlagClaimRepair
@@ -252,6 +263,9 @@ type geometry struct {
 	size       uint64
 	// peerLocks: the ring's handles hold liveness locks (ringFlagPeerLocks).
 	peerLocks bool
+	// posMask extracts a position from a position word: 63 bits (MPMC),
+	// or 56 below the SPSC epoch.
+	posMask uint64
 }
 
 func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
@@ -261,6 +275,10 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize), peers: uint64(cfg.Peers)}
 	g.mask = g.slots - 1
+	g.posMask = posMask
+	if kind == kindSPSC {
+		g.posMask = spscPosMask
+	}
 	g.slotHeader = kind.slotHeader()
 	g.stride = alignUp(g.slotHeader+g.slotSize, 8)
 	a := alignUp(ringHeaderSize, pad)

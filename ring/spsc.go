@@ -69,6 +69,7 @@ const unsynced = ^uint64(0)
 // spscProducer is the producer side's private state.
 type spscProducer struct {
 	tail      uint64 // next position to publish; unsynced until the first producer operation
+	epoch     uint64 // the producer word's epoch bits since this handle took the side over
 	headCache uint64 // last Head seen
 	resv      bool   // a reservation is outstanding
 	pend      pending
@@ -77,6 +78,7 @@ type spscProducer struct {
 // spscConsumer is the consumer side's private state.
 type spscConsumer struct {
 	head       uint64 // next position to consume; unsynced until the first consumer operation
+	epoch      uint64 // the consumer word's epoch bits since this handle took the side over
 	tailCache  uint64 // last Tail seen
 	peek       bool   // a peeked message is outstanding
 	emptyPolls uint32 // consecutive single-message polls that found nothing
@@ -157,8 +159,8 @@ func (r *SPSC) push(msg []byte) error {
 // that took over since our last operation (we then continue from its
 // position instead of overwriting its messages).
 func (r *SPSC) prodPrologue() error {
-	cur := atomic.LoadUint64(&r.prod.Pos)  // acquire: pairs with any publish or close of the word
-	if cur != r.p.tail || int64(cur) < 0 { // bit 63: closed (or a word equal to unsynced)
+	cur := atomic.LoadUint64(&r.prod.Pos)             // acquire: pairs with any publish or close of the word
+	if cur != r.p.tail|r.p.epoch || int64(cur) < 0 { // bit 63: closed (or a word equal to unsynced)
 		if err := r.resyncProd(cur); err != nil {
 			return err
 		}
@@ -175,7 +177,7 @@ func (r *SPSC) refreshHead() (uint64, error) {
 	p := &r.p
 	// Acquire: pairs with the consumer's CAS of cons.Pos after it copied
 	// the slots out, so we never overwrite a slot still being read.
-	h := atomic.LoadUint64(&r.cons.Pos)
+	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask
 	if p.tail-h > r.g.slots { // also catches h > tail
 		return 0, corruptf("consumer position %d vs producer position %d", h, p.tail)
 	}
@@ -190,7 +192,9 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 	// writes to the consumer's acquire load of prod.Pos, fails if
 	// CloseWrite set the closed bit meanwhile, and is the StoreLoad fence
 	// that orders this publish before notify's load of NotEmptyWaiters.
-	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p.tail, next) {
+	// The word carries our epoch: after a takeover the CAS fails, and
+	// nothing we wrote is published (ErrFenced).
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p.tail|p.epoch, next|p.epoch) {
 		if err := r.publishFailed(next); err != nil {
 			return err
 		}
@@ -296,6 +300,13 @@ func (r *SPSC) Commit(res Reservation, n int) error {
 	if err := checkMsgLen(n, r.g.slotSize); err != nil {
 		return err
 	}
+	// A reservation may be held for long: before writing the slot header,
+	// one load of our own word says whether another handle took the side
+	// over meanwhile (and may be using this slot).
+	if atomic.LoadUint64(&r.prod.Pos)&spscEpochMask != p.epoch { // acquire
+		p.resv = false
+		return ErrFenced
+	}
 	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(p.tail)]))
 	h.Len = uint32(n)
 	storeRelease32(&h.Seq, uint32(p.tail+1)) // release: as in push
@@ -314,8 +325,8 @@ func (r *SPSC) ready(push bool) bool {
 		if t&closedBit != 0 {
 			return true
 		}
-		h := atomic.LoadUint64(&r.cons.Pos) // acquire
-		return (t&posMask)-h < r.g.slots
+		h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire
+		return (t&spscPosMask)-h < r.g.slots
 	}
 	if r.c.head == unsynced || r.seqReady() {
 		return true
@@ -338,7 +349,7 @@ func (r *SPSC) Close() error {
 		// One CAS tests "still the producer" and ends the stream at once,
 		// so a producer handle that publishes in between is not closed
 		// under.
-		r.closeAt(t)
+		r.closeAt(t | r.p.epoch)
 	}
 	return r.Detach()
 }

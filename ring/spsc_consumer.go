@@ -54,7 +54,7 @@ func (r *SPSC) consPrologue() error {
 	// Acquire: pairs with a consumer handle's release CAS of cons.Pos. A
 	// word with bit 63 set is never a valid position (and would match the
 	// unsynced sentinel): resyncCons refuses it.
-	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head || int64(cur) < 0 {
+	if cur := atomic.LoadUint64(&r.cons.Pos); cur != r.c.head|r.c.epoch || int64(cur) < 0 {
 		if err := r.resyncCons(cur); err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (r *SPSC) loadTail() (t, avail uint64, eof bool, err error) {
 	if closed {
 		r.repairClosedMirror()
 	}
-	t = raw & posMask
+	t = raw & spscPosMask
 	if t < c.head {
 		avail, err = r.headAhead(t)
 		return t, avail, false, err
@@ -157,7 +157,12 @@ func (r *SPSC) release(next, n, nbytes uint64) error {
 	// notify's load of NotFullWaiters, and fails rather than moving the
 	// position backwards if another consumer handle ran concurrently
 	// (a contract violation we report instead of hiding).
-	if !atomic.CompareAndSwapUint64(&r.cons.Pos, c.head, next) {
+	// The word carries our epoch: after a takeover the CAS fails and the
+	// messages stay the new consumer's (ErrFenced).
+	if !atomic.CompareAndSwapUint64(&r.cons.Pos, c.head|c.epoch, next|c.epoch) {
+		if atomic.LoadUint64(&r.cons.Pos)&spscEpochMask != c.epoch {
+			return ErrFenced // c.head and c.epoch stay: every later operation is fenced too
+		}
 		c.head = unsynced
 		return corruptf("consumer position changed under the consumer (two consumers?)")
 	}

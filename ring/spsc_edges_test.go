@@ -114,9 +114,8 @@ func TestPopBatchTakesSeqVisibleMessage(t *testing.T) {
 }
 
 // TestReservationVoidedByTakeover: a producer whose reservation was
-// overtaken by another producer handle is not stuck with ErrOutstanding:
-// its Commit says ErrNotReserved and its next push continues after the
-// successor's messages.
+// overtaken by another producer handle is fenced: its pushes and its
+// Commit say ErrFenced and publish nothing.
 func TestReservationVoidedByTakeover(t *testing.T) {
 	a, b := newSPSCPair(t, 4)
 	res, err := a.TryReserve(3)
@@ -126,17 +125,17 @@ func TestReservationVoidedByTakeover(t *testing.T) {
 	if err := b.TryPush([]byte("b")); err != nil { // b takes over (a is paused, say)
 		t.Fatal(err)
 	}
-	if err := a.TryPush([]byte("a")); err != nil {
-		t.Fatalf("old producer's push after the takeover: %v", err)
+	if err := a.TryPush([]byte("a")); err != ErrFenced {
+		t.Fatalf("old producer's push after the takeover: %v, want ErrFenced", err)
 	}
-	if err := a.Commit(res, 3); err != ErrNotReserved {
-		t.Fatalf("Commit of the overtaken reservation: %v", err)
+	if err := a.Commit(res, 3); err != ErrFenced {
+		t.Fatalf("Commit of the overtaken reservation: %v, want ErrFenced", err)
 	}
 	buf := make([]byte, 16)
-	for _, want := range []string{"b", "a"} {
-		n, err := b.TryPop(buf)
-		if err != nil || string(buf[:n]) != want {
-			t.Fatalf("pop: %q, %v; want %q", buf[:n], err, want)
-		}
+	if n, err := b.TryPop(buf); err != nil || string(buf[:n]) != "b" {
+		t.Fatalf("pop: %q, %v; want b", buf[:n], err)
+	}
+	if _, err := b.TryPop(buf); err != ErrEmpty {
+		t.Fatalf("second pop: %v, want ErrEmpty (the fenced handle published nothing)", err)
 	}
 }

@@ -12,19 +12,58 @@ import (
 	"unsafe"
 )
 
+// Takeover and fencing. Each side's position word carries an epoch (bits
+// 56..62). A handle's first operation on a side takes it over: one CAS
+// bumps the epoch (keeping the position), and the handle remembers the
+// new value. Every publish (release) CAS compares the whole word, epoch
+// included, so once another handle has taken over, the replaced handle's
+// CAS fails and nothing it wrote becomes visible: its operation, and every
+// later one on that side, returns ErrFenced. The prologue's one load of
+// the word (a line the side owns anyway) catches the change before the
+// replaced handle writes a slot; a handle paused between its prologue and
+// its publish (SIGSTOP) fails at the publish. It may still have written
+// the bytes of the slots it was filling when it stopped, which the new
+// producer may reuse: the crash contract (docs/ring.md) says so. The
+// epoch has 7 bits: a handle paused across exactly a multiple of 128
+// takeovers would not be fenced.
+
+// takeOver bumps the epoch of the side word w, which read cur, and
+// returns the new word. It fails if the word changed meanwhile.
+func takeOver(w *uint64, cur uint64) (uint64, bool) {
+	next := cur&^spscEpochMask | (cur+spscEpochOne)&spscEpochMask
+	// Seq-cst CAS: orders the takeover before anything this handle then
+	// reads or writes on the side, and against the replaced handle's CAS.
+	return next, atomic.CompareAndSwapUint64(w, cur, next)
+}
+
 // resyncProd takes up the producer side from the shared word cur (just
-// loaded, != p.tail): on the first producer operation, after another
-// producer handle took over, or once the stream is ended.
+// loaded, != our word): on the first producer operation, or once the
+// stream is ended; after another handle took over, it says ErrFenced.
 func (r *SPSC) resyncProd(cur uint64) error {
 	p := &r.p
 	if cur&closedBit != 0 {
 		return ErrClosed
 	}
-	t := cur
+	if p.tail != unsynced {
+		if cur&spscEpochMask != p.epoch {
+			return ErrFenced
+		}
+		// Same epoch, another position: only a hostile or corrupt write
+		// does that; follow it (checked below) as a takeover would.
+	} else {
+		next, ok := takeOver(&r.prod.Pos, cur)
+		if !ok {
+			return corruptf("producer word changed while taking the producer side over (two producers?)")
+		}
+		cur = next
+		p.epoch = cur & spscEpochMask
+	}
+	t := cur & spscPosMask
 	h := atomic.LoadUint64(&r.cons.Pos) // acquire: pairs with the consumer's release CAS
 	if h > posMask {
 		return corruptf("consumer position %#x has bit 63 set", h)
 	}
+	h &= spscPosMask
 	// The head may be ahead of the tail: a consumer may already have
 	// taken a previous producer's unpublished messages through Seq.
 	if t-h > r.g.slots && h-t > r.g.slots {
@@ -50,8 +89,12 @@ func (r *SPSC) resyncProd(cur uint64) error {
 		// CAS: publishes the adopted slots as the writer's own CAS would
 		// have, and fails if a CloseWrite (or another producer) got there.
 		if !atomic.CompareAndSwapUint64(&r.prod.Pos, cur, cur+k) {
-			if atomic.LoadUint64(&r.prod.Pos)&closedBit != 0 {
+			now := atomic.LoadUint64(&r.prod.Pos)
+			if now&closedBit != 0 {
 				return ErrClosed
+			}
+			if now&spscEpochMask != p.epoch {
+				return ErrFenced
 			}
 			return corruptf("producer position changed while adopting %d unpublished slots", k)
 		}
@@ -73,13 +116,16 @@ func (r *SPSC) resyncProd(cur uint64) error {
 func (r *SPSC) publishFailed(next uint64) error {
 	p := &r.p
 	cur := atomic.LoadUint64(&r.prod.Pos) // acquire: nothing below depends on it but the CAS
-	if cur == p.tail|closedBit {
+	if cur&spscEpochMask != p.epoch {
+		return ErrFenced // another handle took over: nothing of ours is published
+	}
+	if cur == p.tail|p.epoch|closedBit {
 		// CloseWrite landed between our prologue and this publish (a
 		// CloseWrite that raced a push, which the contract asks callers to
 		// avoid). The slots already carry their Seq, so a consumer may
 		// have seen them: publish them under the closed bit rather than
 		// report a failure for messages that were delivered.
-		if atomic.CompareAndSwapUint64(&r.prod.Pos, cur, next|closedBit) {
+		if atomic.CompareAndSwapUint64(&r.prod.Pos, cur, next|p.epoch|closedBit) {
 			return nil
 		}
 		cur = atomic.LoadUint64(&r.prod.Pos)
@@ -93,16 +139,31 @@ func (r *SPSC) publishFailed(next uint64) error {
 }
 
 // resyncCons takes up the consumer side from the shared word cur (just
-// loaded, != c.head): on the first consumer operation, or after another
-// consumer handle took over.
+// loaded, != our word): on the first consumer operation; after another
+// handle took over, it says ErrFenced.
 func (r *SPSC) resyncCons(cur uint64) error {
 	c := &r.c
 	if cur > posMask {
 		return corruptf("consumer position %#x has bit 63 set", cur)
 	}
+	if c.head != unsynced {
+		if cur&spscEpochMask != c.epoch {
+			return ErrFenced
+		}
+		// Same epoch, another position: a hostile or corrupt write;
+		// follow it (checked below).
+	} else {
+		next, ok := takeOver(&r.cons.Pos, cur)
+		if !ok {
+			return corruptf("consumer word changed while taking the consumer side over (two consumers?)")
+		}
+		cur = next
+		c.epoch = cur & spscEpochMask
+	}
+	cur &= spscPosMask
 	// Acquire: pairs with the producer's publish CAS; the tail cached
 	// from it permits reading the slots below it.
-	t := atomic.LoadUint64(&r.prod.Pos) &^ closedBit
+	t := atomic.LoadUint64(&r.prod.Pos) & spscPosMask
 	// Head may run ahead of Tail by an in-flight publish (consumption
 	// through slot Seqs), never by more than Slots.
 	if t-cur > r.g.slots && cur-t > r.g.slots {
