@@ -3,6 +3,8 @@ package ring
 import (
 	"fmt"
 	"hash/crc32"
+	"math/bits"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -266,6 +268,8 @@ type geometry struct {
 	// posMask extracts a position from a position word: 63 bits (MPMC),
 	// or 56 below the SPSC epoch.
 	posMask uint64
+	// lapShift is log2(slots): position >> lapShift is its lap.
+	lapShift uint
 }
 
 func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
@@ -275,6 +279,7 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize), peers: uint64(cfg.Peers)}
 	g.mask = g.slots - 1
+	g.lapShift = uint(bits.TrailingZeros64(g.slots))
 	g.posMask = posMask
 	if kind == kindSPSC {
 		g.posMask = spscPosMask
@@ -433,10 +438,11 @@ type mpmcSlot struct {
 	// Len is the message length, stored (release) before Seq; consumers
 	// read it atomically before winning the slot.
 	Len uint32
-	// Owner is the tag (mpmc_repair.go) of the handle that holds the slot:
-	// the producer that claimed it, stored just after the claiming CAS,
-	// then the consumer that claimed it (tagConsumer set); 0 once
-	// released. A repairer uses it to find whose claim stalls the ring.
+	// Owner is the tag (mpmc_repair.go) of the handle that last claimed
+	// the slot: the producer, stored just after its claiming CAS, then the
+	// consumer (tagConsumer set); a tag names the claim's lap, so one left
+	// from an earlier lap reads as no tag. A repairer uses it to find whose
+	// claim stalls the ring.
 	Owner uint32
 }
 
@@ -459,26 +465,31 @@ func storeRelease32(addr *uint32, v uint32) {
 	}
 }
 
-// storeOwned32 and storeOwned64 store a word that readers load atomically
-// but that needs no ordering of its own because a later atomic
-// read-modify-write of this goroutine publishes it (the claim words and
-// slot tags of mpmc_repair.go: each is followed by a CAS, a LOCK'd
-// instruction on amd64 and an acquire-release CAS on arm64, and a reader
-// that observes the CAS's effect observes the store). A plain MOV; under
-// the race detector, which would see a plain store racing an atomic load,
-// an atomic store.
+// storeOwned32 and storeOwned64 are release stores of the words of the
+// claim protocol (mpmc_repair.go: claim words, slot tags), which readers
+// load atomically: a plain MOV on amd64, where every store is a release
+// store (TSO) and the compiler keeps stores in program order; STLR
+// elsewhere; under the race detector, which would see a plain store racing
+// an atomic load, a sequentially consistent store. The stores that must
+// be visible before a CAS (a claim word) are published by the CAS.
 func storeOwned32(addr *uint32, v uint32) {
-	if atomicx.Race {
+	switch {
+	case atomicx.Race:
 		atomic.StoreUint32(addr, v)
-	} else {
+	case runtime.GOARCH == "amd64":
 		*addr = v
+	default:
+		atomicx.StoreRelease32(addr, v)
 	}
 }
 
 func storeOwned64(addr *uint64, v uint64) {
-	if atomicx.Race {
+	switch {
+	case atomicx.Race:
 		atomic.StoreUint64(addr, v)
-	} else {
+	case runtime.GOARCH == "amd64":
 		*addr = v
+	default:
+		atomicx.StoreRelease64(addr, v)
 	}
 }

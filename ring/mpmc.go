@@ -132,9 +132,9 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 			if atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+n) {
 				for i := uint64(0); i < n; i++ {
 					s2, _ := r.slotAt(pos + i)
-					storeOwned32(&s2.Owner, r.ownerTag) // ours since the CAS
+					storeOwned32(&s2.Owner, r.ownerTag|r.lapTag(pos+i)) // ours since the CAS
 				}
-				storeOwned64(&r.peer.ProdClaim, 0)
+				storeOwned64(&r.peer.ProdClaim, 0) // release: after the tags
 				return pos, n, nil
 			}
 			storeOwned64(&r.peer.ProdClaim, 0)
@@ -217,19 +217,29 @@ func (r *MPMC) push(msg []byte) error {
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
 	}
-	pos, _, err := r.claimEnq(1)
-	if err != nil {
-		return err
+	for try := 0; try < fencedRetries; try++ {
+		pos, _, err := r.claimEnq(1)
+		if err != nil {
+			return err
+		}
+		_, data := r.slotAt(pos)
+		copy(r.mem[data:data+r.g.slotSize], msg)
+		if r.publishSlot(pos, uint64(len(msg))) {
+			r.countIn(1, uint64(len(msg)))
+			r.notEmpty.notify(1, r.peer)
+			return nil
+		}
+		// Fenced: a repairer passed our claim over (we were stalled past
+		// a claim timeout): it is a skip record and msg is not in the
+		// ring. Claim again.
 	}
-	_, data := r.slotAt(pos)
-	copy(r.mem[data:data+r.g.slotSize], msg)
-	if !r.publishSlot(pos, uint64(len(msg))) {
-		return ErrFenced
-	}
-	r.countIn(1, uint64(len(msg)))
-	r.notEmpty.notify(1, r.peer)
-	return nil
+	return ErrFenced
 }
+
+// fencedRetries bounds how often one push or pop claims again after its
+// claim was passed over: a handle stalled that often in a row reports
+// ErrFenced instead.
+const fencedRetries = 4
 
 // TryPushBatch pushes as many of msgs as fit, claiming their slots with
 // one CAS of the shared producer position. It returns how many were
@@ -378,9 +388,9 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			if atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+n) {
 				for i := uint64(0); i < n; i++ {
 					s2, _ := r.slotAt(pos + i)
-					storeOwned32(&s2.Owner, r.ownerTag|tagConsumer) // ours since the CAS
+					storeOwned32(&s2.Owner, r.ownerTag|tagConsumer|r.lapTag(pos+i)) // ours since the CAS
 				}
-				storeOwned64(&r.peer.ConsClaim, 0)
+				storeOwned64(&r.peer.ConsClaim, 0) // release: after the tags
 				return pos, n, nil
 			}
 			storeOwned64(&r.peer.ConsClaim, 0)
@@ -444,10 +454,10 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 // releaseSlot hands a consumed slot to the producer of the next lap. It
 // fails only if a repairer handed the message to another consumer
 // meanwhile (we were taken for dead, or held it past a claim timeout):
-// the caller then returns ErrFenced and must not deliver it.
+// the caller must then not deliver it. Owner keeps our tag, whose lap says
+// it is stale once the next producer claims the slot.
 func (r *MPMC) releaseSlot(pos uint64) bool {
 	s, _ := r.slotAt(pos)
-	storeOwned32(&s.Owner, 0) // published by the CAS below
 	// Sequentially consistent CAS (the cost of the XCHG a store would be):
 	// releases our reads of the slot, orders this before notify's load of
 	// NotFullWaiters, and loses to a repairer's republish CAS.
@@ -470,27 +480,33 @@ func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
 
 func (r *MPMC) pop(dst []byte) (int, error) {
 	limit := uint64(len(dst))
-	pos, _, err := r.claimDeq(1, func(_, n uint64) error {
+	fits := func(_, n uint64) error {
 		if n > limit {
 			return io.ErrShortBuffer
 		}
 		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
-	s, data := r.slotAt(pos)
-	n := uint64(atomic.LoadUint32(&s.Len)) // ours since the CAS; checked in claimDeq, re-check against a racing hostile write
-	if n > limit {
-		n = limit
+	for try := 0; try < fencedRetries; try++ {
+		pos, _, err := r.claimDeq(1, fits)
+		if err != nil {
+			return 0, err
+		}
+		s, data := r.slotAt(pos)
+		n := uint64(atomic.LoadUint32(&s.Len)) // ours since the CAS; checked in claimDeq, re-check against a racing hostile write
+		if n > limit {
+			n = limit
+		}
+		copy(dst, r.mem[data:data+n])
+		if r.releaseSlot(pos) {
+			r.countOut(1, n)
+			r.notFull.notify(1, r.peer)
+			return int(n), nil
+		}
+		// Fenced: a repairer handed the message to another consumer (we
+		// were stalled past a claim timeout); it is not ours. Take the
+		// next one.
 	}
-	copy(dst, r.mem[data:data+n])
-	if !r.releaseSlot(pos) {
-		return 0, ErrFenced
-	}
-	r.countOut(1, n)
-	r.notFull.notify(1, r.peer)
-	return int(n), nil
+	return 0, ErrFenced
 }
 
 // TryPopBatch pops up to len(bufs) messages, claiming them with one CAS.

@@ -387,10 +387,8 @@ func TestRepublishCompleted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	claimUntagged(t, m, dead, true) // a handle takes "a" and dies; a repairer finds it dead,
-	s, _ := m.slotAt(0)
-	atomic.StoreUint32(&s.Owner, tagRepaired) // marks the slot,
-	claimUntagged(t, m, dead, false)          // claims position 4 for it, and dies too
+	claimUntagged(t, m, dead, true)  // a handle takes "a" and dies; a repairer finds it dead,
+	claimUntagged(t, m, dead, false) // claims position 4 for it, and dies too
 	atomic.StoreUint64(&m.peerAt(dead).ConsClaim, 0)
 	var got []string
 	buf := make([]byte, 16)
