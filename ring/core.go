@@ -99,7 +99,7 @@ func (c *core) Region() *arena.Region { return c.region }
 func (c *core) Len() int {
 	t := atomic.LoadUint64(&c.prod.Pos) & c.g.posMask // acquire
 	h := atomic.LoadUint64(&c.cons.Pos) & c.g.posMask // acquire
-	if t-h > c.g.slots {                          // a consumer ahead of the published tail, or garbage
+	if t-h > c.g.slots {                              // a consumer ahead of the published tail, or garbage
 		return 0
 	}
 	return int(t - h)

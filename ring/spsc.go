@@ -159,7 +159,7 @@ func (r *SPSC) push(msg []byte) error {
 // that took over since our last operation (we then continue from its
 // position instead of overwriting its messages).
 func (r *SPSC) prodPrologue() error {
-	cur := atomic.LoadUint64(&r.prod.Pos)             // acquire: pairs with any publish or close of the word
+	cur := atomic.LoadUint64(&r.prod.Pos)            // acquire: pairs with any publish or close of the word
 	if cur != r.p.tail|r.p.epoch || int64(cur) < 0 { // bit 63: closed (or a word equal to unsynced)
 		if err := r.resyncProd(cur); err != nil {
 			return err
@@ -179,6 +179,9 @@ func (r *SPSC) refreshHead() (uint64, error) {
 	// the slots out, so we never overwrite a slot still being read.
 	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask
 	if p.tail-h > r.g.slots { // also catches h > tail
+		if atomic.LoadUint64(&r.prod.Pos)&spscEpochMask != p.epoch {
+			return 0, ErrFenced // replaced since our prologue: the consumer follows the new producer
+		}
 		return 0, corruptf("consumer position %d vs producer position %d", h, p.tail)
 	}
 	p.headCache = h

@@ -133,6 +133,9 @@ func (r *SPSC) loadTail() (t, avail uint64, eof bool, err error) {
 		return t, avail, false, err
 	}
 	if t-c.head > r.g.slots {
+		if atomic.LoadUint64(&r.cons.Pos)&spscEpochMask != c.epoch {
+			return 0, 0, false, ErrFenced // replaced since our prologue
+		}
 		return 0, 0, false, corruptf("producer position %d vs consumer position %d", t, c.head)
 	}
 	return t, t - c.head, closed && t == c.head, nil

@@ -183,6 +183,9 @@ func (r *SPSC) resyncCons(cur uint64) error {
 // the next message may still be taken through its Seq.
 func (r *SPSC) headAhead(t uint64) (uint64, error) {
 	if r.c.head-t > r.g.slots {
+		if atomic.LoadUint64(&r.cons.Pos)&spscEpochMask != r.c.epoch {
+			return 0, ErrFenced // replaced since our prologue
+		}
 		return 0, corruptf("consumer position %d ahead of producer position %d", r.c.head, t)
 	}
 	if r.seqReady() {

@@ -52,8 +52,8 @@ type waiter struct {
 	stuck bool
 	// looked says the call has looked for a held claim before sleeping.
 	looked bool
-	stop      func() bool   // context.AfterFunc registration, made when first sleeping
-	cbDone    chan struct{} // closed when the AfterFunc callback has finished
+	stop   func() bool   // context.AfterFunc registration, made when first sleeping
+	cbDone chan struct{} // closed when the AfterFunc callback has finished
 }
 
 func (w *waiter) init(ctx context.Context, c *core, push bool) {
