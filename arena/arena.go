@@ -31,8 +31,23 @@ type Arena struct {
 	// mu: Close takes it exclusively; Alloc, Lookup and Regions shared, so
 	// that no directory access runs on an unmapped arena, and an Alloc
 	// waiting for the directory lock does not hold up Lookup or Regions.
+	// It also guards the pin fields below (pin.go).
 	mu     sync.RWMutex
 	closed bool
+	// broken is the truncation CheckSize found (nil until then): the
+	// mapping was replaced and every method fails with it.
+	broken error
+
+	// Pins (pin.go): the users of the mapping outside this handle's own
+	// methods (ring handles), told when the handle is closed or broken.
+	// anon says the file mapping was replaced by anonymous memory;
+	// retired that Close has finished with the mapping, which then lives
+	// only until the last pin goes.
+	pins    map[*Pin]struct{}
+	anon    bool
+	retired bool
+
+	closeOnce sync.Once
 
 	// hold is the second open file description liveness locks are taken
 	// through (nil until the first LockLive), held the bytes this handle
@@ -66,25 +81,46 @@ func prepare(path string, opts []Option) (string, options, error) {
 	return p, o, nil
 }
 
-// Close unmaps exactly the mapping this handle made and closes the file.
-// It is idempotent. It waits for a pending Alloc on this handle (at most
-// the lock timeout). Region byte slices obtained from this handle must not be
-// used after Close.
+// Close releases the handle: it closes the file (which releases the
+// handle's liveness locks) and ends the mapping. It is idempotent, and a
+// Close that runs while another is in progress waits for it. It waits for
+// a pending Alloc on this handle (at most the lock timeout).
+//
+// Users of the mapping that pinned it (Pin: ring handles) are told first,
+// while the mapping is still the file's, and their later operations fail
+// instead of touching the memory. An operation of theirs that was already
+// past that check when Close came must not fault either, so while any pin
+// remains the mapping is not unmapped but replaced, at the same address
+// and size, by private anonymous memory (mmap MAP_FIXED, which swaps the
+// pages in one step): such an operation reads zeros and writes nothing
+// that any other process sees. The replacement is unmapped when the last
+// pin is released; without pins Close unmaps at once. Region byte slices
+// obtained from this handle must not be used after Close.
 func (a *Arena) Close() error {
+	var err error
+	a.closeOnce.Do(func() { err = a.close() })
+	return err
+}
+
+func (a *Arena) close() error {
+	// First refuse new users, and tell the present ones outside mu: a
+	// user may wait for its goroutines to leave the memory, and they may
+	// call methods of this handle (which now fail at once with ErrClosed).
+	a.mu.Lock()
+	a.closed = true
+	pins := a.takePins()
+	a.mu.Unlock()
+	notifyPins(pins, ErrClosed)
+
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed {
-		return nil
-	}
-	a.closed = true
 	var errs []error
-	if a.o.mlock {
+	if a.o.mlock && !a.anon {
 		_ = unix.Munlock(a.mem)
 	}
-	if err := a.mem.Unmap(); err != nil {
-		errs = append(errs, fmt.Errorf("arena: unmap: %w", err))
+	if err := a.retire(); err != nil {
+		errs = append(errs, err)
 	}
-	a.mem = nil
 	if err := a.closeHold(); err != nil {
 		errs = append(errs, fmt.Errorf("arena: close liveness locks: %w", err))
 	}
@@ -92,6 +128,16 @@ func (a *Arena) Close() error {
 		errs = append(errs, fmt.Errorf("arena: close: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// usable says why the handle may not touch its mapping any more
+// (ErrClosed, or the truncation CheckSize found), or nil. The caller holds
+// a.mu.
+func (a *Arena) usable() error {
+	if a.closed {
+		return ErrClosed
+	}
+	return a.broken
 }
 
 // Remove unlinks an arena file (see Resolve for names). It refuses with

@@ -50,7 +50,9 @@ func (r *Region) CreatorPID() int { return int(r.info.creatorPID) }
 func (r *Region) Created() time.Time { return time.Unix(0, r.info.created) }
 
 // Bytes is the region's memory: len and cap are exactly Size, so no slice
-// of it can reach past the region. Valid until the arena is closed.
+// of it can reach past the region. Valid until the arena handle is closed
+// or finds its file truncated (CheckSize); code that keeps using it
+// without calling the arena's methods must Pin the mapping.
 func (r *Region) Bytes() []byte { return r.mem }
 
 func (a *Arena) region(info entryInfo) *Region {
@@ -90,6 +92,11 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	if data := a.g.size - a.g.dataOffset; size > data {
 		return nil, fmt.Errorf("%w: region %q of %d bytes is larger than the %d-byte data area", ErrNoSpace, name, size, data)
 	}
+	// The file's length first (one fstat): an allocation writes the
+	// directory and hands out a region that must not lie past the end.
+	if err := a.CheckSize(); err != nil {
+		return nil, err
+	}
 	// allocMu first, then mu shared: while this Alloc waits for the
 	// cross-process lock, Lookup and Regions on this handle go on, and
 	// Close waits for it.
@@ -97,8 +104,8 @@ func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, e
 	defer a.allocMu.Unlock()
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	if unknown := a.g.roCompat &^ knownRoCompat; unknown != 0 {
 		return nil, fmt.Errorf("%w: arena uses read-only-compatible features %#x that this build does not know; it may read the arena but not allocate", ErrVersion, unknown)
@@ -184,10 +191,13 @@ func (a *Arena) Lookup(name string) (*Region, error) {
 	if err := checkStoredName(name); err != nil {
 		return nil, err
 	}
+	if err := a.CheckSize(); err != nil {
+		return nil, err
+	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	g := &a.g
 	h := (*header)(unsafe.Pointer(&a.mem[0]))
@@ -220,10 +230,13 @@ func (a *Arena) Lookup(name string) (*Region, error) {
 // Regions lists every region in allocation order, after validating the
 // whole directory.
 func (a *Arena) Regions() ([]*Region, error) {
+	if err := a.CheckSize(); err != nil {
+		return nil, err
+	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	infos, _, err := a.scanDir()
 	if err != nil {

@@ -65,9 +65,30 @@
 // Rings use one per attached handle. Remove refuses (ErrInUse) while
 // another process holds one, unless WithForce.
 //
-// Validation cannot cover the file's length: a process with write access
-// that truncates the file makes later accesses to the lost pages fault
-// (SIGBUS), in this package or in code using a Region's bytes, and the
-// process dies. Keep arena files private to the processes that share them
-// (the default mode 0600 and Open's ownership checks do).
+// # Closing and pins
+//
+// Close ends the handle's mapping. Code that works on a Region's bytes
+// outside the arena's methods (a ring handle) pins the mapping first
+// (Pin): Close calls each pin's callback while the memory is still the
+// file's, then, while pins remain, replaces the mapping in place (mmap
+// MAP_FIXED) with private anonymous memory instead of unmapping it, so
+// that a user's operation already under way touches harmless memory
+// rather than faulting; the last Unpin unmaps it (pin.go).
+//
+// # Truncation
+//
+// Validation cannot cover the file's length, which is not in shared
+// memory: a process with write access that truncates the file under a
+// live mapping makes accesses to the lost pages fault (SIGBUS: the Go
+// runtime dies with "fatal error: fault", which no recover catches). Open
+// refuses a file shorter than its header says (ErrTruncated), also when
+// it shrinks between validation and mapping. On a live handle, CheckSize
+// (one fstat; Alloc, Lookup and Regions run it, and ring handles from
+// Recover) finds it, and then breaks the handle: the mapping is replaced
+// by anonymous memory as Close does, the liveness locks are released, the
+// pins are told, and its methods return ErrTruncated. An access to a lost
+// page before the first check still kills the process: keep arena files
+// private to the processes that share them (the default mode 0600 and
+// Open's ownership checks do). truncate.go and docs/layout.md give the
+// details.
 package arena

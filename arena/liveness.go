@@ -42,7 +42,7 @@ type LiveLock struct {
 func (a *Arena) LiveLocksSupported() bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
+	if a.usable() != nil {
 		return false
 	}
 	if _, err := a.testBytes(0, 1); err != nil {
@@ -57,17 +57,18 @@ func (a *Arena) LiveLocksSupported() bool {
 // LockLive takes a liveness lock on byte off of the arena file. It fails
 // with ErrHeld if another holder has the byte (another handle, or an
 // earlier LockLive of this one that is not yet unlocked), ErrClosed after
-// Close, ErrInvalid for an offset outside the file, and ErrUnsupported
-// where the platform has no such locks. Arena.Close releases every lock
-// the handle holds.
+// Close, ErrTruncated once CheckSize found the file truncated, ErrInvalid
+// for an offset outside the file, and ErrUnsupported where the platform
+// has no such locks. Arena.Close, and a truncation CheckSize finds,
+// release every lock the handle holds.
 func (a *Arena) LockLive(off int64) (*LiveLock, error) {
 	if off < 0 || off >= a.g.size {
 		return nil, fmt.Errorf("%w: liveness byte %d outside the arena's %d bytes", ErrInvalid, off, a.g.size)
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
@@ -85,7 +86,7 @@ func (a *Arena) LockLive(off int64) (*LiveLock, error) {
 }
 
 // Unlock releases the lock. It is idempotent, and a no-op once the arena
-// handle is closed (closing released it).
+// handle is closed or broken by a truncation (either released it).
 func (l *LiveLock) Unlock() error {
 	if l == nil || l.a == nil {
 		return nil
@@ -94,8 +95,8 @@ func (l *LiveLock) Unlock() error {
 	l.a = nil
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil
+	if a.usable() != nil {
+		return nil // closing, or breaking on a truncation, closed the description and released it
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
@@ -115,8 +116,8 @@ func (a *Arena) LiveLocked(off, n int64) (bool, error) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return false, ErrClosed
+	if err := a.usable(); err != nil {
+		return false, err
 	}
 	return a.testBytes(off, n)
 }

@@ -20,6 +20,9 @@ import (
 // mapped header that differs from the one read may also be a creator's
 // writes not yet visible to this CPU, so these too are read again until the
 // timeout before Open fails (with ErrChecksum, ErrTruncated or ErrCorrupt).
+// A file that shrinks after that, between validation and mapping, fails
+// at once with ErrTruncated; an empty (or all-zero) file is a creator's
+// that has not written the header yet: ErrNotReady after the timeout.
 //
 // Checks on the file run on the opened descriptor (never on the path
 // again): it must be a regular file (it is opened O_NONBLOCK|O_NOCTTY so a
@@ -82,6 +85,18 @@ func openFD(fd int, p string, o options) (a *Arena, err error) {
 		mem, err := mmap.MapRegion(f, int(g.size), mmap.RDWR, 0, 0) // g.size <= MaxInt: validate
 		if err != nil {
 			return nil, fmt.Errorf("mmap: %w", err)
+		}
+		// The file was as long as the header says when validated. A
+		// truncation since (another writer of the file: a creator never
+		// shrinks it) would make the first access below fault, so look
+		// again before touching a byte of the mapping. One after this
+		// fstat still faults (truncate.go).
+		if fsize, err := fstatSize(fd); err != nil || fsize < g.size {
+			_ = mem.Unmap()
+			if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: file shrank to %d bytes while opening, header says %d", ErrTruncated, fsize, g.size)
 		}
 		// Acquire: pairs with the creator's release store of State, so the
 		// once bytes compared next are the creator's. They must be the ones

@@ -89,8 +89,13 @@ func TestCloseFreesPeerEntry(t *testing.T) {
 				}
 			}
 			r.Detach()
-			if p := r.Stats().Peers; p != 0 {
-				t.Fatalf("peers after Detach: %d", p)
+			if st := r.Stats(); st != (Stats{}) {
+				t.Fatalf("Stats of a detached handle: %+v, want zero", st)
+			}
+			o := attachHeap(t, k.kind, mem) // a detached handle reads nothing: count from a new one
+			defer o.Close()
+			if p := o.Stats().Peers; p != 1 {
+				t.Fatalf("peers after Detach, counted by a new handle: %d, want 1", p)
 			}
 		})
 	}

@@ -13,6 +13,12 @@ import (
 // the eventcounts, the wait strategy and the counters. The kind embeds it
 // and binds itself (kindOps) for the shared slow path in shell.go.
 type core struct {
+	// shut is why this handle no longer touches the ring (closed.go): 0
+	// while it may, else shutHandle, shutArena or shutTruncated. Private
+	// to the process, written once; first in the handle, on the line of
+	// mem and the first geometry words, which every operation loads next,
+	// so the check adds a load and a branch and no cache line.
+	shut     atomic.Uint32
 	mem      []byte // exactly the ring's bytes: len == g.size
 	g        geometry
 	hdr      *ringHeader
@@ -28,9 +34,13 @@ type core struct {
 	region   *arena.Region
 	arena    *arena.Arena    // nil for a ring over caller memory
 	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
+	pin      *arena.Pin      // this handle's pin on the arena's mapping (closed.go), nil over caller memory
 	detached atomic.Bool
 	// claimTimeout is WithClaimTimeout's (MPMC repair; 0 = dead holders only).
 	claimTimeout time.Duration
+	// waiting counts this handle's blocking calls inside the shared slow
+	// path (shell.go, wait.go), which a closer waits to see leave.
+	waiting atomic.Int32
 
 	// lastRecover is when an idle wake last ran Recover (peers.go).
 	lastRecover atomic.Int64
@@ -95,8 +105,11 @@ func (c *core) Region() *arena.Region { return c.region }
 
 // Len is the number of messages committed (SPSC) or claimed by producers
 // (MPMC) and not yet consumed (claimed by consumers). A snapshot: the two
-// positions are read one after the other.
+// positions are read one after the other. 0 once the handle is closed.
 func (c *core) Len() int {
+	if c.shut.Load() != 0 {
+		return 0
+	}
 	t := atomic.LoadUint64(&c.prod.Pos) & c.g.posMask // acquire
 	h := atomic.LoadUint64(&c.cons.Pos) & c.g.posMask // acquire
 	if t-h > c.g.slots {                              // a consumer ahead of the published tail, or garbage
@@ -110,8 +123,12 @@ func (c *core) Len() int {
 // claimed) before it and then get io.EOF, and every blocked waiter on both
 // sides wakes up. It does not release the handle (Close does). Any handle
 // may call it, at any time; it is idempotent. Like net.TCPConn's
-// CloseWrite, it is the half-close that a producer's Close implies.
+// CloseWrite, it is the half-close that a producer's Close implies. On a
+// closed handle it does nothing and returns an error matching ErrClosed.
 func (c *core) CloseWrite() error {
+	if c.shut.Load() != 0 {
+		return c.shutErr()
+	}
 	for try := 0; ; try++ {
 		if try == maxRetries {
 			return corruptf("producer position keeps changing; cannot close")
@@ -131,8 +148,13 @@ func (c *core) CloseWrite() error {
 }
 
 // closeAt ends the stream if the producer word is still exactly word (not
-// closed, nobody published or took over since), and reports whether it did.
+// closed, nobody published or took over since), and reports whether it
+// did. Close calls it after shutting the handle itself (shutHandle: the
+// memory is still the ring's); shut by the arena, it does nothing.
 func (c *core) closeAt(word uint64) bool {
+	if s := c.shut.Load(); s != 0 && s != shutHandle {
+		return false
+	}
 	// CAS: sequentially consistent, as in CloseWrite.
 	if !atomic.CompareAndSwapUint64(&c.prod.Pos, word, word|closedBit) {
 		return false
@@ -150,8 +172,12 @@ func (c *core) closed() {
 	c.notFull.wakeAll(c.peer)
 }
 
-// IsClosed reports whether the stream has been ended (CloseWrite).
+// IsClosed reports whether the stream has been ended (CloseWrite). A
+// closed handle reads nothing from the ring and says false.
 func (c *core) IsClosed() bool {
+	if c.shut.Load() != 0 {
+		return false // a closed handle reads nothing: ask another one
+	}
 	return atomic.LoadUint64(&c.prod.Pos)&closedBit != 0 // acquire
 }
 
@@ -183,9 +209,13 @@ func (c *core) repairClosedMirror() {
 	}
 }
 
-// Stats reads the ring's shared counters.
+// Stats reads the ring's shared counters; zero once the handle is
+// closed.
 func (c *core) Stats() Stats {
 	var s Stats
+	if c.shut.Load() != 0 {
+		return s
+	}
 	p := atomic.LoadUint64(&c.prod.Pos)
 	s.Closed = p&closedBit != 0
 	s.MsgsIn = p & c.g.posMask

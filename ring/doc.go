@@ -48,7 +48,23 @@
 //   - Detach releases the handle without ending the stream even for a
 //     producer: for handing a side over to another handle.
 //
-// A handle must not be used after Close or Detach.
+// After Close or Detach every operation on the handle returns an error
+// matching ErrClosed (Len, Stats, Peers and Recover return zero values,
+// IsClosed false: ask another handle); calls blocked in other goroutines
+// wake and return it, and Close and Detach wait for them. The same holds
+// after the Close of the arena handle the ring was created or opened
+// through (the errors also match arena.ErrClosed), even while other
+// goroutines are in the middle of operations: the handle pins the
+// arena's mapping (arena.Pin), so a call already past its check finishes
+// on harmless private memory instead of faulting (for the other
+// processes, the arena's Close is the handle's death at that moment: the
+// crash contract of docs/ring.md; it does not end the stream). A handle
+// over caller memory (New, Attach) pins nothing: the caller must not
+// unmap that memory under it. An arena file found
+// truncated under the mapping (Recover, arena.CheckSize) makes them
+// return an error matching ErrCorrupt and arena.ErrTruncated. The check
+// is one load of a word private to the handle. closed.go has the
+// protocol.
 //
 // # Errors
 //
@@ -68,7 +84,9 @@
 // limits, layout.go every shared-memory record and the ring kinds,
 // lifecycle.go create/open/attach and options, peers.go the peer table
 // (liveness by kernel-kept locks, Peers, WaitPeers, Recover), core.go the
-// state and operations every kind shares, shell.go the one slow path of
+// state and operations every kind shares, closed.go what a closed
+// handle does (and how closing waits for its blocked calls), shell.go
+// the one slow path of
 // every blocking operation (wait.go its strategies, eventcount.go the
 // futex protocol). spsc.go, spsc_consumer.go and mpmc.go are the
 // algorithms, hot path first; spsc_takeover.go the SPSC rare paths. A new

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/shmring/shmring/arena"
 )
 
 // Sentinel errors. Operations return them bare on the hot path (no
@@ -24,6 +26,13 @@ var (
 	// producer): no more pushes are accepted. Consumers get io.EOF once
 	// they have drained it. It also matches os.ErrClosed, like the closed
 	// errors of os, net and cilium/ebpf.
+	//
+	// Every operation on a handle after its own Close or Detach returns an
+	// error that matches ErrClosed ("ring: handle closed"), consumers'
+	// included; after the Close of the arena handle the ring was created
+	// or opened through, one that matches ErrClosed and arena.ErrClosed
+	// ("ring: arena closed"). Test these with errors.Is: they are not
+	// ErrClosed itself.
 	ErrClosed error = &wrapsStd{"ring: closed", os.ErrClosed}
 	// ErrCorrupt: a value in shared memory (an index, a sequence number, a
 	// length, the ring header) is impossible. A crashed or hostile peer
@@ -75,6 +84,33 @@ var (
 	// ring's other handles.
 	ErrFenced = errors.New("ring: fenced: another handle took over this claim")
 )
+
+// The errors of a handle that no longer touches its ring (closed.go),
+// returned bare by every operation.
+var (
+	errHandleClosed error = &matches{"ring: handle closed", []error{ErrClosed}}
+	errArenaClosed  error = &matches{"ring: arena closed", []error{ErrClosed, arena.ErrClosed}}
+	// errTruncated: the arena file was found shorter than the mapping
+	// (arena.CheckSize, run by Recover): the ring's memory may be gone.
+	errTruncated error = &matches{"ring: arena file truncated under the mapping", []error{ErrCorrupt, arena.ErrTruncated}}
+)
+
+// matches is an error with its own text that matches each of a list of
+// others (and whatever they match) under errors.Is.
+type matches struct {
+	msg string
+	is  []error
+}
+
+func (e *matches) Error() string { return e.msg }
+func (e *matches) Is(target error) bool {
+	for _, m := range e.is {
+		if errors.Is(m, target) {
+			return true
+		}
+	}
+	return false
+}
 
 // wrapsStd is a sentinel with its own text that also matches a standard
 // library sentinel under errors.Is.

@@ -188,7 +188,7 @@ func ringOrNil(r Ring, err error) (Ring, error) {
 }
 
 // create allocates the ring's region in a and initialises it.
-func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) error {
+func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) (err error) {
 	k := c.kind
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -201,6 +201,13 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) er
 	if err != nil {
 		return err
 	}
+	// The pin before the region exists: nothing below may touch it
+	// unpinned, and a closed arena should not get a region nobody
+	// initialises.
+	if err := c.pinArena(a); err != nil {
+		return fmt.Errorf("ring: create %s %q: %w", k, name, err)
+	}
+	defer c.constructed(&err)
 	reg, err := a.AllocKind(name, k.region(), int64(g.size), int64(g.pad))
 	if err != nil {
 		return fmt.Errorf("ring: create %s %q: %w", k, name, err)
@@ -219,11 +226,15 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) er
 }
 
 // open attaches to the ring in region name of a.
-func (c *core) open(a *arena.Arena, name string, opts []Option) error {
+func (c *core) open(a *arena.Arena, name string, opts []Option) (err error) {
 	k := c.kind
 	if a == nil {
 		return fmt.Errorf("%w: nil arena", ErrInvalid)
 	}
+	if err := c.pinArena(a); err != nil {
+		return fmt.Errorf("ring: open %q: %w", name, err)
+	}
+	defer c.constructed(&err)
 	reg, err := a.Lookup(name)
 	if err != nil {
 		return fmt.Errorf("ring: open %q: %w", name, err)
@@ -327,16 +338,21 @@ func waitHeader(mem []byte, k ringKind, arenaPad uint64, timeout time.Duration) 
 // producer: it publishes the handle's pending counters and frees its peer
 // entry, so that another handle (in this process or another) can take
 // over its side. Close is Detach for every handle except an SPSC
-// producer's, whose Close also ends the stream. Call it from the
-// goroutine(s) that used the handle, after they are done; it is
-// idempotent.
+// producer's, whose Close also ends the stream. It is idempotent.
+//
+// Every operation on the handle afterwards returns an error matching
+// ErrClosed (Len, Stats, Peers and Recover return zero values). Blocking
+// calls of the handle that are waiting in other goroutines wake and
+// return it, and Detach waits (at most a second) for them to leave before
+// it frees the entry. A non-blocking operation must not run concurrently
+// with Detach: call it after the handle's last one. After the arena
+// handle's Close, Detach only releases the handle's hold on the arena's
+// memory (closed.go).
 func (c *core) Detach() error {
 	if c.detached.Swap(true) {
 		return nil
 	}
-	c.flushIn()
-	c.flushOut()
-	c.releasePeer()
+	c.detach()
 	return nil
 }
 
@@ -354,13 +370,21 @@ func Inspect(a *arena.Arena, name string) (Stats, error) {
 	if !ok {
 		return Stats{}, fmt.Errorf("%w: region %q is not a ring", ErrKind, name)
 	}
+	c := core{region: reg, arena: a}
+	if err := c.pinArena(a); err != nil {
+		return Stats{}, fmt.Errorf("ring: inspect %q: %w", name, err)
+	}
+	defer c.pin.Unpin()
 	g, err := waitHeader(reg.Bytes(), k, uint64(a.PadUnit()), DefaultOpenTimeout)
 	if err != nil {
 		return Stats{}, err
 	}
-	c := core{region: reg, arena: a}
 	c.layout(reg.Bytes(), g)
-	return c.Stats(), nil
+	st := c.Stats()
+	if c.shut.Load() != 0 { // the arena closed meanwhile: st may be zeros
+		return Stats{}, c.shutErr()
+	}
+	return st, nil
 }
 
 // joinErr returns the first non-nil error.

@@ -214,6 +214,9 @@ func (r *MPMC) Push(ctx context.Context, msg []byte) error {
 }
 
 func (r *MPMC) push(msg []byte) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
 	}
@@ -254,6 +257,9 @@ func (r *MPMC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 }
 
 func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -302,6 +308,9 @@ func (r *MPMC) Reserve(ctx context.Context, n int) (Reservation, error) {
 }
 
 func (r *MPMC) reserve(n int) (Reservation, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return Reservation{}, r.shutErr()
+	}
 	if err := checkMsgLen(n, r.g.slotSize); err != nil {
 		return Reservation{}, err
 	}
@@ -315,6 +324,9 @@ func (r *MPMC) reserve(n int) (Reservation, error) {
 
 // Commit publishes a reserved slot holding a message of n bytes.
 func (r *MPMC) Commit(res Reservation, n int) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	if res.ring != &r.core {
 		return ErrNotReserved
 	}
@@ -479,6 +491,9 @@ func (r *MPMC) Pop(ctx context.Context, dst []byte) (int, error) {
 }
 
 func (r *MPMC) pop(dst []byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	limit := uint64(len(dst))
 	fits := func(_, n uint64) error {
 		if n > limit {
@@ -523,6 +538,9 @@ func (r *MPMC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 }
 
 func (r *MPMC) popBatch(bufs [][]byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -576,6 +594,9 @@ func (r *MPMC) Peek(ctx context.Context) (Message, error) {
 }
 
 func (r *MPMC) peek() (Message, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return Message{}, r.shutErr()
+	}
 	pos, _, err := r.claimDeq(1, noLimit)
 	if err != nil {
 		return Message{}, err
@@ -587,6 +608,9 @@ func (r *MPMC) peek() (Message, error) {
 
 // Release hands back the slot of a message returned by TryPeek or Peek.
 func (r *MPMC) Release(m Message) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	if m.ring != &r.core {
 		return ErrNotReserved
 	}

@@ -94,6 +94,9 @@ type Peer struct {
 // overflow entry 0 aside), live and dead. A dead entry stays listed, with
 // its counters, until a new handle reclaims it.
 func (c *core) Peers() []Peer {
+	if c.shut.Load() != 0 {
+		return nil
+	}
 	var out []Peer
 	for i := 1; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
@@ -128,6 +131,9 @@ func (c *core) Peers() []Peer {
 func (c *core) WaitPeers(ctx context.Context, role Role, n int) error {
 	sleep := 100 * time.Microsecond
 	for {
+		if c.shut.Load() != 0 {
+			return c.shutErr()
+		}
 		k := 0
 		for _, p := range c.Peers() {
 			if p.Alive && (role == 0 || p.Roles&role == role) {
@@ -345,6 +351,13 @@ type Recovery struct {
 	// nowhere yet). Both count repairs made during the call, by it or by
 	// another handle at the same time.
 	Skipped, Redelivered int
+	// Truncated: the arena file was found shorter than the mapping (a
+	// process truncated it; Recover asks the arena first, one fstat):
+	// the ring's memory may be gone, and this handle, like every handle
+	// made through the same arena handle, no longer touches it. Its
+	// operations return an error matching ErrCorrupt and
+	// arena.ErrTruncated (closed.go).
+	Truncated bool
 }
 
 // Recover repairs what dead handles left behind, and reports it. Every
@@ -356,6 +369,9 @@ type Recovery struct {
 // leaves one registration behind (a FUTEX_WAKE call per publish that
 // wakes nobody, until the ring is recreated).
 func (c *core) Recover() Recovery {
+	if rec, shut := c.recoverShut(); shut {
+		return rec
+	}
 	rec := c.recoverSleepers()
 	rec.Skipped, rec.Redelivered = c.ops.repairClaims(-1)
 	return rec

@@ -130,6 +130,9 @@ func (r *SPSC) Push(ctx context.Context, msg []byte) error {
 }
 
 func (r *SPSC) push(msg []byte) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	p := &r.p
 	if uint64(len(msg)) > r.g.slotSize {
 		return ErrTooLarge
@@ -224,6 +227,9 @@ func (r *SPSC) PushBatch(ctx context.Context, msgs [][]byte) (int, error) {
 }
 
 func (r *SPSC) pushBatch(msgs [][]byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	p := &r.p
 	if len(msgs) == 0 {
 		return 0, nil
@@ -276,6 +282,9 @@ func (r *SPSC) Reserve(ctx context.Context, n int) (Reservation, error) {
 }
 
 func (r *SPSC) reserve(n int) (Reservation, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return Reservation{}, r.shutErr()
+	}
 	p := &r.p
 	if err := checkMsgLen(n, r.g.slotSize); err != nil {
 		return Reservation{}, err
@@ -296,6 +305,9 @@ func (r *SPSC) reserve(n int) (Reservation, error) {
 // Commit publishes a reserved slot holding a message of n bytes
 // (0 <= n <= SlotSize; usually len(res.Buf)).
 func (r *SPSC) Commit(res Reservation, n int) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	p := &r.p
 	if res.ring != &r.core || !p.resv || res.pos != p.tail {
 		return ErrNotReserved
@@ -348,7 +360,7 @@ func (r *SPSC) Close() error {
 	if r.detached.Load() {
 		return nil
 	}
-	if t := r.p.tail; t != unsynced {
+	if t := r.tailForClose(); t != unsynced {
 		// One CAS tests "still the producer" and ends the stream at once,
 		// so a producer handle that publishes in between is not closed
 		// under.

@@ -26,6 +26,9 @@ func (r *SPSC) Pop(ctx context.Context, dst []byte) (int, error) {
 }
 
 func (r *SPSC) pop(dst []byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	c := &r.c
 	if err := r.consPrologue(); err != nil {
 		return 0, err
@@ -193,6 +196,9 @@ func (r *SPSC) PopBatch(ctx context.Context, bufs [][]byte) (int, error) {
 }
 
 func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
 	c := &r.c
 	if len(bufs) == 0 {
 		return 0, nil
@@ -257,6 +263,9 @@ func (r *SPSC) Peek(ctx context.Context) (Message, error) {
 }
 
 func (r *SPSC) peek() (Message, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return Message{}, r.shutErr()
+	}
 	c := &r.c
 	if err := r.consPrologue(); err != nil {
 		return Message{}, err
@@ -275,6 +284,9 @@ func (r *SPSC) peek() (Message, error) {
 // Release consumes a message returned by TryPeek or Peek; its Data must
 // not be used afterwards.
 func (r *SPSC) Release(m Message) error {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return r.shutErr()
+	}
 	c := &r.c
 	if m.ring != &r.core || !c.peek || m.pos != c.head {
 		return ErrNotReserved

@@ -57,6 +57,7 @@ type waiter struct {
 }
 
 func (w *waiter) init(ctx context.Context, c *core, push bool) {
+	c.waiting.Add(1) // until done: a closer waits for it (closed.go)
 	w.ctx, w.c, w.push = ctx, c, push
 	w.strategy = c.WaitStrategy()
 }
@@ -79,6 +80,11 @@ func (w *waiter) done() {
 		if atomic.LoadUint32(ec.waiters) != 0 && w.c.ops.ready(w.push) {
 			ec.wake(1, w.c.peer)
 		}
+	}
+	if w.c != nil { // init ran (pushAll inits only once it must wait)
+		// Last: releases this call's accesses to the handle's private
+		// state to a closer whose load then sees the count drop.
+		w.c.waiting.Add(-1)
 	}
 }
 
@@ -216,7 +222,7 @@ func (w *waiter) sleep() error {
 	}
 	c.beat()
 	key := ec.prepare(reg)
-	if c.ops.ready(w.push) {
+	if c.ops.ready(w.push) || c.shut.Load() != 0 { // shut after prepare: see closed.go
 		ec.cancel(reg)
 		return nil
 	}

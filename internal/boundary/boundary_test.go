@@ -68,7 +68,7 @@ var sysPkgs = []string{"golang.org/x/sys/unix", "syscall"}
 
 var rules = []rule{
 	{"SYS_FUTEX", []string{"futex"}, selectorOf(sysPkgs, "SYS_FUTEX")},
-	{"memory mapping (Mmap, Munmap, Mremap, Madvise)", []string{"arena"}, selectorOf(sysPkgs, "Mmap", "Munmap", "Mremap", "Madvise")},
+	{"memory mapping (Mmap, MmapPtr, Munmap, MunmapPtr, Mremap, Madvise)", []string{"arena"}, selectorOf(sysPkgs, "Mmap", "MmapPtr", "Munmap", "MunmapPtr", "Mremap", "Madvise")},
 	{"github.com/edsrzf/mmap-go", []string{"arena"}, importOf("github.com/edsrzf/mmap-go")},
 }
 
