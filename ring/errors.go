@@ -64,9 +64,8 @@ var (
 	// without an entry of its own (the overflow entry) has had that role,
 	// or when no entry records it (no handle has worked that side, or the
 	// dead ones' entries were reclaimed). A new handle on the other side
-	// makes the next call wait again. Holes left in an MPMC ring by a dead
-	// producer's unpublished claim are not detected while another
-	// producer lives.
+	// makes the next call wait again. (A claim a dead handle left in an
+	// MPMC ring is repaired, not reported: docs/ring.md, Claim repair.)
 	ErrPeerDead = errors.New("ring: every handle on the other side is dead")
 	// ErrOutstanding: an SPSC producer (consumer) operation was called
 	// while this handle's reservation (peeked message) is outstanding.
@@ -76,12 +75,15 @@ var (
 	// ErrFenced: this handle's claim on the ring was taken from it, and
 	// what it tried to publish or hand back was not: an SPSC producer or
 	// consumer handle that another handle took over from (its later
-	// operations on that side all return ErrFenced), or an MPMC
-	// reservation or peeked message that the claim timeout
-	// (WithClaimTimeout) or a dead-peer repair passed over (the reserved
-	// slot was turned into a skip record; the peeked message was handed
-	// to another consumer). Nothing the fenced call did is visible to the
-	// ring's other handles.
+	// operations on that side all return ErrFenced, and its Close does
+	// not end the stream), or an MPMC reservation or peeked message that
+	// a repair passed over because this handle held it past another
+	// handle's claim timeout (WithClaimTimeout) or was taken for dead
+	// (the reserved slot became a skip record: the message is not
+	// published; the peeked message was handed to another consumer). No
+	// publish or release of the fenced call lands; bytes it wrote into a
+	// slot before it was fenced may (docs/ring.md, Takeover and fencing).
+	// MPMC pushes and pops that are fenced claim again instead.
 	ErrFenced = errors.New("ring: fenced: another handle took over this claim")
 )
 

@@ -32,6 +32,7 @@ func ringFields() map[string]map[string]fieldPos {
 			"SlotsOffset": f(unsafe.Offsetof(h.SlotsOffset), 8), "CreatorPID": f(unsafe.Offsetof(h.CreatorPID), 4),
 			"Flags": f(unsafe.Offsetof(h.Flags), 4), "CreatedUnixNano": f(unsafe.Offsetof(h.CreatedUnixNano), 8),
 			"Checksum": f(unsafe.Offsetof(h.Checksum), 4), "State": f(unsafe.Offsetof(h.State), 4), "Closed": f(unsafe.Offsetof(h.Closed), 4),
+			"Skipped": f(unsafe.Offsetof(h.Skipped), 8), "Redelivered": f(unsafe.Offsetof(h.Redelivered), 8),
 		},
 		"prodUnit": {
 			"Pos": f(unsafe.Offsetof(p.Pos), 8), "NotEmptySeq": f(unsafe.Offsetof(p.NotEmptySeq), 4),
@@ -50,6 +51,7 @@ func ringFields() map[string]map[string]fieldPos {
 			"EmptyEvents": f(unsafe.Offsetof(e.EmptyEvents), 8), "Sleeps": f(unsafe.Offsetof(e.Sleeps), 8),
 			"Wakes": f(unsafe.Offsetof(e.Wakes), 8), "Generation": f(unsafe.Offsetof(e.Generation), 4),
 			"SleepingEmpty": f(unsafe.Offsetof(e.SleepingEmpty), 4), "SleepingFull": f(unsafe.Offsetof(e.SleepingFull), 4),
+			"ProdClaim": f(unsafe.Offsetof(e.ProdClaim), 8), "ConsClaim": f(unsafe.Offsetof(e.ConsClaim), 8),
 		},
 		"spscSlot": {"Len": f(unsafe.Offsetof(s.Len), 4), "Seq": f(unsafe.Offsetof(s.Seq), 4)},
 		"mpmcSlot": {"Seq": f(unsafe.Offsetof(m.Seq), 8), "Len": f(unsafe.Offsetof(m.Len), 4), "Owner": f(unsafe.Offsetof(m.Owner), 4)},
