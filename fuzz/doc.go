@@ -1,6 +1,7 @@
 // Package fuzz holds the harnesses that test shmring's rings from the
 // outside, through ring's public API only: a linearizability checker built
-// on porcupine, the pieces of the multi-process soak (fuzz/cmd/soak), and
+// on porcupine, the pieces of the multi-process soak (fuzz/cmd/soak) and
+// of the kill -9 campaign (fuzz/cmd/crash), and
 // in its tests the black-box fuzz target FuzzOps (fuzz_ops_test.go) and the
 // SPSC and MPMC stress harnesses (stress_test.go). The
 // white-box fuzz targets, which need ring's internals, live next to the
@@ -12,8 +13,9 @@
 //
 // Recorder.Client and Recorder.Ops may be called from any goroutine; each
 // Client records one goroutine's operations and must be used by one
-// goroutine at a time. A Ledger's methods are safe for concurrent use.
-// Everything else is plain values and pure functions. Nothing here touches
+// goroutine at a time. A Ledger's methods are safe for concurrent use; a
+// Tally is used by one goroutine at a time. Everything else is plain
+// values and pure functions. Nothing here touches
 // shared memory except through the ring and arena APIs, so there is no
 // memory-ordering contract of its own: Recorder.Ops and Ledger.Finish are
 // to be called after the goroutines or processes that fed them are done.
@@ -111,4 +113,21 @@
 // [0, sent) exactly once, in memory bounded by how far consumers drift
 // apart rather than by the number of messages (ledger.go gives the
 // argument). fuzz/cmd/soak runs the processes.
+//
+// # Crash campaign (Tally)
+//
+// The kill -9 campaign cannot use a Ledger: a message a killed consumer
+// held may come again, out of order, to another consumer, and every
+// restarted consumer is a new reporter. A Tally (tally.go) counts instead
+// how often each number of each stream was delivered, in any order, in
+// memory proportional to the places where the count changes (gaps and
+// duplicates), and fuzz/cmd/crash judges each count against its crash
+// contract (fuzz/cmd/crash/contract.go).
+//
+// # Commands (Main, RunFlags)
+//
+// Both commands are built on command.go: Main, which is also their
+// children's entry point (they re-execute themselves, internal/xproc),
+// the flags they share (RunFlags), ErrFailed for a FAIL verdict,
+// PrintProblems and ArenaSize. MessageSize draws their messages' lengths.
 package fuzz

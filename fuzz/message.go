@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 )
 
 // Soak messages carry their stream (one producer's output on one ring),
@@ -64,4 +65,19 @@ func DecodeMessage(m []byte) (stream uint32, seq uint64, err error) {
 		return 0, 0, fmt.Errorf("%w (%d bytes)", ErrChecksum, len(m))
 	}
 	return binary.LittleEndian.Uint32(m[0:]), binary.LittleEndian.Uint64(m[8:]), nil
+}
+
+// MessageSize draws a message length for a ring of slotSize-byte slots
+// (at least MinMessage): mostly small (up to 64 bytes), some medium (up to
+// 256), a few up to the slot size, so that most messages are cheap and
+// every size class still occurs.
+func MessageSize(rng *rand.Rand, slotSize int) int {
+	hi := slotSize
+	switch r := rng.IntN(10); {
+	case r < 5:
+		hi = min(hi, 64)
+	case r < 9:
+		hi = min(hi, 256)
+	}
+	return MinMessage + rng.IntN(hi-MinMessage+1)
 }

@@ -1,6 +1,7 @@
 package xproc
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,4 +47,29 @@ func Field(out, key string) string {
 		}
 	}
 	return val
+}
+
+// SpecRole is a role whose one argument is a value of type T encoded as
+// JSON (SpecArgs), for a child whose instructions are a struct rather than
+// a few "key=value" pairs. A missing or unreadable spec fails the role.
+func SpecRole[T any](body func(spec T) error) Role {
+	return func(args []string) error {
+		var spec T
+		if len(args) != 1 {
+			return fmt.Errorf("want one argument, the spec; got %q", args)
+		}
+		if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
+			return fmt.Errorf("bad spec: %w", err)
+		}
+		return body(spec)
+	}
+}
+
+// SpecArgs encodes spec as the arguments of a SpecRole.
+func SpecArgs(spec any) ([]string, error) {
+	enc, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("xproc: spec: %w", err)
+	}
+	return []string{string(enc)}, nil
 }

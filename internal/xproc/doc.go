@@ -13,7 +13,8 @@
 // status 0 if it returned nil, 1 with the error on stderr if it failed, 2 if
 // the role or its arguments could not be read. Roles conventionally take
 // "key=value" arguments (ParseArgs) and report results as "key=value"
-// tokens on stdout (Field, IntField).
+// tokens on stdout (Field, IntField); a role whose instructions are a
+// struct takes it as one JSON argument instead (SpecRole, SpecArgs).
 //
 // # Deadlines
 //

@@ -23,6 +23,10 @@ var roles = map[string]Role{
 		return errors.New("the role failed on purpose")
 	},
 	"panic": func(args []string) error { panic("on purpose") },
+	"spec": SpecRole(func(s testSpec) error {
+		fmt.Printf("name=%s n=%d\n", s.Name, s.N)
+		return nil
+	}),
 	"hang": func(args []string) error {
 		fmt.Println("hanging")
 		// Sleep, not select{}: with no other goroutine the runtime would
@@ -202,6 +206,30 @@ func TestArgs(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+type testSpec struct {
+	Name string
+	N    int
+}
+
+func TestSpecRole(t *testing.T) {
+	args, err := SpecArgs(testSpec{"a b", 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := StartT(t, "spec", args...)
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.Stdout(); out != "name=a b n=7\n" {
+		t.Fatalf("stdout %q", out)
+	}
+	for _, bad := range [][]string{nil, {"{"}, {"{}", "{}"}} {
+		if err := StartT(t, "spec", bad...).Wait(); err == nil || !strings.Contains(err.Error(), "spec") {
+			t.Errorf("args %q: Wait = %v, want a spec error", bad, err)
+		}
 	}
 }
 

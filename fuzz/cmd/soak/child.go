@@ -74,23 +74,13 @@ type ringReport struct {
 	OutOfOrder, Corrupt uint64
 }
 
-// childMain runs the child the environment describes, if any (see
-// xproc.Dispatch), and reports whether it did and the exit status.
-func childMain() (int, bool) {
-	return xproc.Dispatch(map[string]xproc.Role{childRole: func(args []string) error {
-		var spec childSpec
-		if len(args) != 1 {
-			return fmt.Errorf("want one argument, the spec; got %q", args)
-		}
-		if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
-			return fmt.Errorf("bad spec: %w", err)
-		}
-		if err := runChild(spec, os.Stdout); err != nil {
-			return fmt.Errorf("%s %d: %w", spec.Role, spec.Index, err)
-		}
-		return nil
-	}})
-}
+// roles are the command's child roles (xproc.Dispatch).
+var roles = map[string]xproc.Role{childRole: xproc.SpecRole(func(spec childSpec) error {
+	if err := runChild(spec, os.Stdout); err != nil {
+		return fmt.Errorf("%s %d: %w", spec.Role, spec.Index, err)
+	}
+	return nil
+})}
 
 func runChild(spec childSpec, stdout io.Writer) error {
 	a, err := arena.Open(spec.Arena)
@@ -175,19 +165,6 @@ func openRing(a *arena.Arena, rs ringSpec) (ring.Ring, error) {
 	return ring.OpenMPMC(a, rs.Name)
 }
 
-// msgSize draws a message length: mostly small, some medium, a few up to
-// the slot size.
-func msgSize(rng *rand.Rand, slotSize int) int {
-	hi := slotSize
-	switch r := rng.IntN(10); {
-	case r < 5:
-		hi = min(hi, 64)
-	case r < 9:
-		hi = min(hi, 256)
-	}
-	return fuzz.MinMessage + rng.IntN(hi-fuzz.MinMessage+1)
-}
-
 // pause sleeps 0-200µs now and then, so that waiters on the other side go
 // through every phase of their wait strategy.
 func pause(rng *rand.Rand) {
@@ -212,7 +189,7 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 	for time.Now().UnixNano() < spec.StopAt {
 		switch op := rng.IntN(100); {
 		case op < 65:
-			n := msgSize(rng, spec.SlotSize)
+			n := fuzz.MessageSize(rng, spec.SlotSize)
 			m := fuzz.EncodeMessage(buf, rs.Stream, seq, n)
 			if !injected && seq >= 100 {
 				switch inject {
@@ -238,7 +215,7 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 			seq++
 			rep.Bytes += uint64(n)
 		case op < 80:
-			n := msgSize(rng, spec.SlotSize)
+			n := fuzz.MessageSize(rng, spec.SlotSize)
 			res, err := r.Reserve(ctx, n)
 			if err != nil {
 				return rep, fmt.Errorf("reserve: %w", err)
@@ -252,7 +229,7 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 		default:
 			batch = batch[:0]
 			for i := range 1 + rng.IntN(len(store)) {
-				n := msgSize(rng, spec.SlotSize)
+				n := fuzz.MessageSize(rng, spec.SlotSize)
 				batch = append(batch, fuzz.EncodeMessage(store[i], rs.Stream, seq+uint64(i), n))
 			}
 			done, err := r.PushBatch(ctx, batch)

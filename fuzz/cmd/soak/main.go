@@ -50,9 +50,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -68,72 +66,30 @@ import (
 // grace is how long past the duration every wait may last.
 const grace = 60 * time.Second
 
-func main() {
-	if status, ok := childMain(); ok {
-		os.Exit(status)
-	}
-	switch err := run(os.Args[1:], os.Stdout); {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, errFailed): // the verdict says why
-		os.Exit(1)
-	default:
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(1)
-	}
-}
-
-// errFailed is run's error when the soak ran and its verdict is FAIL (the
-// verdict line says why).
-var errFailed = errors.New("soak failed")
+func main() { fuzz.Main("soak", roles, run) }
 
 type options struct {
+	fuzz.RunFlags
 	producers, consumers int
 	duration             time.Duration
-	kind                 string
-	slots, slotSize      int
-	seed                 uint64
-	dir                  string
-	verbose              bool
-	inject               string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
-	var o options
+	o := options{RunFlags: fuzz.RunFlags{Slots: 256, SlotSize: 512}}
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.producers, "producers", 2, "producer processes")
 	fs.IntVar(&o.consumers, "consumers", 2, "consumer processes")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long producers produce")
-	fs.StringVar(&o.kind, "kind", "both", "rings to soak: spsc, mpmc or both")
-	fs.IntVar(&o.slots, "slots", 256, "slots per ring (a power of two)")
-	fs.IntVar(&o.slotSize, "slotsize", 512, fmt.Sprintf("slot size in bytes (at least %d)", fuzz.MinMessage))
-	fs.Uint64Var(&o.seed, "seed", 0, "seed of the random choices (0: random)")
-	fs.StringVar(&o.dir, "dir", arena.ShmDir, "directory of the arena file")
-	fs.BoolVar(&o.verbose, "v", false, "print each process's account")
-	fs.StringVar(&o.inject, "inject", "", "inject a fault to test the checks: drop, dup or corrupt")
-	if err := fs.Parse(args); err != nil {
+	o.Register(fs, "print each process's account")
+	if err := o.Parse(fs, args); err != nil {
 		return o, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case o.producers < 1 || o.producers > 64, o.consumers < 1 || o.consumers > 64:
 		return o, fmt.Errorf("-producers and -consumers must be in [1,64]")
-	case o.kind != "spsc" && o.kind != "mpmc" && o.kind != "both":
-		return o, fmt.Errorf("-kind %q: want spsc, mpmc or both", o.kind)
 	case o.duration <= 0:
 		return o, fmt.Errorf("-duration must be positive")
-	case o.slotSize < fuzz.MinMessage || o.slotSize > 1<<20:
-		return o, fmt.Errorf("-slotsize must be in [%d,%d]", fuzz.MinMessage, 1<<20)
-	case o.slots < 2 || o.slots > 1<<20 || o.slots&(o.slots-1) != 0:
-		return o, fmt.Errorf("-slots must be a power of two in [2,%d]", 1<<20)
-	case o.inject != "" && o.inject != "drop" && o.inject != "dup" && o.inject != "corrupt":
-		return o, fmt.Errorf("-inject %q: want drop, dup or corrupt", o.inject)
-	}
-	if o.seed == 0 {
-		o.seed = rand.Uint64()
 	}
 	return o, nil
 }
@@ -173,28 +129,26 @@ func (s *soak) problem(format string, args ...any) {
 }
 
 // run is the whole command: it parses args, runs the soak and prints the
-// verdict on stdout. It returns errFailed if the verdict is FAIL.
-func run(args []string, stdout io.Writer) error {
+// verdict on stdout. It returns fuzz.ErrFailed if the verdict is FAIL.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parseFlags(args, os.Stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	s := &soak{o: o, out: stdout, ledger: fuzz.NewLedger()}
 	return s.run(ctx)
 }
 
 func (s *soak) run(ctx context.Context) error {
 	o := s.o
-	path := filepath.Join(o.dir, fmt.Sprintf("shmring-soak-%d", os.Getpid()))
+	path := filepath.Join(o.Dir, fmt.Sprintf("shmring-soak-%d", os.Getpid()))
 	if err := s.setup(path); err != nil {
 		return err
 	}
 	defer arena.Remove(path)
 	defer s.a.Close()
 	fmt.Fprintf(s.out, "soak: seed %d, arena %s, %s, %d slots of %d bytes, producing for %v\n",
-		o.seed, path, s.ringSummary(), o.slots, o.slotSize, o.duration)
+		o.Seed, path, s.ringSummary(), o.Slots, o.SlotSize, o.duration)
 
 	start := time.Now()
 	stopAt := start.Add(o.duration)
@@ -235,33 +189,33 @@ func (s *soak) run(ctx context.Context) error {
 // setup creates the arena, the rings and the progress region.
 func (s *soak) setup(path string) error {
 	o := s.o
-	cfg := ring.Config{Slots: o.slots, SlotSize: o.slotSize}
+	cfg := ring.Config{Slots: o.Slots, SlotSize: o.SlotSize}
 	var specs []ringSpec
-	if o.kind != "mpmc" {
+	if o.Kind != "mpmc" {
 		for i := range max(o.producers, o.consumers) {
-			specs = append(specs, ringSpec{Name: fmt.Sprintf("spsc%d", i), Kind: "spsc", Slots: o.slots,
+			specs = append(specs, ringSpec{Name: fmt.Sprintf("spsc%d", i), Kind: "spsc", Slots: o.Slots,
 				Streams: []uint32{uint32(o.producers + i)}})
 		}
 	}
-	if o.kind != "spsc" {
-		rs := ringSpec{Name: "mpmc", Kind: "mpmc", Slots: o.slots}
+	if o.Kind != "spsc" {
+		rs := ringSpec{Name: "mpmc", Kind: "mpmc", Slots: o.Slots}
 		for p := range o.producers {
 			rs.Streams = append(rs.Streams, uint32(p))
 		}
 		specs = append(specs, rs)
 	}
 	streams := o.producers + max(o.producers, o.consumers)
-	size := int64(streams*progressStride) + 1<<20
+	var kinds []arena.Kind
 	for _, rs := range specs {
 		k := ring.KindSPSC
 		if rs.Kind == "mpmc" {
 			k = ring.KindMPMC
 		}
-		n, err := ring.Size(k, cfg, 4096) // the largest padding unit: an upper bound
-		if err != nil {
-			return err
-		}
-		size += n + 4096
+		kinds = append(kinds, k)
+	}
+	size, err := fuzz.ArenaSize(cfg, int64(streams*progressStride), kinds...)
+	if err != nil {
+		return err
 	}
 	a, err := arena.Create(path, size, arena.WithDirCapacity(len(specs)+8))
 	if err != nil {
@@ -326,8 +280,8 @@ func (s *soak) ringSummary() string {
 func (s *soak) childSpec(role string, idx int, path string, stopAt, deadline time.Time) childSpec {
 	o := s.o
 	spec := childSpec{Role: role, Index: idx, Arena: path, StopAt: stopAt.UnixNano(), Deadline: deadline.UnixNano(),
-		SlotSize: o.slotSize, Inject: o.inject}
-	spec.Seed = o.seed ^ uint64(idx+1)*0x9e3779b97f4a7c15
+		SlotSize: o.SlotSize, Inject: o.Inject}
+	spec.Seed = o.Seed ^ uint64(idx+1)*0x9e3779b97f4a7c15
 	if role == "consumer" {
 		spec.Seed = ^spec.Seed
 	}
@@ -360,7 +314,7 @@ func (s *soak) start(ctx context.Context, spec childSpec) *child {
 		close(c.done)
 		return c
 	}
-	enc, err := json.Marshal(spec)
+	args, err := xproc.SpecArgs(spec)
 	if err != nil {
 		return fail(err)
 	}
@@ -372,7 +326,7 @@ func (s *soak) start(ctx context.Context, spec childSpec) *child {
 		return fail(err)
 	}
 	c.proc, err = xproc.Start(ctx, xproc.Options{
-		Role: childRole, Args: []string{string(enc)},
+		Role: childRole, Args: args,
 		Stdout: w, Stderr: os.Stderr,
 		Deadline: time.Unix(0, spec.Deadline).Add(5 * time.Second),
 	})
@@ -451,7 +405,7 @@ func (s *soak) verdict(producers, consumers []*child, elapsed time.Duration) err
 				outOfOrder += rr.OutOfOrder
 				corrupt += rr.Corrupt
 			}
-			if o.verbose {
+			if o.Verbose {
 				fmt.Fprintf(s.out, "soak: %s %d on %s (%s): %d messages, %d bytes\n", c.spec.Role, c.spec.Index, rr.Ring, rr.Strategy, rr.Msgs, rr.Bytes)
 			}
 		}
@@ -496,26 +450,12 @@ func (s *soak) verdict(producers, consumers []*child, elapsed time.Duration) err
 		corrupt += total.Unsent
 	}
 	sort.Strings(s.problems)
-	for i, p := range s.problems {
-		if i == 20 {
-			fmt.Fprintf(s.out, "soak: ... and %d more problems\n", len(s.problems)-i)
-			break
-		}
-		fmt.Fprintf(s.out, "soak: problem: %s\n", p)
-	}
+	fuzz.PrintProblems(s.out, "soak", s.problems, 20)
 	pass := len(s.problems) == 0 && total.Lost == 0 && total.Duplicated == 0 && outOfOrder == 0 && corrupt == 0
-	word := "PASS"
-	if !pass {
-		word = "FAIL"
-	}
-	kinds := o.kind
-	if kinds == "both" {
-		kinds = "spsc+mpmc"
-	}
 	fmt.Fprintf(s.out, "soak: %s %d messages (%d producers, %d consumers, %s) in %.1fs: %d lost, %d duplicated, %d out of order, %d corrupt\n",
-		word, total.Delivered, o.producers, o.consumers, kinds, secs, total.Lost, total.Duplicated, outOfOrder, corrupt)
+		fuzz.Verdict(pass), total.Delivered, o.producers, o.consumers, o.Kinds(), secs, total.Lost, total.Duplicated, outOfOrder, corrupt)
 	if !pass {
-		return errFailed
+		return fuzz.ErrFailed
 	}
 	return nil
 }

@@ -2,28 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/xproc"
 )
 
 // TestMain lets the test binary stand in for the command: run starts
 // children by re-executing os.Executable, which here is this binary.
-func TestMain(m *testing.M) {
-	if status, ok := childMain(); ok {
-		os.Exit(status)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { xproc.Main(m, roles) }
 
 var verdictRE = regexp.MustCompile(`(?m)^soak: (PASS|FAIL) (\d+) messages \((\d+) producers, (\d+) consumers, ([a-z+]+)\) in [0-9.]+s: (\d+) lost, (\d+) duplicated, (\d+) out of order, (\d+) corrupt$`)
 
 func TestSoak(t *testing.T) {
 	var out bytes.Buffer
-	err := run([]string{"-duration", "3s", "-dir", t.TempDir()}, &out)
+	err := run(context.Background(), []string{"-duration", "3s", "-dir", t.TempDir()}, &out)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -56,10 +54,10 @@ func TestSoakCatchesFaults(t *testing.T) {
 	} {
 		t.Run(tt.inject, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run([]string{"-duration", "500ms", "-kind", "mpmc", "-producers", "1", "-consumers", "2",
+			err := run(context.Background(), []string{"-duration", "500ms", "-kind", "mpmc", "-producers", "1", "-consumers", "2",
 				"-dir", t.TempDir(), "-inject", tt.inject}, &out)
 			t.Log("\n" + out.String())
-			if !errors.Is(err, errFailed) {
+			if !errors.Is(err, fuzz.ErrFailed) {
 				t.Fatalf("run: %v, want the soak to fail", err)
 			}
 			m := verdictRE.FindStringSubmatch(out.String())

@@ -1,0 +1,567 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/xproc"
+	"github.com/shmring/shmring/ring"
+)
+
+// Supervisor timing.
+const (
+	// grace is how far past the kill phase the campaign may run (settle,
+	// stop, drain, verify); children are killed at its end.
+	grace = 60 * time.Second
+	// stallLimit: a kill after which the ring makes no progress for this
+	// long fails the campaign.
+	stallLimit = time.Second
+	// stopWait and drainWait bound the wait for producers to stop and for
+	// consumers to drain the closed rings to io.EOF.
+	stopWait  = 5 * time.Second
+	drainWait = 10 * time.Second
+	// collectEvery is how often the supervisor drains the journals and
+	// checks stalls: the resolution of the stall measure.
+	collectEvery = time.Millisecond
+)
+
+// crashRing is a ring of the campaign as the supervisor sees it.
+type crashRing struct {
+	idx                  int
+	name                 string
+	spsc                 bool
+	slots                int
+	handle               ring.Ring // the supervisor's own, for Stats, CloseWrite and Recover
+	producers, consumers []*slot
+	drained              bool
+	stats                ring.Stats
+	recovery             ring.Recovery
+}
+
+func (r *crashRing) kind() string {
+	if r.spsc {
+		return "spsc"
+	}
+	return "mpmc"
+}
+
+// slot is one child's place: its record in the ledger and the sequence of
+// processes (incarnations) that fill it.
+type slot struct {
+	role string // "producer" or "consumer"
+	idx  int    // producer slot (= stream) or consumer slot
+	ring *crashRing
+
+	mu     sync.Mutex
+	child  *xproc.Child // the running incarnation, nil between two
+	inc    uint32       // the current or last incarnation
+	kill   *killRecord  // set by the killer just before it kills child
+	forced bool         // the supervisor kills every incarnation from now on (end of the campaign)
+	deaths []death
+	exited chan struct{} // closed when the slot's manager returned
+	clean  bool          // the last incarnation finished by itself with status 0
+}
+
+func (s *slot) String() string { return fmt.Sprintf("%s %s %d", s.ring.kind(), s.role, s.idx) }
+
+// death is what an incarnation that did not finish cleanly left in its
+// record, read after it was reaped.
+type death struct {
+	inc    uint32
+	killed bool // by the supervisor
+	state  childState
+	// Producer.
+	committed, attempt uint64
+	// Consumer: see consumerDeath (claim is what the call in flight may
+	// have taken and not journaled).
+	claim, held, last uint64
+}
+
+// campaign is one run's state.
+type campaign struct {
+	o         options
+	out       io.Writer
+	a         *arena.Arena
+	path      string
+	l         *ledger
+	rings     []*crashRing
+	producers []*slot
+	consumers []*slot
+	start     time.Time
+	deadline  time.Time // children die, and every wait ends, by then
+
+	stopProducers, stopConsumers atomic.Bool
+
+	mu       sync.Mutex
+	problems []string
+	failures map[*slot]*failures // incarnations that failed by themselves
+	kills    []*killRecord
+	pending  []*killRecord // kills whose stall is still being measured
+
+	// The collector's own (its goroutine, then the verdict's).
+	tally *fuzz.Tally
+	read  []uint64  // per consumer slot: journal entries consumed
+	open  []openRun // per consumer slot: the run being merged
+}
+
+func newCampaign(o options, out io.Writer) *campaign {
+	return &campaign{o: o, out: out, tally: fuzz.NewTally(0), failures: map[*slot]*failures{}}
+}
+
+func (c *campaign) problem(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+// failures are a slot's incarnations that failed by themselves (on a
+// stalled ring, one after another as each call reaches its deadline).
+type failures struct {
+	n           int
+	first, last string
+}
+
+func (c *campaign) failed(s *slot, d death, err error) {
+	msg := fmt.Sprintf("incarnation %d, in state %v: %s", d.inc, d.state, childError(err))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.failures[s]
+	if f == nil {
+		f = &failures{first: msg}
+		c.failures[s] = f
+	}
+	f.n++
+	f.last = msg
+}
+
+// run runs the campaign: children, kills, the end, the verdict.
+func (c *campaign) run(ctx context.Context) error {
+	o := c.o
+	c.read = make([]uint64, len(c.consumers))
+	c.open = make([]openRun, len(c.consumers))
+	c.start = time.Now()
+	killEnd := c.start.Add(o.duration)
+	c.deadline = killEnd.Add(grace)
+	ctx, cancel := context.WithDeadline(ctx, c.deadline)
+	defer cancel()
+	fmt.Fprintf(c.out, "crash: seed %d, arena %s, %s, %d slots of %d bytes, killing for %v about every %v\n",
+		o.Seed, c.path, c.summary(), o.Slots, o.SlotSize, o.duration, o.interval.Round(time.Millisecond))
+
+	stopCollect, collected := make(chan struct{}), make(chan struct{})
+	go c.collectLoop(stopCollect, collected)
+	all := append(append([]*slot(nil), c.producers...), c.consumers...)
+	for _, s := range all {
+		s.exited = make(chan struct{})
+		go c.manage(ctx, s)
+	}
+	c.killLoop(ctx, killEnd)
+	c.settle(ctx)
+	c.finish(ctx)
+	close(stopCollect)
+	<-collected
+	c.collect() // what the last incarnations journaled
+	for _, r := range c.rings {
+		r.recovery = r.handle.Recover()
+		r.stats = r.handle.Stats()
+		r.handle.Detach()
+	}
+	return c.verdict(time.Since(c.start))
+}
+
+func (c *campaign) summary() string {
+	var parts []string
+	if n := len(c.rings) - 1; !c.rings[n].spsc {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d SPSC rings", n))
+		}
+		parts = append(parts, fmt.Sprintf("1 MPMC ring (%d producers, %d consumers)", len(c.rings[n].producers), len(c.rings[n].consumers)))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d SPSC rings", len(c.rings)))
+	}
+	return strings.Join(parts, " + ")
+}
+
+// manage keeps slot s filled: it starts an incarnation, waits for it to
+// end, reads what it left in its record, and starts the next, until the
+// campaign stops that side or an incarnation finishes by itself.
+func (c *campaign) manage(ctx context.Context, s *slot) {
+	defer close(s.exited)
+	for ctx.Err() == nil && !c.stopping(s) {
+		c.prepare(s)
+		ch, err := c.startChild(ctx, s)
+		if err != nil {
+			c.problem("%v: start: %v", s, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		s.mu.Lock()
+		s.child = ch
+		forced := s.forced
+		s.mu.Unlock()
+		if forced {
+			ch.Kill()
+		}
+		<-ch.Done()
+		err = ch.Err()
+		s.mu.Lock()
+		s.child = nil
+		kr := s.kill
+		s.kill = nil
+		ours := kr != nil || s.forced
+		s.mu.Unlock()
+		if !ours && err == nil { // producers at Stop, consumers at io.EOF
+			s.mu.Lock()
+			s.clean = true
+			s.mu.Unlock()
+			return
+		}
+		d := c.snapshot(s, ours)
+		if kr != nil {
+			c.mu.Lock()
+			kr.landed = d.state
+			c.mu.Unlock()
+		}
+		if !ours {
+			c.failed(s, d, err)
+		}
+	}
+}
+
+func (c *campaign) stopping(s *slot) bool {
+	if s.role == "producer" {
+		return c.stopProducers.Load()
+	}
+	return c.stopConsumers.Load()
+}
+
+// prepare readies slot s's record for its next incarnation. The previous
+// one is reaped and the next not started: the supervisor is the record's
+// only writer.
+func (c *campaign) prepare(s *slot) {
+	s.mu.Lock()
+	s.inc++
+	inc := s.inc
+	s.mu.Unlock()
+	if s.role == "producer" {
+		rec := c.l.producer(s.idx)
+		// The dead call's numbers are given up: the next one starts after them.
+		atomic.StoreUint64(&rec.Committed, atomic.LoadUint64(&rec.Attempt))
+		atomic.StoreUint32(&rec.Inc, inc)
+		atomic.StoreUint64(&rec.State, uint64(stStarting))
+		return
+	}
+	rec := c.l.consumer(s.idx)
+	atomic.StoreUint64(&rec.Claim, 0)
+	atomic.StoreUint64(&rec.ClaimHead, atomic.LoadUint64(&rec.Head))
+	atomic.StoreUint64(&rec.Held, 0)
+	atomic.StoreUint32(&rec.Inc, inc)
+	atomic.StoreUint64(&rec.State, uint64(stStarting))
+}
+
+// snapshot reads what slot s's reaped incarnation left in its record.
+func (c *campaign) snapshot(s *slot, killed bool) death {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := death{inc: s.inc, killed: killed}
+	if s.role == "producer" {
+		rec := c.l.producer(s.idx)
+		d.state = stateOf(atomic.LoadUint64(&rec.State))
+		d.committed = atomic.LoadUint64(&rec.Committed)
+		d.attempt = atomic.LoadUint64(&rec.Attempt)
+	} else {
+		rec := c.l.consumer(s.idx)
+		d.state = stateOf(atomic.LoadUint64(&rec.State))
+		h := atomic.LoadUint64(&rec.Head)
+		// What the call in flight may have taken and not journaled.
+		if claim, since := atomic.LoadUint64(&rec.Claim), h-atomic.LoadUint64(&rec.ClaimHead); claim > since {
+			d.claim = claim - since
+		}
+		d.held = atomic.LoadUint64(&rec.Held)
+		if h > 0 {
+			d.last = atomic.LoadUint64(&c.l.journal(s.idx)[(h-1)%journalCap]) + 1
+		}
+	}
+	s.deaths = append(s.deaths, d)
+	return d
+}
+
+func (c *campaign) startChild(ctx context.Context, s *slot) (*xproc.Child, error) {
+	spec := childSpec{Role: s.role, Slot: s.idx, Ring: s.ring.idx, RingName: s.ring.name, Arena: c.path,
+		Ledger: c.l.g, Inc: s.inc, SlotSize: c.o.SlotSize}
+	spec.Seed = c.o.Seed ^ uint64(s.idx+1)*0x9e3779b97f4a7c15
+	if s.role == "consumer" {
+		spec.Seed = ^spec.Seed
+		for _, p := range s.ring.producers {
+			spec.Streams = append(spec.Streams, uint32(p.idx))
+		}
+	}
+	// Faults go to the first producer (corrupt) or consumer (drop, dup).
+	if s.idx == 0 && (c.o.Inject == "corrupt") == (s.role == "producer") {
+		spec.Inject = c.o.Inject
+	}
+	args, err := xproc.SpecArgs(spec)
+	if err != nil {
+		return nil, err
+	}
+	return xproc.Start(ctx, xproc.Options{Role: childRole, Args: args, Deadline: c.deadline})
+}
+
+// openRun is a run of consecutive journal entries being merged into one
+// tally range.
+type openRun struct {
+	stream     uint32
+	start, end uint64
+}
+
+func (o *openRun) flush(t *fuzz.Tally) {
+	t.Add(o.stream, o.start, o.end)
+	o.start = o.end
+}
+
+// collect drains every consumer's journal into the tally.
+func (c *campaign) collect() {
+	for _, s := range c.consumers {
+		rec := c.l.consumer(s.idx)
+		j := c.l.journal(s.idx)
+		h := atomic.LoadUint64(&rec.Head) // acquire: the entries below it are written
+		r := c.read[s.idx]
+		if h-r > journalCap {
+			c.problem("%v: journal overrun: head %d, read %d", s, h, r)
+			r = h - journalCap
+		}
+		o := &c.open[s.idx]
+		for ; r < h; r++ {
+			st, seq := splitEntry(atomic.LoadUint64(&j[r%journalCap]))
+			if st == o.stream && seq == o.end && o.end > o.start {
+				o.end++
+				continue
+			}
+			o.flush(c.tally)
+			o.stream, o.start, o.end = st, seq, seq+1
+		}
+		o.flush(c.tally)
+		c.read[s.idx] = r
+		atomic.StoreUint64(&rec.Read, r) // release: we are done with the entries below r
+	}
+}
+
+func (c *campaign) collectLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(collectEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			c.collect()
+			c.checkStalls(time.Now())
+		}
+	}
+}
+
+// received is how many messages ring r's consumers have journaled: the
+// ring's progress.
+func (c *campaign) received(r *crashRing) uint64 {
+	var n uint64
+	for _, s := range r.consumers {
+		n += atomic.LoadUint64(&c.l.consumer(s.idx).Head)
+	}
+	return n
+}
+
+// checkStalls ends the stall measure of every kill after which the ring's
+// consumers have journaled more than a ringful of messages: at most Slots
+// of them can have been in the ring at the kill, so at least one went
+// through the ring after it.
+func (c *campaign) checkStalls(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := c.pending[:0]
+	for _, k := range c.pending {
+		if k.restart == 0 {
+			k.restart = c.restarted(k)
+		}
+		if c.received(k.slot.ring) > k.base+uint64(k.slot.ring.slots) {
+			k.stall, k.measured = now.Sub(k.at), true
+			continue
+		}
+		keep = append(keep, k)
+	}
+	c.pending = keep
+}
+
+// restarted is how long after kill k the killed slot's next incarnation
+// attached to its ring, or 0 if none has yet.
+func (c *campaign) restarted(k *killRecord) time.Duration {
+	s := k.slot
+	var inc uint32
+	var started int64
+	if s.role == "producer" {
+		rec := c.l.producer(s.idx)
+		inc, started = atomic.LoadUint32(&rec.Inc), atomic.LoadInt64(&rec.Started)
+	} else {
+		rec := c.l.consumer(s.idx)
+		inc, started = atomic.LoadUint32(&rec.Inc), atomic.LoadInt64(&rec.Started)
+	}
+	if inc == k.inc || started < k.at.UnixNano() { // not yet: Started may still be the dead one's
+		return 0
+	}
+	return time.Duration(started - k.at.UnixNano())
+}
+
+// pendingOn reports whether a kill on ring r is still being measured.
+func (c *campaign) pendingOn(r *crashRing) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.pending {
+		if k.slot.ring == r {
+			return true
+		}
+	}
+	return false
+}
+
+// frozen reports whether a kill on ring r has waited for progress longer
+// than the killer waits for it (quietWait): the ring stopped moving.
+func (c *campaign) frozen(r *crashRing) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.pending {
+		if k.slot.ring == r && time.Since(k.at) > quietWait {
+			return true
+		}
+	}
+	return false
+}
+
+// settle waits, after the last kill, until every stall is measured or
+// has lasted past the limit.
+func (c *campaign) settle(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		waiting := false
+		for _, k := range c.pending {
+			if time.Since(k.at) <= stallLimit+200*time.Millisecond {
+				waiting = true
+			}
+		}
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n == 0 || !waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// finish stops the producers, closes the rings, lets the consumers drain
+// them to io.EOF, and kills what does not end in time.
+func (c *campaign) finish(ctx context.Context) {
+	now := time.Now()
+	c.mu.Lock()
+	for _, k := range c.pending { // stalled for good
+		k.stall = now.Sub(k.at)
+	}
+	c.mu.Unlock()
+	for _, r := range c.rings {
+		atomic.StoreInt64(&c.l.ring(r.idx).HoldProducers, 0)
+		atomic.StoreInt64(&c.l.ring(r.idx).HoldConsumers, 0)
+	}
+	c.stopProducers.Store(true)
+	atomic.StoreUint32(&c.l.hdr.Stop, 1)
+	// Each ring is closed as soon as its own producers have stopped, so
+	// that its consumers do not wait (and reach their call deadline) on a
+	// ring nobody produces to while a stalled ring's producers are waited
+	// for.
+	var wg sync.WaitGroup
+	for _, r := range c.rings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, s := range c.waitSlots(ctx, r.producers, stopWait) {
+				c.problem("%v did not stop within %v: its ring is stalled", s, stopWait)
+				c.forceKill(s)
+			}
+			if err := r.handle.CloseWrite(); err != nil {
+				c.problem("%s: close: %v", r.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	late := c.waitSlots(ctx, c.consumers, drainWait)
+	c.stopConsumers.Store(true)
+	for _, s := range late {
+		c.forceKill(s)
+	}
+	for _, r := range c.rings {
+		r.drained = true
+		for _, s := range r.consumers {
+			s.mu.Lock()
+			r.drained = r.drained && s.clean
+			s.mu.Unlock()
+		}
+	}
+}
+
+// waitSlots waits up to d for the slots' managers to return and lists
+// those that did not.
+func (c *campaign) waitSlots(ctx context.Context, slots []*slot, d time.Duration) []*slot {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	over := false
+	var late []*slot
+	for _, s := range slots {
+		if !over {
+			select {
+			case <-s.exited:
+				continue
+			case <-t.C:
+				over = true
+			case <-ctx.Done():
+				over = true
+			}
+		}
+		select {
+		case <-s.exited:
+		default:
+			late = append(late, s)
+		}
+	}
+	return late
+}
+
+// forceKill kills slot s's incarnation, and any it starts from now on, and
+// waits for its manager to return.
+func (c *campaign) forceKill(s *slot) {
+	s.mu.Lock()
+	s.forced = true
+	ch := s.child
+	s.mu.Unlock()
+	if ch != nil {
+		ch.Kill()
+	}
+	<-s.exited
+}
+
+// childError is the gist of a failed child's error: the line its role
+// printed ("xproc: role crash-child: ..."), else the first lines.
+func childError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "xproc: role "); i >= 0 {
+		line, _, _ := strings.Cut(msg[i:], "\n")
+		return line
+	}
+	lines := strings.SplitN(msg, "\n", 4)
+	return strings.Join(lines[:min(3, len(lines))], " | ")
+}

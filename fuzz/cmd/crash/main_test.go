@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/shmring/shmring/fuzz"
+	"github.com/shmring/shmring/internal/xproc"
+)
+
+// TestMain lets the test binary stand in for the command: the campaign
+// starts children by re-executing os.Executable, which here is this
+// binary.
+func TestMain(m *testing.M) { xproc.Main(m, roles) }
+
+var verdictRE = regexp.MustCompile(`(?m)^crash: (PASS|FAIL) (\d+) kills, (\d+) messages \(([a-z+]+)\) in [0-9.]+s: (\d+) lost, (\d+) duplicated, (\d+) corrupt, (\d+) out of order, (\d+) leaked; stall .*$`)
+
+// campaign runs the command with args and returns its output, its error
+// and the verdict line's groups.
+func campaignRun(t *testing.T, args ...string) (string, error, []string) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), append(args, "-dir", t.TempDir()), &out)
+	t.Log("\n" + out.String())
+	m := verdictRE.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no verdict line (run: %v)", err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out.String()), m[0]) {
+		t.Errorf("the verdict is not the last line")
+	}
+	return out.String(), err, m
+}
+
+func TestCrashSPSC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a campaign of a few seconds")
+	}
+	_, err, m := campaignRun(t, "-duration", "4s", "-kind", "spsc", "-kills-per-sec", "8")
+	if err != nil || m[1] != "PASS" {
+		t.Fatalf("run: %v, verdict %q", err, m[0])
+	}
+	if n, _ := strconv.Atoi(m[2]); n < 10 {
+		t.Errorf("only %d kills in 4s", n)
+	}
+	if n, _ := strconv.Atoi(m[3]); n < 1000 {
+		t.Errorf("only %d messages in 4s", n)
+	}
+}
+
+// TestCrashMPMC needs the MPMC repair of dead handles' claims (a dead
+// producer's claimed slot turned into a skip record, a dead consumer's
+// claimed message redelivered), which ring is getting now: without it a
+// kill inside a claim freezes the ring and the campaign fails as frozen.
+// Set SHMRING_CRASH_MPMC=1 to run it; make it unconditional once the
+// repair has landed.
+func TestCrashMPMC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a campaign of a few seconds")
+	}
+	if os.Getenv("SHMRING_CRASH_MPMC") != "1" {
+		t.Skip("MPMC claim repair not in this build yet; SHMRING_CRASH_MPMC=1 runs it")
+	}
+	_, err, m := campaignRun(t, "-duration", "4s", "-kind", "mpmc", "-kills-per-sec", "8")
+	if err != nil || m[1] != "PASS" {
+		t.Fatalf("run: %v, verdict %q", err, m[0])
+	}
+}
+
+// TestCrashCatchesFaults: each fault planted in a child fails the
+// campaign with the count it should raise.
+func TestCrashCatchesFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("campaigns of a few seconds")
+	}
+	for _, tt := range []struct {
+		inject string
+		group  int // the verdict's count that must be non-zero
+	}{
+		{"drop", 5},    // lost
+		{"dup", 6},     // duplicated
+		{"corrupt", 7}, // corrupt
+	} {
+		t.Run(tt.inject, func(t *testing.T) {
+			_, err, m := campaignRun(t, "-duration", "1500ms", "-kind", "spsc", "-producers", "1", "-kills-per-sec", "3", "-inject", tt.inject)
+			if !errors.Is(err, fuzz.ErrFailed) || m[1] != "FAIL" {
+				t.Fatalf("run: %v, verdict %q: want FAIL", err, m[0])
+			}
+			if m[tt.group] == "0" {
+				t.Errorf("fault not counted: %q", m[0])
+			}
+		})
+	}
+}
