@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,18 +53,13 @@ func TestCrashSPSC(t *testing.T) {
 	}
 }
 
-// TestCrashMPMC needs the MPMC repair of dead handles' claims (a dead
-// producer's claimed slot turned into a skip record, a dead consumer's
-// claimed message redelivered), which ring is getting now: without it a
-// kill inside a claim freezes the ring and the campaign fails as frozen.
-// Set SHMRING_CRASH_MPMC=1 to run it; make it unconditional once the
-// repair has landed.
+// TestCrashMPMC: a short campaign on an MPMC ring, which passes only
+// because dead handles' claims are repaired (a dead producer's claimed
+// slot becomes a skip record, a dead consumer's claimed message is
+// redelivered): without that, a kill inside a claim freezes the ring.
 func TestCrashMPMC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a campaign of a few seconds")
-	}
-	if os.Getenv("SHMRING_CRASH_MPMC") != "1" {
-		t.Skip("MPMC claim repair not in this build yet; SHMRING_CRASH_MPMC=1 runs it")
 	}
 	_, err, m := campaignRun(t, "-duration", "4s", "-kind", "mpmc", "-kills-per-sec", "8")
 	if err != nil || m[1] != "PASS" {
