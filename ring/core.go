@@ -44,6 +44,9 @@ type core struct {
 
 	// lastRecover is when an idle wake last ran Recover (peers.go).
 	lastRecover atomic.Int64
+	// surplusSeen and surplusAt are sweepSurplus's last look (peers.go).
+	surplusSeen [2]atomic.Uint32
+	surplusAt   atomic.Int64
 
 	// kind and ops are the concrete handle's kind and the handle itself,
 	// called only by the slow path.

@@ -363,16 +363,19 @@ type Recovery struct {
 // Recover repairs what dead handles left behind, and reports it. Every
 // handle also does it by itself when a wake finds nobody to wake (at most
 // once per 10 ms), and before it reuses a dead entry; tools call it to
-// repair and report at once. What it cannot repair: sleepers of the shared
-// overflow entry 0 (handles that found the table full), and a sleeper
-// killed between its two registration adds or subtracts, each of which
-// leaves one registration behind (a FUTEX_WAKE call per publish that
-// wakes nobody, until the ring is recreated).
+// repair and report at once. A registration that no entry accounts for
+// (a sleeper killed between its two registration adds or subtracts) is
+// taken out by sweepSurplus, here after a 1 ms second look. What it
+// cannot repair: sleepers of the shared overflow entry 0 (handles that
+// found the table full), each of which, killed asleep, leaves one
+// registration behind (a FUTEX_WAKE call per publish that wakes nobody,
+// until the ring is recreated).
 func (c *core) Recover() Recovery {
 	if rec, shut := c.recoverShut(); shut {
 		return rec
 	}
 	rec := c.recoverSleepers()
+	rec.Sleepers += c.sweepSurplus(true)
 	rec.Skipped, rec.Redelivered = c.ops.repairClaims(-1)
 	return rec
 }
@@ -425,6 +428,72 @@ func (c *core) idleWake() {
 		return
 	}
 	c.recoverSleepers()
+	c.sweepSurplus(false)
+}
+
+// sweepSurplus takes out of the shared waiter counts what no entry
+// accounts for: NotEmptyWaiters (NotFullWaiters) above the sum of every
+// entry's SleepingEmpty (SleepingFull), entry 0 included. That surplus is
+// what a handle killed between its two registration adds (or its two
+// subtracts), or a repairer killed between its swap and its subtract,
+// leaves behind: a FUTEX_WAKE per publish that wakes nobody. A live
+// registration shows as surplus only for the instant between its two
+// steps, so a surplus is taken out only once it has been seen at two looks
+// at least sweepApart apart, and only as much as the smaller look saw.
+// With wait (Recover), the second look comes after sleeping sweepApart;
+// otherwise (idle wakes, at most every 10 ms) it is the next call's look.
+// Two looks that each caught a different live registration mid-way would
+// take one out too many: a sleeper may then miss one wake-up and wake at
+// its sleep bound (100 ms) instead, and the count heals as sleepers
+// unregister (clamped at 0). It returns how many it took out.
+func (c *core) sweepSurplus(wait bool) int {
+	now := monoNow()
+	cur := c.surplus()
+	if wait && (cur[0] != 0 || cur[1] != 0) {
+		time.Sleep(sweepApart)
+		prev := cur
+		cur = c.surplus()
+		cur = [2]uint32{min(prev[0], cur[0]), min(prev[1], cur[1])}
+	} else if !wait {
+		prevAt := c.surplusAt.Load()
+		prev := [2]uint32{c.surplusSeen[0].Load(), c.surplusSeen[1].Load()}
+		c.surplusSeen[0].Store(cur[0])
+		c.surplusSeen[1].Store(cur[1])
+		c.surplusAt.Store(now)
+		if prevAt == 0 || now-prevAt < int64(sweepApart) {
+			return 0
+		}
+		cur = [2]uint32{min(prev[0], cur[0]), min(prev[1], cur[1])}
+	}
+	n := 0
+	for i, w := range [2]*uint32{&c.prod.NotEmptyWaiters, &c.cons.NotFullWaiters} {
+		if cur[i] != 0 {
+			n += int(subtractClamped(w, cur[i]))
+			c.surplusSeen[i].Store(0)
+		}
+	}
+	return n
+}
+
+// sweepApart is how far apart the two looks of sweepSurplus must be.
+const sweepApart = time.Millisecond
+
+// surplus is each shared waiter count minus the sum of the entries'
+// sleeping counts, or 0.
+func (c *core) surplus() [2]uint32 {
+	var sum [2]uint64
+	for i := 0; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		sum[0] += uint64(atomic.LoadUint32(&e.SleepingEmpty))
+		sum[1] += uint64(atomic.LoadUint32(&e.SleepingFull))
+	}
+	var out [2]uint32
+	for i, w := range [2]*uint32{&c.prod.NotEmptyWaiters, &c.cons.NotFullWaiters} {
+		if v := uint64(atomic.LoadUint32(w)); v > sum[i] {
+			out[i] = uint32(v - sum[i])
+		}
+	}
+	return out
 }
 
 // idleRecoverEvery bounds how often idle wakes run Recover.

@@ -470,3 +470,49 @@ func TestSkipRecordsInBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepSurplusRegistration: a registration in the shared waiter count
+// that no entry accounts for (a sleeper killed between its two
+// registration steps) is taken out: by Recover at once, and by the idle
+// wakes of a ring in use after two looks.
+func TestSweepSurplusRegistration(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			r, _ := newHeapRing(t, k.kind, Config{Slots: 8, SlotSize: 16})
+			c := r.(interface{ base() *core }).base()
+			atomic.AddUint32(&c.prod.NotEmptyWaiters, 1)
+			atomic.AddUint32(&c.cons.NotFullWaiters, 2)
+			if rec := r.Recover(); rec.Sleepers != 3 {
+				t.Fatalf("Recover: %+v, want 3 registrations taken out", rec)
+			}
+			if st := r.Stats(); st.NotEmptyWaiters != 0 || st.NotFullWaiters != 0 {
+				t.Fatalf("waiters after Recover: %d/%d", st.NotEmptyWaiters, st.NotFullWaiters)
+			}
+			// Without Recover: the pushes' wakes find nobody and look.
+			atomic.AddUint32(&c.prod.NotEmptyWaiters, 1)
+			buf := make([]byte, 16)
+			deadline := time.Now().Add(5 * time.Second)
+			for loadU32(&c.prod.NotEmptyWaiters) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the leaked registration was never taken out")
+				}
+				if err := r.TryPush([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.TryPop(buf); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(3 * time.Millisecond)
+			}
+			// A live sleeper's registration is never taken.
+			atomic.AddUint32(&c.prod.NotEmptyWaiters, 1)
+			atomic.AddUint32(&c.peer.SleepingEmpty, 1)
+			if rec := r.Recover(); rec.Sleepers != 0 {
+				t.Fatalf("Recover took a registration an entry accounts for: %+v", rec)
+			}
+			if got := loadU32(&c.prod.NotEmptyWaiters); got != 1 {
+				t.Fatalf("waiters %d, want the live one", got)
+			}
+		})
+	}
+}
