@@ -80,10 +80,12 @@ var (
 	// a repair passed over because this handle held it past another
 	// handle's claim timeout (WithClaimTimeout) or was taken for dead
 	// (the reserved slot became a skip record: the message is not
-	// published; the peeked message was handed to another consumer). No
-	// publish or release of the fenced call lands; bytes it wrote into a
-	// slot before it was fenced may (docs/ring.md, Takeover and fencing).
-	// MPMC pushes and pops that are fenced claim again instead.
+	// published; the peeked message was handed to another consumer). The
+	// fenced call's publish or release CAS did not land, but an SPSC
+	// producer's message may still have been adopted by its successor, so
+	// for a producer call the outcome is unknown (docs/ring.md, Takeover
+	// and fencing). MPMC pushes and pops that are fenced claim again
+	// instead.
 	ErrFenced = errors.New("ring: fenced: another handle took over this claim")
 )
 

@@ -526,7 +526,10 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 
 // TryPopBatch pops up to len(bufs) messages, claiming them with one CAS.
 // Message i is copied into bufs[i][:cap(bufs[i])] and bufs[i] resliced to
-// its length. It returns how many were popped; the error is non-nil only
+// its length. (If a message of the batch was handed to another consumer
+// meanwhile, because this handle was stalled past a claim timeout, it is
+// left out and the buffers after it move up by swapping: bufs keeps the
+// same set of buffers.) It returns how many were popped; the error is non-nil only
 // when none were.
 func (r *MPMC) TryPopBatch(bufs [][]byte) (int, error) { return r.countedN(r.popBatch(bufs)) }
 

@@ -135,8 +135,15 @@ const (
 // of the handle share it, and a race among them at worst delays a probe.
 type stallTracker struct {
 	key   atomic.Uint64 // 1 + the stuck position, 0 none
+	seq   atomic.Uint64 // the slot's Seq when first seen stuck: a new state restarts the clock
 	since atomic.Int64  // UnixNano when it was first seen stuck
 	probe atomic.Int64  // UnixNano of the last liveness probe
+}
+
+// memoEntry is one cached liveness answer: st is claimState+1 (0: none).
+type memoEntry struct {
+	gen uint32
+	st  claimState
 }
 
 // claimState is what a repairer knows of a claim's holder.
@@ -200,8 +207,13 @@ func (r *MPMC) unstick(q uint64, push bool) bool {
 	if push {
 		t = &r.stall[1]
 	}
-	if t.key.Load() != q+1 {
+	s, _ := r.slotAt(q)
+	seq := atomic.LoadUint64(&s.Seq)
+	if t.key.Load() != q+1 || t.seq.Load() != seq {
+		// A new slot, or a new claim of it (a producer's claim became a
+		// consumer's): the claim timeout counts from now.
 		t.key.Store(q + 1)
+		t.seq.Store(seq)
 		t.since.Store(now)
 		t.probe.Store(0)
 		return false
@@ -215,6 +227,8 @@ func (r *MPMC) unstick(q uint64, push bool) bool {
 		// The next slot is often the next claim of the same dead batch:
 		// probe it at once when it is seen stuck.
 		t.key.Store(q + 2)
+		n, _ := r.slotAt(q + 1)
+		t.seq.Store(atomic.LoadUint64(&n.Seq))
 		t.since.Store(now - int64(stallGrace))
 		t.probe.Store(0)
 		return true
@@ -230,8 +244,10 @@ type repairOpts struct {
 	// deadIdx, if >= 0, is an entry to count as dead whatever its lock
 	// says (a claimer reusing it).
 	deadIdx int
-	// memo, if non-nil, caches entry liveness for one pass (Recover).
-	memo []claimState
+	// memo, if non-nil, caches entry liveness for one pass (Recover),
+	// each answer valid only while the entry's Generation is unchanged
+	// (a reclaim during the pass makes a dead entry live).
+	memo []memoEntry
 	// dryRun only reports whether q is in a state a repair acts on.
 	dryRun bool
 }
@@ -305,10 +321,11 @@ func (r *MPMC) repairAt(q uint64, o repairOpts) bool {
 // is in state D, which any repairer completes with the same CAS. We store
 // nothing else in the slot: it is not ours until our CAS lands.
 func (r *MPMC) republish(s *mpmcSlot, q, p uint64) bool {
+	// The claim word stays until the slot is settled: should we die
+	// before the fallback below, it says whose claim of p that was.
 	storeOwned64(&r.peer.ProdClaim, p+1)
-	ok := atomic.CompareAndSwapUint64(&r.prod.Pos, p, p+1) // seq-cst: the claim; fails if closed or moved
-	storeOwned64(&r.peer.ProdClaim, 0)
-	if !ok {
+	defer storeOwned64(&r.peer.ProdClaim, 0)
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, p, p+1) { // seq-cst: the claim; fails if closed or moved
 		return false
 	}
 	if atomic.CompareAndSwapUint64(&s.Seq, q+1, p+1) { // seq-cst: publishes it again
@@ -376,8 +393,9 @@ func (r *MPMC) entryState(idx int, o repairOpts) claimState {
 	if idx == o.deadIdx {
 		return claimDead
 	}
-	if o.memo != nil && o.memo[idx] != 0 {
-		return o.memo[idx] - 1
+	gen := atomic.LoadUint32(&r.peerAt(idx).Generation)
+	if o.memo != nil && o.memo[idx].st != 0 && o.memo[idx].gen == gen {
+		return o.memo[idx].st - 1
 	}
 	st := claimDead // released, if the PID says 0
 	if pid := atomic.LoadUint32(&r.peerAt(idx).PID); pid != 0 {
@@ -390,7 +408,7 @@ func (r *MPMC) entryState(idx int, o repairOpts) claimState {
 		}
 	}
 	if o.memo != nil {
-		o.memo[idx] = st + 1
+		o.memo[idx] = memoEntry{gen: gen, st: st + 1}
 	}
 	return st
 }
@@ -438,7 +456,7 @@ func (r *MPMC) claimWordState(consumer bool, q uint64, o repairOpts) claimState 
 func (r *MPMC) repairClaims(deadIdx int) (skipped, redelivered int) {
 	s0 := atomic.LoadUint64(&r.hdr.Skipped)
 	r0 := atomic.LoadUint64(&r.hdr.Redelivered)
-	o := repairOpts{deadIdx: deadIdx, memo: make([]claimState, r.g.peers)}
+	o := repairOpts{deadIdx: deadIdx, memo: make([]memoEntry, r.g.peers)}
 	e := atomic.LoadUint64(&r.prod.Pos) & posMask
 	d := atomic.LoadUint64(&r.cons.Pos)
 	if e-d <= r.g.slots || d-e <= r.g.slots {

@@ -263,6 +263,10 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	// A dead handle may have died asleep: take its registrations out of
 	// the shared waiter counts before the entry is ours (we hold its lock,
 	// or won its PID: nobody else can register in it yet).
+	// The start time first: until it is ours, the pid test (rings
+	// without locks) would read the entry as the dead process's, and a
+	// second claimer could take it too.
+	atomic.StoreUint64(&e.StartTicks, processStartTicks())
 	c.unregisterSleepers(e, nil)
 	now := time.Now().UnixNano()
 	gen := atomic.AddUint32(&e.Generation, 1)
@@ -278,7 +282,6 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	c.peerGen = gen
 	c.ownerTag = makeTag(i, c.peerGen)
 	atomic.StoreUint32(&e.Roles, 0)
-	atomic.StoreUint64(&e.StartTicks, processStartTicks())
 	atomic.StoreInt64(&e.AttachUnixNano, now)
 	atomic.StoreInt64(&e.HeartbeatUnixNano, now)
 	c.peer, c.peerIdx = e, i
@@ -422,7 +425,7 @@ func (c *core) recoverSleepers() Recovery {
 // at most once per 10 ms per handle; the cost (a liveness test per
 // occupied peer entry) is paid on a path that just made a system call.
 func (c *core) idleWake() {
-	now := time.Now().UnixNano()
+	now := monoNow()
 	last := c.lastRecover.Load()
 	if now-last < int64(idleRecoverEvery) || !c.lastRecover.CompareAndSwap(last, now) {
 		return

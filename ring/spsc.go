@@ -1,7 +1,8 @@
 package ring
 
-// Invariants of the SPSC ring (positions are 63-bit counters that only
-// grow; a slot index is pos & (Slots-1)):
+// Invariants of the SPSC ring (positions are 56-bit counters that only
+// grow, below the side's epoch in bits 56..62 of its word: see
+// spsc_takeover.go; a slot index is pos & (Slots-1)):
 //
 //   - 0 <= Tail - Head <= Slots, where Tail = prod.Pos &^ closedBit and
 //     Head = cons.Pos; except that Head may run ahead of the published
@@ -150,10 +151,22 @@ func (r *SPSC) push(msg []byte) error {
 	h := (*spscSlot)(unsafe.Pointer(&s[0]))
 	h.Len = uint32(len(msg))
 	copy(s[spscSlotHeader:], msg)
+	if !r.stillProducer() {
+		return ErrFenced
+	}
 	// Release: Len and the data before Seq, for a consumer that takes the
 	// message through Seq before the Tail publish below.
 	storeRelease32(&h.Seq, uint32(p.tail+1))
 	return r.publish(p.tail+1, 1, uint64(len(msg)))
+}
+
+// stillProducer looks again, just before a slot's Seq store (which a
+// consumer may act on before the publish CAS), whether another handle
+// took the producer side over since the prologue: one load of our own
+// line. A handle paused between this load and its Seq store is the
+// residual case of spsc_takeover.go's fencing argument.
+func (r *SPSC) stillProducer() bool {
+	return atomic.LoadUint64(&r.prod.Pos)&spscEpochMask == r.p.epoch // acquire
 }
 
 // prodPrologue starts every producer operation with one load of the
@@ -260,6 +273,9 @@ func (r *SPSC) pushBatch(msgs [][]byte) (int, error) {
 		h := (*spscSlot)(unsafe.Pointer(&s[0]))
 		h.Len = uint32(len(m))
 		copy(s[spscSlotHeader:], m)
+		if !r.stillProducer() {
+			return 0, ErrFenced
+		}
 		storeRelease32(&h.Seq, uint32(p.tail+i+1)) // release: as in push
 		nbytes += uint64(len(m))
 	}

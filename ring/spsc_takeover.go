@@ -17,13 +17,22 @@ import (
 // bumps the epoch (keeping the position), and the handle remembers the
 // new value. Every publish (release) CAS compares the whole word, epoch
 // included, so once another handle has taken over, the replaced handle's
-// CAS fails and nothing it wrote becomes visible: its operation, and every
-// later one on that side, returns ErrFenced. The prologue's one load of
-// the word (a line the side owns anyway) catches the change before the
-// replaced handle writes a slot; a handle paused between its prologue and
-// its publish (SIGSTOP) fails at the publish. It may still have written
-// the bytes of the slots it was filling when it stopped, which the new
-// producer may reuse: the crash contract (docs/ring.md) says so. The
+// CAS fails: its operation, and every later one on that side, returns
+// ErrFenced. The prologue's one load of the word (a line the side owns
+// anyway) catches the change before the replaced handle writes a slot; a
+// handle paused between its prologue and its publish (SIGSTOP) fails at
+// the publish. Before each slot's Seq store (which a consumer may act on
+// before the publish) a producer loads the word once more
+// (stillProducer). What remains: a producer paused in the instructions
+// between that load and its Seq store, and resumed while the consumer
+// waits at that very slot before the new producer has filled it, has that
+// one message taken through Seq (delivered although its call returns
+// ErrFenced), and the new producer's message for that position is lost;
+// and a paused producer may write the bytes of the slots it was filling,
+// which the new producer may reuse. A fenced call's message may also have
+// been adopted by the new producer (its Seq was stored before the
+// takeover): ErrFenced from a producer call means its outcome is unknown,
+// not "not published". The crash contract (docs/ring.md) says so. The
 // epoch has 7 bits: a handle paused across exactly a multiple of 128
 // takeovers would not be fenced.
 
