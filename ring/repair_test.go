@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmring/shmring/internal/xproc"
 )
@@ -514,5 +515,34 @@ func TestSweepSurplusRegistration(t *testing.T) {
 				t.Fatalf("waiters %d, want the live one", got)
 			}
 		})
+	}
+}
+
+// TestOlderLayoutRefused: a ring whose header lacks the claim-repair flag
+// (layout 1.1, written by an older build, whose handles neither tag their
+// claims nor carry SPSC epochs) is refused with ErrVersion, never
+// misread; so is one with a flag this build does not know.
+func TestOlderLayoutRefused(t *testing.T) {
+	for _, k := range kinds {
+		for _, tc := range []struct {
+			name  string
+			flags func(uint32) uint32
+		}{
+			{"1.1", func(f uint32) uint32 { return f &^ ringFlagClaimRepair }},
+			{"unknown-bit", func(f uint32) uint32 { return f | 1<<7 }},
+		} {
+			t.Run(k.name+"/"+tc.name, func(t *testing.T) {
+				_, mem := newHeapRing(t, k.kind, Config{Slots: 4, SlotSize: 16})
+				h := (*ringHeader)(unsafe.Pointer(&mem[0]))
+				h.Flags = tc.flags(h.Flags)
+				if tc.name == "1.1" {
+					h.VersionMinor = 1
+				}
+				h.Checksum = h.sum()
+				if _, err := Attach(mem, k.kind.region()); !errors.Is(err, ErrVersion) {
+					t.Fatalf("Attach: %v, want ErrVersion", err)
+				}
+			})
+		}
 	}
 }
