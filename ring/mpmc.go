@@ -95,8 +95,13 @@ func (r *MPMC) slotAt(pos uint64) (*mpmcSlot, uint64) {
 }
 
 // claimEnq claims up to want consecutive positions for producing. It
-// returns the first position and how many were claimed.
-func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
+// returns the first position and how many were claimed. With hold, the
+// claim outlives the call (a reservation): the claimed slots get our tag
+// and the claim word is cleared. Without it the caller publishes before
+// it returns (push, pushBatch) and clears the claim word itself once done
+// (doneClaim): the word, not a tag, names the claim while it lasts, which
+// saves a store per slot.
+func (r *MPMC) claimEnq(want uint64, hold bool) (uint64, uint64, error) {
 	// The role before the claim, so that a handle in the middle of its
 	// first operation (a reservation held, say) already counts as a live
 	// producer for ErrPeerDead: one load of the entry's first line, the
@@ -130,11 +135,13 @@ func (r *MPMC) claimEnq(want uint64) (uint64, uint64, error) {
 			// to a repairer that sees its effect.
 			storeOwned64(&r.peer.ProdClaim, pos+1)
 			if atomic.CompareAndSwapUint64(&r.prod.Pos, pos, pos+n) {
-				for i := uint64(0); i < n; i++ {
-					s2, _ := r.slotAt(pos + i)
-					storeOwned32(&s2.Owner, r.ownerTag|r.lapTag(pos+i)) // ours since the CAS
+				if hold {
+					for i := uint64(0); i < n; i++ {
+						s2, _ := r.slotAt(pos + i)
+						storeOwned32(&s2.Owner, r.ownerTag|r.lapTag(pos+i)) // ours since the CAS
+					}
+					storeOwned64(&r.peer.ProdClaim, 0) // release: after the tags
 				}
-				storeOwned64(&r.peer.ProdClaim, 0) // release: after the tags
 				return pos, n, nil
 			}
 			storeOwned64(&r.peer.ProdClaim, 0)
@@ -221,13 +228,15 @@ func (r *MPMC) push(msg []byte) error {
 		return ErrTooLarge
 	}
 	for try := 0; try < fencedRetries; try++ {
-		pos, _, err := r.claimEnq(1)
+		pos, _, err := r.claimEnq(1, false)
 		if err != nil {
 			return err
 		}
 		_, data := r.slotAt(pos)
 		copy(r.mem[data:data+r.g.slotSize], msg)
-		if r.publishSlot(pos, uint64(len(msg))) {
+		ok := r.publishSlot(pos, uint64(len(msg)))
+		storeOwned64(&r.peer.ProdClaim, 0) // the claim is settled
+		if ok {
 			r.countIn(1, uint64(len(msg)))
 			r.notEmpty.notify(1, r.peer)
 			return nil
@@ -271,10 +280,11 @@ func (r *MPMC) pushBatch(msgs [][]byte) (int, error) {
 		return 0, ErrTooLarge
 	}
 	want = min(want, r.g.slots)
-	pos, n, err := r.claimEnq(want)
+	pos, n, err := r.claimEnq(want, false)
 	if err != nil {
 		return 0, err
 	}
+	defer storeOwned64(&r.peer.ProdClaim, 0) // once every claimed slot is settled
 	var nbytes uint64
 	for i := uint64(0); i < n; i++ {
 		m := msgs[i]
@@ -314,7 +324,7 @@ func (r *MPMC) reserve(n int) (Reservation, error) {
 	if err := checkMsgLen(n, r.g.slotSize); err != nil {
 		return Reservation{}, err
 	}
-	pos, _, err := r.claimEnq(1)
+	pos, _, err := r.claimEnq(1, true)
 	if err != nil {
 		return Reservation{}, err
 	}
@@ -351,7 +361,10 @@ func (r *MPMC) Commit(res Reservation, n int) error {
 // claimDeq claims up to want consecutive committed positions whose
 // messages fit the limits. fits(i, n) reports whether message i of length
 // n may be taken. It returns the first position and how many were claimed.
-func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint64, error) {
+// hold is as for claimEnq: a peek tags its slot; a pop or popBatch, which
+// releases before it returns, leaves the claim word to name the claim and
+// clears it itself.
+func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error, hold bool) (uint64, uint64, error) {
 	r.markRole(RoleConsumer) // as in claimEnq
 	pos := atomic.LoadUint64(&r.cons.Pos)
 	for try := 0; ; try++ {
@@ -398,11 +411,13 @@ func (r *MPMC) claimDeq(want uint64, fits func(i, n uint64) error) (uint64, uint
 			// The claim protocol of mpmc_repair.go, as in claimEnq.
 			storeOwned64(&r.peer.ConsClaim, pos+1)
 			if atomic.CompareAndSwapUint64(&r.cons.Pos, pos, pos+n) {
-				for i := uint64(0); i < n; i++ {
-					s2, _ := r.slotAt(pos + i)
-					storeOwned32(&s2.Owner, r.ownerTag|tagConsumer|r.lapTag(pos+i)) // ours since the CAS
+				if hold {
+					for i := uint64(0); i < n; i++ {
+						s2, _ := r.slotAt(pos + i)
+						storeOwned32(&s2.Owner, r.ownerTag|tagConsumer|r.lapTag(pos+i)) // ours since the CAS
+					}
+					storeOwned64(&r.peer.ConsClaim, 0) // release: after the tags
 				}
-				storeOwned64(&r.peer.ConsClaim, 0) // release: after the tags
 				return pos, n, nil
 			}
 			storeOwned64(&r.peer.ConsClaim, 0)
@@ -502,7 +517,7 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 		return nil
 	}
 	for try := 0; try < fencedRetries; try++ {
-		pos, _, err := r.claimDeq(1, fits)
+		pos, _, err := r.claimDeq(1, fits, false)
 		if err != nil {
 			return 0, err
 		}
@@ -512,7 +527,9 @@ func (r *MPMC) pop(dst []byte) (int, error) {
 			n = limit
 		}
 		copy(dst, r.mem[data:data+n])
-		if r.releaseSlot(pos) {
+		ok := r.releaseSlot(pos)
+		storeOwned64(&r.peer.ConsClaim, 0) // the claim is settled
+		if ok {
 			r.countOut(1, n)
 			r.notFull.notify(1, r.peer)
 			return int(n), nil
@@ -552,10 +569,11 @@ func (r *MPMC) popBatch(bufs [][]byte) (int, error) {
 			return io.ErrShortBuffer
 		}
 		return nil
-	})
+	}, false)
 	if err != nil {
 		return 0, err
 	}
+	defer storeOwned64(&r.peer.ConsClaim, 0) // once every claimed slot is released
 	var nbytes uint64
 	got := uint64(0)
 	for i := uint64(0); i < k; i++ {
@@ -600,7 +618,7 @@ func (r *MPMC) peek() (Message, error) {
 	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
 		return Message{}, r.shutErr()
 	}
-	pos, _, err := r.claimDeq(1, noLimit)
+	pos, _, err := r.claimDeq(1, noLimit, true)
 	if err != nil {
 		return Message{}, err
 	}

@@ -26,6 +26,11 @@ package ring
 //	3. store the tag in the Owner of every claimed slot;
 //	4. store 0 in the claim word (a release store: after the tags).
 //
+// A claim settled within the call that made it (push, pushBatch, pop,
+// popBatch: claim, copy, publish or release) skips step 3 and does step 4
+// once its slots are settled: its word names it all along. Only the claims
+// that outlive the call (TryReserve, TryPeek) are tagged.
+//
 // A repairer that saw the claim's effect (the position past q) and finds
 // in Owner a tag of the claimant's role and of q's lap knows the
 // claimant. Any other Owner is a tag left by an earlier claim of the slot
