@@ -18,24 +18,27 @@ type core struct {
 	// to the process, written once; first in the handle, on the line of
 	// mem and the first geometry words, which every operation loads next,
 	// so the check adds a load and a branch and no cache line.
-	shut     atomic.Uint32
-	mem      []byte // exactly the ring's bytes: len == g.size
-	g        geometry
-	hdr      *ringHeader
-	prod     *prodUnit
-	cons     *consUnit
-	peer     *peerEntry
-	peerIdx  int
-	peerGen  uint32     // the entry's Generation after our claim
-	ownerTag uint32     // makeTag(peerIdx, peerGen), or tagOverflow: written into claimed MPMC slots
-	notEmpty eventcount // consumers sleep here
-	notFull  eventcount // producers sleep here
-	strategy atomic.Int32
-	region   *arena.Region
-	arena    *arena.Arena    // nil for a ring over caller memory
-	live     *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
-	pin      *arena.Pin      // this handle's pin on the arena's mapping (closed.go), nil over caller memory
-	detached atomic.Bool
+	shut atomic.Uint32
+	// rolesDone is the roles this handle has recorded in its peer entry
+	// (markRole), read by every claim: private, and written once per role.
+	rolesDone atomic.Uint32
+	mem       []byte // exactly the ring's bytes: len == g.size
+	g         geometry
+	hdr       *ringHeader
+	prod      *prodUnit
+	cons      *consUnit
+	peer      *peerEntry
+	peerIdx   int
+	peerGen   uint32     // the entry's Generation after our claim
+	ownerTag  uint32     // makeTag(peerIdx, peerGen), or tagOverflow: written into claimed MPMC slots
+	notEmpty  eventcount // consumers sleep here
+	notFull   eventcount // producers sleep here
+	strategy  atomic.Int32
+	region    *arena.Region
+	arena     *arena.Arena    // nil for a ring over caller memory
+	live      *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
+	pin       *arena.Pin      // this handle's pin on the arena's mapping (closed.go), nil over caller memory
+	detached  atomic.Bool
 	// claimTimeout is WithClaimTimeout's (MPMC repair; 0 = dead holders only).
 	claimTimeout time.Duration
 	// waiting counts this handle's blocking calls inside the shared slow

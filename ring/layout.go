@@ -203,33 +203,37 @@ type consUnit struct {
 // peerEntry is one entry of the peer table: a handle attached to the ring.
 // Entry 0 is the shared overflow entry for handles that found no free one.
 type peerEntry struct {
-	PID               uint32 // 0: atomic; 0 = free; claimed by CAS
-	Roles             uint32 // 4: atomic OR; bit 0 producer, bit 1 consumer
-	StartTicks        uint64 // 8: process start time (clock ticks since boot) to tell a reused pid
-	AttachUnixNano    int64  // 16
+	// The first line holds the entry's identity and what its handle's
+	// producer side writes; the second what its consumer side writes, so
+	// that one handle used by a producer and a consumer goroutine on two
+	// cores does not move one line back and forth on every message.
+	PID        uint32 // 0: atomic; 0 = free; claimed by CAS
+	Roles      uint32 // 4: atomic OR; bit 0 producer, bit 1 consumer (the handle caches its own)
+	StartTicks uint64 // 8: process start time (clock ticks since boot) to tell a reused pid
+	// ProdClaim and ConsClaim are 1 + the first position this entry's
+	// handle is claiming as an MPMC producer (consumer), stored before the
+	// claiming CAS and cleared to 0 once the claim is tagged or settled:
+	// they tell a repairer whose claim an untagged slot is
+	// (mpmc_repair.go).
+	ProdClaim         uint64 // 16: atomic
 	HeartbeatUnixNano int64  // 24: atomic; last activity (peers.go), for operators
 	MsgsIn            uint64 // 32: atomic counters, cumulative per entry
 	BytesIn           uint64 // 40
-	MsgsOut           uint64 // 48
-	BytesOut          uint64 // 56
-	FullEvents        uint64 // 64
-	EmptyEvents       uint64 // 72
-	Sleeps            uint64 // 80
-	Wakes             uint64 // 88
-	Generation        uint32 // 96: atomic; incremented by every claim
-	// SleepingEmpty and SleepingFull count this entry's goroutines
-	// registered in NotEmptyWaiters and NotFullWaiters: what to subtract
+	FullEvents        uint64 // 48
+	// SleepingFull and SleepingEmpty count this entry's goroutines
+	// registered in NotFullWaiters and NotEmptyWaiters: what to subtract
 	// from those when the entry's handle dies while asleep (peers.go).
-	SleepingEmpty uint32 // 100: atomic
-	SleepingFull  uint32 // 104: atomic
-	_             uint32 // 108
-	// ProdClaim and ConsClaim are 1 + the first position this entry's
-	// handle is claiming as an MPMC producer (consumer), stored before the
-	// claiming CAS and cleared to 0 once the claimed slots carry the
-	// handle's tag: they tell a repairer whose claim an untagged slot is
-	// (mpmc_repair.go).
-	ProdClaim uint64 // 112: atomic
-	ConsClaim uint64 // 120: atomic
+	SleepingFull   uint32 // 56: atomic
+	Generation     uint32 // 60: atomic; incremented by every claim
+	ConsClaim      uint64 // 64: atomic
+	AttachUnixNano int64  // 72
+	MsgsOut        uint64 // 80
+	BytesOut       uint64 // 88
+	EmptyEvents    uint64 // 96
+	Sleeps         uint64 // 104
+	Wakes          uint64 // 112
+	SleepingEmpty  uint32 // 120: atomic
+	_              uint32 // 124
 }
 
 var (

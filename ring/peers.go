@@ -285,6 +285,7 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	atomic.StoreInt64(&e.AttachUnixNano, now)
 	atomic.StoreInt64(&e.HeartbeatUnixNano, now)
 	c.peer, c.peerIdx = e, i
+	c.rolesDone.Store(0)
 	return true, nil
 }
 
@@ -307,12 +308,17 @@ func (c *core) releasePeer() {
 	// the shared one another handle may claim next.
 	c.peer, c.peerIdx = new(peerEntry), 0
 	c.ownerTag = tagOverflow
+	c.rolesDone.Store(0)
 }
 
 // markRole records a role in the handle's entry, once.
 func (c *core) markRole(role Role) {
-	if atomic.LoadUint32(&c.peer.Roles)&uint32(role) == 0 {
+	// The handle's own cache of what it recorded, so that every claim reads
+	// a private word rather than the shared entry's first line, which the
+	// producer side writes.
+	if c.rolesDone.Load()&uint32(role) == 0 {
 		atomic.OrUint32(&c.peer.Roles, uint32(role))
+		c.rolesDone.Or(uint32(role))
 	}
 }
 

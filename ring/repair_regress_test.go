@@ -97,8 +97,8 @@ func TestRegressionTryClaimStartTicksWindow(t *testing.T) {
 	if err := m.TryPush([]byte("a")); err != nil {
 		t.Fatal(err)
 	}
-	claimUntagged(t, m, 2, true)                 // entry 2 died holding position 0, untagged
-	atomic.StoreUint64(&m.peer.ConsClaim, 1)     // a live word near it: the settle waits settleWait
+	claimUntagged(t, m, 2, true)             // entry 2 died holding position 0, untagged
+	atomic.StoreUint64(&m.peer.ConsClaim, 1) // a live word near it: the settle waits settleWait
 	defer atomic.StoreUint64(&m.peer.ConsClaim, 0)
 	type res struct {
 		h   *MPMC
@@ -118,4 +118,3 @@ func TestRegressionTryClaimStartTicksWindow(t *testing.T) {
 		t.Errorf("two live handles own entry %d; the one with generation %d has tags that read as dead", a.h.peerIdx, min(a.h.peerGen, b.h.peerGen))
 	}
 }
-
