@@ -546,3 +546,77 @@ func TestOlderLayoutRefused(t *testing.T) {
 		}
 	}
 }
+
+func init() {
+	roles["xp-reserve-stuck"] = xpRingRole("mpmc", xpReserveStuck)
+}
+
+// xpReserveStuck reserves a slot, says "reserved", waits (a stuck live
+// producer) until the ring shows its claim was passed over, then commits
+// and says what Commit returned.
+func xpReserveStuck(ctx context.Context, _ xproc.Args, r Ring) error {
+	res, err := r.TryReserve(4)
+	if err != nil {
+		return err
+	}
+	copy(res.Buf, "late")
+	fmt.Println("reserved")
+	for r.Stats().Skipped == 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Printf("commit: %v\n", r.Commit(res, 4))
+	return nil
+}
+
+// TestClaimTimeoutStoppedProducer: a producer process stopped (SIGSTOP)
+// while it holds a reservation blocks an MPMC ring only until a handle
+// with a claim timeout passes its claim over; resumed, its Commit says
+// ErrFenced and publishes nothing.
+func TestClaimTimeoutStoppedProducer(t *testing.T) {
+	requireLocks(t)
+	a, path := xpArena(t, 1<<20)
+	r := xpCreate(t, a, "mpmc", "stuck", Config{Slots: 8, SlotSize: 16})
+	defer r.Detach()
+	child := xproc.StartT(t, "xp-reserve-stuck", "path="+path, "ring=stuck")
+	xproc.WaitFor(t, "the child to reserve", child, func() bool { return bytes.Contains([]byte(child.Stdout()), []byte("reserved")) })
+	if err := syscall.Kill(child.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	o, err := OpenMPMC(a, "stuck", WithClaimTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Detach()
+	if err := o.TryPush([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	buf := make([]byte, 16)
+	start := time.Now()
+	n, err := o.Pop(ctx, buf)
+	if err != nil || string(buf[:n]) != "next" {
+		t.Fatalf("Pop past the stopped producer's claim: %q %v", buf[:n], err)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Fatalf("passed the claim over after %v, before the 50 ms timeout", took)
+	}
+	if err := syscall.Kill(child.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, child.Stderr())
+	}
+	if !bytes.Contains([]byte(child.Stdout()), []byte("commit: ring: fenced")) {
+		t.Fatalf("the resumed producer's Commit: %s", child.Stdout())
+	}
+	if _, err := o.TryPop(buf); err != ErrEmpty {
+		t.Fatalf("after the fenced Commit: %v, want ErrEmpty", err)
+	}
+	if st := o.Stats(); st.Skipped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
