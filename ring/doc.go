@@ -77,6 +77,23 @@
 // entry that records the other side's role is dead) returns ErrPeerDead
 // within about 200 ms.
 //
+// # Crashes and takeovers
+//
+// A process may die at any instruction; the others keep going, without a
+// call. An MPMC claim a dead handle held is repaired in place by whoever
+// finds it blocking them (mpmc_repair.go): a producer's uncommitted claim
+// becomes a skip record that consumers pass over, a consumer's unreleased
+// message is delivered again to another consumer; both are counted
+// (Stats.Skipped, Stats.Redelivered). Whose claim a slot is comes from the
+// claimant's peer entry (a claim word set around the claiming CAS) or the
+// slot's Owner tag (index, role, lap, generation). WithClaimTimeout also
+// moves claims that live handles hold too long. An SPSC side is taken over
+// by the next handle that works it, which bumps the side's epoch in its
+// position word; the handle it replaced gets ErrFenced (spsc_takeover.go).
+// A dead sleeper's futex registration is taken out of the waiter counts.
+// Recover does all of it on demand and says what it did. docs/ring.md
+// states the crash contract, per kind.
+//
 // # Files
 //
 // api.go holds the types every kind shares (Ring, Reservation, Message,
@@ -89,7 +106,8 @@
 // the one slow path of
 // every blocking operation (wait.go its strategies, eventcount.go the
 // futex protocol). spsc.go, spsc_consumer.go and mpmc.go are the
-// algorithms, hot path first; spsc_takeover.go the SPSC rare paths. A new
+// algorithms, hot path first; spsc_takeover.go the SPSC rare paths and
+// fencing, mpmc_repair.go the MPMC claim repair. A new
 // ring kind embeds core, implements kindOps (shell.go) and gets the
 // blocking API, closing, counting and the peer table from them.
 //
@@ -103,10 +121,12 @@
 // # Memory ordering
 //
 // A producer writes a slot with plain stores and publishes it with a
-// sequentially consistent atomic (the tail CAS for SPSC, the slot's Seq
-// store for MPMC); a consumer acquire-loads that word before reading the
-// slot, and hands the slot back with another sequentially consistent store
-// that the producer acquire-loads before reusing it. The sequentially
+// sequentially consistent atomic (the tail CAS for SPSC, a CAS of the
+// slot's Seq for MPMC); a consumer acquire-loads that word before reading
+// the slot, and hands the slot back with another sequentially consistent
+// CAS that the producer acquire-loads before reusing it. (CASes rather
+// than stores, so that a repairer's CAS and the holder's own cannot both
+// land.) The sequentially
 // consistent publish also serves the eventcount that lets sleepers block
 // in a futex: it orders the publish before the load of the other side's
 // waiter count, so no wake-up is lost and no system call is made while
