@@ -28,6 +28,11 @@ type Ring interface {
 	TryPeek() (Message, error)
 	Peek(ctx context.Context) (Message, error)
 	Release(m Message) error
+	// Discard drops up to n of the messages a consumer would take next,
+	// without copying them (n < 0: every message in the ring at the
+	// call), and returns how many it dropped: a restarted consumer skips
+	// what it no longer wants. It never blocks.
+	Discard(n int) (int, error)
 
 	// Close releases the handle; an SPSC producer's Close also ends the
 	// stream. CloseWrite ends the stream for everyone without releasing

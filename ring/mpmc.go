@@ -678,3 +678,54 @@ func (r *MPMC) ready(push bool) bool {
 // many producers, one leaving is not the end; call CloseWrite for that.
 // Idempotent; call it after the handle's last operation.
 func (r *MPMC) Close() error { return r.Detach() }
+
+// Discard drops up to n of the messages consumers would take next (n < 0:
+// every message claimed by producers when it is called), claiming and
+// releasing them without copying, and returns how many it dropped. They
+// count as consumed (Stats.MsgsOut, BytesOut). With nothing to drop it
+// returns 0 and nil, or io.EOF once the stream is ended and drained. A
+// message still being written by its producer ends the discard there.
+func (r *MPMC) Discard(n int) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
+	end := atomic.LoadUint64(&r.prod.Pos) & posMask // acquire: "in the ring now" for n < 0
+	total := 0
+	for n < 0 || total < n {
+		want := r.g.slots
+		if n > 0 {
+			want = min(want, uint64(n-total))
+		}
+		if n < 0 {
+			d := atomic.LoadUint64(&r.cons.Pos)
+			if d >= end {
+				if e := atomic.LoadUint64(&r.prod.Pos); total == 0 && e&closedBit != 0 && e&posMask == d {
+					return 0, io.EOF // ended and drained
+				}
+				break
+			}
+			want = min(want, end-d)
+		}
+		pos, k, err := r.claimDeq(want, noLimit, false)
+		if err != nil {
+			if total > 0 || err == ErrEmpty {
+				break
+			}
+			return 0, err
+		}
+		var nbytes, got uint64
+		for i := uint64(0); i < k; i++ {
+			s, _ := r.slotAt(pos + i)
+			ln := min(uint64(atomic.LoadUint32(&s.Len)), r.g.slotSize)
+			if r.releaseSlot(pos + i) { // fenced: another consumer has it
+				got++
+				nbytes += ln
+			}
+		}
+		storeOwned64(&r.peer.ConsClaim, 0) // the claim is settled
+		r.countOut(got, nbytes)
+		r.notFull.notify(int(k), r.peer)
+		total += int(got)
+	}
+	return total, nil
+}

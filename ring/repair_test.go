@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -618,5 +620,129 @@ func TestClaimTimeoutStoppedProducer(t *testing.T) {
 	}
 	if st := o.Stats(); st.Skipped != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestDiscard: Discard drops the next messages without copying them, as
+// many as asked or all that are in the ring, counts them as consumed, and
+// answers like a pop where nothing is there.
+func TestDiscard(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			r, _ := newHeapRing(t, k.kind, Config{Slots: 16, SlotSize: 16})
+			for i := 0; i < 10; i++ {
+				if err := r.TryPush([]byte{byte(i), 0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				n, want int
+			}{{0, 0}, {3, 3}, {2, 2}} {
+				if got, err := r.Discard(tc.n); err != nil || got != tc.want {
+					t.Fatalf("Discard(%d): %d, %v; want %d", tc.n, got, err, tc.want)
+				}
+			}
+			buf := make([]byte, 16)
+			if n, err := r.TryPop(buf); err != nil || n != 2 || buf[0] != 5 {
+				t.Fatalf("pop after discarding 5: %v %v, want message 5", buf[:n], err)
+			}
+			if got, err := r.Discard(-1); err != nil || got != 4 {
+				t.Fatalf("Discard(-1): %d, %v; want the 4 left", got, err)
+			}
+			if got, err := r.Discard(-1); err != nil || got != 0 {
+				t.Fatalf("Discard on an empty ring: %d, %v", got, err)
+			}
+			if got, err := r.Discard(5); err != nil || got != 0 {
+				t.Fatalf("Discard(5) on an empty ring: %d, %v", got, err)
+			}
+			if st := r.Stats(); st.MsgsOut != 10 || st.Len != 0 {
+				t.Fatalf("stats %+v: the discarded count as consumed", st)
+			}
+			if err := r.TryPush([]byte("after")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.TryPop(buf); err != nil || string(buf[:n]) != "after" {
+				t.Fatalf("pop after Discard: %q %v", buf[:n], err)
+			}
+			if err := r.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Discard(-1); err != io.EOF {
+				t.Fatalf("Discard when closed and drained: %v, want io.EOF", err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Discard(1); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Discard on a closed handle: %v", err)
+			}
+		})
+	}
+	t.Run("SPSC-outstanding", func(t *testing.T) {
+		r, _ := newHeapRing(t, kindSPSC, Config{Slots: 4, SlotSize: 16})
+		if err := r.TryPush([]byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		m, err := r.TryPeek()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Discard(1); err != ErrOutstanding {
+			t.Fatalf("Discard with a peek held: %v, want ErrOutstanding", err)
+		}
+		if err := r.Release(m); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func init() {
+	roles["xp-discard-join"] = xpRingRole("", xpDiscardJoin)
+}
+
+// xpDiscardJoin is a restarted consumer that wants only new messages: it
+// drops what is in the ring, says how many, and pops the next one.
+func xpDiscardJoin(ctx context.Context, _ xproc.Args, r Ring) error {
+	n, err := r.Discard(-1)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("discarded %d\n", n)
+	buf := make([]byte, r.SlotSize())
+	m, err := r.Pop(ctx, buf)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("got %s\n", buf[:m])
+	return nil
+}
+
+// TestDiscardOnRestart: a consumer process restarted on a ring that
+// filled while it was away drops the backlog with Discard(-1) and gets
+// the first message pushed after it joined.
+func TestDiscardOnRestart(t *testing.T) {
+	a, path := xpArena(t, 1<<20)
+	for _, kind := range []string{"spsc", "mpmc"} {
+		t.Run(kind, func(t *testing.T) {
+			name := "discard-" + kind
+			r := xpCreate(t, a, kind, name, Config{Slots: 64, SlotSize: 16})
+			defer r.Detach()
+			for i := 0; i < 50; i++ {
+				if err := r.TryPush([]byte("old")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			child := xproc.StartT(t, "xp-discard-join", "path="+path, "ring="+name, "kind="+kind)
+			xproc.WaitFor(t, "the child to discard", child, func() bool { return bytes.Contains([]byte(child.Stdout()), []byte("discarded")) })
+			if err := r.TryPush([]byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			if err := child.Wait(); err != nil {
+				t.Fatalf("child: %v\n%s", err, child.Stderr())
+			}
+			if out := child.Stdout(); !strings.Contains(out, "discarded 50") || !strings.Contains(out, "got new") {
+				t.Fatalf("child said %q, want it to discard the 50 old messages and get the new one", out)
+			}
+		})
 	}
 }

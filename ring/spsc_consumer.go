@@ -294,3 +294,56 @@ func (r *SPSC) Release(m Message) error {
 	c.peek = false
 	return r.release(c.head+1, 1, uint64(len(m.Data)))
 }
+
+// Discard drops up to n of the oldest messages (n < 0: every message
+// published when it is called) as TryPopBatch would take them, without
+// copying them, and returns how many it dropped. They count as consumed
+// (Stats.MsgsOut, BytesOut). With nothing to drop it returns 0 and nil, or
+// io.EOF once the stream is ended and drained; ErrOutstanding while a
+// peeked message is held. It is a consumer operation: like the others, a
+// handle's first one takes the consumer side over.
+func (r *SPSC) Discard(n int) (int, error) {
+	if r.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
+		return 0, r.shutErr()
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := r.consPrologue(); err != nil {
+		return 0, err
+	}
+	c := &r.c
+	t, a, eof, err := r.loadTail()
+	if err != nil {
+		return 0, err
+	}
+	if a == 0 {
+		if eof {
+			return 0, io.EOF
+		}
+		return 0, nil
+	}
+	if t > c.head {
+		c.tailCache = t
+	}
+	k := a
+	if n > 0 && uint64(n) < k {
+		k = uint64(n)
+	}
+	var nbytes uint64
+	for i := uint64(0); i < k; i++ {
+		ln, _, err := r.msgAt(c.head + i) // lengths are validated as a pop would
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			k = i
+			break
+		}
+		nbytes += ln
+	}
+	if err := r.release(c.head+k, k, nbytes); err != nil {
+		return 0, err
+	}
+	return int(k), nil
+}
