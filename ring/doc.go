@@ -14,8 +14,10 @@
 // slot's sequence, so every message is delivered exactly once and
 // per-producer order is kept.
 //
-// Positions are 63-bit counters that only grow (bit 63 of the producer
-// word means closed), indexed modulo Slots, so wrap-around is a non-event.
+// Positions are counters that only grow (63-bit for MPMC; 56-bit for SPSC,
+// whose words carry the side's epoch in bits 56..62; bit 63 of the
+// producer word means closed), indexed modulo Slots, so wrap-around is a
+// non-event.
 // Every 8-byte atomic is 8-byte aligned. Hot fields sit on their own units
 // of the padding size recorded in the arena header; docs/ring.md has the
 // byte-exact layout.
