@@ -131,6 +131,12 @@ func (c *core) detach() {
 		c.flushIn()
 		c.flushOut()
 		c.releasePeer()
+		if c.subscriber {
+			// A tethered subscriber's entry no longer holds the producer
+			// back: wake it if it sleeps on us. The release's CAS is the
+			// StoreLoad fence before notify's load.
+			c.notFull.notify(0, c.peer)
+		}
 	}
 	c.pin.Unpin() // nil-safe
 }

@@ -18,6 +18,11 @@ type Config struct {
 	// counters). 0 means DefaultPeers. Handles beyond it share an overflow
 	// entry.
 	Peers int
+	// Subscribers is, for a broadcast ring, the most subscribers attached
+	// at once: each has an entry of its own (its cursor and counters)
+	// beside the Peers entries. 0 means DefaultSubscribers. Must be 0 for
+	// the other kinds.
+	Subscribers int
 }
 
 // Limits.
@@ -25,6 +30,8 @@ const (
 	MaxSlots     = 1 << 30
 	MaxSlotSize  = 1 << 30
 	DefaultPeers = 16
+	// DefaultSubscribers is a broadcast ring's Config.Subscribers when 0.
+	DefaultSubscribers = 16
 	MaxPeers     = 1024
 	maxRingBytes = 1 << 44
 )
@@ -45,6 +52,21 @@ func (c Config) validate() error {
 	}
 	if c.Peers < 1 || c.Peers > MaxPeers {
 		return fmt.Errorf("%w: Peers %d must be in [1,%d]", ErrInvalid, c.Peers, MaxPeers)
+	}
+	return nil
+}
+
+// validateSubscribers checks Subscribers for kind k (after withDefaults
+// and validate): in [1, MaxPeers] for a broadcast ring, 0 otherwise.
+func (c Config) validateSubscribers(k ringKind) error {
+	if k != kindBroadcast {
+		if c.Subscribers != 0 {
+			return fmt.Errorf("%w: Subscribers %d on a %v ring (only broadcast rings have subscribers)", ErrInvalid, c.Subscribers, k)
+		}
+		return nil
+	}
+	if c.Subscribers < 1 || c.Subscribers > MaxPeers {
+		return fmt.Errorf("%w: Subscribers %d must be in [1,%d]", ErrInvalid, c.Subscribers, MaxPeers)
 	}
 	return nil
 }

@@ -39,6 +39,9 @@ type core struct {
 	live      *arena.LiveLock // this handle's liveness lock on its peer entry, if the ring uses them
 	pin       *arena.Pin      // this handle's pin on the arena's mapping (closed.go), nil over caller memory
 	detached  atomic.Bool
+	// subscriber: the handle is a broadcast subscriber (subscriber.go),
+	// which claims an entry in the ring's subscriber part.
+	subscriber bool
 	// claimTimeout is WithClaimTimeout's (MPMC repair; 0 = dead holders only).
 	claimTimeout time.Duration
 	// waiting counts this handle's blocking calls inside the shared slow
@@ -229,6 +232,11 @@ func (c *core) Stats() Stats {
 	if s.MsgsIn >= s.MsgsOut {
 		s.Len = s.MsgsIn - s.MsgsOut
 	}
+	if c.kind == kindBroadcast {
+		// No consumer position: subscribers' reads are summed below, and
+		// Len is what the slowest tethered subscriber has yet to read.
+		s.MsgsOut, s.Len = 0, c.backlog()
+	}
 	s.Peers, s.DeadPeers = c.livePeers()
 	s.Skipped = atomic.LoadUint64(&c.hdr.Skipped)
 	s.Redelivered = atomic.LoadUint64(&c.hdr.Redelivered)
@@ -236,9 +244,15 @@ func (c *core) Stats() Stats {
 	s.NotFullWaiters = atomic.LoadUint32(&c.cons.NotFullWaiters)
 	for i := 0; i < int(c.g.peers); i++ {
 		e := c.peerAt(i)
-		s.BytesIn += atomic.LoadUint64(&e.BytesIn)
+		if uint64(i) >= c.g.subBase {
+			// A subscriber entry: its producer-side words are its lapped
+			// and missed counts (subscriber.go).
+			s.MsgsOut += atomic.LoadUint64(&e.MsgsOut)
+		} else {
+			s.BytesIn += atomic.LoadUint64(&e.BytesIn)
+			s.FullEvents += atomic.LoadUint64(&e.FullEvents)
+		}
 		s.BytesOut += atomic.LoadUint64(&e.BytesOut)
-		s.FullEvents += atomic.LoadUint64(&e.FullEvents)
 		s.EmptyEvents += atomic.LoadUint64(&e.EmptyEvents)
 		s.Sleeps += atomic.LoadUint64(&e.Sleeps)
 		s.Wakes += atomic.LoadUint64(&e.Wakes)
@@ -283,14 +297,24 @@ func (c *core) countOut(n, nbytes uint64) {
 }
 
 // countFull and countEmpty record one full or empty event: once per Try
-// call that found the ring full or empty, and once per blocking call that
-// had to wait, however long.
-func (c *core) countFull() {
-	if c.pendIn != nil {
-		c.pendIn.events++
-		return
+// call that found the ring full or empty (for a push batch, once per
+// message left out), and once per blocking call (for PushBatch, once per
+// message still to push) that had to wait, however long.
+func (c *core) countFull() { c.countFullN(1) }
+
+// countFullN counts n full events: published at once, even for kinds with
+// pending counters, so that a producer dropping messages into a full ring
+// shows it while it happens (the ring is full: this is no hot path).
+func (c *core) countFullN(n uint64) { atomic.AddUint64(&c.peer.FullEvents, n) }
+
+// countedBatch finishes a TryPushBatch: every message it left out because
+// the ring was full counts one full event (not one per call: a producer
+// that drops what does not fit sees each dropped message counted).
+func (c *core) countedBatch(msgs [][]byte, n int, err error) (int, error) {
+	if n < len(msgs) && (err == ErrFull || err == nil && uint64(len(msgs[n])) <= c.g.slotSize) {
+		c.countFullN(uint64(len(msgs) - n))
 	}
-	atomic.AddUint64(&c.peer.FullEvents, 1)
+	return n, err
 }
 
 func (c *core) countEmpty() {

@@ -72,6 +72,14 @@ var (
 	// Commit (Release) it first: SPSC slots are handed over in order, so at
 	// most one is held at a time.
 	ErrOutstanding = errors.New("ring: a reservation or peeked message is outstanding")
+	// ErrSubscribers: Subscribe found every subscriber entry of the
+	// broadcast ring (Config.Subscribers) held by a live subscriber.
+	ErrSubscribers = errors.New("ring: too many subscribers")
+	// ErrLapped: a lossy broadcast subscriber was overtaken by the
+	// producer: messages it had not read were overwritten. The error
+	// returned is a *LappedError, which says how many; the subscriber
+	// continues from the oldest message still in the ring.
+	ErrLapped = errors.New("ring: subscriber lapped")
 	// ErrFenced: this handle's claim on the ring was taken from it, and
 	// what it tried to publish or hand back was not: an SPSC producer or
 	// consumer handle that another handle took over from (its later
@@ -97,6 +105,13 @@ var (
 	// errTruncated: the arena file was found shorter than the mapping
 	// (arena.CheckSize, run by Recover): the ring's memory may be gone.
 	errTruncated error = &matches{"ring: arena file truncated under the mapping", []error{ErrCorrupt, arena.ErrTruncated}}
+)
+
+// The errors of a broadcast handle asked for the other side's operation
+// (through kindOps only: the types have no such methods).
+var (
+	errNotSubscriber error = &matches{"ring: a broadcast producer handle does not consume", []error{ErrInvalid}}
+	errNotProducer   error = &matches{"ring: a broadcast subscriber does not produce", []error{ErrInvalid}}
 )
 
 // matches is an error with its own text that matches each of a list of
@@ -129,3 +144,19 @@ func (e *wrapsStd) Is(target error) bool { return target == e.std }
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
+
+// LappedError is the error a lapped lossy subscriber gets (errors.Is
+// ErrLapped): Missed messages it had not read were overwritten by the
+// producer and are lost to it. Missed is exact: over a subscriber's life,
+// the messages it was delivered plus every Missed add up to the messages
+// pushed from its first position on.
+type LappedError struct {
+	Missed uint64
+}
+
+func (e *LappedError) Error() string {
+	return fmt.Sprintf("ring: subscriber lapped: %d messages missed", e.Missed)
+}
+
+// Is makes errors.Is(err, ErrLapped) true.
+func (e *LappedError) Is(target error) bool { return target == ErrLapped }

@@ -19,18 +19,22 @@ import (
 //	0        ringHeader (256 bytes: geometry, checksum, ready word)
 //	A        producer unit (P bytes): Tail/EnqPos, not-empty eventcount
 //	A+P      consumer unit (P bytes): Head/DeqPos, not-full eventcount
-//	A+2P     peer table: Peers entries of max(P,128) bytes
+//	A+2P     peer table: PeerCapacity entries of max(P,128) bytes (for a
+//	         broadcast ring the last Subscribers of them are the
+//	         subscribers' entries, each holding its subscriber's cursor)
 //	S        slots: Slots x SlotStride bytes
 //
-// with A = roundup(256, P) and S = roundup(A+2P+Peers*PeerStride, P).
-// Every offset is a function of (P, Slots, SlotSize, Peers); a reader
-// recomputes them and refuses a header that disagrees.
+// with A = roundup(256, P) and S = roundup(A+2P+PeerCapacity*PeerStride, P).
+// Every offset is a function of (kind, P, Slots, SlotSize, PeerCapacity);
+// a reader recomputes them and refuses a header that disagrees.
 
 const (
 	ringMagic        = "SHMRRING"
 	ringVersionMajor = 1
-	// ringVersionMinor 1 added ringFlagPeerLocks, 2 ringFlagClaimRepair.
-	ringVersionMinor = 2
+	// ringVersionMinor 1 added ringFlagPeerLocks, 2 ringFlagClaimRepair,
+	// 3 the broadcast kind and the header's Subscribers field (zero for
+	// the other kinds, so 1.2 rings read the same).
+	ringVersionMinor = 3
 	ringHeaderSize   = 256
 	stateReady       = 0x59444552 // "REDY"
 	peerEntryMin     = 128
@@ -49,8 +53,9 @@ const (
 	spscPosMask    = spscEpochOne - 1
 	spscEpochMask  = posMask &^ spscPosMask
 
-	spscSlotHeader = 8  // Len uint32, Seq uint32
-	mpmcSlotHeader = 16 // Seq uint64, Len uint32, Owner uint32
+	spscSlotHeader  = 8  // Len uint32, Seq uint32
+	mpmcSlotHeader  = 16 // Seq uint64, Len uint32, Owner uint32
+	bcastSlotHeader = 16 // Seq uint64, Len uint32, reserved uint32
 )
 
 // Ring header Flags: incompatible features. A reader refuses a ring with a
@@ -83,6 +88,9 @@ const (
 const (
 	KindSPSC arena.Kind = 0x43535053 // "SPSC"
 	KindMPMC arena.Kind = 0x434d504d // "MPMC"
+	// KindBroadcast is a broadcast ring (CreateBroadcast): one producer,
+	// any number of subscribers, each of which sees every message.
+	KindBroadcast arena.Kind = 0x54534342 // "BCST"
 )
 
 // ringKind is the one place a ring kind is described: its code in the
@@ -92,9 +100,12 @@ const (
 type ringKind uint32
 
 const (
-	kindSPSC ringKind = 1
-	kindMPMC ringKind = 2
+	kindSPSC      ringKind = 1
+	kindMPMC      ringKind = 2
+	kindBroadcast ringKind = 3
 )
+
+var ringKinds = [...]ringKind{kindSPSC, kindMPMC, kindBroadcast}
 
 // region is the kind recorded in the arena directory.
 func (k ringKind) region() arena.Kind {
@@ -103,14 +114,19 @@ func (k ringKind) region() arena.Kind {
 		return KindSPSC
 	case kindMPMC:
 		return KindMPMC
+	case kindBroadcast:
+		return KindBroadcast
 	}
 	return 0
 }
 
 // slotHeader is the size of the header in front of every slot's data.
 func (k ringKind) slotHeader() uint64 {
-	if k == kindMPMC {
+	switch k {
+	case kindMPMC:
 		return mpmcSlotHeader
+	case kindBroadcast:
+		return bcastSlotHeader
 	}
 	return spscSlotHeader
 }
@@ -121,11 +137,14 @@ func (k ringKind) String() string {
 		return "SPSC"
 	case kindMPMC:
 		return "MPMC"
+	case kindBroadcast:
+		return "broadcast"
 	}
 	return fmt.Sprintf("kind %d", uint32(k))
 }
 
-// newHandle returns an unattached handle of this kind.
+// newHandle returns an unattached handle of this kind, nil for a kind
+// whose handles are not a Ring (broadcast: a producer and subscribers).
 func (k ringKind) newHandle() Ring {
 	switch k {
 	case kindSPSC:
@@ -138,7 +157,7 @@ func (k ringKind) newHandle() Ring {
 
 // kindOfRegion maps an arena directory kind to the ring kind it holds.
 func kindOfRegion(k arena.Kind) (ringKind, bool) {
-	for _, rk := range []ringKind{kindSPSC, kindMPMC} {
+	for _, rk := range ringKinds {
 		if rk.region() == k {
 			return rk, true
 		}
@@ -152,7 +171,7 @@ type ringHeader struct {
 	Magic           [8]byte  // 0
 	VersionMajor    uint16   // 8
 	VersionMinor    uint16   // 10
-	Kind            uint32   // 12: a ringKind: 1 SPSC, 2 MPMC
+	Kind            uint32   // 12: a ringKind: 1 SPSC, 2 MPMC, 3 broadcast
 	Slots           uint32   // 16
 	SlotSize        uint32   // 20
 	SlotStride      uint32   // 24
@@ -161,13 +180,17 @@ type ringHeader struct {
 	ProdOffset      uint64   // 40
 	ConsOffset      uint64   // 48
 	PeersOffset     uint64   // 56
-	PeerCapacity    uint32   // 64
+	PeerCapacity    uint32   // 64: entries in the peer table, subscribers' included
 	PeerStride      uint32   // 68
 	SlotsOffset     uint64   // 72
 	CreatorPID      uint32   // 80
 	Flags           uint32   // 84: incompatible feature flags (ringFlag*); a reader refuses unknown bits
 	CreatedUnixNano int64    // 88
-	_               [24]byte // 96: reserved, zero
+	// Subscribers is, for a broadcast ring, how many of the peer table's
+	// entries (the last ones) are reserved for subscribers; 0 for the
+	// other kinds.
+	Subscribers uint32   // 96
+	_           [20]byte // 100: reserved, zero
 	Checksum        uint32   // 120: CRC-32C of [0,120)
 	State           uint32   // 124: atomic; stateReady once initialised
 	// Closed mirrors the closed bit of the producer word on a line nobody
@@ -263,7 +286,11 @@ type geometry struct {
 	prodOff    uint64
 	consOff    uint64
 	peersOff   uint64
-	peers      uint64
+	peers      uint64 // entries in the peer table, subscribers' included
+	// subBase is the first subscriber entry (a broadcast ring's last
+	// Subscribers entries); == peers for the other kinds. Handles that
+	// are not subscribers claim entries in [1, subBase).
+	subBase    uint64
 	peerStride uint64
 	slotsOff   uint64
 	size       uint64
@@ -281,11 +308,13 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 // computeGeometry derives every offset. Inputs must already be bounded by
 // Config.validate and the padding-unit check.
 func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
-	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize), peers: uint64(cfg.Peers)}
+	g := geometry{kind: kind, pad: pad, slots: uint64(cfg.Slots), slotSize: uint64(cfg.SlotSize)}
+	g.subBase = uint64(cfg.Peers)
+	g.peers = g.subBase + uint64(cfg.Subscribers) // Subscribers is 0 but for broadcast
 	g.mask = g.slots - 1
 	g.lapShift = uint(bits.TrailingZeros64(g.slots))
 	g.posMask = posMask
-	if kind == kindSPSC {
+	if kind == kindSPSC || kind == kindBroadcast {
 		g.posMask = spscPosMask
 	}
 	g.slotHeader = kind.slotHeader()
@@ -301,7 +330,8 @@ func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 }
 
 // Size returns the number of bytes a ring of this kind and config needs in
-// an arena whose padding unit is padUnit. kind is KindSPSC or KindMPMC.
+// an arena whose padding unit is padUnit. kind is KindSPSC, KindMPMC or
+// KindBroadcast.
 func Size(kind arena.Kind, cfg Config, padUnit int) (int64, error) {
 	k, ok := kindOfRegion(kind)
 	if !ok {
@@ -318,7 +348,13 @@ func Size(kind arena.Kind, cfg Config, padUnit int) (int64, error) {
 // the geometry of a new ring.
 func newGeometry(k ringKind, pad uint64, cfg Config) (geometry, error) {
 	cfg = cfg.withDefaults()
+	if k == kindBroadcast && cfg.Subscribers == 0 {
+		cfg.Subscribers = DefaultSubscribers
+	}
 	if err := cfg.validate(); err != nil {
+		return geometry{}, err
+	}
+	if err := cfg.validateSubscribers(k); err != nil {
 		return geometry{}, err
 	}
 	if err := checkPad(pad); err != nil {
@@ -363,6 +399,7 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 		h.Flags |= ringFlagPeerLocks
 	}
 	h.CreatedUnixNano = now
+	h.Subscribers = uint32(g.peers - g.subBase)
 	h.Checksum = h.sum()
 	if g.kind == kindMPMC {
 		// Vyukov: slot i starts with sequence i (free for the producer of
@@ -402,8 +439,14 @@ func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error
 	if ringKind(h.Kind) != wantKind {
 		return geometry{}, fmt.Errorf("%w: ring kind %d, want %d (%v)", ErrKind, h.Kind, uint32(wantKind), wantKind)
 	}
-	cfg := Config{Slots: int(h.Slots), SlotSize: int(h.SlotSize), Peers: int(h.PeerCapacity)}
+	if h.Subscribers > h.PeerCapacity {
+		return geometry{}, corruptf("ring header: %d subscriber entries of %d", h.Subscribers, h.PeerCapacity)
+	}
+	cfg := Config{Slots: int(h.Slots), SlotSize: int(h.SlotSize), Peers: int(h.PeerCapacity - h.Subscribers), Subscribers: int(h.Subscribers)}
 	if err := cfg.validate(); err != nil {
+		return geometry{}, corruptf("ring header: %v", err)
+	}
+	if err := cfg.validateSubscribers(ringKind(h.Kind)); err != nil {
 		return geometry{}, corruptf("ring header: %v", err)
 	}
 	if err := checkPad(uint64(h.PadUnit)); err != nil || (arenaPad != 0 && uint64(h.PadUnit) != arenaPad) {
@@ -450,7 +493,21 @@ type mpmcSlot struct {
 	Owner uint32
 }
 
+// bcastSlot is the head of a broadcast slot; the message follows it.
+type bcastSlot struct {
+	// Seq is the slot's seqlock word (broadcast.go): 1 + the position
+	// whose message the slot holds, with bcastWriting (bit 63) set while
+	// the producer rewrites it. 0: never written.
+	Seq uint64
+	// Len is the message length, stored (release) before Seq clears the
+	// writing bit.
+	Len uint32
+	_   uint32
+}
+
 var (
+	_ [bcastSlotHeader - unsafe.Sizeof(bcastSlot{})]byte
+	_ [unsafe.Sizeof(bcastSlot{}) - bcastSlotHeader]byte
 	_ [spscSlotHeader - unsafe.Sizeof(spscSlot{})]byte
 	_ [unsafe.Sizeof(spscSlot{}) - spscSlotHeader]byte
 	_ [mpmcSlotHeader - unsafe.Sizeof(mpmcSlot{})]byte

@@ -175,7 +175,11 @@ func handleOfKind(kind arena.Kind) (Ring, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: kind %#x is not a ring kind", ErrInvalid, uint32(kind))
 	}
-	return k.newHandle(), nil
+	h := k.newHandle()
+	if h == nil {
+		return nil, fmt.Errorf("%w: a %v ring has no Ring handle (use CreateBroadcast, OpenBroadcast, Subscribe)", ErrKind, k)
+	}
+	return h, nil
 }
 
 // ringOrNil returns the handle as a Ring, or a nil Ring (not a typed nil)

@@ -256,7 +256,10 @@ const fencedRetries = 4
 // TryPushBatch pushes as many of msgs as fit, claiming their slots with
 // one CAS of the shared producer position. It returns how many were
 // pushed; the error is non-nil only when none were.
-func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) { return r.countedN(r.pushBatch(msgs)) }
+func (r *MPMC) TryPushBatch(msgs [][]byte) (int, error) {
+	n, err := r.pushBatch(msgs)
+	return r.countedBatch(msgs, n, err)
+}
 
 // PushBatch pushes all of msgs, waiting while the ring is full. It returns
 // how many were pushed (all of them unless err != nil).

@@ -45,18 +45,29 @@ type Role uint32
 const (
 	RoleProducer Role = 1 << 0
 	RoleConsumer Role = 1 << 1
+	// RoleSubscriber marks a broadcast subscriber's entry (with
+	// RoleConsumer); RoleTethered one whose subscriber holds the producer
+	// back (not lossy).
+	RoleSubscriber Role = 1 << 2
+	RoleTethered   Role = 1 << 3
 )
+
+var roleNames = [...]struct {
+	r    Role
+	name string
+}{{RoleProducer, "producer"}, {RoleConsumer, "consumer"}, {RoleSubscriber, "subscriber"}, {RoleTethered, "tethered"}}
+
+const knownRoles = RoleProducer | RoleConsumer | RoleSubscriber | RoleTethered
 
 func (r Role) String() string {
 	var parts []string
-	if r&RoleProducer != 0 {
-		parts = append(parts, "producer")
+	for _, n := range roleNames {
+		if r&n.r != 0 {
+			parts = append(parts, n.name)
+		}
 	}
-	if r&RoleConsumer != 0 {
-		parts = append(parts, "consumer")
-	}
-	if r&^(RoleProducer|RoleConsumer) != 0 {
-		parts = append(parts, fmt.Sprintf("%#x", uint32(r&^(RoleProducer|RoleConsumer))))
+	if r&^knownRoles != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", uint32(r&^knownRoles)))
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -66,7 +77,8 @@ func (r Role) String() string {
 
 // Peer is one occupied entry of a ring's peer table, as Peers reads it.
 type Peer struct {
-	// Index is the entry's index in the table (1 .. Config.Peers-1).
+	// Index is the entry's index in the table (1 .. Config.Peers-1, then
+	// a broadcast ring's subscriber entries).
 	Index int
 	PID   int
 	Roles Role
@@ -88,6 +100,10 @@ type Peer struct {
 	MsgsIn, MsgsOut, BytesIn, BytesOut uint64
 	FullEvents, EmptyEvents            uint64
 	Sleeps, Wakes                      uint64
+	// A broadcast subscriber's entry (Roles has RoleSubscriber) has no
+	// producer counters but its cursor, its lapped events and the
+	// messages it missed (SubscriberStats).
+	Cursor, Lapped, Missed uint64
 }
 
 // Peers lists the occupied entries of the ring's peer table (the shared
@@ -120,6 +136,12 @@ func (c *core) Peers() []Peer {
 			Sleeps:      atomic.LoadUint64(&e.Sleeps),
 			Wakes:       atomic.LoadUint64(&e.Wakes),
 		})
+		if uint64(i) >= c.g.subBase {
+			p := &out[len(out)-1]
+			p.Cursor = atomic.LoadUint64(subCursor(e))
+			p.Missed, p.Lapped = p.MsgsIn, p.FullEvents
+			p.MsgsIn, p.BytesIn, p.FullEvents = 0, 0, 0
+		}
 	}
 	return out
 }
@@ -203,6 +225,9 @@ var selfPID = uint32(os.Getpid())
 // possible. It fails only if the ring uses liveness locks and one could not
 // be taken for a reason other than a live holder.
 func (c *core) claimPeer() error {
+	if c.subscriber {
+		return c.claimSubscriber()
+	}
 	if c.g.peerLocks && !c.usesLocks() {
 		// The ring's handles prove they are alive with locks on the arena
 		// file, and this one, attached through the ring's bytes without
@@ -211,23 +236,48 @@ func (c *core) claimPeer() error {
 		c.peer, c.peerIdx = c.peerAt(0), 0
 		return nil
 	}
+	ok, err := c.claimIn(1, int(c.g.subBase))
+	if err != nil || ok {
+		return err
+	}
+	c.peer, c.peerIdx = c.peerAt(0), 0
+	return nil
+}
+
+// claimSubscriber takes an entry of a broadcast ring's subscriber part
+// (free first, else dead), for a subscriber handle: its cursor lives in
+// the entry, so it cannot share the overflow entry, and a full table is
+// ErrSubscribers.
+func (c *core) claimSubscriber() error {
+	if c.g.peerLocks && !c.usesLocks() {
+		return fmt.Errorf("%w: a subscriber of a ring in an arena must attach through the arena", ErrInvalid)
+	}
+	ok, err := c.claimIn(int(c.g.subBase), int(c.g.peers))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: all %d entries are held by live subscribers", ErrSubscribers, c.g.peers-c.g.subBase)
+	}
+	return nil
+}
+
+// claimIn claims an entry in [lo, hi): a free one, else one whose handle
+// is dead.
+func (c *core) claimIn(lo, hi int) (bool, error) {
 	for pass := 0; pass < 2; pass++ {
-		for i := 1; i < int(c.g.peers); i++ {
+		for i := lo; i < hi; i++ {
 			old := atomic.LoadUint32(&c.peerAt(i).PID)
 			if pass == 0 && old != 0 || pass == 1 && old == 0 {
 				continue
 			}
 			ok, err := c.tryClaim(i, old)
-			if err != nil {
-				return err
-			}
-			if ok {
-				return nil
+			if err != nil || ok {
+				return ok, err
 			}
 		}
 	}
-	c.peer, c.peerIdx = c.peerAt(0), 0
-	return nil
+	return false, nil
 }
 
 // tryClaim tries to make entry i, whose PID word read old, this handle's.

@@ -182,7 +182,7 @@ func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, erro
 // which pushed done messages and returned err: unless that was all of
 // them or a failure, push the rest, in as few batches as the ring's room
 // allows, waiting while it is full. A call that waits counts one full
-// event, however often it waits.
+// event per message it still had to push then, however often it waits.
 func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) (int, error) {
 	if done == len(msgs) || err != nil && err != ErrFull {
 		return done, err
@@ -192,7 +192,7 @@ func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) 
 	for {
 		if err == ErrFull {
 			if w.ctx == nil {
-				c.countFull()
+				c.countFullN(uint64(len(msgs) - done)) // each message still to push was blocked
 				w.init(ctx, c, true)
 			} else if !w.unblock() && w.peersGone() {
 				return done, ErrPeerDead

@@ -230,7 +230,10 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 // the shared producer position. It returns how many were pushed; the error
 // is non-nil only when none were (ErrFull, ErrTooLarge, ErrClosed, ...).
 // A message longer than SlotSize ends the batch before it.
-func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) { return r.countedN(r.pushBatch(msgs)) }
+func (r *SPSC) TryPushBatch(msgs [][]byte) (int, error) {
+	n, err := r.pushBatch(msgs)
+	return r.countedBatch(msgs, n, err)
+}
 
 // PushBatch pushes all of msgs, waiting while the ring is full. It returns
 // how many were pushed (all of them unless err != nil).

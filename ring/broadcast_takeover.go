@@ -1,0 +1,66 @@
+package ring
+
+// The rare paths of the broadcast producer: its first operation, a
+// takeover by another handle, and what a dead producer left unpublished.
+
+import (
+	"sync/atomic"
+)
+
+// resyncProd takes up the producer side from the shared word cur (just
+// loaded, != our word): on the first producer operation, or once the
+// stream is ended; after another handle took over, it says ErrFenced.
+func (b *Broadcast) resyncProd(cur uint64) error {
+	p := &b.p
+	if cur&closedBit != 0 {
+		return ErrClosed
+	}
+	if p.tail != unsynced {
+		if cur&spscEpochMask != p.epoch {
+			return ErrFenced
+		}
+		// Same epoch, another position: only a hostile or corrupt write
+		// does that; follow it as a takeover would.
+	} else {
+		next, ok := takeOver(&b.prod.Pos, cur)
+		if !ok {
+			return corruptf("producer word changed while taking the producer side over (two producers?)")
+		}
+		cur = next
+		p.epoch = cur & spscEpochMask
+	}
+	t := cur & spscPosMask
+	// Adopt what a previous producer completed but did not publish (it
+	// died between a slot's final Seq store and its publish CAS): a
+	// subscriber may already have taken those messages through Seq, so
+	// the tail moves past them before anything is written. A slot left
+	// with the writing bit is rewritten: no reader took it.
+	k := uint64(0)
+	for k < b.g.slots && atomic.LoadUint64(&b.bcastSlot(t+k).Seq) == t+k+1 { // acquire: pairs with endWrite
+		k++
+	}
+	if k > 0 {
+		// CAS: publishes the adopted slots, and fails if a CloseWrite (or
+		// another producer) got there first.
+		if !atomic.CompareAndSwapUint64(&b.prod.Pos, cur, cur+k) {
+			now := atomic.LoadUint64(&b.prod.Pos)
+			if now&closedBit != 0 {
+				return ErrClosed
+			}
+			if now&spscEpochMask != p.epoch {
+				return ErrFenced
+			}
+			return corruptf("producer position changed while adopting %d unpublished slots", k)
+		}
+		t += k
+		b.notEmpty.notify(0, b.peer)
+	}
+	if p.dead == nil {
+		p.dead = make([]uint32, b.g.peers-b.g.subBase)
+	}
+	// limit 0: the first write looks at the tethered cursors. A
+	// reservation this handle held is void (another producer took over).
+	p.tail, p.limit, p.resv = t, 0, false
+	b.markRole(RoleProducer)
+	return nil
+}
