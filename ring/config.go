@@ -32,8 +32,8 @@ const (
 	DefaultPeers = 16
 	// DefaultSubscribers is a broadcast ring's Config.Subscribers when 0.
 	DefaultSubscribers = 16
-	MaxPeers     = 1024
-	maxRingBytes = 1 << 44
+	MaxPeers           = 1024
+	maxRingBytes       = 1 << 44
 )
 
 func (c Config) withDefaults() Config {

@@ -168,31 +168,31 @@ func kindOfRegion(k arena.Kind) (ringKind, bool) {
 // ringHeader is the first 256 bytes of a ring region. Bytes [0,120) are
 // written once before State and covered by Checksum.
 type ringHeader struct {
-	Magic           [8]byte  // 0
-	VersionMajor    uint16   // 8
-	VersionMinor    uint16   // 10
-	Kind            uint32   // 12: a ringKind: 1 SPSC, 2 MPMC, 3 broadcast
-	Slots           uint32   // 16
-	SlotSize        uint32   // 20
-	SlotStride      uint32   // 24
-	PadUnit         uint32   // 28
-	RegionSize      uint64   // 32: bytes the ring uses from the region start
-	ProdOffset      uint64   // 40
-	ConsOffset      uint64   // 48
-	PeersOffset     uint64   // 56
-	PeerCapacity    uint32   // 64: entries in the peer table, subscribers' included
-	PeerStride      uint32   // 68
-	SlotsOffset     uint64   // 72
-	CreatorPID      uint32   // 80
-	Flags           uint32   // 84: incompatible feature flags (ringFlag*); a reader refuses unknown bits
-	CreatedUnixNano int64    // 88
+	Magic           [8]byte // 0
+	VersionMajor    uint16  // 8
+	VersionMinor    uint16  // 10
+	Kind            uint32  // 12: a ringKind: 1 SPSC, 2 MPMC, 3 broadcast
+	Slots           uint32  // 16
+	SlotSize        uint32  // 20
+	SlotStride      uint32  // 24
+	PadUnit         uint32  // 28
+	RegionSize      uint64  // 32: bytes the ring uses from the region start
+	ProdOffset      uint64  // 40
+	ConsOffset      uint64  // 48
+	PeersOffset     uint64  // 56
+	PeerCapacity    uint32  // 64: entries in the peer table, subscribers' included
+	PeerStride      uint32  // 68
+	SlotsOffset     uint64  // 72
+	CreatorPID      uint32  // 80
+	Flags           uint32  // 84: incompatible feature flags (ringFlag*); a reader refuses unknown bits
+	CreatedUnixNano int64   // 88
 	// Subscribers is, for a broadcast ring, how many of the peer table's
 	// entries (the last ones) are reserved for subscribers; 0 for the
 	// other kinds.
 	Subscribers uint32   // 96
 	_           [20]byte // 100: reserved, zero
-	Checksum        uint32   // 120: CRC-32C of [0,120)
-	State           uint32   // 124: atomic; stateReady once initialised
+	Checksum    uint32   // 120: CRC-32C of [0,120)
+	State       uint32   // 124: atomic; stateReady once initialised
 	// Closed mirrors the closed bit of the producer word on a line nobody
 	// writes in steady state: consumers polling an empty ring read it
 	// instead of the producer's hot line. Set by Close after the bit.

@@ -317,7 +317,7 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 	missed := next - q
 	// At once, not with the pending counters: laps are rare, and an
 	// operator watching a lapped subscriber should see it now.
-	atomic.AddUint64(&s.peer.FullEvents, 1) // lapped events
+	atomic.AddUint64(&s.peer.FullEvents, 1)  // lapped events
 	atomic.AddUint64(&s.peer.MsgsIn, missed) // messages missed
 	return false, &LappedError{Missed: missed}
 }
@@ -501,11 +501,11 @@ func (s *Subscriber) ready(push bool) bool {
 	return w&closedBit != 0 || w&spscPosMask > q
 }
 
-func (s *Subscriber) blocked(bool) (bool, bool)             { return false, false }
-func (s *Subscriber) repairClaims(int) (int, int)           { return 0, 0 }
-func (s *Subscriber) push([]byte) error                     { return errNotProducer }
-func (s *Subscriber) pushBatch([][]byte) (int, error)       { return 0, errNotProducer }
-func (s *Subscriber) reserve(int) (Reservation, error)      { return Reservation{}, errNotProducer }
+func (s *Subscriber) blocked(bool) (bool, bool)        { return false, false }
+func (s *Subscriber) repairClaims(int) (int, int)      { return 0, 0 }
+func (s *Subscriber) push([]byte) error                { return errNotProducer }
+func (s *Subscriber) pushBatch([][]byte) (int, error)  { return 0, errNotProducer }
+func (s *Subscriber) reserve(int) (Reservation, error) { return Reservation{}, errNotProducer }
 
 // SubscriberStats are one subscriber's counters, read from its entry.
 // Delivered and Bytes lag by up to 64 reads while the subscriber runs
