@@ -518,11 +518,16 @@ func (b *Broadcast) ready(push bool) bool {
 
 // blocked implements kindOps: a waiting producer tests the subscribers
 // that hold it back, and a dead one's tether is released (repaired).
+// Still held, it reports stuck, so that its futex sleeps last at most
+// stallSleep: a tethered subscriber that dies while the producer sleeps
+// never wakes it, and the next look must come within milliseconds (one
+// wake-up and one liveness test per holder every 2 ms while held).
 func (b *Broadcast) blocked(push bool) (repaired, stuck bool) {
 	if !push || b.p.tail == unsynced {
 		return false, false
 	}
-	return b.refreshLimit(true), false
+	repaired = b.refreshLimit(true)
+	return repaired, b.p.tail >= b.p.limit
 }
 
 func (b *Broadcast) repairClaims(int) (int, int)    { return 0, 0 }

@@ -19,6 +19,7 @@ func ringFields() map[string]map[string]fieldPos {
 	var e peerEntry
 	var s spscSlot
 	var m mpmcSlot
+	var bs bcastSlot
 	f := func(off, size uintptr) fieldPos { return fieldPos{off, size} }
 	return map[string]map[string]fieldPos{
 		"ringHeader": {
@@ -33,6 +34,7 @@ func ringFields() map[string]map[string]fieldPos {
 			"Flags": f(unsafe.Offsetof(h.Flags), 4), "CreatedUnixNano": f(unsafe.Offsetof(h.CreatedUnixNano), 8),
 			"Checksum": f(unsafe.Offsetof(h.Checksum), 4), "State": f(unsafe.Offsetof(h.State), 4), "Closed": f(unsafe.Offsetof(h.Closed), 4),
 			"Skipped": f(unsafe.Offsetof(h.Skipped), 8), "Redelivered": f(unsafe.Offsetof(h.Redelivered), 8),
+			"Subscribers": f(unsafe.Offsetof(h.Subscribers), 4),
 		},
 		"prodUnit": {
 			"Pos": f(unsafe.Offsetof(p.Pos), 8), "NotEmptySeq": f(unsafe.Offsetof(p.NotEmptySeq), 4),
@@ -53,8 +55,21 @@ func ringFields() map[string]map[string]fieldPos {
 			"SleepingEmpty": f(unsafe.Offsetof(e.SleepingEmpty), 4), "SleepingFull": f(unsafe.Offsetof(e.SleepingFull), 4),
 			"ProdClaim": f(unsafe.Offsetof(e.ProdClaim), 8), "ConsClaim": f(unsafe.Offsetof(e.ConsClaim), 8),
 		},
-		"spscSlot": {"Len": f(unsafe.Offsetof(s.Len), 4), "Seq": f(unsafe.Offsetof(s.Seq), 4)},
-		"mpmcSlot": {"Seq": f(unsafe.Offsetof(m.Seq), 8), "Len": f(unsafe.Offsetof(m.Len), 4), "Owner": f(unsafe.Offsetof(m.Owner), 4)},
+		"spscSlot":  {"Len": f(unsafe.Offsetof(s.Len), 4), "Seq": f(unsafe.Offsetof(s.Seq), 4)},
+		"mpmcSlot":  {"Seq": f(unsafe.Offsetof(m.Seq), 8), "Len": f(unsafe.Offsetof(m.Len), 4), "Owner": f(unsafe.Offsetof(m.Owner), 4)},
+		"bcastSlot": {"Seq": f(unsafe.Offsetof(bs.Seq), 8), "Len": f(unsafe.Offsetof(bs.Len), 4)},
+		// A subscriber entry is a peerEntry read with other names
+		// (subscriber.go, subCursor).
+		"subscriberEntry": {
+			"PID": f(unsafe.Offsetof(e.PID), 4), "Roles": f(unsafe.Offsetof(e.Roles), 4),
+			"StartTicks": f(unsafe.Offsetof(e.StartTicks), 8), "HeartbeatUnixNano": f(unsafe.Offsetof(e.HeartbeatUnixNano), 8),
+			"Missed": f(unsafe.Offsetof(e.MsgsIn), 8), "Lapped": f(unsafe.Offsetof(e.FullEvents), 8),
+			"SleepingFull": f(unsafe.Offsetof(e.SleepingFull), 4), "Generation": f(unsafe.Offsetof(e.Generation), 4),
+			"Cursor": f(unsafe.Offsetof(e.ConsClaim), 8), "AttachUnixNano": f(unsafe.Offsetof(e.AttachUnixNano), 8),
+			"Delivered": f(unsafe.Offsetof(e.MsgsOut), 8), "BytesOut": f(unsafe.Offsetof(e.BytesOut), 8),
+			"EmptyEvents": f(unsafe.Offsetof(e.EmptyEvents), 8), "Sleeps": f(unsafe.Offsetof(e.Sleeps), 8),
+			"Wakes": f(unsafe.Offsetof(e.Wakes), 8), "SleepingEmpty": f(unsafe.Offsetof(e.SleepingEmpty), 4),
+		},
 	}
 }
 
@@ -67,7 +82,7 @@ func TestRingLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	heading := regexp.MustCompile("^#+ .*`(ringHeader|prodUnit|consUnit|peerEntry|spscSlot|mpmcSlot)`")
+	heading := regexp.MustCompile("^#+ .*`(ringHeader|prodUnit|consUnit|peerEntry|subscriberEntry|spscSlot|mpmcSlot|bcastSlot)`")
 	row := regexp.MustCompile("^\\|\\s*(\\d+)\\s*\\|\\s*(\\d+)\\s*\\|\\s*`?([A-Za-z]+)`?\\s*\\|")
 	got := map[string]map[string]fieldPos{}
 	cur := ""

@@ -63,6 +63,7 @@ func xpBcastProducer(args []string) error {
 	}
 	msgs := make([][]byte, batch)
 	var i uint64
+	var stall time.Duration // the longest push call
 	start := time.Now()
 	for i < n {
 		if !until.IsZero() && i%1024 == 0 && time.Now().After(until) {
@@ -72,9 +73,11 @@ func xpBcastProducer(args []string) error {
 		for j := uint64(0); j < k; j++ {
 			msgs[j] = seqMsg(bufs[j], i+j, 12+int(xpMix(i+j)%uint64(size-11)))
 		}
+		t0 := time.Now()
 		if _, err := b.PushBatch(ctx, msgs[:k]); err != nil {
 			return fmt.Errorf("push %d: %w", i, err)
 		}
+		stall = max(stall, time.Since(t0))
 		i += k
 	}
 	el := time.Since(start)
@@ -82,7 +85,7 @@ func xpBcastProducer(args []string) error {
 	if err := b.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("pushed=%d ns=%d full=%d\n", i, el.Nanoseconds(), st.FullEvents)
+	fmt.Printf("pushed=%d ns=%d full=%d stallns=%d\n", i, el.Nanoseconds(), st.FullEvents, stall.Nanoseconds())
 	return nil
 }
 
@@ -254,7 +257,11 @@ func TestXProcBroadcastKilledSubscriber(t *testing.T) {
 	victim.Kill()
 	killed := time.Now()
 	xproc.WaitAll(t, time.Now().Add(xpChildTimeout), []*xproc.Child{prod, keep}, nil)
-	t.Logf("producer finished %v after the kill (%s)", time.Since(killed), prod.Stdout())
+	stall := time.Duration(xproc.IntField(t, prod.Stdout(), "stallns"))
+	t.Logf("producer finished %v after the kill; its longest push call took %v (%s)", time.Since(killed), stall, prod.Stdout())
+	if stall > time.Second {
+		t.Errorf("the producer was held %v by a dead tethered subscriber", stall)
+	}
 	if got := xproc.IntField(t, keep.Stdout(), "count"); got != n {
 		t.Errorf("surviving subscriber got %d messages, want %d", got, n)
 	}
