@@ -1,5 +1,6 @@
-// Package ring implements lock-free SPSC and MPMC message rings in shared
-// memory: an arena region (or any []byte) that several processes map.
+// Package ring implements lock-free SPSC, MPMC and broadcast message rings
+// in shared memory: an arena region (or any []byte) that several processes
+// map.
 //
 // # Rings
 //
@@ -13,6 +14,17 @@
 // positions with a CAS on a shared counter and publish with a store to the
 // slot's sequence, so every message is delivered exactly once and
 // per-producer order is kept.
+//
+// A broadcast ring (CreateBroadcast, Subscribe) has one producer and any
+// number of subscribers, each of which sees every message, with one copy
+// per message whatever their number. Each subscriber keeps its cursor in
+// its own peer entry. Tethered subscribers hold the producer back (it
+// keeps a cached minimum of their cursors and rereads them only when the
+// cache says full; a dead one is released); lossy ones never do, and read
+// each slot seqlock-style: copy, then check the slot's sequence did not
+// change, so a torn message is never returned and a lapped subscriber gets
+// ErrLapped with the exact number of messages it missed (broadcast.go,
+// subscriber.go).
 //
 // Positions are counters that only grow (63-bit for MPMC; 56-bit for SPSC,
 // whose words carry the side's epoch in bits 56..62; bit 63 of the

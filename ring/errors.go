@@ -155,7 +155,7 @@ type LappedError struct {
 }
 
 func (e *LappedError) Error() string {
-	return fmt.Sprintf("ring: subscriber lapped: %d messages missed", e.Missed)
+	return fmt.Sprintf("ring: subscriber lapped (%d missed)", e.Missed)
 }
 
 // Is makes errors.Is(err, ErrLapped) true.

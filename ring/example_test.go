@@ -2,6 +2,7 @@ package ring_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -224,4 +225,68 @@ func ExampleSPSC_Close() {
 	// buy 100
 	// sell 40
 	// end of stream
+}
+
+func ExampleSubscribe() {
+	a, done, err := exampleArena()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	feed, err := ring.CreateBroadcast(a, "quotes", ring.Config{Slots: 8, SlotSize: 64})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Two strategies (in their own processes, usually): one tethered,
+	// which the feed waits for, and one lossy, which it never waits for.
+	strict, err := ring.Subscribe(a, "quotes", ring.SubscribeOptions{From: ring.Oldest})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer strict.Close()
+	relaxed, err := ring.Subscribe(a, "quotes", ring.SubscribeOptions{From: ring.Oldest, Lossy: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer relaxed.Close()
+
+	for i := 0; ; i++ {
+		if err := feed.TryPush([]byte("quote " + strconv.Itoa(i))); err != nil {
+			fmt.Println("push", i, "->", err) // the tethered subscriber is 8 behind
+			break
+		}
+	}
+	buf := make([]byte, 64)
+	n, _ := strict.TryPop(buf)
+	fmt.Printf("strict reads %q, lag %d\n", buf[:n], strict.Lag())
+	// The tethered subscriber made room for one more, which laps the
+	// lossy one, which has read nothing.
+	if err := feed.TryPush([]byte("quote 8")); err != nil {
+		fmt.Println(err)
+	}
+	var lap *ring.LappedError
+	if _, err := relaxed.TryPop(buf); errors.As(err, &lap) {
+		fmt.Println("relaxed:", err)
+	}
+	n, _ = relaxed.TryPop(buf)
+	fmt.Printf("relaxed reads %q\n", buf[:n])
+	feed.Close()
+	k := 0
+	for {
+		if _, err := strict.TryPop(buf); err == io.EOF {
+			break
+		}
+		k++
+	}
+	fmt.Println("strict read", k, "more, then io.EOF")
+	// Output:
+	// push 8 -> ring: full
+	// strict reads "quote 0", lag 7
+	// relaxed: ring: subscriber lapped (1 missed)
+	// relaxed reads "quote 1"
+	// strict read 8 more, then io.EOF
 }

@@ -18,7 +18,7 @@ package ring
 // at q. Seq above q+1 (with or without the writing bit), first or second
 // look, means the producer has come round: lapped. The subscriber reads
 // the producer word and moves to the oldest position the producer has
-// not started to rewrite, max(tail, the slot's position) + 1 - Slots, and
+// not started to rewrite, max(tail, the slot's position + 1) - Slots, and
 // reports the difference as Missed.
 //
 // Joining. Subscribe stores the cursor, then the role (both sequentially
@@ -299,16 +299,17 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 	st := &s.s
 	seq := atomic.LoadUint64(&s.bcastSlot(q).Seq) &^ bcastWriting
 	t := atomic.LoadUint64(&s.prod.Pos) & spscPosMask // acquire
-	hi := t
-	if seq > 0 {
-		hi = max(hi, seq-1)
-	}
-	// The slot holds (or is getting) a position at least a ring past q,
-	// and the producer never writes more than a ring past its tail.
-	if hi < q+s.g.slots || seq > t+s.g.slots {
+	// The slot holds (or is getting) position seq-1, at least a ring past
+	// q, and the producer never marks a slot more than a ring past its
+	// published tail.
+	if seq < q+s.g.slots+1 || seq > t+s.g.slots {
 		return false, corruptf("subscriber at %d found slot sequence %#x under producer position %d", q, seq, t)
 	}
-	next := hi + 1 - s.g.slots
+	// The oldest position still in the ring: a ring behind the tail, or
+	// behind the position being written if that is further on (a batch
+	// not yet published). If the producer starts rewriting it before we
+	// read it, the next read finds that out too.
+	next := max(t, seq) - s.g.slots
 	st.cursor = next
 	s.publishCursor()
 	if !st.lossy && q < st.joinTail {
