@@ -17,9 +17,10 @@ package ring
 //
 // Claim order (docs/ring.md): with locks, the entry's liveness lock (held:
 // the entry is alive, try the next), then PID = pid; without, the pid test
-// and PID by CAS (0 or the dead pid -> pid). Then the dead handle's sleeper
-// counts are taken out of the shared ones (Recover), then Generation++, Roles = 0,
-// StartTicks, AttachUnixNano, HeartbeatUnixNano. Release: counters, PID ->
+// and PID by CAS (0 or the dead pid -> pid). Then StartTicks, Roles = 0,
+// the dead handle's sleeper counts taken out of the shared ones (Recover),
+// Generation++, the dead handle's MPMC claims repaired and its claim words
+// zeroed, AttachUnixNano, HeartbeatUnixNano. Release: counters, PID ->
 // 0 by CAS only while Generation is still the claim's, then the lock.
 //
 // A ring created in an arena where liveness locks are not available (no
@@ -317,6 +318,11 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	// without locks) would read the entry as the dead process's, and a
 	// second claimer could take it too.
 	atomic.StoreUint64(&e.StartTicks, processStartTicks())
+	// The dead handle's roles before the generation bump: a broadcast
+	// producer must not read a dead tethered subscriber's role beside the
+	// cursor word we are about to zero, under the new generation
+	// (broadcast.go, tether).
+	atomic.StoreUint32(&e.Roles, 0)
 	c.unregisterSleepers(e, nil)
 	now := time.Now().UnixNano()
 	gen := atomic.AddUint32(&e.Generation, 1)
@@ -331,7 +337,6 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	}
 	c.peerGen = gen
 	c.ownerTag = makeTag(i, c.peerGen)
-	atomic.StoreUint32(&e.Roles, 0)
 	atomic.StoreInt64(&e.AttachUnixNano, now)
 	atomic.StoreInt64(&e.HeartbeatUnixNano, now)
 	c.peer, c.peerIdx = e, i
