@@ -83,9 +83,10 @@ type bcastProducer struct {
 	limit uint64
 	resv  bool
 	pend  pending
-	// dead[i] is 1 + the Generation of subscriber entry subBase+i when it
-	// was last found dead: its tether no longer holds the producer.
-	dead      []uint32
+	// dead[i] is deadMark(the Generation of subscriber entry subBase+i)
+	// when it was last found dead: its tether no longer holds the
+	// producer. 0: none.
+	dead      []uint64
 	lastProbe int64 // monoNow of the last liveness probe made by a Try call
 }
 
@@ -161,6 +162,9 @@ func (b *Broadcast) push(msg []byte) error {
 	if p.tail >= p.limit && !b.roomFor(1) {
 		return ErrFull
 	}
+	if !b.stillProducer() { // roomFor may have taken long (liveness tests): look again before marking
+		return ErrFenced
+	}
 	b.writeSlot(p.tail, msg)
 	if !b.stillProducer() {
 		return ErrFenced
@@ -228,14 +232,9 @@ func (b *Broadcast) publish(next, n, nbytes uint64) error {
 	// another handle took over (ErrFenced), and is the StoreLoad fence
 	// before notify's load of NotEmptyWaiters.
 	if !atomic.CompareAndSwapUint64(&b.prod.Pos, p.tail|p.epoch, next|p.epoch) {
-		now := atomic.LoadUint64(&b.prod.Pos)
-		if now&spscEpochMask != p.epoch {
-			return ErrFenced
+		if err := b.publishFailed(next); err != nil {
+			return err
 		}
-		if now&closedBit != 0 {
-			return ErrClosed
-		}
-		return corruptf("producer word %#x changed under the producer (expected %#x)", now, p.tail|p.epoch)
 	}
 	p.tail = next
 	if p.pend.add(n, nbytes) {
@@ -244,6 +243,31 @@ func (b *Broadcast) publish(next, n, nbytes uint64) error {
 	// Every sleeping subscriber wants every message: wake them all.
 	b.notEmpty.notify(0, b.peer)
 	return nil
+}
+
+// publishFailed handles a failed publish CAS, as SPSC's does: another
+// handle took over (ErrFenced: nothing of ours is published); or a
+// CloseWrite landed since our prologue, and as the slots already carry
+// their Seq and a subscriber may have taken them, they are published under
+// the closed bit (nil) rather than reported failed.
+func (b *Broadcast) publishFailed(next uint64) error {
+	p := &b.p
+	now := atomic.LoadUint64(&b.prod.Pos) // acquire
+	if now&spscEpochMask != p.epoch {
+		return ErrFenced
+	}
+	if now == p.tail|p.epoch|closedBit {
+		if atomic.CompareAndSwapUint64(&b.prod.Pos, now, next|p.epoch|closedBit) {
+			return nil
+		}
+		now = atomic.LoadUint64(&b.prod.Pos)
+	}
+	if now&closedBit != 0 {
+		return ErrClosed
+	}
+	err := corruptf("producer word %#x changed under the producer (expected %#x)", now, p.tail|p.epoch)
+	p.tail = unsynced // resync on the next operation
+	return err
 }
 
 // roomFor looks at the tethered cursors again (the cache said full) and
@@ -304,7 +328,7 @@ func (b *Broadcast) tether(i uint64, e *peerEntry) (uint64, bool) {
 	// the entry bumps it before it sets its role, so a generation found
 	// dead is never a live subscriber's.
 	gen := atomic.LoadUint32(&e.Generation)
-	if b.p.dead[i-b.g.subBase] == gen+1 {
+	if b.p.dead[i-b.g.subBase] == deadMark(gen) {
 		return 0, false
 	}
 	if Role(atomic.LoadUint32(&e.Roles))&RoleTethered == 0 {
@@ -339,9 +363,12 @@ func (b *Broadcast) subscriberDead(i uint64, e *peerEntry) bool {
 	if atomic.LoadUint32(&e.Generation) != gen {
 		return false
 	}
-	b.p.dead[i-b.g.subBase] = gen + 1
+	b.p.dead[i-b.g.subBase] = deadMark(gen)
 	return true
 }
+
+// deadMark is a dead generation as recorded in bcastProducer.dead: never 0.
+func deadMark(gen uint32) uint64 { return uint64(gen) | 1<<32 }
 
 // TryPushBatch pushes as many of msgs as fit, in order, with one update of
 // the shared producer position. It returns how many were pushed; the
@@ -377,6 +404,9 @@ func (b *Broadcast) pushBatch(msgs [][]byte) (int, error) {
 		return 0, ErrFull
 	}
 	n := min(want, p.limit-p.tail)
+	if !b.stillProducer() { // as in push
+		return 0, ErrFenced
+	}
 	var nbytes uint64
 	for i := uint64(0); i < n; i++ {
 		m := msgs[i]
@@ -427,6 +457,9 @@ func (b *Broadcast) reserve(n int) (Reservation, error) {
 	}
 	if p.tail >= p.limit && !b.roomFor(1) {
 		return Reservation{}, ErrFull
+	}
+	if !b.stillProducer() { // as in push
+		return Reservation{}, ErrFenced
 	}
 	// The writing bit before the caller writes anything into the slot.
 	b.beginWrite(b.bcastSlot(p.tail), p.tail)

@@ -56,7 +56,7 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 		b.notEmpty.notify(0, b.peer)
 	}
 	if p.dead == nil {
-		p.dead = make([]uint32, b.g.peers-b.g.subBase)
+		p.dead = make([]uint64, b.g.peers-b.g.subBase)
 	}
 	// limit 0: the first write looks at the tethered cursors. A
 	// reservation this handle held is void (another producer took over).

@@ -371,7 +371,7 @@ func (c *core) markRole(role Role) {
 	// The handle's own cache of what it recorded, so that every claim reads
 	// a private word rather than the shared entry's first line, which the
 	// producer side writes.
-	if c.rolesDone.Load()&uint32(role) == 0 {
+	if c.rolesDone.Load()&uint32(role) != uint32(role) {
 		atomic.OrUint32(&c.peer.Roles, uint32(role))
 		c.rolesDone.Or(uint32(role))
 	}

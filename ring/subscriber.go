@@ -172,11 +172,13 @@ func (s *Subscriber) join(opt SubscribeOptions) error {
 	if t1 < t0 {
 		return corruptf("producer position went back from %d to %d", t0, t1)
 	}
-	if opt.From == Newest {
-		x = t1
-		atomic.StoreUint64(st.word, x)
-	}
 	st.cursor, st.joinTail = x, t1
+	if opt.From == Newest {
+		// Forward to t1, waking a producer that slept on the provisional
+		// cursor.
+		st.cursor = t1
+		s.publishCursor()
+	}
 	return nil
 }
 
@@ -268,7 +270,11 @@ func (s *Subscriber) notReady(q, seq uint64, try int) (again bool, err error) {
 	}
 	st := &s.s
 	st.emptyPolls++
-	if s.quietEmpty(st.emptyPolls) {
+	if try == 0 && s.quietEmpty(st.emptyPolls) {
+		// Nothing at the slot and no close in the mirror: answer without
+		// the producer's line. A second look (try > 0) always loads the
+		// producer word, so a slot that stays "not yet" under a tail past
+		// it ends in ErrCorrupt rather than in ErrEmpty forever.
 		return false, ErrEmpty
 	}
 	word := atomic.LoadUint64(&s.prod.Pos) // acquire: pairs with the publish CAS
@@ -433,13 +439,16 @@ func (s *Subscriber) peek() (Message, error) {
 			return Message{}, corruptf("slot %d: length %d > slot size %d", q&s.g.mask, n, s.g.slotSize)
 		}
 		st.peek, st.emptyPolls = true, 0
-		return Message{Data: s.bcastData(q, n), pos: q, ring: &s.core}, nil
+		d := s.bcastData(q, n)
+		return Message{Data: d[:n:n], pos: q, ring: &s.core}, nil
 	}
 }
 
-// Release hands back a peeked message. For a lossy subscriber whose slot
-// was rewritten while held, it returns a *LappedError (errors.Is
-// ErrLapped) counting the peeked message among the missed.
+// Release hands back a peeked message. If its slot was rewritten while
+// held (a lossy subscriber; or a tethered one that joined at Oldest, for
+// a message rewritten before its tether held), it returns a *LappedError
+// (errors.Is ErrLapped): what Data showed must be discarded. For a lossy
+// subscriber the peeked message counts among the missed.
 func (s *Subscriber) Release(m Message) error {
 	if s.shut.Load() != 0 { // a closed handle: orders nothing (closed.go)
 		return s.shutErr()
@@ -454,7 +463,9 @@ func (s *Subscriber) Release(m Message) error {
 		if again, err := s.lapped(m.pos); !again {
 			return err
 		}
-		return nil // a tethered subscriber's join window: the message was not its
+		// A tethered subscriber's join window: the message was not its to
+		// lose, but the caller read Data, which may be torn: say so.
+		return &LappedError{Missed: st.cursor - m.pos}
 	}
 	st.cursor = m.pos + 1
 	s.publishCursor()
@@ -555,9 +566,10 @@ func (c *core) subscriberStats(i int) SubscriberStats {
 	alive, _ := c.peerAlive(i, pid)
 	t := atomic.LoadUint64(&c.prod.Pos) & spscPosMask
 	cur := atomic.LoadUint64(subCursor(e))
+	roles := Role(atomic.LoadUint32(&e.Roles))
 	st := SubscriberStats{
 		Index: i, PID: int(pid), Alive: alive && pid != 0,
-		Lossy:       Role(atomic.LoadUint32(&e.Roles))&RoleTethered == 0,
+		Lossy:       roles&RoleSubscriber != 0 && roles&RoleTethered == 0,
 		Cursor:      cur,
 		Delivered:   atomic.LoadUint64(&e.MsgsOut),
 		Bytes:       atomic.LoadUint64(&e.BytesOut),
