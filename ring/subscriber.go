@@ -19,7 +19,10 @@ package ring
 // look, means the producer has come round: lapped. The subscriber reads
 // the producer word and moves to the oldest position the producer has
 // not started to rewrite, max(tail, the slot's position + 1) - Slots, and
-// reports the difference as Missed.
+// reports the difference as Missed. Lapped again before it reads anything
+// (a producer streaming faster than it handles the lap), it resumes
+// further on each time (lapSlack), so that it gets off the producer's
+// overwrite frontier instead of being lapped at every read.
 //
 // Joining. Subscribe stores the cursor, then the role (both sequentially
 // consistent), then reads the tail again. A producer whose last look at
@@ -97,6 +100,16 @@ type subscriberState struct {
 	// lap is a lap a batch found after it had popped messages: the next
 	// call reports it (n == 0), as the contract of ErrLapped says.
 	lap error
+	// lapStreak counts laps since the last message read.
+	lapStreak uint32
+}
+
+// lapSlack is how far past the oldest position a subscriber lapped k
+// times in a row (k >= 1) without reading anything resumes: 1/16 of the
+// ring, then 1/8, 1/4, and 1/2 from the fourth lap in a row on; at least 1.
+// The first lap resumes at the oldest message exactly.
+func lapSlack(slots uint64, k uint32) uint64 {
+	return max(1, slots>>(5-min(k, 4)))
 }
 
 // pendingLap returns (and clears) a lap a batch found.
@@ -256,7 +269,7 @@ func (s *Subscriber) take(dst []byte) (int, error) {
 			continue
 		}
 		st.cursor = q + 1
-		st.emptyPolls = 0
+		st.emptyPolls, st.lapStreak = 0, 0
 		return int(n), nil
 	}
 }
@@ -314,8 +327,15 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 	// The oldest position still in the ring: a ring behind the tail, or
 	// behind the position being written if that is further on (a batch
 	// not yet published). If the producer starts rewriting it before we
-	// read it, the next read finds that out too.
+	// read it, the next read finds that out too, and then, lapped again
+	// without reading anything, we would stay on the producer's overwrite
+	// frontier for as long as it streams: each lap in a row skips further
+	// past the oldest (lapSlack), never past the tail.
 	next := max(t, seq) - s.g.slots
+	if st.lapStreak > 0 {
+		next = min(next+lapSlack(s.g.slots, st.lapStreak), t)
+	}
+	st.lapStreak++
 	st.cursor = next
 	s.publishCursor()
 	if !st.lossy && q < st.joinTail {
@@ -468,6 +488,7 @@ func (s *Subscriber) Release(m Message) error {
 		return &LappedError{Missed: st.cursor - m.pos}
 	}
 	st.cursor = m.pos + 1
+	st.lapStreak = 0
 	s.publishCursor()
 	if st.pend.add(1, uint64(len(m.Data))) {
 		s.flushOut()
