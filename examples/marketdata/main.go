@@ -14,8 +14,10 @@
 // This process is the orchestrator. It creates an arena in /dev/shm (-dir
 // puts it elsewhere) holding the two rings and a board (board.go) on
 // which every process keeps its counters, starts the children by
-// re-executing its own binary with a role (internal/xproc: each child
-// also exits by itself at a deadline, so none outlives a crashed run),
+// re-executing its own binary with a role (internal/xproc, this module's
+// child harness: each child also exits by itself at a deadline, so none
+// outlives a crashed run; a program of your own can use os/exec as
+// examples/quotes does),
 // prints each process's rate and each subscriber's lag every -report,
 // kills and restarts the -kill strategy halfway through, checks the
 // invariants below at the end, removes the arena and exits 0 (PASS) or 1
@@ -32,9 +34,9 @@
 // Strategies s0, s1 and s2 are tethered: the feed never overwrites a quote
 // they have not read (it waits instead), so each must see every quote
 // from its join on, in order, whole. s3 is lossy (-lossy picks another,
-// or -1 for none), because a real desk has a strategy like it: one that
-// does slow work now and then (here it stops reading for up to 200 ms
-// every 250 ms, until the feed has lapped it) and would rather skip to
+// or -1 for none), to show the other contract: it stands for a strategy
+// that does slow work now and then (here it stops reading for up to 200
+// ms every 250 ms, until the feed has lapped it) and would rather skip to
 // fresh quotes than hold the feed, and with it every other strategy,
 // back. The broadcast ring tells it exactly what it lost: each lap is an
 // error matching ring.ErrLapped whose *ring.LappedError says how many
@@ -46,9 +48,11 @@
 // feed is a ring ahead of that cursor, the producer finds the ring full,
 // tests the liveness of the subscribers that hold it (a kernel-kept lock
 // per handle, released when a process dies) and releases the dead one's
-// tether, within about a millisecond. The orchestrator waits until the
-// feed has passed the dead cursor by a full ring, and prints how long the
-// feed waited for room since the kill. Then it starts a new s1 (s1#2),
+// tether (ring/broadcast.go: at once from a blocking call, at most every
+// millisecond from a Try call). The orchestrator waits until the feed has
+// passed the dead cursor by a full ring and prints the feed's longest
+// reservation since the kill, which bounds how long the dead subscriber
+// held it. Then it starts a new s1 (s1#2),
 // which joins at ring.Newest: it reads from the next quote published on,
 // and the quotes published while s1 was down are not its to read.
 //
@@ -98,8 +102,12 @@ import (
 const (
 	quotesRing = "quotes"
 	ordersRing = "orders"
-	orderSlots = 4096
 )
+
+// orderSlots is the MPMC ring's capacity: most of a second of every
+// strategy's orders at the default rate, so that a strategy does not wait
+// for a gateway that was descheduled for a while.
+const orderSlots = 4096
 
 // Timing of the orchestrator.
 const (
@@ -198,6 +206,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m.orchestrate(ctx)
+	if ctx.Err() != nil {
+		// xproc killed the children with it: their failures follow from it.
+		m.fails = []string{fmt.Sprintf("interrupted: %v", context.Cause(ctx))}
+	}
 	m.teardown()
 	if len(m.fails) > 0 {
 		fmt.Fprintf(stdout, "marketdata: FAIL (%d)\n", len(m.fails))
@@ -550,7 +562,7 @@ func (m *market) killAndRestart(ctx context.Context, victim *proc) {
 	limit := time.Now().Add(maxHold + time.Second)
 	for atomic.LoadUint64(&feed.Count) < target {
 		if m.feed.child.Exited() {
-			m.event("feed: finished before it came a ring past the dead %s", victim.name)
+			m.event("feed: exited before it came a ring past the dead %s", victim.name)
 			break
 		}
 		if time.Now().After(limit) {
