@@ -258,9 +258,9 @@ type proc struct {
 
 // kill is what the kill and restart found.
 type kill struct {
-	dead, restarted *proc
-	at              int64  // CLOCK_MONOTONIC of the SIGKILL
-	published       uint64 // quotes the feed had published then
+	at        int64  // CLOCK_MONOTONIC of the SIGKILL
+	published uint64 // quotes the feed had published then
+	restarted *proc  // the successor, once attached
 }
 
 func (m *market) fail(format string, args ...any) {
@@ -323,8 +323,7 @@ func (m *market) teardown() {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		m.fail("the arena %s is still there after Remove (%v)", path, err)
-	}
-	if len(m.procs) > 0 {
+	} else if len(m.procs) > 0 {
 		m.printf("marketdata: all %d processes have exited; arena %s removed\n", len(m.procs), path)
 	}
 }
@@ -522,7 +521,7 @@ func (m *market) killAndRestart(ctx context.Context, victim *proc) {
 	pid := victim.child.Pid()
 	// The mark first: the feed's waits that end after it are the ones the
 	// dead subscriber may have caused.
-	k := &kill{dead: victim, at: monoNow()}
+	k := &kill{at: monoNow()}
 	atomic.StoreInt64(&m.bd.hdr.Mark, k.at)
 	k.published = atomic.LoadUint64(&feed.Count)
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
@@ -575,7 +574,7 @@ func (m *market) killAndRestart(ctx context.Context, victim *proc) {
 	if n := atomic.LoadUint64(&feed.Count); n >= target {
 		passed := time.Duration(monoNow() - k.at)
 		m.event("feed: a ring past the dead %s's cursor %v after the kill, at #%d: %s",
-			victim.name, passed.Round(10*time.Microsecond), n-1, m.heldSinceKill())
+			victim.name, passed.Round(10*time.Microsecond), n-1, m.heldSinceKill(victim))
 	}
 
 	// The restart, at ring.Newest.
@@ -595,21 +594,25 @@ func (m *market) killAndRestart(ctx context.Context, victim *proc) {
 	m.current[victim.strat] = np
 	k.restarted = np
 	joined := atomic.LoadUint64(&m.bd.proc(np.rec).JoinedAt) - 1
-	m.event("restart: %s (pid %d) joined at Newest: its first quote will be #%d, %d quotes after the feed's last before the kill; down %v",
-		np.name, np.child.Pid(), joined, int64(joined)-int64(k.published)+1, time.Duration(monoNow()-k.at).Round(time.Millisecond))
+	m.event("restart: %s (pid %d) joined at Newest %v after the kill: its first quote will be #%d; the feed was at #%d at the kill, and the %d quotes between are not its",
+		np.name, np.child.Pid(), time.Duration(monoNow()-k.at).Round(time.Millisecond), joined, int64(k.published)-1, int64(joined)-int64(k.published))
 }
 
-// heldSinceKill says how long the feed was held since the kill: its
-// longest reservation since then bounds it.
-func (m *market) heldSinceKill() string {
+// heldSinceKill says how long the dead subscriber held the feed: the
+// feed's longest reservation since the kill bounds it.
+func (m *market) heldSinceKill(victim *proc) string {
 	feed := m.bd.proc(feedRec)
 	longest := time.Duration(atomic.LoadUint64(&feed.MarkMaxNs)).Round(time.Microsecond)
-	if n := atomic.LoadUint64(&feed.MarkWaits); n > 0 {
-		return fmt.Sprintf("held at most %v (its longest reserve since the kill; %d had to wait)", longest, n)
+	waits := atomic.LoadUint64(&feed.MarkWaits)
+	switch {
+	case victim.lossy:
+		return fmt.Sprintf("a lossy subscriber never holds the feed (its longest reserve since the kill: %v)", longest)
+	case waits > 0:
+		return fmt.Sprintf("held at most %v (the feed's longest reserve since the kill; %d had to wait)", longest, waits)
 	}
-	// No reserve waited: the producer released the dead tether in the
-	// TryReserve that found the ring full, which then went on.
-	return fmt.Sprintf("held at most %v (its longest reserve since the kill; none had to wait: the TryReserve that found the ring full released the dead tether)", longest)
+	// No reserve waited, so the one that came a ring past the dead cursor
+	// released the dead tether within its TryReserve.
+	return fmt.Sprintf("held at most %v (the feed's longest reserve since the kill; none had to wait: the TryReserve that found the ring full released the dead tether)", longest)
 }
 
 // event prints a line at the current time of the run.
@@ -712,7 +715,8 @@ func (m *market) summary() {
 		m.fail("gateway: %d orders, but the strategies' records say %d received", gw.Count, received)
 	}
 	ost := m.orders.Stats()
-	m.printf("  %-8s %d orders pushed, %d popped, %d skipped (claims a killed process left), %d redelivered\n", "orders", ost.MsgsIn, ost.MsgsOut, ost.Skipped, ost.Redelivered)
+	m.printf("  %-8s %d sent by the strategies, %d received; the ring: %d pushed, %d popped, %d skipped (claims a killed process left), %d redelivered\n",
+		"orders", sent, received, ost.MsgsIn, ost.MsgsOut, ost.Skipped, ost.Redelivered)
 	if ost.MsgsOut != ost.MsgsIn || ost.MsgsIn != gw.Count+ost.Skipped || ost.Redelivered != 0 {
 		m.fail("orders ring: pushed %d, popped %d, skipped %d, redelivered %d; the gateway received %d", ost.MsgsIn, ost.MsgsOut, ost.Skipped, ost.Redelivered, gw.Count)
 	}
@@ -726,7 +730,6 @@ func (m *market) summary() {
 			m.fail("%s joined at Newest at #%d, before the feed's position at the kill (#%d)", m.killed.restarted.name, j, m.killed.published)
 		}
 	}
-	m.printf("  %d orders sent, %d received\n", sent, received)
 }
 
 func btoi(b bool) int {
@@ -758,7 +761,7 @@ func (m *market) checkStrategy(p *proc, published uint64) (sent, received uint64
 	// stream, or to its last one read if it was killed.
 	end := published
 	if p.killed {
-		end = r.Last
+		end = max(r.Last, join)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-8s pid %-7d %s, %s: ", p.name, p.child.Pid(), kind, from)

@@ -68,7 +68,7 @@ func TestMarketData(t *testing.T) {
 	// The restarted strategy read from the cursor it joined at, which is
 	// past everything the feed had published at the kill, to the end.
 	published := atoi(t, find(t, out, `summary: the feed published (\d+) quotes`))
-	join := atoi(t, find(t, out, `restart: s1#2 \(pid \d+\) joined at Newest: its first quote will be #(\d+)`))
+	join := atoi(t, find(t, out, `restart: s1#2 \(pid \d+\) joined at Newest [^:]* after the kill: its first quote will be #(\d+)`))
 	m := regexp.MustCompile(`s1#2 +pid \d+ +tethered, joined at Newest at #(\d+): read (\d+) quotes #(\d+)\.\.#(\d+), none missing`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("no summary line for s1#2")

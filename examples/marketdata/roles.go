@@ -205,7 +205,7 @@ func reserved(bd *board, rec *procRecord, t0 int64, waited bool) {
 }
 
 // runStrategy reads every quote from its join on, checks that none is
-// missing or torn, and sends an order into the MPMC ring when its signal
+// missing or torn, and sends an order into the MPMC ring when its rule
 // says so.
 func runStrategy(sp spec) error {
 	a, _, rec, w, err := attach(sp)
@@ -235,7 +235,7 @@ func runStrategy(sp spec) error {
 
 	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, sp.Deadline))
 	defer cancel()
-	sig := newRule(sp.Strategy)
+	rule := newRule(sp.Strategy)
 	qbuf := make([]byte, quoteSize)
 	obuf := make([]byte, orderSize)
 	var q quote
@@ -283,7 +283,7 @@ func runStrategy(sp spec) error {
 		atomic.StoreUint64(&rec.Count, read)
 		atomic.StoreUint64(&rec.Last, q.Seq+1)
 
-		side, price, ok := sig.on(&q)
+		side, price, ok := rule.on(&q)
 		if !ok {
 			continue
 		}
