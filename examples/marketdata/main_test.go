@@ -101,7 +101,8 @@ func TestMarketDataCatchesFaults(t *testing.T) {
 		{"order", "want order 10: orders lost"},
 	} {
 		t.Run(tt.inject, func(t *testing.T) {
-			code, out := runMarket(t, "-duration", "600ms", "-rate", "20000", "-report", "100ms", "-kill", "-1", "-inject", tt.inject)
+			// The run ends at the first failure, well before -duration.
+			code, out := runMarket(t, "-duration", "3s", "-rate", "20000", "-report", "100ms", "-kill", "-1", "-inject", tt.inject)
 			if code != 1 {
 				t.Errorf("exit status %d, want 1", code)
 			}
