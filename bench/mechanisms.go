@@ -11,7 +11,13 @@ type mechanism struct {
 	stream    bool // measured in the throughput runs
 	floorPair bool // a floor measurement runs right before its latency row
 	idleProbe bool // measure the waiting peer's CPU while idle
+	// peers is the number of peer processes (a broadcast ring's
+	// subscribers); 0 means 1.
+	peers int
 }
+
+// peerCount is the number of peer processes a session of m starts.
+func (m mechanism) peerCount() int { return max(1, m.peers) }
 
 // Names used for ratios and targets.
 const (
