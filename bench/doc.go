@@ -22,6 +22,15 @@
 //     a ring message is copied once; the others copy twice (into and out of
 //     the kernel, or into and out of the channel buffer).
 //
+// The broadcast rows have one peer per subscriber: the parent produces on
+// a broadcast ring, each peer process subscribes (tethered) and answers on
+// an SPSC ring of its own, and the parent takes one answer from every
+// subscriber, which must all be the same: in the ping-pong (one
+// subscriber) a round trip is one message out through the broadcast ring
+// and one back; in the throughput runs every subscriber acknowledges the
+// full count. Two subscribers share the peer's CPU, so on 2 CPUs that row
+// runs three processes on two CPUs (the report warns).
+//
 // The cache-line floor is measured again right before every shmring
 // latency row, and the row's ratio to it uses that adjacent measurement:
 // on a VM the host may move the vCPUs between rows.
@@ -31,14 +40,15 @@
 // Each transport is one type holding both of its halves, the parent's
 // open and the peer's attach (transport.go), in its own file:
 // transport_ring.go (shmring SPSC and MPMC, every wait strategy),
-// transport_chan.go (in-process), transport_pipe.go, transport_socket.go
-// (Unix stream and seqpacket socket pairs) and transport_tcp.go.
-// mechanisms.go is the one table of what a run measures over them;
-// engine.go runs it; session.go starts a measurement's peer and collects
-// its result; measure.go holds the latency and throughput loops; floor.go both
-// halves of the cache-line floor; peer.go the peer process's entry point
-// and loop; conn.go the message protocol and the byte-stream conn;
-// errors.go the package's errors.
+// transport_broadcast.go (shmring broadcast, one or more subscriber
+// processes), transport_chan.go (in-process), transport_pipe.go,
+// transport_socket.go (Unix stream and seqpacket socket pairs) and
+// transport_tcp.go. mechanisms.go is the one table of what a run measures
+// over them; engine.go runs it; session.go starts a measurement's peers
+// and collects their results; measure.go holds the latency and
+// throughput loops; floor.go both halves of the cache-line floor; peer.go
+// the peer process's entry point and loop; conn.go the message protocol
+// and the byte-stream conn; errors.go the package's errors.
 //
 // # Concurrency
 //

@@ -57,6 +57,12 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 		e.cfg.CPUs = [2]int{-1, -1}
 		r.Machine.CPUs = e.cfg.CPUs
 	}
+	for _, m := range mechanisms() {
+		if cfg.selected(m.name) && m.peerCount()+1 > runtime.NumCPU() {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s runs %d processes on %d CPUs: its %d peer processes share the peer's CPU",
+				m.name, m.peerCount()+1, runtime.NumCPU(), m.peerCount()))
+		}
+	}
 	if runtime.GOOS != "linux" {
 		r.Warnings = append(r.Warnings, "CPU pinning and futexes are Linux-only; numbers here are not comparable")
 	}

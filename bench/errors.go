@@ -15,3 +15,7 @@ var errShort = errors.New("bench: short message")
 // errDeadline is an in-process conn's deadline passing, as the other
 // transports report it.
 var errDeadline = fmt.Errorf("bench: %w", os.ErrDeadlineExceeded)
+
+// errDiverged is two broadcast subscribers answering differently: one of
+// them missed or reordered a message.
+var errDiverged = errors.New("bench: subscribers diverged")

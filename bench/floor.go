@@ -73,7 +73,7 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 	stop := func() { atomic.StoreUint64(&w.ping, floorStop) }
 	waitPong := func(v uint64) error {
 		for spins := 0; atomic.LoadUint64(&w.pong) != v; spins++ {
-			if spins&4095 == 0 && (time.Now().After(deadline) || s.peer.Exited()) {
+			if spins&4095 == 0 && (time.Now().After(deadline) || s.peers[0].child.Exited()) {
 				return errors.New("floor: peer did not answer")
 			}
 		}

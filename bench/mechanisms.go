@@ -11,16 +11,25 @@ type mechanism struct {
 	stream    bool // measured in the throughput runs
 	floorPair bool // a floor measurement runs right before its latency row
 	idleProbe bool // measure the waiting peer's CPU while idle
+	// peers is the number of peer processes (a broadcast ring's
+	// subscribers); 0 means 1.
+	peers int
 }
+
+// peerCount is the number of peer processes a session of m starts.
+func (m mechanism) peerCount() int { return max(1, m.peers) }
 
 // Names used for ratios and targets.
 const (
-	nameSPSCSpin     = "shmring-spsc/spin"
-	nameSPSCAdaptive = "shmring-spsc/adaptive"
-	nameSPSCBlock    = "shmring-spsc/block"
-	nameMPMCSpin     = "shmring-mpmc/spin"
-	nameUnix         = "unix-stream"
-	nameFloor        = "floor (cache line)"
+	nameSPSCSpin       = "shmring-spsc/spin"
+	nameSPSCAdaptive   = "shmring-spsc/adaptive"
+	nameSPSCBlock      = "shmring-spsc/block"
+	nameMPMCSpin       = "shmring-mpmc/spin"
+	nameBcastSpin      = "shmring-broadcast/spin"
+	nameBcastAdaptive  = "shmring-broadcast/adaptive"
+	nameBcast2Adaptive = "shmring-broadcast-2sub/adaptive"
+	nameUnix           = "unix-stream"
+	nameFloor          = "floor (cache line)"
 )
 
 // mechanisms is the one table of what a run measures, in report order. A
@@ -34,6 +43,17 @@ func mechanisms() []mechanism {
 		{name: nameMPMCSpin, transport: ringTransport{mpmc: true, wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
 		{name: "shmring-mpmc/adaptive", transport: ringTransport{mpmc: true, wait: ring.WaitAdaptive}, latency: true, floorPair: true, idleProbe: true},
 		{name: "shmring-mpmc/block", transport: ringTransport{mpmc: true, wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		// Broadcast: one subscriber process (the RTT row compares with
+		// SPSC spin's), then two sharing the peer CPU, so three processes
+		// on two CPUs. The producer, alone on its CPU, spins; subscribers
+		// that spin keep the CPU from each other until the scheduler's
+		// time slice ends (the 2sub/spin row measures that collapse), so
+		// the 2sub/adaptive row's subscribers wait adaptively, and
+		// broadcast/adaptive is its 1-subscriber baseline.
+		{name: nameBcastSpin, transport: broadcastTransport{wait: ring.WaitSpin, subWait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
+		{name: nameBcastAdaptive, transport: broadcastTransport{wait: ring.WaitSpin, subWait: ring.WaitAdaptive}, stream: true},
+		{name: "shmring-broadcast-2sub/spin", transport: broadcastTransport{wait: ring.WaitSpin, subWait: ring.WaitSpin}, stream: true, peers: 2},
+		{name: nameBcast2Adaptive, transport: broadcastTransport{wait: ring.WaitSpin, subWait: ring.WaitAdaptive}, stream: true, peers: 2},
 		{name: "go-chan (1 process)", transport: chanTransport{}, latency: true, stream: true},
 		{name: "pipe", transport: pipeTransport{}, latency: true, stream: true},
 		{name: nameUnix, transport: unixStream, latency: true, stream: true},

@@ -29,6 +29,8 @@ type peerSpec struct {
 	Mode      string `json:"mode"`      // echo, sink, floor
 	Size      int    `json:"size"`
 	CPU       int    `json:"cpu"`
+	Peers     int    `json:"peers,omitempty"` // peer processes in the measurement: a broadcast ring's subscribers, else 1
+	Index     int    `json:"index,omitempty"` // which of them this one is, from 0
 	Files     int    `json:"files,omitempty"` // inherited files, fd 3 onward
 	Arena     string `json:"arena,omitempty"`
 	Tx        string `json:"tx,omitempty"` // ring names from the peer's side

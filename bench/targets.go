@@ -93,6 +93,18 @@ func targets(r *Report) []Target {
 			add("MPMC (1 producer, 1 consumer) throughput vs SPSC at 64 B", ">= 0.5x", m.MsgsPerSec/s.MsgsPerSec, 0.5, false, "")
 		}
 	}
+	if s, ok := latencyOf(r, nameSPSCSpin); ok && s.P50 > 0 {
+		if b, ok := latencyOf(r, nameBcastSpin); ok {
+			add("broadcast (1 subscriber) busy-spin RTT p50 vs SPSC busy-spin", "<= 1.2x", b.P50/s.P50, 1.2, true,
+				fmt.Sprintf("%.0f ns vs %.0f ns", b.P50, s.P50))
+		}
+	}
+	if one, ok := rateOf(r, nameBcastAdaptive, 64); ok && one.MsgsPerSec > 0 {
+		if two, ok := rateOf(r, nameBcast2Adaptive, 64); ok {
+			add("broadcast throughput, 2 subscriber processes vs 1, at 64 B", ">= 0.8x", two.MsgsPerSec/one.MsgsPerSec, 0.8, false,
+				fmt.Sprintf("%s vs %s, adaptive subscribers", fmtRate(two.MsgsPerSec), fmtRate(one.MsgsPerSec)))
+		}
+	}
 	return out
 }
 

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/arena"
@@ -57,7 +59,7 @@ func (t ringTransport) open(e *engine, spec *peerSpec) (*endpoint, error) {
 	}
 	spec.Arena, spec.Tx, spec.Rx = path, ringB2A, ringA2B
 	spec.Wait = t.wait.String()
-	c := &arenaConn{ringConn: newRingConn(tx, rx, t.wait, spec.deadline()), a: a}
+	c := &arenaConn{ringConn: newRingConn(tx, []receiver{rx}, t.wait, spec.deadline()), a: a}
 	return &endpoint{conn: c, cleanup: remove}, nil
 }
 
@@ -81,7 +83,7 @@ func (ringTransport) attach(spec peerSpec, _ []*os.File) (conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRingConn(tx, rx, w, spec.deadline()), nil
+	return newRingConn(tx, []receiver{rx}, w, spec.deadline()), nil
 }
 
 // ringSlots sizes a ring for mode: a few slots for the ping-pong, up to
@@ -97,66 +99,145 @@ func ringSlots(mode string, size int) int {
 	return slots
 }
 
-// ringConn sends on one ring and receives on another.
-type ringConn struct {
-	tx, rx ring.Ring
-	ctx    context.Context
-	cancel context.CancelFunc
+// sender and receiver are what a ringConn uses of a ring: an SPSC or MPMC
+// ring is both; a broadcast ring's producer is a sender and each of its
+// subscribers a receiver.
+type sender interface {
+	Push(ctx context.Context, msg []byte) error
+	SetWaitStrategy(w ring.WaitStrategy)
+	Detach() error
 }
 
-func newRingConn(tx, rx ring.Ring, w ring.WaitStrategy, deadline time.Time) *ringConn {
+type receiver interface {
+	Pop(ctx context.Context, dst []byte) (int, error)
+	Peek(ctx context.Context) (ring.Message, error)
+	Release(m ring.Message) error
+	SetWaitStrategy(w ring.WaitStrategy)
+	Detach() error
+}
+
+// ringConn sends on one ring and receives on one or more: a broadcast
+// producer receives on each subscriber's return ring, and one message
+// received is one from each of them, which must all be the same (every
+// subscriber answers the same stream).
+type ringConn struct {
+	tx      sender
+	rx      []receiver
+	scratch []byte // the second and later receivers' copy, to compare
+	// ctx bounds every operation (the deadline; every peer gone, see
+	// watch); rxCtx[i] bounds receiving on rx[i] (and peer i gone).
+	ctx    context.Context
+	cancel context.CancelFunc
+	rxCtx  []context.Context
+}
+
+func newRingConn(tx sender, rx []receiver, w ring.WaitStrategy, deadline time.Time) *ringConn {
 	tx.SetWaitStrategy(w)
-	rx.SetWaitStrategy(w)
+	for _, r := range rx {
+		r.SetWaitStrategy(w)
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	return &ringConn{tx: tx, rx: rx, ctx: ctx, cancel: cancel}
+	c := &ringConn{tx: tx, rx: rx, ctx: ctx, cancel: cancel, rxCtx: make([]context.Context, len(rx))}
+	for i := range c.rxCtx {
+		c.rxCtx[i] = ctx
+	}
+	return c
 }
 
 func (c *ringConn) send(msg []byte) error { return c.tx.Push(c.ctx, msg) }
 
 func (c *ringConn) recv(buf []byte) error {
-	n, err := c.rx.Pop(c.ctx, buf)
-	if err != nil {
-		return err
-	}
-	if n != len(buf) {
-		return fmt.Errorf("%w: %d of %d bytes", errShort, n, len(buf))
+	for i, rx := range c.rx {
+		dst := buf
+		if i > 0 {
+			if len(c.scratch) != len(buf) {
+				c.scratch = make([]byte, len(buf))
+			}
+			dst = c.scratch
+		}
+		n, err := rx.Pop(c.rxCtx[i], dst)
+		if err != nil {
+			return c.from(i, err)
+		}
+		if n != len(buf) {
+			return c.from(i, fmt.Errorf("%w: %d of %d bytes", errShort, n, len(buf)))
+		}
+		if i > 0 && !bytes.Equal(dst, buf) {
+			return c.from(i, fmt.Errorf("%w: op %d, receiver 0 got op %d", errDiverged, dst[0], buf[0]))
+		}
 	}
 	return nil
 }
 
 func (c *ringConn) discard(size int) (byte, uint64, error) {
-	m, err := c.rx.Peek(c.ctx)
-	if err != nil {
-		return 0, 0, err
+	var op0 byte
+	var payload0 uint64
+	for i, rx := range c.rx {
+		m, err := rx.Peek(c.rxCtx[i])
+		if err != nil {
+			return 0, 0, c.from(i, err)
+		}
+		if len(m.Data) != size {
+			rx.Release(m)
+			return 0, 0, c.from(i, fmt.Errorf("%w: %d of %d bytes", errShort, len(m.Data), size))
+		}
+		op, payload := m.Data[0], uint64(0)
+		if op == opAck {
+			payload = getCount(m.Data)
+		}
+		if err := rx.Release(m); err != nil {
+			return 0, 0, c.from(i, err)
+		}
+		if i == 0 {
+			op0, payload0 = op, payload
+		} else if op != op0 || payload != payload0 {
+			return 0, 0, c.from(i, fmt.Errorf("%w: op %d payload %d, receiver 0 got op %d payload %d", errDiverged, op, payload, op0, payload0))
+		}
 	}
-	if len(m.Data) != size {
-		c.rx.Release(m)
-		return 0, 0, fmt.Errorf("%w: %d of %d bytes", errShort, len(m.Data), size)
-	}
-	op, payload := m.Data[0], uint64(0)
-	if op == opAck {
-		payload = getCount(m.Data)
-	}
-	return op, payload, c.rx.Release(m)
+	return op0, payload0, nil
 }
 
-// watch cancels the conn's blocking operations once done is closed (the
-// peer process exited): a message it pushed before exiting is still
-// received, since every blocking operation tries first.
-func (c *ringConn) watch(done <-chan struct{}) {
-	go func() {
-		select {
-		case <-done:
-			c.cancel()
-		case <-c.ctx.Done():
+// from names receiver i in err when there are several.
+func (c *ringConn) from(i int, err error) error {
+	if len(c.rx) == 1 {
+		return err
+	}
+	return fmt.Errorf("receiver %d: %w", i, err)
+}
+
+// watch gives up on the peers once they exit: exited[i] is closed when
+// the peer that answers on rx[i] has exited, and receiving on rx[i] is
+// cancelled then; every operation is, once every peer has exited. A
+// message a peer pushed before exiting is still received, since every
+// blocking operation tries first; a broadcast subscriber that exits after
+// its answer does not cut short the wait for the others'.
+func (c *ringConn) watch(exited []<-chan struct{}) {
+	var left atomic.Int32
+	left.Store(int32(len(exited)))
+	for i, done := range exited {
+		ctx, cancel := context.WithCancel(c.ctx)
+		if i < len(c.rxCtx) {
+			c.rxCtx[i] = ctx
 		}
-	}()
+		go func() {
+			defer cancel()
+			select {
+			case <-done:
+				if left.Add(-1) == 0 {
+					c.cancel()
+				}
+			case <-c.ctx.Done():
+			}
+		}()
+	}
 }
 
 func (c *ringConn) close() error {
 	c.cancel()
 	c.tx.Detach()
-	c.rx.Detach()
+	for _, rx := range c.rx {
+		rx.Detach()
+	}
 	return nil
 }
 

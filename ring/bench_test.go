@@ -2,9 +2,14 @@ package ring
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/shmring/shmring/arena"
 )
 
 // Benchmarks compare the rings with a Go buffered channel doing the same
@@ -261,5 +266,153 @@ func BenchmarkSpinHint(b *testing.B) {
 				streamRing(b, r, 1, 1)
 			})
 		}
+	}
+}
+
+// BenchmarkBroadcast: one producer goroutine pushes b.N 64-byte messages,
+// each once, into a 1024-slot broadcast ring that 1, 2 or 4 subscriber
+// goroutines read, tethered (each reads every message, the slowest holds
+// the producer back) or lossy (the producer never waits; a subscriber that
+// falls a ring behind is lapped and loses messages). The ring is over heap
+// memory or in an arena file (tethered only). "SPSC" streams the same
+// messages through an SPSC ring to one consumer: the baseline of the
+// 1-subscriber case. msgs/s is per subscriber (messages delivered to one
+// subscriber, averaged over them, per second of the run), ns/msg the run's
+// time per message pushed, and lost/msg the lossy subscribers' share of
+// the messages they missed.
+//
+// The subscribers (and the producer) busy-spin or wait adaptively; with
+// more goroutines than GOMAXPROCS, spinning goroutines hold their Ps
+// until the scheduler preempts them (every 10 ms), so the spin rows with
+// 2 or 4 subscribers on a 2-core machine measure that, not the ring.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, ws := range []WaitStrategy{WaitSpin, WaitAdaptive} {
+		b.Run(fmt.Sprintf("SPSC/%s", ws), func(b *testing.B) {
+			r := benchRing(b, kindSPSC, 1024)
+			r.SetWaitStrategy(ws)
+			streamRing(b, r, 1, 1)
+		})
+	}
+	cases := []struct {
+		mem   string
+		lossy bool
+	}{{"heap", false}, {"heap", true}, {"arena", false}}
+	for _, c := range cases {
+		mode := "tethered"
+		if c.lossy {
+			mode = "lossy"
+		}
+		for _, subs := range []int{1, 2, 4} {
+			for _, ws := range []WaitStrategy{WaitSpin, WaitAdaptive} {
+				b.Run(fmt.Sprintf("%s/%s-%d/%s", c.mem, mode, subs, ws), func(b *testing.B) {
+					cfg := Config{Slots: 1024, SlotSize: benchMsg, Subscribers: subs}
+					var p *Broadcast
+					var subscribe func(SubscribeOptions) (*Subscriber, error)
+					if c.mem == "arena" {
+						p, subscribe = arenaBroadcast(b, cfg)
+					} else {
+						var mem []byte
+						p, mem = newHeapBroadcast(b, cfg)
+						subscribe = func(o SubscribeOptions) (*Subscriber, error) { return AttachSubscriber(mem, o) }
+					}
+					ss := make([]*Subscriber, subs)
+					for i := range ss {
+						s, err := subscribe(SubscribeOptions{From: Oldest, Lossy: c.lossy})
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.Cleanup(func() { s.Close() })
+						s.SetWaitStrategy(ws)
+						ss[i] = s
+					}
+					p.SetWaitStrategy(ws)
+					streamBroadcast(b, p, ss)
+				})
+			}
+		}
+	}
+}
+
+// arenaBroadcast creates a broadcast ring in an arena file in b.TempDir
+// and returns its producer and a function that subscribes to it through
+// the same arena handle.
+func arenaBroadcast(b *testing.B, cfg Config) (*Broadcast, func(SubscribeOptions) (*Subscriber, error)) {
+	b.Helper()
+	size, err := Size(KindBroadcast, cfg, 128)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := arena.Create(filepath.Join(b.TempDir(), "arena"), int64(size)+1<<20, arena.WithPrefault())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	p, err := CreateBroadcast(a, "bcast", cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p, func(o SubscribeOptions) (*Subscriber, error) { return Subscribe(a, "bcast", o) }
+}
+
+// streamBroadcast pushes b.N messages through p, then closes it; each of
+// subs reads until io.EOF. A tethered subscriber must get all of them; a
+// lossy one's delivered plus missed must add up to b.N.
+func streamBroadcast(b *testing.B, p *Broadcast, subs []*Subscriber) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(benchMsg)
+	n := b.N
+	delivered := make([]uint64, len(subs))
+	missed := make([]uint64, len(subs))
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]byte, benchMsg)
+			var lap *LappedError // outside the loop: errors.As makes it escape
+			for {
+				_, err := s.Pop(ctx, dst)
+				switch {
+				case err == nil:
+					delivered[i]++
+				case err == io.EOF:
+					return
+				case errors.As(err, &lap):
+					missed[i] += lap.Missed
+				default:
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	msg := make([]byte, benchMsg)
+	for i := 0; i < n; i++ {
+		if err := p.Push(ctx, msg); err != nil {
+			b.Error(err)
+			break
+		}
+	}
+	if err := p.Close(); err != nil {
+		b.Error(err)
+	}
+	wg.Wait()
+	b.StopTimer()
+	var got, lost uint64
+	for i, s := range subs {
+		if d := delivered[i] + missed[i]; d != uint64(n) || !s.Lossy() && missed[i] != 0 {
+			b.Errorf("subscriber %d (lossy %v): delivered %d + missed %d, pushed %d", i, s.Lossy(), delivered[i], missed[i], n)
+		}
+		got += delivered[i]
+		lost += missed[i]
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(got)/float64(len(subs))/sec, "msgs/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/msg")
+	if subs[0].Lossy() {
+		b.ReportMetric(float64(lost)/float64(len(subs))/float64(n), "lost/msg")
 	}
 }

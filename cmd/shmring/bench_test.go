@@ -33,8 +33,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	table := out.String()
-	for _, want := range []string{"shmring-spsc/spin", "shmring-mpmc/block", "floor (cache line)", "unix-seqpacket",
-		"tcp-loopback", "pipe", "go-chan", "p99.99", "Targets"} {
+	for _, want := range []string{"shmring-spsc/spin", "shmring-mpmc/block", "shmring-broadcast/spin", "shmring-broadcast-2sub/adaptive",
+		"floor (cache line)", "unix-seqpacket", "tcp-loopback", "pipe", "go-chan", "p99.99", "Targets"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -83,6 +83,56 @@ func TestBenchEndToEnd(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "shmring-bench-*"))
 	if len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestBenchOnlyBroadcast runs the broadcast rows alone (`--only
+// broadcast`) as JSON: the 1-subscriber RTT row with its floor, and the 1-
+// and 2-subscriber-process throughput rows, each acknowledged in full by
+// every subscriber. It makes no timing assertion.
+func TestBenchOnlyBroadcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs broadcast subscribers across processes")
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--json", "--only", "broadcast", "--duration", "60ms", "--sizes", "64", "--dir", dir}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r bench.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+	var latency, rates []string
+	for _, l := range r.Latency {
+		latency = append(latency, l.Mechanism)
+		if l.Error != "" || l.Samples == 0 || l.P50 <= 0 {
+			t.Errorf("latency row %+v", l)
+		}
+	}
+	for _, tr := range r.Throughput {
+		rates = append(rates, tr.Mechanism)
+		if !strings.Contains(tr.Mechanism, "broadcast") || tr.Error != "" || tr.Messages == 0 {
+			t.Errorf("throughput row %+v", tr)
+		}
+	}
+	want := []string{"floor (cache line)", "shmring-broadcast/spin"}
+	if strings.Join(latency, ",") != strings.Join(want, ",") {
+		t.Errorf("latency rows %q, want %q", latency, want)
+	} else if r.Latency[1].FloorP50 <= 0 {
+		t.Errorf("broadcast RTT row without its floor: %+v", r.Latency[1])
+	}
+	want = []string{"shmring-broadcast/spin", "shmring-broadcast/adaptive", "shmring-broadcast-2sub/spin", "shmring-broadcast-2sub/adaptive"}
+	if strings.Join(rates, ",") != strings.Join(want, ",") {
+		t.Errorf("throughput rows %q, want %q", rates, want)
+	}
+	found := false
+	for _, tg := range r.Targets {
+		found = found || strings.Contains(tg.Name, "2 subscriber processes vs 1")
+	}
+	if !found {
+		t.Errorf("no 2-subscriber target in %+v", r.Targets)
 	}
 }
 
