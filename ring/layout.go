@@ -418,8 +418,12 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 // and returns the private geometry. State must already have been observed
 // ready with an acquire load.
 func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error) {
+	// Only the fields written before State ([0,124): the checksummed part
+	// and Checksum): the rest (Closed, the repair counters) are stored
+	// atomically by live handles, and a plain copy of them would race.
 	var h ringHeader
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), ringHeaderSize), mem[:ringHeaderSize])
+	n := unsafe.Offsetof(h.State)
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), n), mem[:n])
 	if string(h.Magic[:]) != ringMagic {
 		return geometry{}, fmt.Errorf("%w: bad ring magic %q", ErrKind, h.Magic[:])
 	}

@@ -168,6 +168,13 @@ func (s *Subscriber) joined(opt SubscribeOptions) (*Subscriber, error) {
 func (s *Subscriber) join(opt SubscribeOptions) error {
 	st := &s.s
 	st.word = subCursor(s.peer)
+	// A subscriber's counters are its own: the entry's previous
+	// subscriber's go (Stats.MsgsOut, their sum, counts what the entries'
+	// current or last subscribers read).
+	e := s.peer
+	for _, w := range [...]*uint64{&e.MsgsIn, &e.FullEvents, &e.MsgsOut, &e.BytesOut, &e.EmptyEvents, &e.Sleeps, &e.Wakes} {
+		atomic.StoreUint64(w, 0)
+	}
 	t0 := atomic.LoadUint64(&s.prod.Pos) & spscPosMask // acquire
 	x := t0
 	if opt.From == Oldest {
