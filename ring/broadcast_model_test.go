@@ -100,7 +100,10 @@ const (
 	// subscriber used before counts that one's deliveries and laps too.
 	bugStatsReuse
 
-	allBcastBugs = bugCommitClosed | bugJoinSkip | bugPeekWindow | bugStatsReuse
+	// allBcastBugs is the bugs still open, whose operations the model
+	// steers around: none (each was fixed; broadcast_bugs_test.go).
+	allBcastBugs   bcastBug = 0
+	fixedBcastBugs          = bugCommitClosed | bugJoinSkip | bugPeekWindow | bugStatsReuse
 )
 
 func (b bcastBug) String() string {
@@ -234,8 +237,10 @@ type mSub struct {
 	joinTail uint64
 	peek     *Message
 	lap      uint64 // a lap a batch found, reported by the next call (Missed)
-	detached bool
-	pend     pending
+	// lapStreak is the laps since its last message read (lapSlack).
+	lapStreak uint32
+	detached  bool
+	pend      pending
 	// its own laps; what Stats said at the join, and the entry's
 	// counters then (bugStatsReuse).
 	laps, missed uint64
@@ -910,7 +915,11 @@ func (m *bcastModel) taken(s *mSub, room int, peek bool) (uint64, []byte, error)
 // join window.
 func (m *bcastModel) lapped(s *mSub, q uint64) (silent bool, err error) {
 	seq := m.seq[q&m.g.mask] &^ bcastWriting
-	next := max(m.tail, seq-1) + 1 - m.g.slots
+	next := max(m.tail, seq) - m.g.slots
+	if s.lapStreak > 0 && s.lossy {
+		next = min(next+lapSlack(m.g.slots, s.lapStreak), m.tail)
+	}
+	s.lapStreak++
 	s.cursor = next
 	if !s.lossy && q < s.joinTail {
 		if next > s.joinTail {
@@ -998,7 +1007,7 @@ func (m *bcastModel) pop() {
 		var q uint64
 		q, msg, want = m.taken(s, room, false)
 		if want == nil {
-			s.cursor = q + 1
+			s.cursor, s.lapStreak = q+1, 0
 		}
 	}
 	n, err := s.s.TryPop(dst)
@@ -1045,7 +1054,7 @@ func (m *bcastModel) popBatch() {
 				}
 				break
 			}
-			s.cursor = q + 1
+			s.cursor, s.lapStreak = q+1, 0
 			wantMsgs = append(wantMsgs, msg)
 		}
 	}
@@ -1130,7 +1139,7 @@ func (m *bcastModel) releaseMsg(s *mSub, mm Message) {
 	case mm.ring != &s.s.core || s.peek == nil || mm.pos != s.cursor:
 		want = ErrNotReserved
 	case m.seq[mm.pos&m.g.mask] == mm.pos+1:
-		s.peek, s.cursor, held = nil, mm.pos+1, true
+		s.peek, s.cursor, s.lapStreak, held = nil, mm.pos+1, 0, true
 	default:
 		s.peek = nil
 		window, want = m.lapped(s, mm.pos)
@@ -1314,7 +1323,7 @@ func (m *bcastModel) finish() {
 				var q uint64
 				q, msg, want = m.taken(s, m.cfg.SlotSize, false)
 				if want == nil {
-					s.cursor = q + 1
+					s.cursor, s.lapStreak = q+1, 0
 				}
 			}
 			from := s.cursor

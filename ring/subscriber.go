@@ -339,7 +339,7 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 	// frontier for as long as it streams: each lap in a row skips further
 	// past the oldest (lapSlack), never past the tail.
 	next := max(t, seq) - s.g.slots
-	if st.lapStreak > 0 {
+	if st.lapStreak > 0 && st.lossy { // a tethered subscriber is lapped only in its join window, never past its join tail
 		next = min(next+lapSlack(s.g.slots, st.lapStreak), t)
 	}
 	st.lapStreak++
@@ -491,8 +491,12 @@ func (s *Subscriber) Release(m Message) error {
 			return err
 		}
 		// A tethered subscriber's join window: the message was not its to
-		// lose, but the caller read Data, which may be torn: say so.
-		return &LappedError{Missed: st.cursor - m.pos}
+		// lose, but the caller read Data, which may be torn: say so, and
+		// count it as a lap like any other reported one.
+		missed := st.cursor - m.pos
+		atomic.AddUint64(&s.peer.FullEvents, 1)  // lapped events
+		atomic.AddUint64(&s.peer.MsgsIn, missed) // messages missed
+		return &LappedError{Missed: missed}
 	}
 	st.cursor = m.pos + 1
 	st.lapStreak = 0

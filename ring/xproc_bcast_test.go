@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,9 +181,13 @@ func xpBcastCreate(t *testing.T, cfg Config) (*Broadcast, string) {
 	return b, path
 }
 
-// xpWaitSubscribers waits until n live subscribers are attached.
+// xpWaitSubscribers waits until n live subscribers are attached and each
+// child in watch has said its Subscribe returned ("joined").
 func xpWaitSubscribers(t *testing.T, b *Broadcast, n int, watch ...*xproc.Child) {
 	t.Helper()
+	for _, c := range watch {
+		xproc.WaitFor(t, "the subscriber to join", c, func() bool { return strings.Contains(c.Stdout(), "joined") })
+	}
 	deadline := time.Now().Add(xpChildTimeout)
 	for {
 		live := 0
