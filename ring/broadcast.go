@@ -338,6 +338,13 @@ func (b *Broadcast) tether(i uint64, e *peerEntry) (uint64, bool) {
 	// copied the slots below it out, so rewriting them cannot race its
 	// reads.
 	cur := atomic.LoadUint64(subCursor(e))
+	if atomic.LoadUint32(&e.Generation) != gen {
+		// Reclaimed meanwhile: the cursor may be the claimer's zeroing,
+		// not a subscriber's. The new subscriber's role and cursor come
+		// after its generation bump, and our look is older than its
+		// join's second tail read: it does not need this look.
+		return 0, false
+	}
 	if cur > b.p.tail {
 		// Ahead of every message (a subscriber that took in-flight
 		// messages through Seq; or a hostile word): holds nothing back.
@@ -417,6 +424,9 @@ func (b *Broadcast) pushBatch(msgs [][]byte) (int, error) {
 			n = i
 			break
 		}
+		if i > 0 && !b.stillProducer() { // before each mark, as in push
+			return 0, ErrFenced
+		}
 		b.writeSlot(p.tail+i, m)
 		if !b.stillProducer() {
 			return 0, ErrFenced
@@ -481,9 +491,16 @@ func (b *Broadcast) Commit(res Reservation, n int) error {
 	if err := checkMsgLen(n, b.g.slotSize); err != nil {
 		return err
 	}
-	if !b.stillProducer() { // a reservation may be held for long: taken over meanwhile?
+	// A reservation may be held for long: taken over, or closed, since?
+	// Closed, the message is refused before its Seq says anything (the
+	// slot stays marked, so subscribers see io.EOF, not a message after
+	// it).
+	if w := atomic.LoadUint64(&b.prod.Pos); w&spscEpochMask != p.epoch || w&closedBit != 0 { // acquire
 		p.resv = false
-		return ErrFenced
+		if w&spscEpochMask != p.epoch {
+			return ErrFenced
+		}
+		return ErrClosed
 	}
 	storeOwned32(&b.bcastSlot(p.tail).Len, uint32(n))
 	b.endWrite(p.tail, uint64(n))

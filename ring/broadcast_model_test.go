@@ -444,6 +444,14 @@ func (m *bcastModel) prologue(p *mProd) error {
 		return ErrFenced
 	}
 	m.epoch++
+	// A slot the previous producer left marked for the tail (a
+	// reservation it still holds, a write it died in) is published as a
+	// hole, not rewritten (broadcast_takeover.go).
+	for k := uint64(0); k < m.g.slots && m.seq[m.tail&m.g.mask] == (m.tail+1)|bcastWriting; k++ {
+		m.logf("(hole at %d)", m.tail)
+		m.msgs = append(m.msgs, nil) // no message at a hole
+		m.tail++
+	}
 	p.synced, p.epoch, p.tail, p.limit, p.resv = true, m.epoch, m.tail, 0, nil
 	return nil
 }
@@ -901,6 +909,10 @@ func (m *bcastModel) taken(s *mSub, room int, peek bool) (uint64, []byte, error)
 			if silent, err := m.lapped(s, q); !silent {
 				return q, nil, err
 			}
+			continue
+		}
+		if seq == (q+1)|bcastWriting && m.tail > q { // a hole: passed silently
+			s.cursor = q + 1
 			continue
 		}
 		if m.closed {

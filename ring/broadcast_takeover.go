@@ -33,10 +33,20 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 	// Adopt what a previous producer completed but did not publish (it
 	// died between a slot's final Seq store and its publish CAS): a
 	// subscriber may already have taken those messages through Seq, so
-	// the tail moves past them before anything is written. A slot left
-	// with the writing bit is rewritten: no reader took it.
+	// the tail moves past them before anything is written. A slot still
+	// marked for its position (the previous producer died, or is paused,
+	// between its mark and its completion) is published as a hole, not
+	// rewritten: a paused producer that resumes completes it with the same
+	// Seq value we would, and a rewrite under its feet would pass the
+	// seqlock check torn. Subscribers pass a hole silently (subscriber.go,
+	// notReady); a late completion turns it into the paused producer's
+	// whole message.
 	k := uint64(0)
-	for k < b.g.slots && atomic.LoadUint64(&b.bcastSlot(t+k).Seq) == t+k+1 { // acquire: pairs with endWrite
+	for k < b.g.slots {
+		seq := atomic.LoadUint64(&b.bcastSlot(t + k).Seq) // acquire: pairs with endWrite
+		if seq != t+k+1 && seq != (t+k+1)|bcastWriting {
+			break
+		}
 		k++
 	}
 	if k > 0 {

@@ -242,8 +242,12 @@ func (s *Subscriber) pop(dst []byte) (int, error) {
 // cursor past it; publishCursor makes the move shared.
 func (s *Subscriber) take(dst []byte) (int, error) {
 	st := &s.s
+	last := ^uint64(0)
 	for try := 0; ; try++ {
 		q := st.cursor
+		if q != last { // each position gets its own retries
+			last, try = q, 0
+		}
 		h := s.bcastSlot(q)
 		seq := atomic.LoadUint64(&h.Seq) // acquire: pairs with endWrite's release
 		if seq != q+1 {
@@ -290,11 +294,13 @@ func (s *Subscriber) notReady(q, seq uint64, try int) (again bool, err error) {
 	}
 	st := &s.s
 	st.emptyPolls++
-	if try == 0 && s.quietEmpty(st.emptyPolls) {
+	if try == 0 && seq != (q+1)|bcastWriting && s.quietEmpty(st.emptyPolls) {
 		// Nothing at the slot and no close in the mirror: answer without
 		// the producer's line. A second look (try > 0) always loads the
 		// producer word, so a slot that stays "not yet" under a tail past
-		// it ends in ErrCorrupt rather than in ErrEmpty forever.
+		// it ends in ErrCorrupt rather than in ErrEmpty forever; so does a
+		// slot marked for q itself (being written, or a hole), so that a
+		// hole is passed at once.
 		return false, ErrEmpty
 	}
 	word := atomic.LoadUint64(&s.prod.Pos) // acquire: pairs with the publish CAS
@@ -303,6 +309,17 @@ func (s *Subscriber) notReady(q, seq uint64, try int) (again bool, err error) {
 		// Published past q: its Seq was stored before the publish, so a
 		// second look sees it (or a lap).
 		if try < 2 {
+			return true, nil
+		}
+		if seq == (q+1)|bcastWriting {
+			// A hole: a slot still marked for its own position under a
+			// tail past it. A producer that took over published it without
+			// a message (its predecessor died or paused between mark and
+			// completion: broadcast_takeover.go), or a fenced producer's
+			// late mark covered the message there. Nothing to deliver and
+			// nothing missed: move on.
+			st.cursor = q + 1
+			s.publishCursor()
 			return true, nil
 		}
 		return false, corruptf("slot of position %d has sequence %#x under producer position %d", q, seq, t)
@@ -444,8 +461,12 @@ func (s *Subscriber) peek() (Message, error) {
 	if st.lap != nil {
 		return Message{}, st.pendingLap()
 	}
+	last := ^uint64(0)
 	for try := 0; ; try++ {
 		q := st.cursor
+		if q != last { // each position gets its own retries
+			last, try = q, 0
+		}
 		h := s.bcastSlot(q)
 		seq := atomic.LoadUint64(&h.Seq) // acquire: pairs with endWrite's release
 		if seq != q+1 {
