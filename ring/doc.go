@@ -22,7 +22,9 @@
 // keeps a cached minimum of their cursors and rereads them only when the
 // cache says full; a dead one is released); lossy ones never do, and read
 // each slot seqlock-style: copy, then check the slot's sequence did not
-// change, so a torn message is never returned and a lapped subscriber gets
+// change, so a torn message is never returned (unless a paused, fenced
+// producer scribbles into a slot a full ring later: docs/ring.md, crash
+// contract) and a lapped subscriber gets
 // ErrLapped with the exact number of messages it missed (broadcast.go,
 // subscriber.go).
 //
