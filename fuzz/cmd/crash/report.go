@@ -15,7 +15,7 @@ import (
 // account gathers what the verifier needs of ring r from the slots' death
 // records and the ledger.
 func (c *campaign) account(r *crashRing) ringAccount {
-	acc := ringAccount{Name: r.name, SPSC: r.spsc, Stats: r.stats, Drained: r.drained}
+	acc := ringAccount{Name: r.name, SPSC: r.spsc(), Stats: r.stats, Drained: r.drained}
 	for _, p := range r.producers {
 		sa := streamAccount{Stream: uint32(p.idx), End: atomic.LoadUint64(&c.l.producer(p.idx).Attempt)}
 		var unc []span
@@ -32,6 +32,25 @@ func (c *campaign) account(r *crashRing) ringAccount {
 		for _, d := range s.deaths {
 			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last})
 		}
+	}
+	return acc
+}
+
+// bcastAccount gathers what the verifier needs of broadcast ring r.
+func (c *campaign) bcastAccount(r *crashRing) bcastAccount {
+	p := r.producers[0]
+	acc := bcastAccount{Name: r.name, Stream: uint32(p.idx), End: atomic.LoadUint64(&c.l.producer(p.idx).Attempt),
+		Tail: r.stats.MsgsIn, Stats: r.stats, Backlog: r.backlog, Drained: r.drained}
+	p.mu.Lock()
+	acc.Producers = slices.Clone(p.bprods)
+	p.mu.Unlock()
+	for _, s := range r.consumers {
+		acc.Corrupt += atomic.LoadUint64(&c.l.consumer(s.idx).Corrupt)
+		s.mu.Lock()
+		for _, g := range s.gens {
+			acc.Generations = append(acc.Generations, g.bcastGeneration)
+		}
+		s.mu.Unlock()
 	}
 	return acc
 }
@@ -87,7 +106,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 	restartsOf := map[*crashRing][]time.Duration{} // how long the killed slot took to come back
 	var stalled []*killRecord
 	for _, k := range kills {
-		kinds[k.slot.ring.kind()+" "+k.slot.role]++
+		kinds[k.slot.kindRole()]++
 		aimed[k.target]++
 		if k.hit {
 			hit[k.target]++
@@ -109,6 +128,9 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 			if k.held {
 				how += ", other side held"
 			}
+			if k.stops > 0 {
+				how += fmt.Sprintf(", %d stops", k.stops)
+			}
 			st := fmt.Sprintf("stall %v (restart %v)", k.stall.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
 			if !k.measured {
 				st = fmt.Sprintf("no progress for %v", k.stall.Round(time.Millisecond))
@@ -118,7 +140,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		}
 	}
 	var kindParts []string
-	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer"} {
+	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer", "broadcast producer", "broadcast tethered", "broadcast lossy"} {
 		if n := kinds[kd]; n > 0 {
 			kindParts = append(kindParts, fmt.Sprintf("%s %d", kd, n))
 		}
@@ -142,6 +164,23 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 	// Rings.
 	var total ringVerdict
 	for _, r := range c.rings {
+		if r.bcast() {
+			v := c.reportBroadcast(r, perRing[r], restartsOf[r], kills)
+			for _, p := range v.Problems {
+				problems = append(problems, r.name+": "+p)
+			}
+			if v.Leaked > 0 {
+				problems = append(problems, fmt.Sprintf("%s: %d futex registrations left after Recover (NotEmptyWaiters %d, NotFullWaiters %d)",
+					r.name, v.Leaked, r.stats.NotEmptyWaiters, r.stats.NotFullWaiters))
+			}
+			total.Delivered += v.Positions
+			total.Lost += v.Lost
+			total.Duplicated += v.Duplicated
+			total.Corrupt += v.Corrupt + v.Unsent
+			total.OutOfOrder += v.OutOfOrder + v.Inexact
+			total.Leaked += v.Leaked
+			continue
+		}
 		acc := c.account(r)
 		v := verifyRing(&acc, c.tally)
 		st := r.stats
@@ -228,4 +267,32 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		return fuzz.ErrFailed
 	}
 	return nil
+}
+
+// reportBroadcast verifies broadcast ring r, prints its line and returns
+// the verdict. stalls and restarts are its kills'.
+func (c *campaign) reportBroadcast(r *crashRing, stalls, restarts []time.Duration, kills []*killRecord) bcastVerdict {
+	acc := c.bcastAccount(r)
+	v := verifyBroadcast(&acc)
+	var late []time.Duration
+	for _, k := range kills {
+		if k.slot.ring == r && k.late {
+			late = append(late, k.stall)
+		}
+	}
+	st := r.stats
+	fmt.Fprintf(c.out, "crash: %s: %d messages published (%d of killed producers' calls; %d takeovers adopted %d completed, unpublished ones); "+
+		"allowed: %d uncommitted, %d missed in %d laps; %d tethered generations delivered %d, %d lossy delivered %d; "+
+		"%d kills, stall %s (restart %s; %d late restarts, stall %s); recovered %d dead peers, %d sleepers; waiters %d/%d\n",
+		r.name, v.Positions, v.InFlightDelivered, v.Adoptions, v.Adopted, v.Uncommitted, v.Missed, v.Laps,
+		v.Generations[0], v.Deliveries[0], v.Generations[1], v.Deliveries[1],
+		len(stalls), stallSummary(stalls), stallSummary(restarts), len(late), stallSummary(late),
+		r.recovery.DeadPeers, r.recovery.Sleepers, st.NotEmptyWaiters, st.NotFullWaiters)
+	if v.Inexact > 0 {
+		v.problem("%d deliveries or laps of lossy subscribers at odds with their accounts", v.Inexact)
+	}
+	if v.Unsent > 0 {
+		v.problem("%d deliveries of numbers that hold no position", v.Unsent)
+	}
+	return v
 }
