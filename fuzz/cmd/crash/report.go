@@ -283,11 +283,11 @@ func (c *campaign) reportBroadcast(r *crashRing, stalls, restarts []time.Duratio
 	st := r.stats
 	fmt.Fprintf(c.out, "crash: %s: %d messages published (%d of killed producers' calls; %d takeovers adopted %d completed, unpublished ones); "+
 		"allowed: %d uncommitted, %d missed in %d laps; %d tethered generations delivered %d, %d lossy delivered %d; "+
-		"%d kills, stall %s (restart %s; %d late restarts, stall %s); recovered %d dead peers, %d sleepers; waiters %d/%d\n",
+		"%d kills, stall %s (restart %s; %d late restarts, stall %s); recovered %d dead peers, %d sleepers; waiters %d/%d; Len %d\n",
 		r.name, v.Positions, v.InFlightDelivered, v.Adoptions, v.Adopted, v.Uncommitted, v.Missed, v.Laps,
 		v.Generations[0], v.Deliveries[0], v.Generations[1], v.Deliveries[1],
 		len(stalls), stallSummary(stalls), stallSummary(restarts), len(late), stallSummary(late),
-		r.recovery.DeadPeers, r.recovery.Sleepers, st.NotEmptyWaiters, st.NotFullWaiters)
+		r.recovery.DeadPeers, r.recovery.Sleepers, st.NotEmptyWaiters, st.NotFullWaiters, st.Len)
 	if v.Inexact > 0 {
 		v.problem("%d deliveries or laps of lossy subscribers at odds with their accounts", v.Inexact)
 	}
