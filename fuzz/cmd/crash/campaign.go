@@ -92,6 +92,9 @@ type slot struct {
 	// generations (their journal runs appended by the collector).
 	bprods []bcastProducer
 	gens   []*bcastGen
+	// Broadcast producer: what the incarnations before the current one
+	// committed, and the current one's first number (received).
+	pushed, start uint64
 }
 
 // bcastGen is a broadcast subscriber generation as the supervisor
@@ -343,7 +346,11 @@ func (c *campaign) prepare(s *slot) {
 		rec := c.l.producer(s.idx)
 		// The dead call's numbers are given up: the next one starts after them.
 		start := atomic.LoadUint64(&rec.Attempt)
-		atomic.StoreUint64(&rec.Committed, start)
+		s.mu.Lock()
+		s.pushed += atomic.LoadUint64(&rec.Committed) - s.start
+		s.start = start
+		atomic.StoreUint64(&rec.Committed, start) // under s.mu: received reads both
+		s.mu.Unlock()
 		atomic.StoreUint64(&rec.Base, 0)
 		atomic.StoreUint32(&rec.Inc, inc)
 		atomic.StoreUint64(&rec.State, uint64(stStarting))
@@ -556,7 +563,11 @@ func (c *campaign) collectLoop(stop <-chan struct{}, done chan<- struct{}) {
 // producer that a dead tethered subscriber holds back.
 func (c *campaign) received(r *crashRing) uint64 {
 	if r.bcast() {
-		return atomic.LoadUint64(&c.l.producer(r.producers[0].idx).Committed)
+		// Not Committed alone: a restart moves it on past the dead call.
+		p := r.producers[0]
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pushed + atomic.LoadUint64(&c.l.producer(p.idx).Committed) - p.start
 	}
 	var n uint64
 	for _, s := range r.consumers {
@@ -581,9 +592,45 @@ func (c *campaign) checkStalls(now time.Time) {
 			k.stall, k.measured = now.Sub(k.at), true
 			continue
 		}
+		if k.state == "" && now.Sub(k.at) > slowStall {
+			k.state = c.ringNow(k.slot.ring)
+		}
 		keep = append(keep, k)
 	}
 	c.pending = keep
+}
+
+// slowStall is how long a stall lasts before the supervisor notes the
+// ring's state, for the report.
+const slowStall = 300 * time.Millisecond
+
+// ringNow describes ring r and its children now: their states, the
+// ring's counters, a broadcast ring's subscribers.
+func (c *campaign) ringNow(r *crashRing) string {
+	var b strings.Builder
+	for _, s := range append(append([]*slot(nil), r.producers...), r.consumers...) {
+		word := &c.l.consumer(s.idx).State
+		if s.role == "producer" {
+			word = &c.l.producer(s.idx).State
+		}
+		s.mu.Lock()
+		ch, inc := s.child, s.inc
+		s.mu.Unlock()
+		st := "not running"
+		if ch != nil {
+			st = fmt.Sprintf("incarnation %d (pid %d) %v", inc, ch.Pid(), stateOf(atomic.LoadUint64(word)))
+		}
+		fmt.Fprintf(&b, "%v %s; ", s, st)
+	}
+	st := r.handle.Stats()
+	fmt.Fprintf(&b, "ring: Len %d, MsgsIn %d, NotEmptyWaiters %d, NotFullWaiters %d, Peers %d, DeadPeers %d",
+		st.Len, st.MsgsIn, st.NotEmptyWaiters, st.NotFullWaiters, st.Peers, st.DeadPeers)
+	if bc, ok := r.handle.(*ring.Broadcast); ok {
+		for _, sub := range bc.Subscribers() {
+			fmt.Fprintf(&b, "; entry %d pid %d alive %v lossy %v cursor %d lag %d", sub.Index, sub.PID, sub.Alive, sub.Lossy, sub.Cursor, sub.Lag)
+		}
+	}
+	return b.String()
 }
 
 // restarted is how long after kill k the killed slot's next incarnation

@@ -94,6 +94,11 @@ type killRecord struct {
 	late bool
 	// stops is how often killPublish stopped the child and looked.
 	stops int
+	// reaped is how long after the signal the child was reaped.
+	reaped time.Duration
+	// state is the ring's and its children's state once the stall had
+	// lasted slowStall (ringNow), or "".
+	state string
 }
 
 // killLoop kills about every interval until until.
@@ -358,6 +363,7 @@ func (c *campaign) killNow(s *slot, ch *xproc.Child, k *killRecord, begin time.T
 	k.at = time.Now()
 	k.waited = k.at.Sub(begin)
 	ch.Kill() // SIGKILL, then waits until it is reaped
+	k.reaped = time.Since(k.at)
 	if holdWord != nil {
 		atomic.StoreInt64(holdWord, 0)
 	}

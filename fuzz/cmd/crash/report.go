@@ -131,9 +131,12 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 			if k.stops > 0 {
 				how += fmt.Sprintf(", %d stops", k.stops)
 			}
-			st := fmt.Sprintf("stall %v (restart %v)", k.stall.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
+			st := fmt.Sprintf("stall %v (reaped %v, restart %v)", k.stall.Round(time.Millisecond/10), k.reaped.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
 			if !k.measured {
 				st = fmt.Sprintf("no progress for %v", k.stall.Round(time.Millisecond))
+			}
+			if k.state != "" {
+				st += fmt.Sprintf(" [at %v: %s]", slowStall, k.state)
 			}
 			fmt.Fprintf(c.out, "crash: kill %d at %.3fs: %v (incarnation %d), target %v (%s after %v), landed %v, %s\n",
 				k.n, k.at.Sub(c.start).Seconds(), k.slot, k.inc, k.target, how, k.waited.Round(time.Microsecond), k.landed, st)
@@ -231,8 +234,8 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 				stallProblems = append(stallProblems, fmt.Sprintf("%s: ... and %d more slow stalls", r.name, len(slow)-i))
 				break
 			}
-			stallProblems = append(stallProblems, fmt.Sprintf("%s: stall of %v after kill %d at %.3fs (%v, landed %v; its restart took %v)",
-				r.name, k.stall.Round(time.Millisecond), k.n, k.at.Sub(c.start).Seconds(), k.slot, k.landed, k.restart.Round(time.Millisecond)))
+			stallProblems = append(stallProblems, fmt.Sprintf("%s: stall of %v after kill %d at %.3fs (%v, target %v, landed %v; its restart took %v) [at %v: %s]",
+				r.name, k.stall.Round(time.Millisecond), k.n, k.at.Sub(c.start).Seconds(), k.slot, k.target, k.landed, k.restart.Round(time.Millisecond), slowStall, k.state))
 		}
 		if k := frozen; k != nil {
 			stallProblems = append(stallProblems, fmt.Sprintf("%s: FROZEN after kill %d at %.3fs (%v killed in state %v): no progress for %v, to the end; %d later kills on the frozen ring",
