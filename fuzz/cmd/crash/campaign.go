@@ -78,10 +78,11 @@ type slot struct {
 	lossy bool // a lossy broadcast subscriber
 
 	mu     sync.Mutex
-	child  *xproc.Child // the running incarnation, nil between two
-	inc    uint32       // the current or last incarnation
-	kill   *killRecord  // set by the killer just before it kills child
-	forced bool         // the supervisor kills every incarnation from now on (end of the campaign)
+	child  *xproc.Child  // the running incarnation, nil between two
+	dead   chan struct{} // closed by the killer once it has killed child and child is dead
+	inc    uint32        // the current or last incarnation
+	kill   *killRecord   // set by the killer just before it kills child
+	forced bool          // the supervisor kills every incarnation from now on (end of the campaign)
 	deaths []death
 	exited chan struct{} // closed when the slot's manager returned
 	clean  bool          // the last incarnation finished by itself with status 0
@@ -291,15 +292,21 @@ func (c *campaign) manage(ctx context.Context, s *slot) {
 			}
 			continue
 		}
+		dead := make(chan struct{})
 		s.mu.Lock()
-		s.child = ch
+		s.child, s.dead = ch, dead
 		forced := s.forced
 		s.mu.Unlock()
 		if forced {
 			ch.Kill()
 		}
-		<-ch.Done()
-		err = ch.Err()
+		// Killed by the killer, the child is gone once it is dead, which
+		// is often long before it is reaped (killNow).
+		select {
+		case <-ch.Done():
+		case <-dead:
+		}
+		err = ch.Err() // nil if not reaped yet: killed, it is ours anyway
 		s.mu.Lock()
 		s.child = nil
 		kr := s.kill

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -94,8 +95,8 @@ type killRecord struct {
 	late bool
 	// stops is how often killPublish stopped the child and looked.
 	stops int
-	// reaped is how long after the signal the child was reaped.
-	reaped time.Duration
+	// dead is how long after the signal the child was dead (waitDead).
+	dead time.Duration
 	// state is the ring's and its children's state once the stall had
 	// lasted slowStall (ringNow), or "".
 	state string
@@ -357,13 +358,16 @@ func (c *campaign) killNow(s *slot, ch *xproc.Child, k *killRecord, begin time.T
 		return false
 	}
 	s.kill = k
-	s.late = k.late // read by the manager once the child is reaped
+	s.late = k.late // read by the manager once the child is dead
+	dead := s.dead
 	s.mu.Unlock()
 	k.base = c.received(s.ring)
 	k.at = time.Now()
 	k.waited = k.at.Sub(begin)
-	ch.Kill() // SIGKILL, then waits until it is reaped
-	k.reaped = time.Since(k.at)
+	go ch.Kill() // SIGKILL, then it waits until the child is reaped
+	waitDead(ch)
+	k.dead = time.Since(k.at)
+	close(dead) // the manager may start the next incarnation
 	if holdWord != nil {
 		atomic.StoreInt64(holdWord, 0)
 	}
@@ -373,6 +377,74 @@ func (c *campaign) killNow(s *slot, ch *xproc.Child, k *killRecord, begin time.T
 	c.pending = append(c.pending, k)
 	c.mu.Unlock()
 	return true
+}
+
+// procfs says whether /proc describes processes here (waitDead).
+var procfs = func() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}()
+
+// waitDead waits until child ch, sent SIGKILL, is dead: every thread of
+// it has exited, so nothing of it touches shared memory any more. That is
+// its reap, or as /proc tells it, often much sooner: on the 2-CPU VM of
+// docs/testing.md the reap of a killed child (cmd.Wait returning, its
+// parent's waitid included) was seen to come 100 ms to 1.4 s after /proc
+// had no more entry for it, as a rule after it had been stopped and
+// continued (killPublish), now and then after any kill; the successor
+// would wait for it, and the ring's stall with it.
+func waitDead(ch *xproc.Child) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ch.Done():
+			return
+		case <-t.C:
+		}
+		if procfs && procExited(ch.Pid()) {
+			return
+		}
+	}
+}
+
+// procExited reports whether /proc shows process pid, which has not been
+// reaped (or whose pid no process has taken since: a reused pid only
+// makes this say no), with every thread exited: no entry, or a zombie
+// with no other live thread.
+func procExited(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d", pid)
+	if exited, known := taskExited(filepath.Join(dir, "stat")); !known || !exited {
+		return exited
+	}
+	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		if exited, _ := taskExited(filepath.Join(dir, "task", t.Name(), "stat")); !exited {
+			return false
+		}
+	}
+	return true
+}
+
+// taskExited reads a /proc stat file: exited if it is gone or says zombie
+// or dead; known false if it could not be read for another reason.
+func taskExited(stat string) (exited, known bool) {
+	b, err := os.ReadFile(stat)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, true
+	}
+	// The state follows the command name's closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 || i+2 >= len(b) {
+		return false, false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X', true
 }
 
 // inTarget reports whether packed state v of slot s's child is target t.

@@ -131,7 +131,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 			if k.stops > 0 {
 				how += fmt.Sprintf(", %d stops", k.stops)
 			}
-			st := fmt.Sprintf("stall %v (reaped %v, restart %v)", k.stall.Round(time.Millisecond/10), k.reaped.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
+			st := fmt.Sprintf("stall %v (dead %v, restart %v)", k.stall.Round(time.Millisecond/10), k.dead.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
 			if !k.measured {
 				st = fmt.Sprintf("no progress for %v", k.stall.Round(time.Millisecond))
 			}
