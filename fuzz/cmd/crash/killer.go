@@ -387,12 +387,15 @@ var procfs = func() bool {
 
 // waitDead waits until child ch, sent SIGKILL, is dead: every thread of
 // it has exited, so nothing of it touches shared memory any more. That is
-// its reap, or as /proc tells it, often much sooner: on the 2-CPU VM of
-// docs/testing.md the reap of a killed child (cmd.Wait returning, its
-// parent's waitid included) was seen to come 100 ms to 1.4 s after /proc
-// had no more entry for it, as a rule after it had been stopped and
-// continued (killPublish), now and then after any kill; the successor
-// would wait for it, and the ring's stall with it.
+// its reap, or as /proc tells it, often sooner. On the 2-CPU VM of
+// docs/testing.md the reap (cmd.Wait returning) was seen to come 100 ms
+// to 1.4 s after /proc had no live thread of the child left, above all
+// after it had been stopped and continued (killPublish), and the
+// successor waited for it; the death itself takes up to a few hundred ms
+// there now and then (a thread in D state in exit_mmap's
+// unlink_file_vma_batch_process, waiting for the arena file's i_mmap
+// lock, with DAMON's pageout scheme scanning memory), which counts in the
+// stall as it must: until then the dead handle's liveness lock is held.
 func waitDead(ch *xproc.Child) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
