@@ -158,6 +158,7 @@ type campaign struct {
 	failures map[*slot]*failures // incarnations that failed by themselves
 	kills    []*killRecord
 	pending  []*killRecord // kills whose stall is still being measured
+	pauses   []supPause    // the collector's, over pauseGap
 
 	// The collector's own (its goroutine, then the verdict's).
 	tally *fuzz.Tally
@@ -553,15 +554,33 @@ func (c *campaign) collectLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(collectEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			now := time.Now()
+			if gap := now.Sub(last); gap >= pauseGap {
+				c.mu.Lock()
+				c.pauses = append(c.pauses, supPause{at: last, d: gap})
+				c.mu.Unlock()
+			}
 			c.collect()
-			c.checkStalls(time.Now())
+			c.checkStalls(now)
+			last = time.Now()
 		}
 	}
+}
+
+// pauseGap is the gap between two rounds of the collector that counts as
+// a pause of the supervisor (it looked at nothing meanwhile).
+const pauseGap = 50 * time.Millisecond
+
+// supPause is a gap in the collector's rounds.
+type supPause struct {
+	at time.Time // the end of the round before it
+	d  time.Duration
 }
 
 // received is how many messages ring r's consumers have journaled: the

@@ -365,17 +365,20 @@ func (c *campaign) killNow(s *slot, ch *xproc.Child, k *killRecord, begin time.T
 	k.at = time.Now()
 	k.waited = k.at.Sub(begin)
 	go ch.Kill() // SIGKILL, then it waits until the child is reaped
-	waitDead(ch)
-	k.dead = time.Since(k.at)
-	close(dead) // the manager may start the next incarnation
-	if holdWord != nil {
-		atomic.StoreInt64(holdWord, 0)
-	}
+	// Measured from now on, however long the child takes to die.
 	c.mu.Lock()
 	k.n = len(c.kills) + 1
 	c.kills = append(c.kills, k)
 	c.pending = append(c.pending, k)
 	c.mu.Unlock()
+	waitDead(ch)
+	c.mu.Lock()
+	k.dead = time.Since(k.at)
+	c.mu.Unlock()
+	close(dead) // the manager may start the next incarnation
+	if holdWord != nil {
+		atomic.StoreInt64(holdWord, 0)
+	}
 	return true
 }
 
@@ -397,17 +400,28 @@ var procfs = func() bool {
 // lock, with DAMON's pageout scheme scanning memory), which counts in the
 // stall as it must: until then the dead handle's liveness lock is held.
 func waitDead(ch *xproc.Child) {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ch.Done():
-			return
-		case <-t.C:
+	if !procfs {
+		<-ch.Done()
+		return
+	}
+	// Apart: a read of /proc about a dying process was seen to block for
+	// 2 s, and the reap must not wait behind it.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		for !procExited(ch.Pid()) {
+			select {
+			case <-ch.Done():
+				return
+			case <-t.C:
+			}
 		}
-		if procfs && procExited(ch.Pid()) {
-			return
-		}
+	}()
+	select {
+	case <-ch.Done():
+	case <-gone:
 	}
 }
 

@@ -80,6 +80,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 	o := c.o
 	c.mu.Lock()
 	kills := slices.Clone(c.kills)
+	pauses := slices.Clone(c.pauses)
 	others := slices.Clone(c.problems)
 	var failed []string
 	for _, s := range append(append([]*slot(nil), c.producers...), c.consumers...) {
@@ -163,6 +164,16 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		}
 	}
 	fmt.Fprintf(c.out, "crash: targets (hit/aimed): %s; landed in: %s\n", strings.Join(tparts, ", "), strings.Join(lparts, ", "))
+	if len(pauses) > 0 {
+		var most supPause
+		for _, p := range pauses {
+			if p.d > most.d {
+				most = p
+			}
+		}
+		fmt.Fprintf(c.out, "crash: supervisor: %d pauses of %v or more between two looks at the rings, the longest %v from %.3fs\n",
+			len(pauses), pauseGap, most.d.Round(time.Millisecond), most.at.Sub(c.start).Seconds())
+	}
 
 	// Rings.
 	var total ringVerdict
