@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -388,17 +390,17 @@ var procfs = func() bool {
 	return err == nil
 }()
 
-// waitDead waits until child ch, sent SIGKILL, is dead: every thread of
-// it has exited, so nothing of it touches shared memory any more. That is
-// its reap, or as /proc tells it, often sooner. On the 2-CPU VM of
-// docs/testing.md the reap (cmd.Wait returning) was seen to come 100 ms
-// to 1.4 s after /proc had no live thread of the child left, above all
-// after it had been stopped and continued (killPublish), and the
-// successor waited for it; the death itself takes up to a few hundred ms
-// there now and then (a thread in D state in exit_mmap's
-// unlink_file_vma_batch_process, waiting for the arena file's i_mmap
-// lock, with DAMON's pageout scheme scanning memory), which counts in the
-// stall as it must: until then the dead handle's liveness lock is held.
+// waitDead waits until child ch, sent SIGKILL, is dead: none of its
+// threads will run its code again, so nothing of it writes the ledger or
+// the ring any more. That is its reap, or as /proc tells it (every thread
+// exited or in the kernel's exit path), often much sooner. On the 2-CPU
+// VM of docs/testing.md a killed child's last thread was seen in D state
+// in exit_mmap (unlink_file_vma_batch_process, waiting for the arena
+// file's i_mmap lock, with DAMON's pageout scheme scanning memory) for
+// 100 ms to over a second now and then, and its reap later still; the
+// successor waited for that. What the ring sees of that time (the dead
+// handle's liveness lock is held until its files are closed, after the
+// memory) counts in the stall as it must.
 func waitDead(ch *xproc.Child) {
 	if !procfs {
 		<-ch.Done()
@@ -427,14 +429,11 @@ func waitDead(ch *xproc.Child) {
 
 // procExited reports whether /proc shows process pid, which has not been
 // reaped (or whose pid no process has taken since: a reused pid only
-// makes this say no), with every thread exited: no entry, or a zombie
-// with no other live thread.
+// makes this say no), with every thread exited or exiting: none will run
+// the child's code again.
 func procExited(pid int) bool {
-	dir := fmt.Sprintf("/proc/%d", pid)
-	if exited, known := taskExited(filepath.Join(dir, "stat")); !known || !exited {
-		return exited
-	}
-	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true
 	}
@@ -442,26 +441,41 @@ func procExited(pid int) bool {
 		return false
 	}
 	for _, t := range tasks {
-		if exited, _ := taskExited(filepath.Join(dir, "task", t.Name(), "stat")); !exited {
+		if !taskExited(filepath.Join(dir, t.Name(), "stat")) {
 			return false
 		}
 	}
 	return true
 }
 
-// taskExited reads a /proc stat file: exited if it is gone or says zombie
-// or dead; known false if it could not be read for another reason.
-func taskExited(stat string) (exited, known bool) {
+// pfExiting is the kernel's PF_EXITING task flag: set as a thread enters
+// do_exit, from which it never returns to user code.
+const pfExiting = 0x4
+
+// taskExited reads a thread's /proc stat file: exited if it is gone, a
+// zombie or dead, or exiting (it may still be tearing the process's
+// memory down: seen to take a second and more on this VM, its peer
+// entry's liveness lock held until the files are closed after that).
+func taskExited(stat string) bool {
 	b, err := os.ReadFile(stat)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true, true
+		return true
 	}
-	// The state follows the command name's closing parenthesis.
+	// The state and then ppid, pgrp, session, tty_nr, tpgid and flags
+	// follow the command name's closing parenthesis.
 	i := bytes.LastIndexByte(b, ')')
-	if err != nil || i < 0 || i+2 >= len(b) {
-		return false, false
+	if err != nil || i < 0 {
+		return false
 	}
-	return b[i+2] == 'Z' || b[i+2] == 'X', true
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
 
 // inTarget reports whether packed state v of slot s's child is target t.
