@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 
 	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/internal/xproc"
@@ -50,24 +52,76 @@ func Main(name string, roles map[string]xproc.Role, run func(ctx context.Context
 
 // RunFlags are the flags the harness commands share.
 type RunFlags struct {
-	Kind            string // rings: "spsc", "mpmc" or "both"
+	// Kind names the rings: "spsc", "mpmc", "both" (the two), or kinds
+	// joined by "+" ("spsc+mpmc"); with Broadcast also "broadcast" and
+	// "all" (every kind). Has and Kinds read it.
+	Kind            string
 	Slots, SlotSize int    // of every ring
 	Seed            uint64 // of the random choices; Check draws one if 0
 	Dir             string // of the arena file
 	Verbose         bool
-	Inject          string // a fault to plant: "", "drop", "dup" or "corrupt"
+	Inject          string // a fault to plant: "", "drop", "dup", "corrupt" or one of MoreFaults
+
+	// Set before Register by a command that does more than the common
+	// ground. Broadcast: it also runs broadcast rings, and -kind defaults
+	// to "all". MoreFaults: the further faults -inject may plant.
+	Broadcast  bool
+	MoreFaults []string
 }
+
+// ringKinds are the ring kinds -kind may name, in the order Kinds lists
+// them.
+var ringKinds = []string{"spsc", "mpmc", "broadcast"}
 
 // Register defines the flags on fs, with f's Slots and SlotSize as their
 // defaults and verbose as -v's help.
 func (f *RunFlags) Register(fs *flag.FlagSet, verbose string) {
-	fs.StringVar(&f.Kind, "kind", "both", "rings: spsc, mpmc or both")
+	kind, kinds := "both", "spsc, mpmc or both"
+	if f.Broadcast {
+		kind, kinds = "all", "spsc, mpmc, broadcast, both (spsc+mpmc), all, or kinds joined by +"
+	}
+	fs.StringVar(&f.Kind, "kind", kind, "rings: "+kinds)
 	fs.IntVar(&f.Slots, "slots", f.Slots, "slots per ring (a power of two)")
 	fs.IntVar(&f.SlotSize, "slotsize", f.SlotSize, fmt.Sprintf("slot size in bytes (at least %d)", MinMessage))
 	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the random choices (0: random)")
 	fs.StringVar(&f.Dir, "dir", arena.ShmDir, "directory of the arena file")
 	fs.BoolVar(&f.Verbose, "v", false, verbose)
-	fs.StringVar(&f.Inject, "inject", "", "plant a fault to show that the checks catch it: drop, dup or corrupt")
+	fs.StringVar(&f.Inject, "inject", "", "plant a fault to show that the checks catch it: "+strings.Join(f.faults(), ", "))
+}
+
+func (f *RunFlags) faults() []string {
+	return append([]string{"drop", "dup", "corrupt"}, f.MoreFaults...)
+}
+
+// kindList is the kinds Kind names, or an error.
+func (f *RunFlags) kindList() ([]string, error) {
+	switch f.Kind {
+	case "both":
+		return ringKinds[:2], nil
+	case "all":
+		if f.Broadcast {
+			return ringKinds, nil
+		}
+	}
+	known := ringKinds[:2]
+	if f.Broadcast {
+		known = ringKinds
+	}
+	var out []string
+	for _, k := range strings.Split(f.Kind, "+") {
+		if !slices.Contains(known, k) || slices.Contains(out, k) {
+			return nil, fmt.Errorf("-kind %q: want %s, or kinds of them joined by +", f.Kind, strings.Join(append(slices.Clone(known), "both"), ", "))
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Has reports whether the rings Kind names include kind ("spsc", "mpmc"
+// or "broadcast"). Kind must have passed Parse.
+func (f *RunFlags) Has(kind string) bool {
+	ks, _ := f.kindList()
+	return slices.Contains(ks, kind)
 }
 
 // Parse parses args with fs, on which Register defined the flags,
@@ -80,14 +134,15 @@ func (f *RunFlags) Parse(fs *flag.FlagSet, args []string) error {
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	case f.Kind != "spsc" && f.Kind != "mpmc" && f.Kind != "both":
-		return fmt.Errorf("-kind %q: want spsc, mpmc or both", f.Kind)
 	case f.SlotSize < MinMessage || f.SlotSize > 1<<20:
 		return fmt.Errorf("-slotsize must be in [%d,%d]", MinMessage, 1<<20)
 	case f.Slots < 2 || f.Slots > 1<<20 || f.Slots&(f.Slots-1) != 0:
 		return fmt.Errorf("-slots must be a power of two in [2,%d]", 1<<20)
-	case f.Inject != "" && f.Inject != "drop" && f.Inject != "dup" && f.Inject != "corrupt":
-		return fmt.Errorf("-inject %q: want drop, dup or corrupt", f.Inject)
+	case f.Inject != "" && !slices.Contains(f.faults(), f.Inject):
+		return fmt.Errorf("-inject %q: want %s", f.Inject, strings.Join(f.faults(), ", "))
+	}
+	if _, err := f.kindList(); err != nil {
+		return err
 	}
 	if f.Seed == 0 {
 		f.Seed = rand.Uint64()
@@ -95,12 +150,16 @@ func (f *RunFlags) Parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// Kinds names the rings for a verdict: "spsc", "mpmc" or "spsc+mpmc".
+// Kinds names the rings for a verdict: "spsc", "mpmc", "spsc+mpmc",
+// "spsc+mpmc+broadcast", ..., always in that order.
 func (f *RunFlags) Kinds() string {
-	if f.Kind == "both" {
-		return "spsc+mpmc"
+	var out []string
+	for _, k := range ringKinds {
+		if f.Has(k) {
+			out = append(out, k)
+		}
 	}
-	return f.Kind
+	return strings.Join(out, "+")
 }
 
 // Verdict is the word a verdict line starts with.

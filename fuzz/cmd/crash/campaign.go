@@ -30,27 +30,43 @@ const (
 	// collectEvery is how often the supervisor drains the journals and
 	// checks stalls: the resolution of the stall measure.
 	collectEvery = time.Millisecond
+	// lateRestart is how long the successor of a tethered broadcast
+	// subscriber killed with a late restart waits before it starts: past
+	// the stall limit, so that only the release of the dead tether keeps
+	// the producer within it.
+	lateRestart = stallLimit + 250*time.Millisecond
 )
+
+// ringHandle is the supervisor's own handle on a ring: a ring.Ring, or a
+// *ring.Broadcast that never produces.
+type ringHandle interface {
+	Stats() ring.Stats
+	CloseWrite() error
+	Recover() ring.Recovery
+	Detach() error
+}
 
 // crashRing is a ring of the campaign as the supervisor sees it.
 type crashRing struct {
 	idx                  int
 	name                 string
-	spsc                 bool
+	kind                 string // "spsc", "mpmc" or "broadcast"
 	slots                int
-	handle               ring.Ring // the supervisor's own, for Stats, CloseWrite and Recover
+	handle               ringHandle // the supervisor's own, for Stats, CloseWrite and Recover
 	producers, consumers []*slot
 	drained              bool
 	stats                ring.Stats
 	recovery             ring.Recovery
+	// backlog is, for a broadcast ring at the end, the most a live
+	// tethered subscriber had yet to read.
+	backlog uint64
+	// probe is the supervisor's lossy subscriber on a broadcast ring
+	// (killPublish).
+	probe *ring.Subscriber
 }
 
-func (r *crashRing) kind() string {
-	if r.spsc {
-		return "spsc"
-	}
-	return "mpmc"
-}
+func (r *crashRing) spsc() bool  { return r.kind == "spsc" }
+func (r *crashRing) bcast() bool { return r.kind == "broadcast" }
 
 // slot is one child's place: its record in the ledger and the sequence of
 // processes (incarnations) that fill it.
@@ -59,17 +75,55 @@ type slot struct {
 	idx  int    // producer slot (= stream) or consumer slot
 	ring *crashRing
 
+	lossy bool // a lossy broadcast subscriber
+
 	mu     sync.Mutex
-	child  *xproc.Child // the running incarnation, nil between two
-	inc    uint32       // the current or last incarnation
-	kill   *killRecord  // set by the killer just before it kills child
-	forced bool         // the supervisor kills every incarnation from now on (end of the campaign)
+	child  *xproc.Child  // the running incarnation, nil between two
+	dead   chan struct{} // closed by the killer once it has killed child and child is dead
+	inc    uint32        // the current or last incarnation
+	kill   *killRecord   // set by the killer just before it kills child
+	forced bool          // the supervisor kills every incarnation from now on (end of the campaign)
 	deaths []death
 	exited chan struct{} // closed when the slot's manager returned
 	clean  bool          // the last incarnation finished by itself with status 0
+	// Broadcast: late delays the next incarnation by lateRestart; linger
+	// makes it linger after Subscribe (the killer waits for it there).
+	late, linger bool
+	// Broadcast: the producer's incarnations, the subscriber's
+	// generations (their journal runs appended by the collector).
+	bprods []bcastProducer
+	gens   []*bcastGen
+	// Broadcast producer: what the incarnations before the current one
+	// committed, and the current one's first number (received).
+	pushed, start uint64
 }
 
-func (s *slot) String() string { return fmt.Sprintf("%s %s %d", s.ring.kind(), s.role, s.idx) }
+// bcastGen is a broadcast subscriber generation as the supervisor
+// collects it: the verifier's record, and where its journal entries
+// start.
+type bcastGen struct {
+	bcastGeneration
+	startHead uint64
+}
+
+// kindRole names a slot's kind of child: "spsc producer", "broadcast
+// lossy", ...
+func (s *slot) kindRole() string {
+	switch {
+	case !s.ring.bcast() || s.role == "producer":
+		return s.ring.kind + " " + s.role
+	case s.lossy:
+		return "broadcast lossy"
+	}
+	return "broadcast tethered"
+}
+
+func (s *slot) String() string {
+	if s.ring.bcast() && s.role == "consumer" {
+		return fmt.Sprintf("%s subscriber %d", s.kindRole(), s.idx)
+	}
+	return fmt.Sprintf("%s %d", s.kindRole(), s.idx)
+}
 
 // death is what an incarnation that did not finish cleanly left in its
 // record, read after it was reaped.
@@ -104,11 +158,15 @@ type campaign struct {
 	failures map[*slot]*failures // incarnations that failed by themselves
 	kills    []*killRecord
 	pending  []*killRecord // kills whose stall is still being measured
+	pauses   []supPause    // the collector's, over pauseGap
 
 	// The collector's own (its goroutine, then the verdict's).
 	tally *fuzz.Tally
 	read  []uint64  // per consumer slot: journal entries consumed
 	open  []openRun // per consumer slot: the run being merged
+	gen   []int     // per broadcast subscriber slot: the generation being collected
+
+	probeBuf []byte // the killer's, for probeUnpublished
 }
 
 func newCampaign(o options, out io.Writer) *campaign {
@@ -146,6 +204,8 @@ func (c *campaign) run(ctx context.Context) error {
 	o := c.o
 	c.read = make([]uint64, len(c.consumers))
 	c.open = make([]openRun, len(c.consumers))
+	c.gen = make([]int, len(c.consumers))
+	c.probeBuf = make([]byte, o.SlotSize)
 	c.start = time.Now()
 	killEnd := c.start.Add(o.duration)
 	c.deadline = killEnd.Add(grace)
@@ -168,8 +228,18 @@ func (c *campaign) run(ctx context.Context) error {
 	<-collected
 	c.collect() // what the last incarnations journaled
 	for _, r := range c.rings {
+		if r.probe != nil {
+			r.probe.Close()
+		}
 		r.recovery = r.handle.Recover()
 		r.stats = r.handle.Stats()
+		if b, ok := r.handle.(*ring.Broadcast); ok {
+			for _, sub := range b.Subscribers() {
+				if sub.Alive && !sub.Lossy {
+					r.backlog = max(r.backlog, sub.Lag)
+				}
+			}
+		}
 		r.handle.Detach()
 	}
 	return c.verdict(time.Since(c.start))
@@ -177,13 +247,19 @@ func (c *campaign) run(ctx context.Context) error {
 
 func (c *campaign) summary() string {
 	var parts []string
-	if n := len(c.rings) - 1; !c.rings[n].spsc {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d SPSC rings", n))
+	nspsc := 0
+	for _, r := range c.rings {
+		switch r.kind {
+		case "spsc":
+			nspsc++
+		case "mpmc":
+			parts = append(parts, fmt.Sprintf("1 MPMC ring (%d producers, %d consumers)", len(r.producers), len(r.consumers)))
+		default:
+			parts = append(parts, fmt.Sprintf("1 broadcast ring (1 producer, %d tethered + %d lossy subscribers)", c.o.tethered, c.o.lossy))
 		}
-		parts = append(parts, fmt.Sprintf("1 MPMC ring (%d producers, %d consumers)", len(c.rings[n].producers), len(c.rings[n].consumers)))
-	} else {
-		parts = append(parts, fmt.Sprintf("%d SPSC rings", len(c.rings)))
+	}
+	if nspsc > 0 {
+		parts = append([]string{fmt.Sprintf("%d SPSC rings", nspsc)}, parts...)
 	}
 	return strings.Join(parts, " + ")
 }
@@ -194,31 +270,53 @@ func (c *campaign) summary() string {
 func (c *campaign) manage(ctx context.Context, s *slot) {
 	defer close(s.exited)
 	for ctx.Err() == nil && !c.stopping(s) {
+		s.mu.Lock()
+		late := s.late
+		s.late = false
+		s.mu.Unlock()
+		if late {
+			select {
+			case <-ctx.Done():
+			case <-time.After(lateRestart):
+			}
+		}
 		c.prepare(s)
 		ch, err := c.startChild(ctx, s)
 		if err != nil {
 			c.problem("%v: start: %v", s, err)
+			if s.ring.bcast() {
+				c.ended(s, false, false) // an incarnation that never ran
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
 			}
 			continue
 		}
+		dead := make(chan struct{})
 		s.mu.Lock()
-		s.child = ch
+		s.child, s.dead = ch, dead
 		forced := s.forced
 		s.mu.Unlock()
 		if forced {
 			ch.Kill()
 		}
-		<-ch.Done()
-		err = ch.Err()
+		// Killed by the killer, the child is gone once it is dead, which
+		// is often long before it is reaped (killNow).
+		select {
+		case <-ch.Done():
+		case <-dead:
+		}
+		err = ch.Err() // nil if not reaped yet: killed, it is ours anyway
 		s.mu.Lock()
 		s.child = nil
 		kr := s.kill
 		s.kill = nil
 		ours := kr != nil || s.forced
 		s.mu.Unlock()
+		if s.ring.bcast() {
+			c.ended(s, ours, err == nil)
+		}
 		if !ours && err == nil { // producers at Stop, consumers at io.EOF
 			s.mu.Lock()
 			s.clean = true
@@ -255,17 +353,65 @@ func (c *campaign) prepare(s *slot) {
 	if s.role == "producer" {
 		rec := c.l.producer(s.idx)
 		// The dead call's numbers are given up: the next one starts after them.
-		atomic.StoreUint64(&rec.Committed, atomic.LoadUint64(&rec.Attempt))
+		start := atomic.LoadUint64(&rec.Attempt)
+		s.mu.Lock()
+		s.pushed += atomic.LoadUint64(&rec.Committed) - s.start
+		s.start = start
+		atomic.StoreUint64(&rec.Committed, start) // under s.mu: received reads both
+		s.mu.Unlock()
+		atomic.StoreUint64(&rec.Base, 0)
 		atomic.StoreUint32(&rec.Inc, inc)
 		atomic.StoreUint64(&rec.State, uint64(stStarting))
+		if s.ring.bcast() {
+			// No producer runs: the position is what its predecessors
+			// published, and the next one's Base less it is what it
+			// adopted.
+			p := bcastProducer{Start: start, Published: s.ring.handle.Stats().MsgsIn}
+			s.mu.Lock()
+			s.bprods = append(s.bprods, p)
+			s.mu.Unlock()
+		}
 		return
 	}
 	rec := c.l.consumer(s.idx)
 	atomic.StoreUint64(&rec.Claim, 0)
 	atomic.StoreUint64(&rec.ClaimHead, atomic.LoadUint64(&rec.Head))
 	atomic.StoreUint64(&rec.Held, 0)
+	atomic.StoreUint64(&rec.Join, 0)
+	atomic.StoreUint64(&rec.Mismatch, 0)
 	atomic.StoreUint32(&rec.Inc, inc)
 	atomic.StoreUint64(&rec.State, uint64(stStarting))
+	if s.ring.bcast() {
+		g := &bcastGen{startHead: atomic.LoadUint64(&rec.Head)}
+		g.Slot, g.Inc, g.Lossy = s.idx, inc, s.lossy
+		// Lossy generations join at Oldest or Newest, drawn from the seed.
+		g.Oldest = s.lossy && (c.o.Seed^uint64(s.idx)*0x9e3779b97f4a7c15^uint64(inc)*0xbf58476d1ce4e5b9)>>17&1 == 1
+		s.mu.Lock()
+		s.gens = append(s.gens, g) // before the child starts: the collector reads its entries as this generation's
+		s.mu.Unlock()
+	}
+}
+
+// ended records what broadcast slot s's reaped incarnation left: a
+// producer's end of its numbers and its base, a subscriber's join and
+// whether it read to io.EOF. The next incarnation is not prepared yet.
+func (c *campaign) ended(s *slot, killed, clean bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.role == "producer" {
+		rec := c.l.producer(s.idx)
+		p := &s.bprods[len(s.bprods)-1]
+		p.Base = atomic.LoadUint64(&rec.Base)
+		p.Committed = atomic.LoadUint64(&rec.Committed)
+		p.Attempt = atomic.LoadUint64(&rec.Attempt)
+		p.Killed = killed
+		return
+	}
+	rec := c.l.consumer(s.idx)
+	g := s.gens[len(s.gens)-1]
+	g.Join = atomic.LoadUint64(&rec.Join)
+	g.Mismatch = atomic.LoadUint64(&rec.Mismatch)
+	g.Clean = clean && !killed
 }
 
 // snapshot reads what slot s's reaped incarnation left in its record.
@@ -296,8 +442,14 @@ func (c *campaign) snapshot(s *slot, killed bool) death {
 }
 
 func (c *campaign) startChild(ctx context.Context, s *slot) (*xproc.Child, error) {
-	spec := childSpec{Role: s.role, Slot: s.idx, Ring: s.ring.idx, RingName: s.ring.name, Arena: c.path,
-		Ledger: c.l.g, Inc: s.inc, SlotSize: c.o.SlotSize}
+	spec := childSpec{Role: s.role, Slot: s.idx, Ring: s.ring.idx, RingName: s.ring.name, Kind: s.ring.kind, Arena: c.path,
+		Ledger: c.l.g, Inc: s.inc, SlotSize: c.o.SlotSize, Lossy: s.lossy}
+	if s.ring.bcast() && s.role == "consumer" {
+		s.mu.Lock()
+		spec.Oldest = s.gens[len(s.gens)-1].Oldest
+		spec.Linger, s.linger = s.linger, false
+		s.mu.Unlock()
+	}
 	spec.Seed = c.o.Seed ^ uint64(s.idx+1)*0x9e3779b97f4a7c15
 	if s.role == "consumer" {
 		spec.Seed = ^spec.Seed
@@ -305,8 +457,9 @@ func (c *campaign) startChild(ctx context.Context, s *slot) (*xproc.Child, error
 			spec.Streams = append(spec.Streams, uint32(p.idx))
 		}
 	}
-	// Faults go to the first producer (corrupt) or consumer (drop, dup).
-	if s.idx == 0 && (c.o.Inject == "corrupt") == (s.role == "producer") {
+	// Faults go to the first producer (corrupt, torn) or consumer (drop,
+	// dup, reorder).
+	if s.idx == 0 && (c.o.Inject == "corrupt" || c.o.Inject == "torn") == (s.role == "producer") {
 		spec.Inject = c.o.Inject
 	}
 	args, err := xproc.SpecArgs(spec)
@@ -328,9 +481,14 @@ func (o *openRun) flush(t *fuzz.Tally) {
 	o.start = o.end
 }
 
-// collect drains every consumer's journal into the tally.
+// collect drains every consumer's journal into the tally, and every
+// broadcast subscriber's into its generations.
 func (c *campaign) collect() {
 	for _, s := range c.consumers {
+		if s.ring.bcast() {
+			c.collectGens(s)
+			continue
+		}
 		rec := c.l.consumer(s.idx)
 		j := c.l.journal(s.idx)
 		h := atomic.LoadUint64(&rec.Head) // acquire: the entries below it are written
@@ -355,24 +513,88 @@ func (c *campaign) collect() {
 	}
 }
 
+// collectGens drains broadcast subscriber s's journal into its
+// generations' runs, in journal order.
+func (c *campaign) collectGens(s *slot) {
+	rec := c.l.consumer(s.idx)
+	j := c.l.journal(s.idx)
+	h := atomic.LoadUint64(&rec.Head) // acquire: the entries below it are written
+	// After Head: a generation whose entries are below h was appended
+	// before its child started.
+	s.mu.Lock()
+	gens := s.gens
+	s.mu.Unlock()
+	r := c.read[s.idx]
+	if h-r > journalCap {
+		c.problem("%v: journal overrun: head %d, read %d", s, h, r)
+		r = h - journalCap
+	}
+	gi := c.gen[s.idx]
+	for ; r < h; r++ {
+		for gi+1 < len(gens) && gens[gi+1].startHead <= r {
+			gi++
+		}
+		if gi >= len(gens) {
+			c.problem("%v: journal entry %d of no generation", s, r)
+			continue
+		}
+		g := gens[gi]
+		if st, v := splitEntry(atomic.LoadUint64(&j[r%journalCap])); st == lapStream {
+			g.lap(v)
+		} else {
+			g.add(v)
+		}
+	}
+	c.gen[s.idx] = gi
+	c.read[s.idx] = r
+	atomic.StoreUint64(&rec.Read, r) // release: we are done with the entries below r
+}
+
 func (c *campaign) collectLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(collectEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			now := time.Now()
+			if gap := now.Sub(last); gap >= pauseGap {
+				c.mu.Lock()
+				c.pauses = append(c.pauses, supPause{at: last, d: gap})
+				c.mu.Unlock()
+			}
 			c.collect()
-			c.checkStalls(time.Now())
+			c.checkStalls(now)
+			last = time.Now()
 		}
 	}
 }
 
+// pauseGap is the gap between two rounds of the collector that counts as
+// a pause of the supervisor (it looked at nothing meanwhile).
+const pauseGap = 50 * time.Millisecond
+
+// supPause is a gap in the collector's rounds.
+type supPause struct {
+	at time.Time // the end of the round before it
+	d  time.Duration
+}
+
 // received is how many messages ring r's consumers have journaled: the
-// ring's progress.
+// ring's progress. A broadcast ring's is how many its producer committed:
+// every subscriber has up to a ringful to read at any time, and it is the
+// producer that a dead tethered subscriber holds back.
 func (c *campaign) received(r *crashRing) uint64 {
+	if r.bcast() {
+		// Not Committed alone: a restart moves it on past the dead call.
+		p := r.producers[0]
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pushed + atomic.LoadUint64(&c.l.producer(p.idx).Committed) - p.start
+	}
 	var n uint64
 	for _, s := range r.consumers {
 		n += atomic.LoadUint64(&c.l.consumer(s.idx).Head)
@@ -396,9 +618,45 @@ func (c *campaign) checkStalls(now time.Time) {
 			k.stall, k.measured = now.Sub(k.at), true
 			continue
 		}
+		if k.state == "" && now.Sub(k.at) > slowStall {
+			k.state = c.ringNow(k.slot.ring)
+		}
 		keep = append(keep, k)
 	}
 	c.pending = keep
+}
+
+// slowStall is how long a stall lasts before the supervisor notes the
+// ring's state, for the report.
+const slowStall = 300 * time.Millisecond
+
+// ringNow describes ring r and its children now: their states, the
+// ring's counters, a broadcast ring's subscribers.
+func (c *campaign) ringNow(r *crashRing) string {
+	var b strings.Builder
+	for _, s := range append(append([]*slot(nil), r.producers...), r.consumers...) {
+		word := &c.l.consumer(s.idx).State
+		if s.role == "producer" {
+			word = &c.l.producer(s.idx).State
+		}
+		s.mu.Lock()
+		ch, inc := s.child, s.inc
+		s.mu.Unlock()
+		st := "not running"
+		if ch != nil {
+			st = fmt.Sprintf("incarnation %d (pid %d) %v", inc, ch.Pid(), stateOf(atomic.LoadUint64(word)))
+		}
+		fmt.Fprintf(&b, "%v %s; ", s, st)
+	}
+	st := r.handle.Stats()
+	fmt.Fprintf(&b, "ring: Len %d, MsgsIn %d, NotEmptyWaiters %d, NotFullWaiters %d, Peers %d, DeadPeers %d",
+		st.Len, st.MsgsIn, st.NotEmptyWaiters, st.NotFullWaiters, st.Peers, st.DeadPeers)
+	if bc, ok := r.handle.(*ring.Broadcast); ok {
+		for _, sub := range bc.Subscribers() {
+			fmt.Fprintf(&b, "; entry %d pid %d alive %v lossy %v cursor %d lag %d", sub.Index, sub.PID, sub.Alive, sub.Lossy, sub.Cursor, sub.Lag)
+		}
+	}
+	return b.String()
 }
 
 // restarted is how long after kill k the killed slot's next incarnation

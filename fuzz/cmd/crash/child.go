@@ -37,10 +37,11 @@ const (
 
 // childSpec is what a child does.
 type childSpec struct {
-	Role     string // "producer" or "consumer"
+	Role     string // "producer" or "consumer" (on a broadcast ring: a subscriber)
 	Slot     int    // producer slot (= its stream) or consumer slot
 	Ring     int    // index of its ring's record in the ledger
 	RingName string
+	Kind     string   // of the ring: "spsc", "mpmc" or "broadcast"
 	Streams  []uint32 // consumer: the streams its ring carries
 	Arena    string
 	Ledger   ledgerGeometry
@@ -48,6 +49,10 @@ type childSpec struct {
 	Inc      uint32
 	SlotSize int
 	Inject   string // a fault to plant, for testing the checks
+	// A broadcast subscriber: lossy or tethered, where it joins, and
+	// whether it lingers after Subscribe returned (the supervisor means
+	// to kill it there).
+	Lossy, Oldest, Linger bool
 }
 
 // roles are the command's child roles (xproc.Dispatch).
@@ -72,11 +77,6 @@ func runChild(spec childSpec) error {
 	if err != nil {
 		return err
 	}
-	r, err := ring.Open(a, spec.RingName)
-	if err != nil {
-		return err
-	}
-	defer r.Detach() // not Close: an SPSC producer's Close would end the stream
 	rng := rand.New(rand.NewPCG(spec.Seed, uint64(spec.Inc)))
 	// Mostly strategies that sleep in the futex, where kills are aimed.
 	w := ring.WaitBlock
@@ -88,24 +88,75 @@ func runChild(spec childSpec) error {
 	case x < 12:
 		w = ring.WaitSpin
 	}
-	r.SetWaitStrategy(w)
 	ops := newOpDeadlines()
 	defer ops.stop()
 	if spec.Role == "producer" {
-		p := &producer{spec: &spec, l: l, r: r, rng: rng, ops: ops, rec: l.producer(spec.Slot), hold: &l.ring(spec.Ring).HoldProducers}
+		p := &producer{spec: &spec, l: l, rng: rng, ops: ops, rec: l.producer(spec.Slot), hold: &l.ring(spec.Ring).HoldProducers}
+		if spec.Kind == "broadcast" {
+			b, err := ring.OpenBroadcast(a, spec.RingName, ring.WithWaitStrategy(w))
+			if err != nil {
+				return err
+			}
+			defer b.Detach() // not Close, which would end the stream
+			p.r, p.bcast = b, true
+		} else {
+			r, err := ring.Open(a, spec.RingName, ring.WithWaitStrategy(w))
+			if err != nil {
+				return err
+			}
+			defer r.Detach() // not Close: an SPSC producer's Close would end the stream
+			p.r = r
+		}
 		atomic.StoreUint32(&p.rec.Strategy, uint32(w))
 		atomic.StoreInt64(&p.rec.Started, time.Now().UnixNano())
 		p.st = stateWriter{word: &p.rec.State}
 		return p.run()
 	}
-	c := &consumer{spec: &spec, l: l, r: r, rng: rng, ops: ops, rec: l.consumer(spec.Slot), hold: &l.ring(spec.Ring).HoldConsumers,
+	c := &consumer{spec: &spec, l: l, rng: rng, ops: ops, rec: l.consumer(spec.Slot), hold: &l.ring(spec.Ring).HoldConsumers,
 		journal: l.journal(spec.Slot), streams: map[uint32]bool{}, last: map[uint32]uint64{}}
-	atomic.StoreUint32(&c.rec.Strategy, uint32(w))
-	atomic.StoreInt64(&c.rec.Started, time.Now().UnixNano())
 	c.st = stateWriter{word: &c.rec.State}
 	for _, s := range spec.Streams {
 		c.streams[s] = true
 	}
+	if spec.Kind == "broadcast" {
+		return c.subscribe(a, w)
+	}
+	r, err := ring.Open(a, spec.RingName, ring.WithWaitStrategy(w))
+	if err != nil {
+		return err
+	}
+	defer r.Detach()
+	c.r, c.ringState = r, func(err error) string { return ringState(r, err) }
+	atomic.StoreUint32(&c.rec.Strategy, uint32(w))
+	atomic.StoreInt64(&c.rec.Started, time.Now().UnixNano())
+	return c.run()
+}
+
+// subscribe runs a broadcast subscriber: it joins (Newest if tethered,
+// as the spec says if lossy: contract_broadcast.go), records its join
+// position, and consumes like any consumer.
+func (c *consumer) subscribe(a *arena.Arena, w ring.WaitStrategy) error {
+	opt := ring.SubscribeOptions{From: ring.Newest, Lossy: c.spec.Lossy}
+	if c.spec.Lossy && c.spec.Oldest {
+		opt.From = ring.Oldest
+	}
+	s, err := ring.Subscribe(a, c.spec.RingName, opt, ring.WithWaitStrategy(w))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c.st.set(stJoined)
+	atomic.StoreUint32(&c.rec.Strategy, uint32(w))
+	atomic.StoreInt64(&c.rec.Started, time.Now().UnixNano())
+	st := s.Stats()
+	c.sub, c.missed0 = s, st.Missed
+	// Before any entry: the supervisor reads a generation's entries from
+	// this position on.
+	atomic.StoreUint64(&c.rec.Join, st.Cursor+1)
+	if c.spec.Linger {
+		time.Sleep(20*time.Millisecond + time.Duration(c.rng.IntN(20_000_000)))
+	}
+	c.r, c.ringState = s, func(err error) string { return subscriberState(s, err) }
 	return c.run()
 }
 
@@ -200,13 +251,23 @@ func dawdle(rng *rand.Rand) {
 
 // ringState describes the ring when a call ran out of time, for the
 // report of a stall.
-func ringState(r ring.Ring, err error) string {
+func ringState(r interface{ Stats() ring.Stats }, err error) string {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return ""
 	}
 	st := r.Stats()
 	return fmt.Sprintf(" (ring: Len %d, MsgsIn %d, MsgsOut %d, NotEmptyWaiters %d, NotFullWaiters %d, Peers %d, DeadPeers %d, closed %v)",
 		st.Len, st.MsgsIn, st.MsgsOut, st.NotEmptyWaiters, st.NotFullWaiters, st.Peers, st.DeadPeers, st.Closed)
+}
+
+// subscriberState is ringState for a broadcast subscriber.
+func subscriberState(s *ring.Subscriber, err error) string {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return ""
+	}
+	st := s.Stats()
+	return fmt.Sprintf(" (subscriber: entry %d, cursor %d, lag %d, lapped %d, missed %d, sleeps %d, wakes %d)",
+		st.Index, st.Cursor, st.Lag, st.Lapped, st.Missed, st.Sleeps, st.Wakes)
 }
 
 // retryPeerDead repeats call while it fails with ring.ErrPeerDead (the
@@ -222,15 +283,36 @@ func retryPeerDead(ctx context.Context, call func() error) error {
 	}
 }
 
+// pushRing is the producer side a producer child uses: a ring.Ring's
+// or a *ring.Broadcast.
+type pushRing interface {
+	TryPush(msg []byte) error
+	Push(ctx context.Context, msg []byte) error
+	TryReserve(n int) (ring.Reservation, error)
+	Reserve(ctx context.Context, n int) (ring.Reservation, error)
+	Commit(res ring.Reservation, n int) error
+	PushBatch(ctx context.Context, msgs [][]byte) (int, error)
+	Stats() ring.Stats
+}
+
 type producer struct {
-	spec *childSpec
-	l    *ledger
-	r    ring.Ring
-	rng  *rand.Rand
-	ops  *opDeadlines
-	rec  *producerRecord
-	hold *int64
-	st   stateWriter
+	spec  *childSpec
+	l     *ledger
+	r     pushRing
+	bcast bool // a broadcast producer: its first call is a Reserve, and it records Base
+	rng   *rand.Rand
+	ops   *opDeadlines
+	rec   *producerRecord
+	hold  *int64
+	st    stateWriter
+}
+
+// tear makes m (message seq of stream, planted as a fault) torn: its
+// second half becomes the second half of message seq+1 of the same
+// length, as a read that raced a rewrite would see it.
+func tear(m []byte, stream uint32, seq uint64) {
+	other := fuzz.EncodeMessage(make([]byte, len(m)), stream, seq+1, len(m))
+	copy(m[len(m)/2:], other[len(m)/2:])
 }
 
 // run pushes stream Slot from the record's Attempt on, until the ledger
@@ -246,7 +328,20 @@ func (p *producer) run() error {
 	batch := make([][]byte, 0, maxBatch)
 	// Every incarnation plants its fault once: one that a kill right
 	// after it would hide (inside that kill's allowance) is planted again.
-	inject := p.spec.Inject == "corrupt"
+	inject := p.spec.Inject
+	if inject != "corrupt" && inject != "torn" {
+		inject = ""
+	}
+	// A broadcast producer's first call takes the side over with a
+	// Reserve, and the ring's position then is where its own messages
+	// start (Base: contract_broadcast.go, (f)).
+	based := !p.bcast
+	// Batches, which write every slot before they publish, are where a
+	// kill finds completed, unpublished messages; broadcast takes more.
+	pushes, reserves := 50, 75
+	if p.bcast {
+		pushes, reserves = 35, 60
+	}
 	for !p.l.stopped() {
 		p.st.set(stIdle)
 		holdOn(p.hold, &p.st)
@@ -254,13 +349,21 @@ func (p *producer) run() error {
 		ctx := p.ops.ctx()
 		var err error
 		k := uint64(1)
-		switch op := p.rng.IntN(100); {
-		case op < 50:
+		op := p.rng.IntN(100)
+		if !based {
+			op = pushes
+		}
+		switch {
+		case op < pushes:
 			n := fuzz.MessageSize(p.rng, p.spec.SlotSize)
 			m := fuzz.EncodeMessage(store[0], stream, seq, n)
-			if inject && seq >= 100 {
-				m[n-5] ^= 0x40 // after the checksum: a corrupt message
-				inject = false
+			if inject != "" && seq >= 100 {
+				if inject == "torn" {
+					tear(m, stream, seq)
+				} else {
+					m[n-5] ^= 0x40 // after the checksum: a corrupt message
+				}
+				inject = ""
 			}
 			atomic.StoreUint64(&p.rec.Attempt, seq+1) // before the call: it may push seq
 			p.st.set(stPush)
@@ -268,10 +371,10 @@ func (p *producer) run() error {
 				p.st.set(stWait)
 				err = retryPeerDead(ctx, func() error { return p.r.Push(ctx, m) })
 			}
-		case op < 75:
+		case op < reserves:
 			n := fuzz.MessageSize(p.rng, p.spec.SlotSize)
 			atomic.StoreUint64(&p.rec.Attempt, seq+1)
-			p.st.set(stPush)
+			p.st.set(stReserving)
 			var res ring.Reservation
 			if res, err = p.r.TryReserve(n); errors.Is(err, ring.ErrFull) {
 				p.st.set(stWait)
@@ -279,6 +382,13 @@ func (p *producer) run() error {
 			}
 			if err == nil {
 				p.st.set(stReserve)
+				if !based {
+					// The takeover is done and nothing of ours is
+					// published: the ring's position is our first
+					// message's.
+					atomic.StoreUint64(&p.rec.Base, p.r.Stats().MsgsIn+1)
+					based = true
+				}
 				fuzz.EncodeMessage(res.Buf, stream, seq, n)
 				dawdle(p.rng)
 				err = p.r.Commit(res, n)
@@ -307,6 +417,9 @@ func (p *producer) run() error {
 		if err != nil {
 			return fmt.Errorf("push %d: %w%s", seq, err, ringState(p.r, err))
 		}
+		if !based {
+			return fmt.Errorf("push %d: the first call was no reservation", seq)
+		}
 		seq += k
 		atomic.StoreUint64(&p.rec.Committed, seq) // after the call returned nil
 	}
@@ -314,27 +427,47 @@ func (p *producer) run() error {
 	return nil
 }
 
+// popRing is the consumer side a consumer child uses: a ring.Ring's or
+// a *ring.Subscriber.
+type popRing interface {
+	TryPop(dst []byte) (int, error)
+	Pop(ctx context.Context, dst []byte) (int, error)
+	PopBatch(ctx context.Context, bufs [][]byte) (int, error)
+	TryPeek() (ring.Message, error)
+	Peek(ctx context.Context) (ring.Message, error)
+	Release(m ring.Message) error
+}
+
 type consumer struct {
-	spec    *childSpec
-	l       *ledger
-	r       ring.Ring
-	rng     *rand.Rand
-	ops     *opDeadlines
-	rec     *consumerRecord
-	hold    *int64
-	st      stateWriter
-	journal []uint64
-	head    uint64 // entries written, private copy of rec.Head
-	read    uint64 // the supervisor's rec.Read, as last loaded
-	streams map[uint32]bool
-	last    map[uint32]uint64 // this incarnation's last number per stream
-	logged  int
-	inject  string
+	spec      *childSpec
+	l         *ledger
+	r         popRing
+	ringState func(err error) string // for the error of a call that ran out of time
+	// A broadcast subscriber's handle, the Missed its stats said at the
+	// join, and the Missed its laps have reported since.
+	sub             *ring.Subscriber
+	missed0, missed uint64
+	rng             *rand.Rand
+	ops             *opDeadlines
+	rec             *consumerRecord
+	hold            *int64
+	st              stateWriter
+	journal         []uint64
+	head            uint64 // entries written, private copy of rec.Head
+	read            uint64 // the supervisor's rec.Read, as last loaded
+	streams         map[uint32]bool
+	last            map[uint32]uint64 // this incarnation's last number per stream
+	logged          int
+	inject          string
+	// stash is a message a planted reordering holds back until the next
+	// one is received (journalEntry + 1, or 0).
+	stash uint64
 }
 
 // run pops until io.EOF, mixing TryPop then Pop, PopBatch, and TryPeek
 // then Peek with Release, checks every message and journals it; see
-// ledger.go for the records it keeps.
+// ledger.go for the records it keeps. A broadcast subscriber also
+// journals its laps.
 func (c *consumer) run() error {
 	c.head = atomic.LoadUint64(&c.rec.Head)
 	c.read = atomic.LoadUint64(&c.rec.Read)
@@ -389,7 +522,16 @@ func (c *consumer) run() error {
 				c.st.set(stWait)
 				err = retryPeerDead(ctx, func() (err error) { m, err = c.r.Peek(ctx); return err })
 			}
-			if err == nil {
+			if err == nil && c.spec.Lossy {
+				// The producer may rewrite the slot while we hold it: what
+				// we read counts only if Release finds no lap.
+				c.st.set(stPeek)
+				stream, seq, bad := c.check(m.Data)
+				dawdle(c.rng)
+				if err = c.r.Release(m); err == nil {
+					err = c.accept(ctx, stream, seq, bad, false)
+				}
+			} else if err == nil {
 				c.st.set(stPeek)
 				if err = c.receive(ctx, m.Data, true); err == nil {
 					dawdle(c.rng)
@@ -398,15 +540,38 @@ func (c *consumer) run() error {
 				atomic.StoreUint64(&c.rec.Held, 0) // after Release returned
 			}
 		}
+		if lap := (*ring.LappedError)(nil); errors.As(err, &lap) {
+			// In its place among the messages; a tethered subscriber's
+			// lap is journaled too, for the verifier to fail.
+			c.missed += lap.Missed
+			err = c.append(ctx, lapEntry(lap.Missed))
+		}
 		atomic.StoreUint64(&c.rec.Claim, 0) // what the call returned is journaled
 		if err == io.EOF {
-			c.st.set(stDone)
-			return nil
+			return c.done(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w%s", call, err, ringState(c.r, err))
+			return fmt.Errorf("%s: %w%s", call, err, c.ringState(err))
 		}
 	}
+}
+
+// done ends a consumer that read to io.EOF: a message a planted
+// reordering held back is journaled, and a subscriber records how far
+// its stats' Missed is from what its laps said.
+func (c *consumer) done(ctx context.Context) error {
+	if c.stash != 0 {
+		stream, seq := splitEntry(c.stash - 1)
+		c.stash = 0
+		if err := c.accept(ctx, stream, seq, nil, false); err != nil {
+			return err
+		}
+	}
+	if c.sub != nil {
+		atomic.StoreUint64(&c.rec.Mismatch, c.sub.Stats().Missed-c.missed0-c.missed)
+	}
+	c.st.set(stDone)
+	return nil
 }
 
 // claim records that the next call may take up to k messages.
@@ -418,12 +583,30 @@ func (c *consumer) claim(k int) {
 // receive checks message m and journals it; a peeked one (held) is named
 // in the record's Held before it is journaled.
 func (c *consumer) receive(ctx context.Context, m []byte, held bool) error {
-	stream, seq, err := fuzz.DecodeMessage(m)
+	stream, seq, err := c.check(m)
+	return c.accept(ctx, stream, seq, err, held)
+}
+
+// check decodes message m and checks that this ring carries it.
+func (c *consumer) check(m []byte) (stream uint32, seq uint64, err error) {
+	stream, seq, err = fuzz.DecodeMessage(m)
 	if err == nil && !c.streams[stream] {
 		err = fmt.Errorf("message %d of stream %d, which this ring does not carry", seq, stream)
 	}
 	if err == nil && seq > seqMask {
 		err = fmt.Errorf("message %d of stream %d: number beyond %d bits", seq, stream, seqBits)
+	}
+	return stream, seq, err
+}
+
+// accept journals message seq of stream, which check said is corrupt if
+// err != nil; see receive.
+func (c *consumer) accept(ctx context.Context, stream uint32, seq uint64, err error, held bool) error {
+	if err == nil && c.inject == "reorder" && seq >= 100 && !held {
+		// Held back until the next message is in: the two come out of
+		// order, as if the ring had swapped them.
+		c.inject, c.stash = "", journalEntry(stream, seq)+1
+		return nil
 	}
 	if err != nil {
 		atomic.AddUint64(&c.rec.Corrupt, 1)
@@ -453,7 +636,12 @@ func (c *consumer) receive(ctx context.Context, m []byte, held bool) error {
 	if held {
 		atomic.StoreUint64(&c.rec.Held, e+1) // before the entry: a redelivery of it is allowed once it is journaled
 	}
-	return c.append(ctx, e)
+	if err := c.append(ctx, e); err != nil || c.stash == 0 {
+		return err
+	}
+	stream, seq = splitEntry(c.stash - 1)
+	c.stash = 0
+	return c.accept(ctx, stream, seq, nil, false)
 }
 
 // append journals entry e, waiting (bounded by ctx) while the journal is

@@ -28,6 +28,11 @@ package main
 // call that was in flight, whose messages may or may not be in the ring.
 // A restarted producer continues at Attempt.
 //
+// A broadcast producer also stores Base = 1 + the ring's producer
+// position once its first call has taken the producer side over (its
+// first call is a Reserve, which adopts what a killed predecessor
+// completed and publishes nothing of its own; contract.go says why).
+//
 // A consumer appends every message it receives to its journal as one
 // entry, stream<<48 | seq (journalEntry), the moment it has it (before
 // Release, for a peeked message), by storing the entry and then Head, the
@@ -40,6 +45,14 @@ package main
 // yet released, Held is that entry + 1. A dead consumer's Claim, less what
 // it journaled since ClaimHead, bounds the messages that died in its
 // memory; its Held names the one message that may come again.
+//
+// A broadcast subscriber journals the same way, and also each lap (a
+// lossy subscriber's *ring.LappedError) as the entry lapEntry(Missed),
+// in its place among the messages. Right after Subscribe returns it
+// stores Join = 1 + its cursor (the ring position of the first message
+// it will read), before it journals anything; at io.EOF it stores
+// Mismatch, the difference between the Missed its SubscriberStats count
+// over the incarnation and the Missed its laps reported (0).
 
 import (
 	"fmt"
@@ -56,6 +69,9 @@ const (
 	journalCap = 1 << 17
 	seqBits    = 48
 	seqMask    = 1<<seqBits - 1
+	// lapStream is the stream of a journal entry that records a lap
+	// (lapEntry): no producer slot has this number.
+	lapStream = 1<<(64-seqBits) - 1
 )
 
 // ledgerHeader opens the region.
@@ -89,7 +105,8 @@ type producerRecord struct {
 	Strategy  uint32   // 24: the incarnation's ring.WaitStrategy
 	Inc       uint32   // 28: incarnation, set by the supervisor
 	Started   int64    // 32: atomic: Unix nanoseconds when the incarnation had attached to its ring
-	_         [88]byte // 40
+	Base      uint64   // 40: atomic: broadcast: 1 + the ring position the incarnation's own messages start at, or 0
+	_         [80]byte // 48
 }
 
 // consumerRecord is one consumer slot's record. Read sits on its own
@@ -105,7 +122,9 @@ type consumerRecord struct {
 	Inc        uint32    // 52
 	ClaimHead  uint64    // 56: atomic: Head when Claim was stored
 	Started    int64     // 64: atomic: as producerRecord's
-	_          [56]byte  // 72
+	Join       uint64    // 72: atomic: broadcast: 1 + the cursor Subscribe left, or 0
+	Mismatch   uint64    // 80: atomic: broadcast: SubscriberStats.Missed less the laps' Missed, at io.EOF
+	_          [40]byte  // 88
 	Read       uint64    // 128: atomic, supervisor: journal entries consumed
 	_          [120]byte // 136
 }
@@ -116,20 +135,22 @@ type consumerRecord struct {
 type childState uint8
 
 const (
-	stStarting childState = iota // set by the supervisor before it starts the child
-	stIdle                       // between operations
-	stPush                       // in TryPush or TryReserve
-	stReserve                    // holding a reservation: between Reserve's return and Commit's
-	stPop                        // in TryPop or TryPeek
-	stPeek                       // holding a peeked message: between Peek's return and Release's
-	stBatch                      // in PushBatch or PopBatch
-	stWait                       // in Push, Reserve, Pop or Peek after the Try form found the ring full (producer) or empty (consumer): asleep in the futex, with a strategy that sleeps
-	stHeld                       // paused by a ring record's hold
-	stDone                       // finished: exiting by itself
+	stStarting  childState = iota // set by the supervisor before it starts the child
+	stIdle                        // between operations
+	stPush                        // in TryPush
+	stReserve                     // holding a reservation: between Reserve's return and Commit's
+	stPop                         // in TryPop or TryPeek
+	stPeek                        // holding a peeked message: between Peek's return and Release's
+	stBatch                       // in PushBatch or PopBatch
+	stWait                        // in Push, Reserve, Pop or Peek after the Try form found the ring full (producer) or empty (consumer): asleep in the futex, with a strategy that sleeps
+	stHeld                        // paused by a ring record's hold
+	stDone                        // finished: exiting by itself
+	stJoined                      // a broadcast subscriber between Subscribe's return and its first read
+	stReserving                   // in TryReserve
 	numStates
 )
 
-var stateNames = [numStates]string{"starting", "idle", "push", "reserve", "pop", "peek", "batch", "wait", "held", "done"}
+var stateNames = [numStates]string{"starting", "idle", "push", "reserve", "pop", "peek", "batch", "wait", "held", "done", "joined", "reserving"}
 
 func (s childState) String() string {
 	if s < numStates {
@@ -155,6 +176,9 @@ func (w *stateWriter) set(s childState) {
 func journalEntry(stream uint32, seq uint64) uint64 { return uint64(stream)<<seqBits | seq&seqMask }
 
 func splitEntry(e uint64) (stream uint32, seq uint64) { return uint32(e >> seqBits), e & seqMask }
+
+// lapEntry records a lap that missed missed messages.
+func lapEntry(missed uint64) uint64 { return journalEntry(lapStream, missed) }
 
 // ledgerGeometry is the shape of a ledger; the supervisor passes it to
 // every child, which checks it against the header.

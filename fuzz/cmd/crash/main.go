@@ -1,25 +1,31 @@
 // Command crash is the kill -9 campaign (issue 9): producer and consumer
-// processes on SPSC and MPMC rings in one shared-memory arena, killed with
-// SIGKILL at chosen moments and restarted, while a ledger in shared memory
-// proves that only what the killed processes held was lost or delivered
-// twice, that nothing was corrupted, that the survivors carried on within
-// a second, and that no futex registration leaked.
+// processes on SPSC, MPMC and broadcast rings in one shared-memory arena,
+// killed with SIGKILL at chosen moments and restarted, while a ledger in
+// shared memory proves that only what the killed processes held was lost
+// or delivered twice, that nothing was corrupted, that the survivors
+// carried on within a second, and that no futex registration leaked.
 //
-//	go run ./fuzz/cmd/crash                          # 30 s, SPSC and MPMC, about 5 kills/s
+//	go run ./fuzz/cmd/crash                          # 30 s, SPSC, MPMC and broadcast, about 5 kills/s
 //	go run ./fuzz/cmd/crash -duration 10s -kind spsc
+//	go run ./fuzz/cmd/crash -duration 10s -kind broadcast -tethered 3 -lossy 2
 //	go run ./fuzz/cmd/crash -duration 40m -kills-per-sec 8 -min-kills 10000
 //
 // Rings. It creates an arena in /dev/shm (or -dir) and re-executes itself
-// as the children. With -kind spsc or both there are -producers SPSC
-// rings, each with one producer process and one consumer process; with
-// -kind mpmc or both one MPMC ring shared by -producers producer and
-// -consumers consumer processes. Every ring has -slots slots of -slotsize
-// bytes. Producer slot p writes stream p: messages carrying (p, seq,
-// length, CRC-32C), fuzz.EncodeMessage. Producers mix Push, TryPush,
-// Reserve/Commit and PushBatch; consumers Pop, TryPop, PopBatch and
-// Peek/Release; every incarnation picks a wait strategy (mostly ones that
-// sleep in the futex). Each child pauses now and then, and dawdles while
-// it holds a reservation or a peeked message, so that kills find it there.
+// as the children. -kind names the rings (all by default; both is
+// spsc+mpmc): with spsc, -producers SPSC rings, each with one producer
+// process and one consumer process; with mpmc, one MPMC ring shared by
+// -producers producer and -consumers consumer processes; with broadcast,
+// one broadcast ring with one producer process and -tethered tethered and
+// -lossy lossy subscriber processes. Every ring has -slots slots of
+// -slotsize bytes. Producer slot p writes stream p: messages carrying (p,
+// seq, length, CRC-32C), fuzz.EncodeMessage. Producers mix Push, TryPush,
+// Reserve/Commit and PushBatch; consumers (subscribers) Pop, TryPop,
+// PopBatch and Peek/Release; every incarnation picks a wait strategy
+// (mostly ones that sleep in the futex). Each child pauses now and then,
+// and dawdles while it holds a reservation or a peeked message, so that
+// kills find it there. A restarted broadcast producer takes the side over
+// (OpenBroadcast); a restarted subscriber subscribes anew, at Newest if
+// tethered, at Oldest or Newest (drawn) if lossy.
 //
 // Ledger. The ledger is a region of the same arena (ledger.go gives its
 // layout) that the children write with atomics, so a killed child's last
@@ -29,7 +35,9 @@
 // Attempt. A consumer journals every message it receives (stream, seq) as
 // soon as it has it, and records how many messages its call in flight may
 // take (Claim) and which peeked message it holds journaled but unreleased
-// (Held). Every child publishes its state (idle, in a push or pop, holding
+// (Held). A broadcast subscriber journals its laps too, and records
+// where it joined; a broadcast producer, the position its messages start
+// at. Every child publishes its state (idle, in a push or pop, holding
 // a reservation or a peeked message, in a batch, held, ...). The
 // supervisor drains the journals every millisecond into a fuzz.Tally,
 // which counts how often each number was delivered, and after each death
@@ -41,9 +49,16 @@
 // consumer blocked in Pop on an empty ring, a producer in Push on a full
 // one: the supervisor asks the other side to pause, through the ledger,
 // until the ring is empty or full and the target has sat registered in
-// the futex for 2 ms). It waits up to 300 ms for the child to be in that
-// state and kills it then, or kills it where it is when the wait runs
-// out. The child's record after its death says where the kill landed.
+// the futex for 2 ms); for a broadcast subscriber also right after
+// Subscribe returned (it kills the running one, then its successor as it
+// joins), and for a broadcast producer between a slot's write and its
+// publish (it stops the producer in a batch with SIGSTOP, again and
+// again, until its own lossy subscriber, the probe, reads a completed,
+// unpublished message past the published position, and kills it
+// stopped). It waits up to 300 ms for the child to be in that state and
+// kills it then, or kills it where it is when the wait runs out. The
+// child's record after its death says where the kill landed. A quarter of
+// the kills of tethered subscribers start the successor only after 1.25 s.
 //
 // Checks. contract.go states the crash contract the verifier enforces and
 // is the one place that encodes it: a killed producer's call in flight may
@@ -52,8 +67,14 @@
 // die with it (up to its Claim, and on SPSC only the next ones after its
 // last journaled message); everything else is delivered exactly once,
 // intact, in per-producer order, and the ring's MsgsOut, Skipped and
-// Redelivered counters agree with the ledger. After each kill, the time until the
-// ring's consumers have journaled more than a ringful of messages again
+// Redelivered counters agree with the ledger. contract_broadcast.go does
+// the same for broadcast rings: each tethered subscriber process sees the
+// stream from where it joined in order, without a gap or a duplicate,
+// each lossy one accounts for every message as delivered or missed,
+// exactly, and a killed producer's completed messages appear once, to
+// everyone, or to nobody. After each kill, the time until the ring's
+// consumers have journaled more than a ringful of messages again (on a
+// broadcast ring: until its producer has committed more than a ringful)
 // is its stall; every stall must be under 1 s. At the end producers stop,
 // the rings are closed and drained to io.EOF, Recover runs on each ring,
 // and NotEmptyWaiters and NotFullWaiters must be 0.
@@ -61,7 +82,7 @@
 // The last line is the verdict, and the exit status is non-zero unless it
 // says PASS:
 //
-//	crash: PASS 150 kills, 3456789 messages (spsc+mpmc) in 30.0s: 0 lost, 0 duplicated, 0 corrupt, 0 out of order, 0 leaked; stall p50 20ms p99 90ms max 120ms
+//	crash: PASS 150 kills, 3456789 messages (spsc+mpmc+broadcast) in 30.0s: 0 lost, 0 duplicated, 0 corrupt, 0 out of order, 0 leaked; stall p50 20ms p99 90ms max 120ms
 //
 // It fails on any loss, duplicate, corruption, out-of-order delivery or
 // leak beyond the contract, a stall of 1 s or more, a ring that did not
@@ -69,7 +90,9 @@
 // kills. Every child call has a deadline (3 s), every child the
 // campaign's; the supervisor's own run is bounded by the duration plus a
 // minute. -seed replays the random choices (not the interleavings);
-// -inject drop|dup|corrupt plants a fault to show that the checks fail.
+// -inject drop|dup|reorder|corrupt|torn plants a fault to show that the
+// checks fail (a consumer that loses a message, journals one twice or two
+// out of order; a producer that corrupts a message or tears it).
 package main
 
 import (
@@ -94,11 +117,12 @@ type options struct {
 	killsPerSec          float64
 	interval             time.Duration
 	producers, consumers int
+	tethered, lossy      int // broadcast subscribers
 	minKills             int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
-	o := options{RunFlags: fuzz.RunFlags{Slots: 64, SlotSize: 256}}
+	o := options{RunFlags: fuzz.RunFlags{Slots: 64, SlotSize: 256, Broadcast: true, MoreFaults: []string{"reorder", "torn"}}}
 	fs := flag.NewFlagSet("crash", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to kill and restart")
@@ -106,6 +130,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.interval, "interval", 0, "mean time between kills (overrides -kills-per-sec)")
 	fs.IntVar(&o.producers, "producers", 2, "SPSC rings, and producer processes on the MPMC ring")
 	fs.IntVar(&o.consumers, "consumers", 2, "consumer processes on the MPMC ring")
+	fs.IntVar(&o.tethered, "tethered", 2, "tethered subscriber processes on the broadcast ring")
+	fs.IntVar(&o.lossy, "lossy", 1, "lossy subscriber processes on the broadcast ring")
 	fs.IntVar(&o.minKills, "min-kills", 0, "fail unless at least this many kills were made")
 	o.Register(fs, "print every kill")
 	if err := o.Parse(fs, args); err != nil {
@@ -117,6 +143,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.producers < 1 || o.producers > 32, o.consumers < 1 || o.consumers > 32:
 		return o, fmt.Errorf("-producers and -consumers must be in [1,32]")
+	case o.tethered < 0 || o.lossy < 0 || o.tethered+o.lossy < 1 || o.tethered+o.lossy > 16:
+		return o, fmt.Errorf("-tethered and -lossy must be at least 0, together in [1,16]")
 	case o.duration <= 0:
 		return o, fmt.Errorf("-duration must be positive")
 	case o.interval < time.Millisecond:
@@ -150,39 +178,47 @@ func (c *campaign) setup(path string) error {
 	// and as many dead ones, so that no handle falls back to the shared
 	// overflow entry, whose sleepers Recover cannot repair.
 	cfg := ring.Config{Slots: o.Slots, SlotSize: o.SlotSize, Peers: max(ring.DefaultPeers, 2*(o.producers+o.consumers+1)+1)}
+	// Subscriber entries likewise: the live ones and as many dead.
+	subs := o.tethered + o.lossy
+	bcfg := cfg
+	bcfg.Subscribers = 2*subs + 1
 	type spec struct {
-		name string
-		spsc bool
+		name, kind           string
+		producers, consumers int
 	}
 	var specs []spec
-	if o.Kind != "mpmc" {
+	if o.Has("spsc") {
 		for i := range o.producers {
-			specs = append(specs, spec{fmt.Sprintf("spsc%d", i), true})
+			specs = append(specs, spec{fmt.Sprintf("spsc%d", i), "spsc", 1, 1})
 		}
 	}
-	if o.Kind != "spsc" {
-		specs = append(specs, spec{"mpmc", false})
+	if o.Has("mpmc") {
+		specs = append(specs, spec{"mpmc", "mpmc", o.producers, o.consumers})
+	}
+	if o.Has("broadcast") {
+		specs = append(specs, spec{"bcast", "broadcast", 1, subs})
 	}
 	var g ledgerGeometry
 	g.Rings = len(specs)
-	for _, s := range specs {
-		if s.spsc {
-			g.Producers++
-			g.Consumers++
-		} else {
-			g.Producers += o.producers
-			g.Consumers += o.consumers
-		}
-	}
 	var kinds []arena.Kind
+	var bsize int64
 	for _, s := range specs {
-		k := ring.KindMPMC
-		if s.spsc {
-			k = ring.KindSPSC
+		g.Producers += s.producers
+		g.Consumers += s.consumers
+		switch s.kind {
+		case "spsc":
+			kinds = append(kinds, ring.KindSPSC)
+		case "mpmc":
+			kinds = append(kinds, ring.KindMPMC)
+		default:
+			n, err := fuzz.ArenaSize(bcfg, 0, ring.KindBroadcast)
+			if err != nil {
+				return err
+			}
+			bsize += n
 		}
-		kinds = append(kinds, k)
 	}
-	size, err := fuzz.ArenaSize(cfg, g.size(), kinds...)
+	size, err := fuzz.ArenaSize(cfg, g.size()+bsize, kinds...)
 	if err != nil {
 		return err
 	}
@@ -204,27 +240,31 @@ func (c *campaign) setup(path string) error {
 		return fail(err)
 	}
 	for i, s := range specs {
-		var h ring.Ring
-		if s.spsc {
+		var h ringHandle
+		switch s.kind {
+		case "spsc":
 			h, err = ring.CreateSPSC(a, s.name, cfg)
-		} else {
+		case "mpmc":
 			h, err = ring.CreateMPMC(a, s.name, cfg)
+		default:
+			h, err = ring.CreateBroadcast(a, s.name, bcfg)
 		}
 		if err != nil {
 			return fail(err)
 		}
-		r := &crashRing{idx: i, name: s.name, spsc: s.spsc, slots: o.Slots, handle: h}
-		np, nc := 1, 1
-		if !s.spsc {
-			np, nc = o.producers, o.consumers
+		r := &crashRing{idx: i, name: s.name, kind: s.kind, slots: o.Slots, handle: h}
+		if s.kind == "broadcast" {
+			if r.probe, err = ring.Subscribe(a, s.name, ring.SubscribeOptions{Lossy: true}); err != nil {
+				return fail(err)
+			}
 		}
-		for range np {
+		for range s.producers {
 			sl := &slot{role: "producer", idx: len(c.producers), ring: r}
 			r.producers = append(r.producers, sl)
 			c.producers = append(c.producers, sl)
 		}
-		for range nc {
-			sl := &slot{role: "consumer", idx: len(c.consumers), ring: r}
+		for k := range s.consumers {
+			sl := &slot{role: "consumer", idx: len(c.consumers), ring: r, lossy: s.kind == "broadcast" && k >= o.tethered}
 			r.consumers = append(r.consumers, sl)
 			c.consumers = append(c.consumers, sl)
 		}

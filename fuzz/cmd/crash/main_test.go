@@ -67,28 +67,55 @@ func TestCrashMPMC(t *testing.T) {
 	}
 }
 
+// TestCrashBroadcast: a short campaign on a broadcast ring alone, with
+// its producer and subscribers killed at every target.
+func TestCrashBroadcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a campaign of a few seconds")
+	}
+	out, err, m := campaignRun(t, "-duration", "4s", "-kind", "broadcast", "-kills-per-sec", "8")
+	if err != nil || m[1] != "PASS" || m[4] != "broadcast" {
+		t.Fatalf("run: %v, verdict %q", err, m[0])
+	}
+	if n, _ := strconv.Atoi(m[2]); n < 10 {
+		t.Errorf("only %d kills in 4s", n)
+	}
+	if n, _ := strconv.Atoi(m[3]); n < 1000 {
+		t.Errorf("only %d messages in 4s", n)
+	}
+	if !regexp.MustCompile(`(?m)^crash: bcast: \d+ messages published .* \d+ tethered generations delivered [1-9]\d*, \d+ lossy delivered [1-9]`).MatchString(out) {
+		t.Errorf("no broadcast ring line with deliveries to both kinds of subscriber")
+	}
+}
+
 // TestCrashCatchesFaults: each fault planted in a child fails the
-// campaign with the count it should raise.
+// campaign with the count it should raise, on an SPSC ring (where the
+// consumer's own order check sees a reordering) and on a broadcast ring
+// (where the verifier sees it in the journal of one subscriber process).
 func TestCrashCatchesFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("campaigns of a few seconds")
 	}
-	for _, tt := range []struct {
-		inject string
-		group  int // the verdict's count that must be non-zero
-	}{
-		{"drop", 5},    // lost
-		{"dup", 6},     // duplicated
-		{"corrupt", 7}, // corrupt
-	} {
-		t.Run(tt.inject, func(t *testing.T) {
-			_, err, m := campaignRun(t, "-duration", "1500ms", "-kind", "spsc", "-producers", "1", "-kills-per-sec", "3", "-inject", tt.inject)
-			if !errors.Is(err, fuzz.ErrFailed) || m[1] != "FAIL" {
-				t.Fatalf("run: %v, verdict %q: want FAIL", err, m[0])
-			}
-			if m[tt.group] == "0" {
-				t.Errorf("fault not counted: %q", m[0])
-			}
-		})
+	for _, kind := range []string{"spsc", "broadcast"} {
+		for _, tt := range []struct {
+			inject string
+			group  int // the verdict's count that must be non-zero
+		}{
+			{"drop", 5},    // lost
+			{"dup", 6},     // duplicated
+			{"corrupt", 7}, // corrupt
+			{"torn", 7},    // corrupt
+			{"reorder", 8}, // out of order
+		} {
+			t.Run(kind+"/"+tt.inject, func(t *testing.T) {
+				_, err, m := campaignRun(t, "-duration", "1500ms", "-kind", kind, "-producers", "1", "-kills-per-sec", "3", "-inject", tt.inject)
+				if !errors.Is(err, fuzz.ErrFailed) || m[1] != "FAIL" {
+					t.Fatalf("run: %v, verdict %q: want FAIL", err, m[0])
+				}
+				if m[tt.group] == "0" {
+					t.Errorf("fault not counted: %q", m[0])
+				}
+			})
+		}
 	}
 }

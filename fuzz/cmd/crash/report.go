@@ -15,7 +15,7 @@ import (
 // account gathers what the verifier needs of ring r from the slots' death
 // records and the ledger.
 func (c *campaign) account(r *crashRing) ringAccount {
-	acc := ringAccount{Name: r.name, SPSC: r.spsc, Stats: r.stats, Drained: r.drained}
+	acc := ringAccount{Name: r.name, SPSC: r.spsc(), Stats: r.stats, Drained: r.drained}
 	for _, p := range r.producers {
 		sa := streamAccount{Stream: uint32(p.idx), End: atomic.LoadUint64(&c.l.producer(p.idx).Attempt)}
 		var unc []span
@@ -32,6 +32,25 @@ func (c *campaign) account(r *crashRing) ringAccount {
 		for _, d := range s.deaths {
 			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last})
 		}
+	}
+	return acc
+}
+
+// bcastAccount gathers what the verifier needs of broadcast ring r.
+func (c *campaign) bcastAccount(r *crashRing) bcastAccount {
+	p := r.producers[0]
+	acc := bcastAccount{Name: r.name, Stream: uint32(p.idx), End: atomic.LoadUint64(&c.l.producer(p.idx).Attempt),
+		Tail: r.stats.MsgsIn, Stats: r.stats, Backlog: r.backlog, Drained: r.drained}
+	p.mu.Lock()
+	acc.Producers = slices.Clone(p.bprods)
+	p.mu.Unlock()
+	for _, s := range r.consumers {
+		acc.Corrupt += atomic.LoadUint64(&c.l.consumer(s.idx).Corrupt)
+		s.mu.Lock()
+		for _, g := range s.gens {
+			acc.Generations = append(acc.Generations, g.bcastGeneration)
+		}
+		s.mu.Unlock()
 	}
 	return acc
 }
@@ -61,6 +80,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 	o := c.o
 	c.mu.Lock()
 	kills := slices.Clone(c.kills)
+	pauses := slices.Clone(c.pauses)
 	others := slices.Clone(c.problems)
 	var failed []string
 	for _, s := range append(append([]*slot(nil), c.producers...), c.consumers...) {
@@ -87,7 +107,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 	restartsOf := map[*crashRing][]time.Duration{} // how long the killed slot took to come back
 	var stalled []*killRecord
 	for _, k := range kills {
-		kinds[k.slot.ring.kind()+" "+k.slot.role]++
+		kinds[k.slot.kindRole()]++
 		aimed[k.target]++
 		if k.hit {
 			hit[k.target]++
@@ -109,16 +129,22 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 			if k.held {
 				how += ", other side held"
 			}
-			st := fmt.Sprintf("stall %v (restart %v)", k.stall.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
+			if k.stops > 0 {
+				how += fmt.Sprintf(", %d stops", k.stops)
+			}
+			st := fmt.Sprintf("stall %v (dead %v, restart %v)", k.stall.Round(time.Millisecond/10), k.dead.Round(time.Millisecond/10), k.restart.Round(time.Millisecond/10))
 			if !k.measured {
 				st = fmt.Sprintf("no progress for %v", k.stall.Round(time.Millisecond))
+			}
+			if k.state != "" {
+				st += fmt.Sprintf(" [at %v: %s]", slowStall, k.state)
 			}
 			fmt.Fprintf(c.out, "crash: kill %d at %.3fs: %v (incarnation %d), target %v (%s after %v), landed %v, %s\n",
 				k.n, k.at.Sub(c.start).Seconds(), k.slot, k.inc, k.target, how, k.waited.Round(time.Microsecond), k.landed, st)
 		}
 	}
 	var kindParts []string
-	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer"} {
+	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer", "broadcast producer", "broadcast tethered", "broadcast lossy"} {
 		if n := kinds[kd]; n > 0 {
 			kindParts = append(kindParts, fmt.Sprintf("%s %d", kd, n))
 		}
@@ -138,10 +164,37 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		}
 	}
 	fmt.Fprintf(c.out, "crash: targets (hit/aimed): %s; landed in: %s\n", strings.Join(tparts, ", "), strings.Join(lparts, ", "))
+	if len(pauses) > 0 {
+		var most supPause
+		for _, p := range pauses {
+			if p.d > most.d {
+				most = p
+			}
+		}
+		fmt.Fprintf(c.out, "crash: supervisor: %d pauses of %v or more between two looks at the rings, the longest %v from %.3fs\n",
+			len(pauses), pauseGap, most.d.Round(time.Millisecond), most.at.Sub(c.start).Seconds())
+	}
 
 	// Rings.
 	var total ringVerdict
 	for _, r := range c.rings {
+		if r.bcast() {
+			v := c.reportBroadcast(r, perRing[r], restartsOf[r], kills)
+			for _, p := range v.Problems {
+				problems = append(problems, r.name+": "+p)
+			}
+			if v.Leaked > 0 {
+				problems = append(problems, fmt.Sprintf("%s: %d futex registrations left after Recover (NotEmptyWaiters %d, NotFullWaiters %d)",
+					r.name, v.Leaked, r.stats.NotEmptyWaiters, r.stats.NotFullWaiters))
+			}
+			total.Delivered += v.Positions
+			total.Lost += v.Lost
+			total.Duplicated += v.Duplicated
+			total.Corrupt += v.Corrupt + v.Unsent
+			total.OutOfOrder += v.OutOfOrder + v.Inexact
+			total.Leaked += v.Leaked
+			continue
+		}
 		acc := c.account(r)
 		v := verifyRing(&acc, c.tally)
 		st := r.stats
@@ -192,8 +245,8 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 				stallProblems = append(stallProblems, fmt.Sprintf("%s: ... and %d more slow stalls", r.name, len(slow)-i))
 				break
 			}
-			stallProblems = append(stallProblems, fmt.Sprintf("%s: stall of %v after kill %d at %.3fs (%v, landed %v; its restart took %v)",
-				r.name, k.stall.Round(time.Millisecond), k.n, k.at.Sub(c.start).Seconds(), k.slot, k.landed, k.restart.Round(time.Millisecond)))
+			stallProblems = append(stallProblems, fmt.Sprintf("%s: stall of %v after kill %d at %.3fs (%v, target %v, landed %v; its restart took %v) [at %v: %s]",
+				r.name, k.stall.Round(time.Millisecond), k.n, k.at.Sub(c.start).Seconds(), k.slot, k.target, k.landed, k.restart.Round(time.Millisecond), slowStall, k.state))
 		}
 		if k := frozen; k != nil {
 			stallProblems = append(stallProblems, fmt.Sprintf("%s: FROZEN after kill %d at %.3fs (%v killed in state %v): no progress for %v, to the end; %d later kills on the frozen ring",
@@ -228,4 +281,32 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		return fuzz.ErrFailed
 	}
 	return nil
+}
+
+// reportBroadcast verifies broadcast ring r, prints its line and returns
+// the verdict. stalls and restarts are its kills'.
+func (c *campaign) reportBroadcast(r *crashRing, stalls, restarts []time.Duration, kills []*killRecord) bcastVerdict {
+	acc := c.bcastAccount(r)
+	v := verifyBroadcast(&acc)
+	var late []time.Duration
+	for _, k := range kills {
+		if k.slot.ring == r && k.late {
+			late = append(late, k.stall)
+		}
+	}
+	st := r.stats
+	fmt.Fprintf(c.out, "crash: %s: %d messages published (%d of killed producers' calls; %d takeovers adopted %d completed, unpublished ones); "+
+		"allowed: %d uncommitted, %d missed in %d laps; %d tethered generations delivered %d, %d lossy delivered %d; "+
+		"%d kills, stall %s (restart %s; %d late restarts, stall %s); recovered %d dead peers, %d sleepers; waiters %d/%d; Len %d\n",
+		r.name, v.Positions, v.InFlightDelivered, v.Adoptions, v.Adopted, v.Uncommitted, v.Missed, v.Laps,
+		v.Generations[0], v.Deliveries[0], v.Generations[1], v.Deliveries[1],
+		len(stalls), stallSummary(stalls), stallSummary(restarts), len(late), stallSummary(late),
+		r.recovery.DeadPeers, r.recovery.Sleepers, st.NotEmptyWaiters, st.NotFullWaiters, st.Len)
+	if v.Inexact > 0 {
+		v.problem("%d deliveries or laps of lossy subscribers at odds with their accounts", v.Inexact)
+	}
+	if v.Unsent > 0 {
+		v.problem("%d deliveries of numbers that hold no position", v.Unsent)
+	}
+	return v
 }
