@@ -65,16 +65,20 @@ func sharedCopyIn(dst, src []byte) {
 	}
 }
 
-// sharedCopyOut copies a broadcast slot's data area src (cap rounded up
-// to 8, 8-aligned) into dst (len(dst) == len(src)).
+// sharedCopyOut copies a broadcast slot's data area src (8-aligned, and
+// inside a slot whose data area is rounded up to 8 bytes, whatever cap(src)
+// says: a peeked message's Data is capped at its length) into dst
+// (len(dst) == len(src)).
 func sharedCopyOut(dst, src []byte) {
 	if !atomicx.Race {
 		copy(dst, src)
 		return
 	}
+	// The whole words src lies in: inside the slot's data area (above).
+	words := unsafe.Slice(unsafe.SliceData(src), alignUp(uint64(len(src)), 8))
 	var w [8]byte
 	for i := 0; i < len(src); i += 8 {
-		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(unsafe.SliceData(src[i : i+8])))) // as in sharedCopyIn
+		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&words[i]))) // as in sharedCopyIn
 		binary.LittleEndian.PutUint64(w[:], v)
 		copy(dst[i:], w[:])
 	}
