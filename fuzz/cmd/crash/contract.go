@@ -1,9 +1,10 @@
 package main
 
-// The crash contract, as this harness checks it. This file is the one
+// The crash contract, as this harness checks it. This file (for SPSC and
+// MPMC rings) and contract_broadcast.go (for broadcast rings) are the one
 // place in the harness that encodes it. docs/ring.md ("Crash contract")
-// is the ring's own statement and the authority: when it changes, this
-// file changes with it.
+// is the ring's own statement and the authority: when it changes, these
+// files change with it.
 //
 // Only messages that the killed process held may be lost or delivered
 // again. Precisely, for every stream (one producer slot, across its

@@ -25,6 +25,9 @@ const (
 	// targetWait bounds the wait for a child to be in the target state;
 	// then it is killed wherever it is.
 	targetWait = 300 * time.Millisecond
+	// publishWait is targetWait for the publish target, whose window is
+	// the narrowest (a few hundred ns of a batch's writes).
+	publishWait = 2 * targetWait
 	// holdFor is the expiry written into a hold: the other side resumes
 	// by itself after it even if the supervisor never clears it.
 	holdFor = targetWait + 100*time.Millisecond
@@ -211,7 +214,7 @@ func (c *campaign) killPublish(ctx context.Context, rng *rand.Rand, s *slot, unt
 	stateWord := &c.l.producer(s.idx).State
 	pid := ch.Pid()
 	begin := time.Now()
-	for time.Since(begin) < targetWait && ctx.Err() == nil && !ch.Exited() {
+	for time.Since(begin) < publishWait && ctx.Err() == nil && !ch.Exited() {
 		if stateOf(atomic.LoadUint64(stateWord)) != stBatch {
 			time.Sleep(pollEvery)
 			continue
