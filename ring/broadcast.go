@@ -534,7 +534,7 @@ func (b *Broadcast) Len() int {
 	return int(b.backlog())
 }
 
-// backlog is the tail minus the lowest occupied tethered cursor that is
+// backlog is the tail minus the lowest live tethered cursor that is
 // not ahead of it, capped at Slots (a reader any further back was lapped
 // while it joined).
 func (c *core) backlog() uint64 {
@@ -542,8 +542,12 @@ func (c *core) backlog() uint64 {
 	var most uint64
 	for i := c.g.subBase; i < c.g.peers; i++ {
 		e := c.peerAt(int(i))
-		if atomic.LoadUint32(&e.PID) == 0 || Role(atomic.LoadUint32(&e.Roles))&RoleTethered == 0 {
+		pid := atomic.LoadUint32(&e.PID)
+		if pid == 0 || Role(atomic.LoadUint32(&e.Roles))&RoleTethered == 0 {
 			continue
+		}
+		if alive, _ := c.peerAlive(int(i), pid); !alive {
+			continue // a dead subscriber holds nothing back (one liveness test per tethered entry)
 		}
 		if cur := atomic.LoadUint64(subCursor(e)); cur <= t {
 			most = max(most, t-cur)
