@@ -108,7 +108,9 @@ type Stats struct {
 	// that a consumer claimed and never released (it died, or held them
 	// past a claim timeout) and that were handed to another consumer.
 	// Both are ring-wide and exact; MsgsIn and MsgsOut count skipped and
-	// redelivered positions too.
+	// redelivered positions too. On a broadcast ring Skipped counts the
+	// holes takeovers published: positions a dead (or paused) producer had
+	// marked and not completed, which subscribers pass.
 	Skipped, Redelivered uint64
 	// NotEmptyWaiters and NotFullWaiters are the futex registrations of
 	// sleeping consumers and producers. Non-zero on an idle ring whose

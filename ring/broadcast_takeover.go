@@ -41,11 +41,14 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 	// seqlock check torn. Subscribers pass a hole silently (subscriber.go,
 	// notReady); a late completion turns it into the paused producer's
 	// whole message.
-	k := uint64(0)
+	k, holes := uint64(0), uint64(0)
 	for k < b.g.slots {
 		seq := atomic.LoadUint64(&b.bcastSlot(t + k).Seq) // acquire: pairs with endWrite
 		if seq != t+k+1 && seq != (t+k+1)|bcastWriting {
 			break
+		}
+		if seq&bcastWriting != 0 {
+			holes++
 		}
 		k++
 	}
@@ -63,6 +66,9 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 			return corruptf("producer position changed while adopting %d unpublished slots", k)
 		}
 		t += k
+		if holes > 0 {
+			atomic.AddUint64(&b.hdr.Skipped, holes) // Stats.Skipped: positions published without a message
+		}
 		b.notEmpty.notify(0, b.peer)
 	}
 	if p.dead == nil {
