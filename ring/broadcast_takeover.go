@@ -12,22 +12,9 @@ import (
 // stream is ended; after another handle took over, it says ErrFenced.
 func (b *Broadcast) resyncProd(cur uint64) error {
 	p := &b.p
-	if cur&closedBit != 0 {
-		return ErrClosed
-	}
-	if p.tail != unsynced {
-		if cur&spscEpochMask != p.epoch {
-			return ErrFenced
-		}
-		// Same epoch, another position: only a hostile or corrupt write
-		// does that; follow it as a takeover would.
-	} else {
-		next, ok := takeOver(&b.prod.Pos, cur)
-		if !ok {
-			return corruptf("producer word changed while taking the producer side over (two producers?)")
-		}
-		cur = next
-		p.epoch = cur & spscEpochMask
+	cur, err := syncProducerWord(&b.prod.Pos, cur, p.tail != unsynced, &p.epoch)
+	if err != nil {
+		return err
 	}
 	t := cur & spscPosMask
 	// Adopt what a previous producer completed but did not publish (it

@@ -45,27 +45,39 @@ func takeOver(w *uint64, cur uint64) (uint64, bool) {
 	return next, atomic.CompareAndSwapUint64(w, cur, next)
 }
 
+// syncProducerWord is the start of a producer's resync (SPSC and
+// broadcast) from the shared word w, which read cur: closed is ErrClosed;
+// a handle that had the side (synced) and finds another epoch is fenced;
+// one that had not takes the side over, bumping the epoch into *epoch.
+// It returns the word to continue from (same epoch, another position:
+// only a hostile or corrupt write does that; the caller follows it,
+// checked, as a takeover would).
+func syncProducerWord(w *uint64, cur uint64, synced bool, epoch *uint64) (uint64, error) {
+	if cur&closedBit != 0 {
+		return 0, ErrClosed
+	}
+	if synced {
+		if cur&spscEpochMask != *epoch {
+			return 0, ErrFenced
+		}
+		return cur, nil
+	}
+	next, ok := takeOver(w, cur)
+	if !ok {
+		return 0, corruptf("producer word changed while taking the producer side over (two producers?)")
+	}
+	*epoch = next & spscEpochMask
+	return next, nil
+}
+
 // resyncProd takes up the producer side from the shared word cur (just
 // loaded, != our word): on the first producer operation, or once the
 // stream is ended; after another handle took over, it says ErrFenced.
 func (r *SPSC) resyncProd(cur uint64) error {
 	p := &r.p
-	if cur&closedBit != 0 {
-		return ErrClosed
-	}
-	if p.tail != unsynced {
-		if cur&spscEpochMask != p.epoch {
-			return ErrFenced
-		}
-		// Same epoch, another position: only a hostile or corrupt write
-		// does that; follow it (checked below) as a takeover would.
-	} else {
-		next, ok := takeOver(&r.prod.Pos, cur)
-		if !ok {
-			return corruptf("producer word changed while taking the producer side over (two producers?)")
-		}
-		cur = next
-		p.epoch = cur & spscEpochMask
+	cur, err := syncProducerWord(&r.prod.Pos, cur, p.tail != unsynced, &p.epoch)
+	if err != nil {
+		return err
 	}
 	t := cur & spscPosMask
 	h := atomic.LoadUint64(&r.cons.Pos) // acquire: pairs with the consumer's release CAS
