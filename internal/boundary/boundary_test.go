@@ -134,7 +134,7 @@ func TestRingModuleGraph(t *testing.T) {
 	}
 	cmd := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./ring", "./arena", "./futex")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -160,6 +160,45 @@ func TestRingModuleGraph(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("go list printed no package")
+	}
+}
+
+// TestRootModuleGraph: the module an application requires to import ring/
+// carries only the named low-level dependencies in its module graph (and
+// porcupine, which ring/'s tests use). The heavy integrations (the bench
+// harness's plotting, Prometheus) live in their own modules of the repository
+// (bench/, metrics/, cmd/shmring/: see go.work), so an application never
+// inherits them.
+func TestRootModuleGraph(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	cmd := exec.Command(goTool, "list", "-m", "all")
+	cmd.Dir = root
+	// GOWORK=off: the root module's own graph, what a dependent sees, not
+	// the workspace's union of every module's.
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m all: %v", err)
+	}
+	allowed := []string{
+		"github.com/shmring/shmring",
+		"golang.org/x/sys",
+		"github.com/edsrzf/mmap-go",
+		"github.com/klauspost/cpuid/v2",
+		"github.com/anishathalye/porcupine",
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, l := range lines {
+		mod := strings.Fields(l)[0]
+		if !contains(allowed, mod) {
+			t.Errorf("the root module's graph holds %s", l)
+		}
+	}
+	if len(lines) < 2 {
+		t.Fatalf("go list -m all printed %q", out)
 	}
 }
 

@@ -1,0 +1,2 @@
+// Package metrics exports the counters of shmring rings to Prometheus.
+package metrics
