@@ -207,7 +207,11 @@ func (a *Arena) applyMemOptions() error {
 		}
 	}
 	if a.o.prefault {
-		if err := prefault(a.mem, int(a.pageSizeForTouch())); err != nil {
+		pf := prefault
+		if a.o.readOnly {
+			pf = prefaultRead
+		}
+		if err := pf(a.mem, int(a.pageSizeForTouch())); err != nil {
 			return fmt.Errorf("arena: %s: prefault: %w", a.path, err)
 		}
 	}
@@ -224,6 +228,16 @@ func (a *Arena) pageSizeForTouch() int64 {
 		return a.g.pageSize
 	}
 	return int64(os.Getpagesize())
+}
+
+// ReadOnly reports whether the handle was opened with ReadOnly.
+func (a *Arena) ReadOnly() bool { return a.o.readOnly }
+
+// readPages read-faults every page of a read-only mapping.
+func readPages(mem []byte, pageSize int) {
+	for off := 0; off+4 <= len(mem); off += pageSize {
+		_ = atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[off]))) // page-aligned, so 4-byte aligned
+	}
 }
 
 // touchPages write-faults every page without changing its contents: an

@@ -28,6 +28,9 @@ func Create(path string, size int64, opts ...Option) (*Arena, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.readOnly {
+		return nil, fmt.Errorf("%w: ReadOnly is an Open option; Create writes the file", ErrInvalid)
+	}
 	if size <= 0 || size > maxSize {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalid, size)
 	}

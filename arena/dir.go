@@ -77,6 +77,9 @@ func (a *Arena) Alloc(name string, size, align int64) (*Region, error) {
 // build does not know can be opened and read, but not allocated in:
 // AllocKind then fails with ErrVersion.
 func (a *Arena) AllocKind(name string, kind Kind, size, align int64) (*Region, error) {
+	if a.o.readOnly {
+		return nil, fmt.Errorf("%w: cannot allocate region %q", ErrReadOnly, name)
+	}
 	if err := checkRegionName(name); err != nil {
 		return nil, err
 	}

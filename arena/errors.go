@@ -69,6 +69,9 @@ var (
 	// ErrInUse: Remove found live handles of another process on the arena
 	// (liveness locks held in its file); WithForce removes it anyway.
 	ErrInUse = errors.New("arena: in use by another process")
+	// ErrReadOnly: a method that writes was called on a handle opened with
+	// ReadOnly.
+	ErrReadOnly = errors.New("arena: read-only handle")
 	// ErrClosed: the arena handle was closed.
 	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
 )

@@ -50,6 +50,14 @@ func prefault(mem []byte, pageSize int) error {
 }
 
 // adviseHugePages asks for transparent huge pages on the mapping.
+func prefaultRead(mem []byte, pageSize int) error {
+	if err := unix.Madvise(mem, unix.MADV_POPULATE_READ); err == nil {
+		return nil
+	}
+	readPages(mem, pageSize)
+	return nil
+}
+
 func adviseHugePages(mem []byte) error {
 	return unix.Madvise(mem, unix.MADV_HUGEPAGE)
 }

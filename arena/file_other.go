@@ -21,5 +21,10 @@ func prefault(mem []byte, pageSize int) error {
 	return nil
 }
 
+func prefaultRead(mem []byte, pageSize int) error {
+	readPages(mem, pageSize)
+	return nil
+}
+
 // adviseHugePages is a no-op where transparent huge pages do not exist.
 func adviseHugePages(mem []byte) error { return nil }

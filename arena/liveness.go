@@ -38,7 +38,8 @@ type LiveLock struct {
 
 // LiveLocksSupported reports whether this handle can take and test
 // liveness locks: the platform has them and the file could be opened a
-// second time.
+// second time. On a ReadOnly handle, which takes none, it reports whether
+// it can test them.
 func (a *Arena) LiveLocksSupported() bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -47,6 +48,9 @@ func (a *Arena) LiveLocksSupported() bool {
 	}
 	if _, err := a.testBytes(0, 1); err != nil {
 		return false
+	}
+	if a.o.readOnly {
+		return true
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
@@ -62,6 +66,9 @@ func (a *Arena) LiveLocksSupported() bool {
 // has no such locks. Arena.Close, and a truncation CheckSize finds,
 // release every lock the handle holds.
 func (a *Arena) LockLive(off int64) (*LiveLock, error) {
+	if a.o.readOnly {
+		return nil, fmt.Errorf("%w: cannot take a liveness lock", ErrReadOnly)
+	}
 	if off < 0 || off >= a.g.size {
 		return nil, fmt.Errorf("%w: liveness byte %d outside the arena's %d bytes", ErrInvalid, off, a.g.size)
 	}

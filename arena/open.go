@@ -35,7 +35,11 @@ func Open(path string, opts ...Option) (*Arena, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	mode := unix.O_RDWR
+	if o.readOnly {
+		mode = unix.O_RDONLY
+	}
+	fd, err := unix.Open(p, mode|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, openErr("open", p, err)
 	}
@@ -82,7 +86,11 @@ func openFD(fd int, p string, o options) (a *Arena, err error) {
 		if testHookMapping != nil {
 			testHookMapping()
 		}
-		mem, err := mmap.MapRegion(f, int(g.size), mmap.RDWR, 0, 0) // g.size <= MaxInt: validate
+		prot := mmap.RDWR
+		if o.readOnly {
+			prot = mmap.RDONLY // PROT_READ: nothing this handle does can write the file
+		}
+		mem, err := mmap.MapRegion(f, int(g.size), prot, 0, 0) // g.size <= MaxInt: validate
 		if err != nil {
 			return nil, fmt.Errorf("mmap: %w", err)
 		}

@@ -22,6 +22,7 @@ type options struct {
 	allowShared  bool
 	allowUID     int
 	force        bool
+	readOnly     bool
 }
 
 // Defaults.
@@ -152,6 +153,24 @@ func WithAllowOwner(uid int) Option {
 			return fmt.Errorf("%w: uid %d", ErrInvalid, uid)
 		}
 		o.allowUID = uid
+		return nil
+	}
+}
+
+// ReadOnly makes Open map the arena read-only (Open only; Create refuses it
+// with ErrInvalid): the file is opened O_RDONLY and mapped PROT_READ, so a
+// monitor can never change a byte of it. Reading works as on any handle
+// (Lookup, Regions, LiveLocked, and ring.OpenView and ring.Inspect on top);
+// every method that would write fails with ErrReadOnly: Alloc, AllocKind,
+// LockLive (a liveness lock needs a descriptor open for writing). The bytes
+// of its regions must only be read: a store into them faults.
+//
+// A read-only Open also needs only read permission on the file, so an
+// operator can inspect another user's arena that is readable to it (with
+// WithAllowOwner).
+func ReadOnly() Option {
+	return func(o *options) error {
+		o.readOnly = true
 		return nil
 	}
 }
