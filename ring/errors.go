@@ -95,6 +95,11 @@ var (
 	// and fencing). MPMC pushes and pops that are fenced claim again
 	// instead.
 	ErrFenced = errors.New("ring: fenced: another handle took over this claim")
+	// ErrReadOnly: Create, Open or Subscribe was given an arena opened
+	// with arena.ReadOnly, through which a handle cannot claim its peer
+	// entry; read such an arena's rings with OpenView or Inspect. It also
+	// matches arena.ErrReadOnly.
+	ErrReadOnly = fmt.Errorf("ring: a handle needs a writable arena: %w", arena.ErrReadOnly)
 )
 
 // The errors of a handle that no longer touches its ring (closed.go),

@@ -201,6 +201,9 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) (e
 	if a == nil {
 		return fmt.Errorf("%w: nil arena", ErrInvalid)
 	}
+	if a.ReadOnly() {
+		return fmt.Errorf("ring: create %q: %w", name, ErrReadOnly)
+	}
 	g, err := newGeometry(k, uint64(a.PadUnit()), cfg)
 	if err != nil {
 		return err
@@ -234,6 +237,9 @@ func (c *core) open(a *arena.Arena, name string, opts []Option) (err error) {
 	k := c.kind
 	if a == nil {
 		return fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	if a.ReadOnly() {
+		return fmt.Errorf("ring: open %q: %w", name, ErrReadOnly)
 	}
 	if err := c.pinArena(a); err != nil {
 		return fmt.Errorf("ring: open %q: %w", name, err)
@@ -361,32 +367,17 @@ func (c *core) Detach() error {
 }
 
 // Inspect reads the counters of the ring named name in a without attaching
-// a handle (it claims no peer entry), for monitoring tools.
+// a handle (it claims no peer entry, and writes nothing: a works opened
+// with arena.ReadOnly), for monitoring tools. OpenView gives the rest.
 func Inspect(a *arena.Arena, name string) (Stats, error) {
-	if a == nil {
-		return Stats{}, fmt.Errorf("%w: nil arena", ErrInvalid)
-	}
-	reg, err := a.Lookup(name)
+	v, err := OpenView(a, name)
 	if err != nil {
 		return Stats{}, err
 	}
-	k, ok := kindOfRegion(reg.Kind())
-	if !ok {
-		return Stats{}, fmt.Errorf("%w: region %q is not a ring", ErrKind, name)
-	}
-	c := core{region: reg, arena: a}
-	if err := c.pinArena(a); err != nil {
-		return Stats{}, fmt.Errorf("ring: inspect %q: %w", name, err)
-	}
-	defer c.pin.Unpin()
-	g, err := waitHeader(reg.Bytes(), k, uint64(a.PadUnit()), DefaultOpenTimeout)
-	if err != nil {
-		return Stats{}, err
-	}
-	c.layout(reg.Bytes(), g)
-	st := c.Stats()
-	if c.shut.Load() != 0 { // the arena closed meanwhile: st may be zeros
-		return Stats{}, c.shutErr()
+	defer v.Close()
+	st := v.Stats()
+	if v.c.shut.Load() != 0 { // the arena closed meanwhile: st may be zeros
+		return Stats{}, v.c.shutErr()
 	}
 	return st, nil
 }

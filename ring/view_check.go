@@ -1,0 +1,219 @@
+package ring
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Problem is one inconsistency View.Check found in a ring's shared memory.
+type Problem struct {
+	// Offset is the offset, from the start of the ring, of the word at
+	// fault.
+	Offset int64
+	// Field names it (docs/ring.md's names: "prod.Pos", "peer[3].Roles",
+	// "slot[5].Seq").
+	Field string
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("+%d %s: %s", p.Offset, p.Field, p.Msg) }
+
+// checkTries bounds how many times Check rereads the positions to get a
+// snapshot that traffic did not change under it. A ring that moves on
+// every try is busy, and its position and slot checks are skipped (the
+// header and peer checks still run).
+const checkTries = 64
+
+// clockSlack is how far in the future a timestamp may lie before Check
+// calls it wrong (the clocks of the processes sharing a machine agree far
+// better than this).
+const clockSlack = time.Minute
+
+// Check cross-checks what OpenView's validation cannot: the reserved bytes
+// of the header, the positions against each other and the ring's size,
+// the slot headers between them, the closed bit against its mirror, and
+// every occupied peer entry (roles, subscriber entries in their part of
+// the table, cursors within the stream, timestamps). It returns one
+// Problem per finding, none for a healthy ring, whether it is idle or busy:
+// a check that concurrent traffic could fail is made only on a snapshot
+// that the traffic did not change (the position words read equal before
+// and after it), and skipped on a ring that never holds still.
+func (v *View) Check() []Problem {
+	if v.gone() {
+		return nil
+	}
+	var out []Problem
+	c := &v.c
+	report := func(p unsafe.Pointer, field, format string, args ...any) {
+		off := int64(uintptr(p) - uintptr(unsafe.Pointer(&c.mem[0])))
+		out = append(out, Problem{Offset: off, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	// Reserved header bytes: [100,120) sit under the checksum, which
+	// OpenView verified; [132,136) and [152,256) do not.
+	h := c.hdr
+	for _, r := range [...][2]int{{132, 136}, {152, ringHeaderSize}} {
+		for off := r[0]; off < r[1]; off += 4 {
+			if w := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.mem[off]))); w != 0 { // 4-aligned, inside the header
+				report(unsafe.Pointer(&c.mem[off]), "header.reserved", "reserved word is %#x, want 0", w)
+				break
+			}
+		}
+	}
+	// The mirror is set after the bit (Close), so a mirror read first that
+	// is set with the bit read after it clear is impossible.
+	mirror := atomic.LoadUint32(&h.Closed)
+	if mirror > 1 {
+		report(unsafe.Pointer(&h.Closed), "Closed", "closed mirror is %d, want 0 or 1", mirror)
+	}
+	if mirror == 1 && atomic.LoadUint64(&c.prod.Pos)&closedBit == 0 {
+		report(unsafe.Pointer(&h.Closed), "Closed", "closed mirror set while the producer word's closed bit is clear")
+	}
+	if c.kind != kindMPMC {
+		if n := atomic.LoadUint64(&h.Redelivered); n != 0 {
+			report(unsafe.Pointer(&h.Redelivered), "Redelivered", "%d redeliveries on a %s ring, which has none", n, c.kind)
+		}
+		if n := atomic.LoadUint64(&h.Skipped); n != 0 && c.kind == kindSPSC {
+			report(unsafe.Pointer(&h.Skipped), "Skipped", "%d skips on an SPSC ring, which has none", n)
+		}
+	}
+
+	out = append(out, v.checkPositions()...)
+	out = append(out, v.checkPeers()...)
+	return out
+}
+
+// checkPositions checks the positions and the slots between them on a
+// snapshot (see Check).
+func (v *View) checkPositions() []Problem {
+	c := &v.c
+	var out []Problem
+	at := func(p unsafe.Pointer) int64 { return int64(uintptr(p) - uintptr(unsafe.Pointer(&c.mem[0]))) }
+	for try := 0; try < checkTries; try++ {
+		out = out[:0]
+		p1 := atomic.LoadUint64(&c.prod.Pos)
+		q1 := atomic.LoadUint64(&c.cons.Pos)
+		prod, cons := p1&c.g.posMask, q1&c.g.posMask
+		switch c.kind {
+		case kindSPSC, kindMPMC:
+			if cons > prod {
+				out = append(out, Problem{at(unsafe.Pointer(&c.cons.Pos)), "cons.Pos",
+					fmt.Sprintf("consumer position %d is ahead of the producer's %d", cons, prod)})
+			} else if prod-cons > c.g.slots {
+				out = append(out, Problem{at(unsafe.Pointer(&c.prod.Pos)), "prod.Pos",
+					fmt.Sprintf("producer position %d is %d ahead of the consumer's %d, more than the %d slots", prod, prod-cons, cons, c.g.slots)})
+			} else {
+				out = append(out, v.checkSlots(prod, cons)...)
+			}
+		case kindBroadcast:
+			if q1 != 0 {
+				out = append(out, Problem{at(unsafe.Pointer(&c.cons.Pos)), "cons.Pos",
+					fmt.Sprintf("consumer word %#x on a broadcast ring, which has none", q1)})
+			}
+			out = append(out, v.checkSlots(prod, prod-min(prod, c.g.slots))...)
+			for i := c.g.subBase; i < c.g.peers; i++ {
+				e := c.peerAt(int(i))
+				if atomic.LoadUint32(&e.PID) == 0 {
+					continue
+				}
+				if cur := atomic.LoadUint64(subCursor(e)); cur > prod {
+					out = append(out, Problem{at(unsafe.Pointer(subCursor(e))), fmt.Sprintf("peer[%d].Cursor", i),
+						fmt.Sprintf("subscriber cursor %d is ahead of the producer's position %d", cur, prod)})
+				}
+			}
+		}
+		if atomic.LoadUint64(&c.prod.Pos) == p1 && atomic.LoadUint64(&c.cons.Pos) == q1 {
+			return out
+		}
+	}
+	return nil // busy: never held still
+}
+
+// checkSlots checks the slot headers of positions [from, to) (to - from <=
+// Slots): what the positions say they hold.
+func (v *View) checkSlots(to, from uint64) []Problem {
+	c := &v.c
+	var out []Problem
+	bad := func(sh SlotHeader, field, format string, args ...any) {
+		out = append(out, Problem{Offset: sh.Offset, Field: fmt.Sprintf("slot[%d].%s", sh.Index, field), Msg: fmt.Sprintf(format, args...)})
+	}
+	for pos := from; pos < to; pos++ {
+		sh := v.slotHeader(pos)
+		if uint64(sh.Len) > c.g.slotSize {
+			bad(sh, "Len", "length %d exceeds the slot size %d (position %d)", sh.Len, c.g.slotSize, pos)
+		}
+		switch c.kind {
+		case kindSPSC:
+			// Seq is uint32(pos+1) once written; a takeover that adopted the
+			// slot wrote it too.
+			if sh.Seq != uint64(uint32(pos+1)) {
+				bad(sh, "Seq", "sequence %d, want %d for committed position %d", sh.Seq, uint32(pos+1), pos)
+			}
+		case kindMPMC:
+			// Claimed by a producer (pos), committed (pos+1), a skip
+			// record ((pos+1)|skip), or taken by a consumer already
+			// (pos+Slots, or its skip form) between the two loads.
+			s := sh.Seq
+			if s != pos && s != pos+1 && s != (pos+1)|skipBit && s != pos+c.g.slots && s != (pos+c.g.slots)|skipBit {
+				bad(sh, "Seq", "sequence %#x fits no state of position %d (want %d, %d or a skip record)", s, pos, pos, pos+1)
+			}
+		case kindBroadcast:
+			// 1 + the position, or being written (a takeover's hole keeps
+			// the writing bit: docs/ring.md, Takeover).
+			// The oldest slot of a full ring may carry the producer's
+			// mark for the next position already.
+			next := pos+c.g.slots == to && sh.Seq == (to+1)|bcastWriting
+			if sh.Seq&^bcastWriting != pos+1 && !next {
+				bad(sh, "Seq", "seqlock word %#x, want %d for position %d", sh.Seq, pos+1, pos)
+			}
+		}
+	}
+	return out
+}
+
+// checkPeers checks every occupied peer entry.
+func (v *View) checkPeers() []Problem {
+	c := &v.c
+	var out []Problem
+	now := time.Now()
+	for i := 0; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		off := int64(c.g.peersOff + uint64(i)*c.g.peerStride)
+		bad := func(field unsafe.Pointer, name, format string, args ...any) {
+			fo := off + int64(uintptr(field)-uintptr(unsafe.Pointer(e)))
+			out = append(out, Problem{Offset: fo, Field: fmt.Sprintf("peer[%d].%s", i, name), Msg: fmt.Sprintf(format, args...)})
+		}
+		pid := atomic.LoadUint32(&e.PID)
+		roles := Role(atomic.LoadUint32(&e.Roles))
+		if pid == 0 || i == 0 {
+			continue // a free entry keeps its last handle's counters; entry 0 is shared
+		}
+		if roles&^knownRoles != 0 {
+			bad(unsafe.Pointer(&e.Roles), "Roles", "unknown role bits %#x", uint32(roles&^knownRoles))
+		}
+		sub := uint64(i) >= c.g.subBase
+		switch {
+		case sub && roles != 0 && roles&RoleSubscriber == 0:
+			bad(unsafe.Pointer(&e.Roles), "Roles", "subscriber entry with roles %v", roles)
+		case !sub && roles&(RoleSubscriber|RoleTethered) != 0:
+			bad(unsafe.Pointer(&e.Roles), "Roles", "handle entry with subscriber roles %v", roles)
+		case c.kind == kindSPSC && roles&^(RoleProducer|RoleConsumer) != 0:
+			bad(unsafe.Pointer(&e.Roles), "Roles", "SPSC entry with roles %v", roles)
+		}
+		for _, ts := range [...]struct {
+			p    *int64
+			name string
+		}{{&e.AttachUnixNano, "AttachUnixNano"}, {&e.HeartbeatUnixNano, "HeartbeatUnixNano"}} {
+			if t := atomic.LoadInt64(ts.p); t < 0 || time.Unix(0, t).After(now.Add(clockSlack)) {
+				bad(unsafe.Pointer(ts.p), ts.name, "timestamp %d is in the future or negative", t)
+			}
+		}
+		if f, m := atomic.LoadUint32(&e.SleepingFull), atomic.LoadUint32(&e.SleepingEmpty); f > 1<<20 || m > 1<<20 {
+			bad(unsafe.Pointer(&e.SleepingFull), "SleepingFull", "sleeper counts %d (full) and %d (empty) are implausible", f, m)
+		}
+	}
+	return out
+}
