@@ -283,7 +283,7 @@ func (v *View) slotHeader(pos uint64) SlotHeader {
 	c := &v.c
 	idx := pos & c.g.mask
 	off := c.g.slotsOff + idx*c.g.stride // idx < slots: inside the ring
-	p := unsafe.Pointer(&c.mem[off])    // slot headers are 8-aligned (stride and SlotsOffset are multiples of 8)
+	p := unsafe.Pointer(&c.mem[off])     // slot headers are 8-aligned (stride and SlotsOffset are multiples of 8)
 	sh := SlotHeader{Pos: pos, Index: int(idx), Offset: int64(off)}
 	switch c.kind {
 	case kindSPSC:

@@ -175,10 +175,18 @@ func TestViewCheckFindsDamage(t *testing.T) {
 	}{
 		{"consumer ahead", "s", "cons.Pos", func(c *core) { atomic.AddUint64(&c.cons.Pos, 100) }},
 		{"producer too far ahead", "m", "prod.Pos", func(c *core) { atomic.AddUint64(&c.prod.Pos, 100) }},
-		{"spsc slot seq", "s", "slot[3].Seq", func(c *core) { atomic.StoreUint32(&(*spscSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+3*c.g.stride])).Seq, 77) }},
-		{"mpmc slot seq", "m", "slot[2].Seq", func(c *core) { atomic.StoreUint64(&(*mpmcSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+2*c.g.stride])).Seq, 999) }},
-		{"bcast slot seq", "b", "slot[5].Seq", func(c *core) { atomic.StoreUint64(&(*bcastSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+5*c.g.stride])).Seq, 3) }},
-		{"slot length", "m", "slot[1].Len", func(c *core) { atomic.StoreUint32(&(*mpmcSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+1*c.g.stride])).Len, 1<<20) }},
+		{"spsc slot seq", "s", "slot[3].Seq", func(c *core) {
+			atomic.StoreUint32(&(*spscSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+3*c.g.stride])).Seq, 77)
+		}},
+		{"mpmc slot seq", "m", "slot[2].Seq", func(c *core) {
+			atomic.StoreUint64(&(*mpmcSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+2*c.g.stride])).Seq, 999)
+		}},
+		{"bcast slot seq", "b", "slot[5].Seq", func(c *core) {
+			atomic.StoreUint64(&(*bcastSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+5*c.g.stride])).Seq, 3)
+		}},
+		{"slot length", "m", "slot[1].Len", func(c *core) {
+			atomic.StoreUint32(&(*mpmcSlot)(unsafe.Pointer(&c.mem[c.g.slotsOff+1*c.g.stride])).Len, 1<<20)
+		}},
 		{"closed mirror", "s", "Closed", func(c *core) { atomic.StoreUint32(&c.hdr.Closed, 1) }},
 		{"reserved", "m", "header.reserved", func(c *core) { atomic.StoreUint32((*uint32)(unsafe.Pointer(&c.mem[200])), 5) }},
 		{"roles", "s", "peer[1].Roles", func(c *core) { atomic.StoreUint32(&c.peerAt(1).Roles, 1<<9) }},
