@@ -344,6 +344,32 @@ func Size(kind arena.Kind, cfg Config, padUnit int) (int64, error) {
 	return int64(g.size), nil
 }
 
+// Spec names one ring for ArenaSize: its kind (KindSPSC, KindMPMC or
+// KindBroadcast) and config.
+type Spec struct {
+	Kind   arena.Kind
+	Config Config
+}
+
+// ArenaSize returns the size to give arena.Create, with the same options
+// (WithPadUnit, WithDirCapacity), for an arena that holds these rings,
+// created in this order: each ring's Size at the padding unit Create will
+// record, plus the arena's header, directory and alignment gaps
+// (arena.SizeFor).
+func ArenaSize(rings []Spec, opts ...arena.Option) (int64, error) {
+	pad, err := arena.PadUnitFor(opts...)
+	if err != nil {
+		return 0, err
+	}
+	sizes := make([]int64, len(rings))
+	for i, r := range rings {
+		if sizes[i], err = Size(r.Kind, r.Config, pad); err != nil {
+			return 0, fmt.Errorf("ring %d: %w", i, err)
+		}
+	}
+	return arena.SizeFor(sizes, int64(pad), opts...)
+}
+
 // newGeometry validates a caller's config and padding unit and computes
 // the geometry of a new ring.
 func newGeometry(k ringKind, pad uint64, cfg Config) (geometry, error) {
