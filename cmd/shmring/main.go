@@ -119,6 +119,8 @@ func exitStatus(name string, err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, errReported):
+		return exitFailure
 	default:
 		fmt.Fprintf(stderr, "shmring %s: %v\n", name, err)
 		return exitFailure
