@@ -86,9 +86,13 @@ type Stats struct {
 	// Len is the number of messages committed or claimed and not yet
 	// consumed.
 	Len uint64
-	// The rest are summed over the peer table. Each handle publishes its
-	// counts at least every 64 operations, before it sleeps, and when it
-	// is closed or detached, so they may lag by that much per live handle.
+	// The rest are summed over the peer table. Every operation publishes
+	// its counts into its handle's entry before it returns (single-threaded
+	// sides with plain stores of their own words, MPMC handles with locked
+	// adds), so they do not lag: a monitor sees each message once the call
+	// that moved it has returned. A full or empty event is counted once
+	// per message refused (a batch counts every message it left out) and
+	// once per blocking call that had to wait.
 	BytesIn, BytesOut       uint64
 	FullEvents, EmptyEvents uint64
 	Sleeps, Wakes           uint64

@@ -237,9 +237,7 @@ func (b *Broadcast) publish(next, n, nbytes uint64) error {
 		}
 	}
 	p.tail = next
-	if p.pend.add(n, nbytes) {
-		b.flushIn()
-	}
+	b.addIn(&p.pend, n, nbytes)
 	// Every sleeping subscriber wants every message: wake them all.
 	b.notEmpty.notify(0, b.peer)
 	return nil

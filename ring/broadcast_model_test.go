@@ -223,7 +223,6 @@ type mProd struct {
 	resv     *Reservation
 	resvPos  uint64
 	detached bool
-	pend     pending
 }
 
 // mSub is a subscriber and its model.
@@ -240,7 +239,6 @@ type mSub struct {
 	// lapStreak is the laps since its last message read (lapSlack).
 	lapStreak uint32
 	detached  bool
-	pend      pending
 	// its own laps; what Stats said at the join, and the entry's
 	// counters then (bugStatsReuse).
 	laps, missed uint64
@@ -526,10 +524,7 @@ func (m *bcastModel) publish(p *mProd, next uint64, msgs [][]byte) {
 		nbytes += uint64(len(b))
 	}
 	m.tail, p.tail = next, next
-	if p.pend.add(uint64(len(msgs)), nbytes) {
-		m.bytesIn += p.pend.bytes
-		p.pend = pending{}
-	}
+	m.bytesIn += nbytes // counted into the entry by the push itself
 }
 
 func (m *bcastModel) pickProd() *mProd { return m.prods[m.c.pick(len(m.prods))] }
@@ -785,8 +780,6 @@ func (m *bcastModel) prodClose() {
 			m.closed = true
 		}
 		p.detached = true
-		m.bytesIn += p.pend.bytes
-		p.pend = pending{}
 		if p.entry != 0 {
 			m.prodEnts[p.entry] = false
 		}
@@ -957,22 +950,15 @@ func (m *bcastModel) countLap(s *mSub, missed uint64) {
 
 // consumed counts an operation that delivered n messages of nbytes.
 func (m *bcastModel) consumed(s *mSub, n, nbytes uint64) {
-	if s.pend.add(n, nbytes) {
-		m.flushSub(s)
-	}
-}
-
-func (m *bcastModel) flushSub(s *mSub) {
+	// Counted into the entry by the read itself (core.addOut).
 	e := &m.subEnts[s.entry]
-	e.delivered += s.pend.msgs
-	e.bytes += s.pend.bytes
-	e.empties += s.pend.events
-	s.pend = pending{}
+	e.delivered += n
+	e.bytes += nbytes
 }
 
 func (m *bcastModel) emptied(s *mSub, err error) {
 	if err == ErrEmpty {
-		s.pend.events++
+		m.subEnts[s.entry].empties++ // published at once (core.countEmpty)
 	}
 }
 
@@ -1181,7 +1167,6 @@ func (m *bcastModel) subClose() {
 	}
 	if !s.detached {
 		s.detached = true
-		m.flushSub(s)
 		m.subEnts[s.entry].used = false
 	}
 	err := s.s.Close()

@@ -58,10 +58,11 @@ type core struct {
 	// called only by the slow path.
 	kind ringKind
 	ops  kindOps
-	// pendIn and pendOut are the producer's and consumer's private
-	// counter deltas for kinds whose sides are single-threaded (SPSC);
+	// pendIn and pendOut are the producer's and consumer's activity
+	// state for kinds whose sides are single-threaded (SPSC, broadcast),
+	// which count into their entry with owned stores (addIn, addOut);
 	// nil for kinds whose handle is shared by goroutines (MPMC), which
-	// add to the peer entry at once.
+	// use locked adds (countIn, countOut).
 	pendIn, pendOut *pending
 }
 
@@ -86,9 +87,13 @@ func (c *core) layout(mem []byte, g geometry) {
 	c.cons = (*consUnit)(unsafe.Pointer(&c.mem[g.consOff])) // likewise
 	c.notEmpty = eventcount{seq: &c.prod.NotEmptySeq, waiters: &c.prod.NotEmptyWaiters, owner: c}
 	c.notFull = eventcount{seq: &c.cons.NotFullSeq, waiters: &c.cons.NotFullWaiters, owner: c}
-	c.peer, c.peerIdx = c.peerAt(0), 0
+	c.setPeer(c.peerAt(0), 0)
 	c.ownerTag = tagOverflow
 }
+
+// setPeer makes entry e (index i; 0: the shared overflow entry, or a
+// private one after release) the handle's.
+func (c *core) setPeer(e *peerEntry, i int) { c.peer, c.peerIdx = e, i }
 
 func (c *core) peerAt(i int) *peerEntry {
 	off := c.g.peersOff + uint64(i)*c.g.peerStride // i < peers: inside the table
@@ -260,26 +265,68 @@ func (c *core) Stats() Stats {
 	return s
 }
 
-// pending holds one side's counter deltas, published in bulk: messages
-// and bytes moved, and events (full for the producer side, empty for the
-// consumer side).
+// pending is what a single-threaded side (an SPSC producer or consumer, a
+// broadcast producer, a subscriber) keeps between heartbeats: the
+// operations since it last recorded its activity.
+//
+// Its counters themselves are not batched: every operation adds to its
+// peer entry's words at once (addIn, addOut, countEmpty), so a monitor
+// sees every message and byte as soon as the operation returns. That costs
+// one load and one plain store per word, with no locked instruction: the
+// side is the only writer of those words of its entry (the producer
+// side's and the consumer side's words are separate, and each side runs
+// on one goroutine at a time), so the read-modify-write needs no
+// atomicity, only a store that is not torn (storeCounter). A handle on the
+// shared overflow entry 0, which several handles write, takes locked adds.
 type pending struct {
-	msgs, bytes, events uint64
-	ops                 uint32
+	ops uint32
 }
 
-// add records an operation that moved n messages of nbytes, and reports
-// whether it is time to flush.
-func (p *pending) add(n, nbytes uint64) bool {
-	p.msgs += n
-	p.bytes += nbytes
-	p.ops++
-	return p.ops >= flushEvery
+// beatEvery is how many operations a single-threaded side makes between
+// two records of its activity (Peer.LastActive): a clock read (~66 ns on
+// the VMs measured) every 64 operations rather than on each.
+const beatEvery = 64
+
+// addIn and addOut count an operation of a single-threaded side that
+// moved n messages of nbytes (see pending), and record its activity every
+// beatEvery operations.
+func (c *core) addIn(p *pending, n, nbytes uint64) {
+	e := c.peer
+	if c.peerIdx == 0 {
+		addShared(&e.MsgsIn, &e.BytesIn, n, nbytes)
+	} else {
+		storeCounter(&e.MsgsIn, atomic.LoadUint64(&e.MsgsIn)+n)
+		storeCounter(&e.BytesIn, atomic.LoadUint64(&e.BytesIn)+nbytes)
+	}
+	if p.ops++; p.ops >= beatEvery {
+		c.beatAfter(p)
+	}
 }
 
-// flushEvery is how many operations a side batches its counter updates
-// over: one locked add per counter per 64 operations instead of one each.
-const flushEvery = 64
+func (c *core) addOut(p *pending, n, nbytes uint64) {
+	e := c.peer
+	if c.peerIdx == 0 {
+		addShared(&e.MsgsOut, &e.BytesOut, n, nbytes)
+	} else {
+		storeCounter(&e.MsgsOut, atomic.LoadUint64(&e.MsgsOut)+n)
+		storeCounter(&e.BytesOut, atomic.LoadUint64(&e.BytesOut)+nbytes)
+	}
+	if p.ops++; p.ops >= beatEvery {
+		c.beatAfter(p)
+	}
+}
+
+// addShared counts into an entry other handles write too.
+func addShared(msgs, bytes *uint64, n, nbytes uint64) {
+	atomic.AddUint64(msgs, n)
+	atomic.AddUint64(bytes, nbytes)
+}
+
+// beatAfter records the side's activity and restarts its count.
+func (c *core) beatAfter(p *pending) {
+	p.ops = 0
+	c.beat()
+}
 
 // countIn and countOut record messages produced and consumed by a kind
 // without pending counters (MPMC).
@@ -318,35 +365,27 @@ func (c *core) countedBatch(msgs [][]byte, n int, err error) (int, error) {
 }
 
 func (c *core) countEmpty() {
-	if c.pendOut != nil {
-		c.pendOut.events++
+	if c.pendOut != nil && c.peerIdx != 0 { // a single-threaded consumer side's own word
+		e := c.peer
+		storeCounter(&e.EmptyEvents, atomic.LoadUint64(&e.EmptyEvents)+1)
 		return
 	}
 	atomic.AddUint64(&c.peer.EmptyEvents, 1)
 }
 
-// flushIn and flushOut publish the producer's and the consumer's pending
-// counters into the handle's peer entry.
+// flushIn and flushOut record the side's activity if it made operations
+// since it last did, before it sleeps and when the handle is released:
+// its counters are published by each operation already.
 func (c *core) flushIn() {
-	c.flushPending(c.pendIn, &c.peer.MsgsIn, &c.peer.BytesIn, &c.peer.FullEvents)
-}
-func (c *core) flushOut() {
-	c.flushPending(c.pendOut, &c.peer.MsgsOut, &c.peer.BytesOut, &c.peer.EmptyEvents)
+	if p := c.pendIn; p != nil && p.ops != 0 {
+		c.beatAfter(p)
+	}
 }
 
-func (c *core) flushPending(p *pending, msgs, bytes, events *uint64) {
-	if p == nil {
-		return
+func (c *core) flushOut() {
+	if p := c.pendOut; p != nil && p.ops != 0 {
+		c.beatAfter(p)
 	}
-	if p.msgs != 0 {
-		c.beat()
-		atomic.AddUint64(msgs, p.msgs)
-		atomic.AddUint64(bytes, p.bytes)
-	}
-	if p.events != 0 {
-		atomic.AddUint64(events, p.events)
-	}
-	*p = pending{}
 }
 
 // checkMsgLen checks a caller's message length against the slot size.

@@ -91,9 +91,9 @@ type Peer struct {
 	// test).
 	Locked bool
 	// Attached is when the entry was claimed; LastActive the last time
-	// the handle recorded activity: an SPSC handle when it publishes
-	// counters for messages it moved (every 64 operations, at Close) and
-	// whenever it goes to sleep; an MPMC handle only when it goes to sleep
+	// the handle recorded activity: a single-threaded side (SPSC,
+	// broadcast) every 64 operations, and when it goes to sleep or is
+	// released after operations; an MPMC handle only when it goes to sleep
 	// (a clock read per operation would cost more than the operation).
 	Attached, LastActive time.Time
 	Generation           uint32
@@ -234,14 +234,14 @@ func (c *core) claimPeer() error {
 		// file, and this one, attached through the ring's bytes without
 		// the arena, can take none: an entry of its own would look dead
 		// to the others. It counts into the shared overflow entry.
-		c.peer, c.peerIdx = c.peerAt(0), 0
+		c.setPeer(c.peerAt(0), 0)
 		return nil
 	}
 	ok, err := c.claimIn(1, int(c.g.subBase))
 	if err != nil || ok {
 		return err
 	}
-	c.peer, c.peerIdx = c.peerAt(0), 0
+	c.setPeer(c.peerAt(0), 0)
 	return nil
 }
 
@@ -339,7 +339,7 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	c.ownerTag = makeTag(i, c.peerGen)
 	atomic.StoreInt64(&e.AttachUnixNano, now)
 	atomic.StoreInt64(&e.HeartbeatUnixNano, now)
-	c.peer, c.peerIdx = e, i
+	c.setPeer(e, i)
 	c.rolesDone.Store(0)
 	return true, nil
 }
@@ -361,7 +361,7 @@ func (c *core) releasePeer() {
 	c.live = nil
 	// Later counting through this handle goes to a private entry, not to
 	// the shared one another handle may claim next.
-	c.peer, c.peerIdx = new(peerEntry), 0
+	c.setPeer(new(peerEntry), 0)
 	c.ownerTag = tagOverflow
 	c.rolesDone.Store(0)
 }

@@ -219,9 +219,7 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 		}
 	}
 	p.tail = next
-	if p.pend.add(n, nbytes) {
-		r.flushIn()
-	}
+	r.addIn(&p.pend, n, nbytes)
 	r.notEmpty.notify(int(n), r.peer)
 	return nil
 }

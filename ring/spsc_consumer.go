@@ -173,9 +173,7 @@ func (r *SPSC) release(next, n, nbytes uint64) error {
 		return corruptf("consumer position changed under the consumer (two consumers?)")
 	}
 	c.head = next
-	if c.pend.add(n, nbytes) {
-		r.flushOut()
-	}
+	r.addOut(&c.pend, n, nbytes)
 	r.notFull.notify(int(n), r.peer)
 	return nil
 }

@@ -232,9 +232,7 @@ func (s *Subscriber) pop(dst []byte) (int, error) {
 		return 0, err
 	}
 	s.publishCursor()
-	if s.s.pend.add(1, uint64(n)) {
-		s.flushOut()
-	}
+	s.addOut(&s.s.pend, 1, uint64(n))
 	return n, nil
 }
 
@@ -431,9 +429,7 @@ func (s *Subscriber) popBatch(bufs [][]byte) (int, error) {
 		k++
 	}
 	s.publishCursor()
-	if s.s.pend.add(uint64(k), nbytes) {
-		s.flushOut()
-	}
+	s.addOut(&s.s.pend, uint64(k), nbytes)
 	return k, nil
 }
 
@@ -522,9 +518,7 @@ func (s *Subscriber) Release(m Message) error {
 	st.cursor = m.pos + 1
 	st.lapStreak = 0
 	s.publishCursor()
-	if st.pend.add(1, uint64(len(m.Data))) {
-		s.flushOut()
-	}
+	s.addOut(&st.pend, 1, uint64(len(m.Data)))
 	return nil
 }
 
@@ -573,8 +567,7 @@ func (s *Subscriber) pushBatch([][]byte) (int, error)  { return 0, errNotProduce
 func (s *Subscriber) reserve(int) (Reservation, error) { return Reservation{}, errNotProducer }
 
 // SubscriberStats are one subscriber's counters, read from its entry.
-// Delivered and Bytes lag by up to 64 reads while the subscriber runs
-// (published in bulk, and at Close); Lapped and Missed are exact.
+// Every read publishes its counts before it returns: none of them lag.
 type SubscriberStats struct {
 	// Index is the subscriber's entry in the peer table; PID its process.
 	Index, PID int
