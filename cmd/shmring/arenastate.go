@@ -326,7 +326,7 @@ func reason(err error, path string) string {
 	for _, p := range []string{"open " + path + ": ", "peek " + path + ": ", path + ": ", "arena: ", "ring: "} {
 		s = strings.ReplaceAll(s, p, "")
 	}
-	return s
+	return strings.ReplaceAll(s, "file refused: permission denied: ", "refused: ")
 }
 
 // safeText returns s as is if it prints as it is (valid UTF-8, no control

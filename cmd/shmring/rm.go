@@ -63,7 +63,7 @@ func removeArena(name string, force bool, stdout, stderr io.Writer) error {
 	if len(others) > 0 {
 		fmt.Fprintf(stderr, "shmring rm: %s: %d live peer(s) of other processes attached:\n", safeText(name), len(others))
 		for _, pr := range others {
-			fmt.Fprintf(stderr, "  pid %d  ring %s  %s\n", pr.pid, safeText(pr.ring), pr.roles)
+			fmt.Fprintf(stderr, "  pid %d  ring %s  roles %s\n", pr.pid, safeText(pr.ring), pr.roles)
 		}
 		if !force {
 			return errors.New("not removed (--force removes it anyway)")
