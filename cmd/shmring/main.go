@@ -43,6 +43,9 @@ type command struct {
 var commands = []command{
 	{name: "bench", summary: "measure cross-process latency and throughput against pipes, sockets, TCP and channels", run: runBench},
 	{name: "info", summary: "report the CPU, kernel and shared-memory facts shmring's choices rest on", run: runInfo},
+	{name: "ls", summary: "list the arenas in /dev/shm (or DIR) with their size, peers and state", run: runLs},
+	{name: "rm", summary: "remove arenas, refusing while peers of other processes are attached", run: runRm},
+	{name: "gc", summary: "remove the stale and incomplete arenas in /dev/shm (or DIR)", run: runGc},
 }
 
 // Exit statuses.

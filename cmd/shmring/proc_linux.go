@@ -1,0 +1,105 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// How ls, rm and gc tell whether an arena's creator still runs. A pid alone
+// does not say: pids are reused, so a process found under the creator's pid
+// must also have started no later than the arena was created.
+
+// maxPID bounds the pids worth asking about (PID_MAX_LIMIT); a header's pid
+// is hostile input, and kill(2) with a pid <= 0 signals process groups.
+const maxPID = 1 << 22
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's start time: 100 on
+// every Linux architecture (sysconf(_SC_CLK_TCK) returns this constant).
+const clockTicks = 100
+
+// processAlive reports whether pid names a running process that may be the
+// one that created an arena at created (zero: unknown): it exists (kill 0;
+// EPERM means it exists but is another user's), is not a zombie, and did
+// not start more than creatorSlack after created. Where /proc cannot be
+// read (hidepid, no procfs) kill's answer stands.
+func processAlive(pid int, created time.Time) bool {
+	if pid <= 0 || pid > maxPID {
+		return false
+	}
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	ticks, zombie, ok := parseProcStat(os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"))
+	if !ok {
+		return true
+	}
+	if zombie {
+		return false
+	}
+	boot, ok := bootTime()
+	if !ok || created.IsZero() {
+		return true
+	}
+	start := boot.Add(time.Duration(ticks) * (time.Second / clockTicks))
+	return !start.After(created.Add(creatorSlack))
+}
+
+// parseProcStat parses a /proc/PID/stat line: field 3 (state) and field 22
+// (starttime, in clock ticks since boot). The command name (field 2) is in
+// parentheses and may itself contain spaces and parentheses, so fields are
+// counted after the last ')'.
+func parseProcStat(b []byte, err error) (startTicks uint64, zombie, ok bool) {
+	if err != nil {
+		return 0, false, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 { // f[0] is field 3, f[19] field 22
+		return 0, false, false
+	}
+	v, err := strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return 0, false, false
+	}
+	st := f[0]
+	return v, len(st) == 1 && (st[0] == 'Z' || st[0] == 'X' || st[0] == 'x'), true
+}
+
+// bootTime is when the system booted, from the btime line of /proc/stat
+// (whole seconds).
+var bootTime = sync.OnceValues(func() (time.Time, bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	return parseBootTime(f)
+})
+
+func parseBootTime(f *os.File) (time.Time, bool) {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, found := bytes.CutPrefix(sc.Bytes(), []byte("btime "))
+		if !found {
+			continue
+		}
+		secs, err := strconv.ParseInt(string(bytes.TrimSpace(rest)), 10, 64)
+		if err != nil || secs <= 0 {
+			return time.Time{}, false
+		}
+		return time.Unix(secs, 0), true
+	}
+	return time.Time{}, false
+}
