@@ -188,6 +188,16 @@ func (e arenaEntry) notReady(blank bool, mtime, now time.Time) arenaEntry {
 		what = "blank: no header written"
 	}
 	age := now.Sub(mtime)
+	if pid, held := fileUser(e.dev, e.ino); held {
+		// Maybe not ours at all (any zero-filled file reads as blank):
+		// whoever holds it, it is not abandoned.
+		e.State = stateInitializing
+		e.Detail = fmt.Sprintf("%s, held open or mapped by pid %d", what, pid)
+		if pid == 0 {
+			e.Detail = what + ", maybe held by a process this platform cannot see"
+		}
+		return e
+	}
 	if age > incompleteGrace {
 		e.State = stateIncomplete
 		e.Detail = fmt.Sprintf("%s, unchanged for %v", what, age.Truncate(time.Second))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -420,3 +421,53 @@ func TestHumanBytes(t *testing.T) {
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// TestBlankFileHeldIsKept: a zero-filled file names no creator and may be
+// another program's shared memory: while a process holds it open (here a
+// child with it as stdin), it is not incomplete and gc keeps it, however
+// old; once nobody holds it, it is incomplete and gc removes it.
+func TestBlankFileHeldIsKept(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "blank")
+	writeFile(t, p, make([]byte, 8192))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	child := exec.Command("sleep", "30")
+	child.Stdin = f
+	if err := child.Start(); err != nil {
+		t.Skipf("no sleep command: %v", err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	code, out, errOut := runCmd("ls", "--json", dir)
+	if code != 0 || !strings.Contains(out, `"state": "initializing"`) || !strings.Contains(out, fmt.Sprintf("pid %d", child.Process.Pid)) {
+		t.Fatalf("ls of a blank file held by pid %d: exit %d\n%s%s", child.Process.Pid, code, out, errOut)
+	}
+	if code, out, errOut := runCmd("gc", dir); code != 0 {
+		t.Fatalf("gc: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("gc removed a blank file another process holds: %v", err)
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	f.Close()
+	if code, out, _ := runCmd("ls", "--json", dir); code != 0 || !strings.Contains(out, `"state": "incomplete"`) {
+		t.Fatalf("ls once nobody holds it: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCmd("gc", dir); code != 0 {
+		t.Fatal("gc failed")
+	}
+	if _, err := os.Stat(p); err == nil {
+		t.Fatal("gc kept an abandoned blank file")
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,4 +104,61 @@ func parseBootTime(f *os.File) (time.Time, bool) {
 		return time.Unix(secs, 0), true
 	}
 	return time.Time{}, false
+}
+
+// fileUser returns the pid of a process that has the file (device dev,
+// inode ino) open or mapped, found by scanning /proc/PID/fd and
+// /proc/PID/maps of every process this one may read, and ok=false if none
+// does. A blank file in /dev/shm names no creator, and may as well be
+// another program's POSIX shared memory as an arena whose creator died
+// before writing its header: one that any process holds is never called
+// incomplete, so gc never removes it. Processes whose /proc entries are
+// unreadable (other users') are not seen; they cannot open a 0600 file of
+// ours either.
+func fileUser(dev, ino uint64) (pid int, ok bool) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	self := os.Getpid()
+	for _, p := range procs {
+		n, err := strconv.Atoi(p.Name())
+		if err != nil || n == self {
+			continue
+		}
+		dir := "/proc/" + p.Name()
+		if fds, err := os.ReadDir(dir + "/fd"); err == nil {
+			for _, fd := range fds {
+				var st unix.Stat_t
+				if unix.Stat(dir+"/fd/"+fd.Name(), &st) == nil && uint64(st.Dev) == dev && uint64(st.Ino) == ino {
+					return n, true
+				}
+			}
+		}
+		if mappedIn(dir+"/maps", dev, ino) {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// mappedIn reports whether a /proc/PID/maps file lists a mapping of the
+// file dev/ino ("addr perms offset MAJ:MIN inode path" lines).
+func mappedIn(maps string, dev, ino uint64) bool {
+	b, err := os.ReadFile(maps)
+	if err != nil {
+		return false
+	}
+	want := strconv.FormatUint(ino, 10)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != want {
+			continue
+		}
+		var maj, mnr uint64
+		if _, err := fmt.Sscanf(f[3], "%x:%x", &maj, &mnr); err == nil && unix.Mkdev(uint32(maj), uint32(mnr)) == dev {
+			return true
+		}
+	}
+	return false
 }

@@ -24,3 +24,7 @@ func processAlive(pid int, created time.Time) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
 }
+
+// fileUser cannot tell who holds a file without /proc: it says someone
+// may, so that a blank file is never removed where this cannot be known.
+func fileUser(dev, ino uint64) (pid int, ok bool) { return 0, true }
