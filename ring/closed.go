@@ -25,7 +25,7 @@ package ring
 //     anonymous memory: arena/pin.go), so an operation that loaded shut
 //     just before it was set finishes on that memory instead of faulting.
 //   - Before the memory changes under the handle (Detach releases the
-//     peer entry and flushes counters; arena.Close replaces the mapping),
+//     peer entry; arena.Close replaces the mapping),
 //     the closer waits until the handle's blocking calls have left the
 //     slow path (c.waiting == 0), having woken its sleepers; the wait is
 //     bounded by quiesceMax.

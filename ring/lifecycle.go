@@ -345,7 +345,7 @@ func waitHeader(mem []byte, k ringKind, arenaPad uint64, timeout time.Duration) 
 }
 
 // Detach releases the handle without ending the stream, even for a
-// producer: it publishes the handle's pending counters and frees its peer
+// producer: it records the handle's last activity and frees its peer
 // entry, so that another handle (in this process or another) can take
 // over its side. Close is Detach for every handle except an SPSC
 // producer's, whose Close also ends the stream. It is idempotent.

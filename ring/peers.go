@@ -344,7 +344,8 @@ func (c *core) tryClaim(i int, old uint32) (bool, error) {
 	return true, nil
 }
 
-// releasePeer frees the handle's entry. The caller published its counters.
+// releasePeer frees the handle's entry (its counters are published by each
+// operation already).
 func (c *core) releasePeer() {
 	if c.peerIdx > 0 && atomic.LoadUint32(&c.peer.Generation) == c.peerGen {
 		// Release: our last counter updates happen before the entry is

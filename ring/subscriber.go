@@ -364,8 +364,8 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 		return true, nil
 	}
 	missed := next - q
-	// At once, not with the pending counters: laps are rare, and an
-	// operator watching a lapped subscriber should see it now.
+	// A locked add, as every lap count (they are rare): FullEvents and
+	// MsgsIn of a subscriber entry are never plain-stored (storeCounter).
 	atomic.AddUint64(&s.peer.FullEvents, 1)  // lapped events
 	atomic.AddUint64(&s.peer.MsgsIn, missed) // messages missed
 	return false, &LappedError{Missed: missed}

@@ -20,11 +20,12 @@ import (
 // come from the geometry validated at OpenView, never from shared values.
 //
 // A View pins the arena's mapping (arena.Pin) like a handle: after the
-// arena handle's Close, its methods return zero values and ErrClosed.
-// Its methods are safe for concurrent use.
+// arena handle's Close (or the view's), its methods return zero values.
+// Its methods but Close are safe for concurrent use.
 type View struct {
-	c    core
-	name string
+	c      core
+	name   string
+	closed atomic.Bool
 }
 
 // OpenView validates the header of the ring named name in a (waiting up to
@@ -57,11 +58,16 @@ func OpenView(a *arena.Arena, name string) (*View, error) {
 	return v, nil
 }
 
-// Close releases the view's pin on the arena's mapping. Idempotent.
+// Close releases the view's pin on the arena's mapping. Idempotent. It
+// must not run concurrently with the view's other methods (as Detach must
+// not with a handle's operations): after the arena handle's Close, the
+// last Unpin unmaps the memory they read.
 func (v *View) Close() error {
-	if v.c.shut.CompareAndSwap(0, shutHandle) {
-		v.c.pin.Unpin()
+	if v.closed.Swap(true) {
+		return nil
 	}
+	v.c.shut.CompareAndSwap(0, shutHandle) // the arena's Close may have come first: Unpin regardless
+	v.c.pin.Unpin()
 	return nil
 }
 

@@ -83,8 +83,16 @@ func (v *View) Check() []Problem {
 
 	out = append(out, v.checkPositions()...)
 	out = append(out, v.checkPeers()...)
+	if len(out) > maxProblems {
+		n := len(out) - maxProblems
+		out = append(out[:maxProblems], Problem{Offset: 0, Field: "ring", Msg: fmt.Sprintf("%d more problems not listed", n)})
+	}
 	return out
 }
+
+// maxProblems bounds the problems Check lists for one ring (a ring of 2^30
+// garbage slots would otherwise make a list as long).
+const maxProblems = 1000
 
 // checkPositions checks the positions and the slots between them on a
 // snapshot (see Check).
@@ -99,7 +107,13 @@ func (v *View) checkPositions() []Problem {
 		prod, cons := p1&c.g.posMask, q1&c.g.posMask
 		switch c.kind {
 		case kindSPSC, kindMPMC:
-			if cons > prod {
+			// An SPSC consumer may run ahead of the published tail, by
+			// the slots whose Seq says they are written (spsc.go: a
+			// producer preempted, or killed, between its Seq store and
+			// its tail CAS): those slots must say so.
+			if cons > prod && c.kind == kindSPSC && cons-prod <= c.g.slots {
+				out = append(out, v.checkSlots(cons, prod)...)
+			} else if cons > prod {
 				out = append(out, Problem{at(unsafe.Pointer(&c.cons.Pos)), "cons.Pos",
 					fmt.Sprintf("consumer position %d is ahead of the producer's %d", cons, prod)})
 			} else if prod-cons > c.g.slots {
@@ -119,9 +133,11 @@ func (v *View) checkPositions() []Problem {
 				if atomic.LoadUint32(&e.PID) == 0 {
 					continue
 				}
-				if cur := atomic.LoadUint64(subCursor(e)); cur > prod {
+				// A subscriber may read ahead of the published tail by up
+				// to a ring of completed slots (broadcast.go, notReady).
+				if cur := atomic.LoadUint64(subCursor(e)); cur > prod+c.g.slots {
 					out = append(out, Problem{at(unsafe.Pointer(subCursor(e))), fmt.Sprintf("peer[%d].Cursor", i),
-						fmt.Sprintf("subscriber cursor %d is ahead of the producer's position %d", cur, prod)})
+						fmt.Sprintf("subscriber cursor %d is more than a ring ahead of the producer's position %d", cur, prod)})
 				}
 			}
 		}
@@ -140,7 +156,7 @@ func (v *View) checkSlots(to, from uint64) []Problem {
 	bad := func(sh SlotHeader, field, format string, args ...any) {
 		out = append(out, Problem{Offset: sh.Offset, Field: fmt.Sprintf("slot[%d].%s", sh.Index, field), Msg: fmt.Sprintf(format, args...)})
 	}
-	for pos := from; pos < to; pos++ {
+	for pos := from; pos < to && len(out) <= maxProblems; pos++ {
 		sh := v.slotHeader(pos)
 		if uint64(sh.Len) > c.g.slotSize {
 			bad(sh, "Len", "length %d exceeds the slot size %d (position %d)", sh.Len, c.g.slotSize, pos)
@@ -154,19 +170,24 @@ func (v *View) checkSlots(to, from uint64) []Problem {
 			}
 		case kindMPMC:
 			// Claimed by a producer (pos), committed (pos+1), a skip
-			// record ((pos+1)|skip), or taken by a consumer already
-			// (pos+Slots, or its skip form) between the two loads.
+			// record ((pos+1)|skip), taken by a consumer already
+			// (pos+Slots, or its skip form), or a repair's state D (the
+			// previous lap's message being republished: pos-Slots+1, or
+			// its skip form; mpmc_repair.go), which stays if the
+			// republisher dies.
 			s := sh.Seq
-			if s != pos && s != pos+1 && s != (pos+1)|skipBit && s != pos+c.g.slots && s != (pos+c.g.slots)|skipBit {
+			d := pos >= c.g.slots && (s == pos-c.g.slots+1 || s == (pos-c.g.slots+1)|skipBit)
+			if s != pos && s != pos+1 && s != (pos+1)|skipBit && s != pos+c.g.slots && s != (pos+c.g.slots)|skipBit && !d {
 				bad(sh, "Seq", "sequence %#x fits no state of position %d (want %d, %d or a skip record)", s, pos, pos, pos+1)
 			}
 		case kindBroadcast:
 			// 1 + the position, or being written (a takeover's hole keeps
-			// the writing bit: docs/ring.md, Takeover).
-			// The oldest slot of a full ring may carry the producer's
-			// mark for the next position already.
-			next := pos+c.g.slots == to && sh.Seq == (to+1)|bcastWriting
-			if sh.Seq&^bcastWriting != pos+1 && !next {
+			// the writing bit: docs/ring.md, Takeover); or, for the
+			// oldest slots of a wrapped ring, already rewritten (marked,
+			// or completed) with the next lap's position, not yet
+			// published: a batch writes several before its one publish,
+			// without moving the producer word this snapshot watches.
+			if w := sh.Seq &^ bcastWriting; w != pos+1 && w != pos+c.g.slots+1 {
 				bad(sh, "Seq", "seqlock word %#x, want %d for position %d", sh.Seq, pos+1, pos)
 			}
 		}

@@ -19,6 +19,13 @@ import (
 // messages through each, and returns the writable arena handle and the
 // handles (still open).
 func viewArena(t *testing.T) (string, *arena.Arena, map[string]Ring) {
+	p, a, rings, _, _ := viewArenaBcast(t)
+	return p, a, rings
+}
+
+// viewArenaBcast is viewArena that also returns the broadcast ring's
+// producer and subscriber handles.
+func viewArenaBcast(t *testing.T) (string, *arena.Arena, map[string]Ring, *Broadcast, *Subscriber) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "view")
 	a, err := arena.Create(p, 1<<20)
@@ -68,7 +75,7 @@ func viewArena(t *testing.T) (string, *arena.Arena, map[string]Ring) {
 			t.Fatal(err)
 		}
 	}
-	return p, a, rings
+	return p, a, rings, b, s
 }
 
 // TestViewReadOnly: every View method runs through an arena mapped
@@ -260,15 +267,32 @@ func TestViewCheckFindsDamage(t *testing.T) {
 // reports nothing (a check traffic can fail runs only on a snapshot that
 // held still).
 func TestViewCheckBusy(t *testing.T) {
-	p, _, rings := viewArena(t)
+	p, _, rings, b, sub := viewArenaBcast(t)
 	ro, err := arena.Open(p, arena.ReadOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
 	var wg sync.WaitGroup
+	// Broadcast: batches (several slots written before one publish) and a
+	// tethered subscriber draining them.
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		batch := [][]byte{[]byte("a"), []byte("bb"), []byte("ccc")}
+		for ctx.Err() == nil {
+			_, _ = b.TryPushBatch(batch)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var buf [64]byte
+		for ctx.Err() == nil {
+			_, _ = sub.TryPop(buf[:])
+		}
+	}()
 	for _, name := range []string{"s", "m"} {
 		r := rings[name]
 		wg.Add(2)
@@ -286,20 +310,28 @@ func TestViewCheckBusy(t *testing.T) {
 			}
 		}()
 	}
+	var views []*View
 	for _, name := range []string{"s", "m", "b"} {
 		v, err := OpenView(ro, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer v.Close()
-		for ctx.Err() == nil {
+		views = append(views, v)
+	}
+	checks := 0
+	for ctx.Err() == nil {
+		for _, v := range views {
 			if probs := v.Check(); len(probs) != 0 {
-				t.Fatalf("%s under traffic: %v", name, probs)
+				cancel()
+				wg.Wait()
+				t.Fatalf("%s under traffic: %v", v.Name(), probs)
 			}
-			if name == "b" {
-				break
-			}
+			checks++
 		}
 	}
 	wg.Wait()
+	if checks < 3 {
+		t.Fatalf("only %d checks ran", checks)
+	}
 }
