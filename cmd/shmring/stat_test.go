@@ -753,3 +753,25 @@ func TestRenderHelpers(t *testing.T) {
 		}
 	}
 }
+
+func TestScreenFit(t *testing.T) {
+	var s screen
+	for i := range 10 {
+		fmt.Fprintf(&s, "line %d\n", i)
+	}
+	full := s.String()
+	for _, tt := range []struct {
+		rows int
+		want string
+	}{
+		{0, full},
+		{1, full},
+		{11, full},
+		{40, full},
+		{5, "line 0\nline 1\nline 2\nline 3\n... 6 more lines: enlarge the window or name the rings"},
+	} {
+		if got := string(s.fit(tt.rows)); got != tt.want {
+			t.Errorf("fit(%d) = %q, want %q", tt.rows, got, tt.want)
+		}
+	}
+}

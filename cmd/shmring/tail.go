@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"unicode/utf8"
@@ -57,7 +58,7 @@ type tailOptions struct {
 // to the ring's slot size (io.ErrShortBuffer leaves the message in place).
 const tailFirstBuf = 64 << 10
 
-func runTail(args []string, stdout, stderr io.Writer) error {
+func runTail(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("tail", "ARENA RING [--format auto|text|hex] [--from newest|oldest] [-n N] [--json]", tailDescription, stderr)
 	var o tailOptions
 	fs.StringVar(&o.format, "format", "auto", "how to print a message: `auto`, text or hex")
@@ -110,10 +111,22 @@ func runTail(args []string, stdout, stderr io.Writer) error {
 	// entry (the deferred Close) instead of killing the process with it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A file truncated under the mapping faults the next read of it: an
+	// error, not a crash (this goroutine reads the ring).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: memory fault at %#x reading the mapping (file truncated?)", a.Path(), f.Addr())
+		}
+	}()
 	sub, err := ring.Subscribe(a, name, ring.SubscribeOptions{From: o.from, Lossy: true})
 	switch {
 	case errors.Is(err, ring.ErrSubscribers):
-		return fmt.Errorf("%q has no free subscriber entry: every one is held by a live subscriber (%w)", name, err)
+		return fmt.Errorf("no free subscriber entry on %q: %w", name, err)
 	case err != nil:
 		return err
 	}
