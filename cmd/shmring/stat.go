@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -124,16 +125,17 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.close()
-	if _, err := m.sample(); err != nil { // unknown rings, a broken directory: before any wait
+	first, err := m.sample() // unknown rings, a broken directory: before any wait
+	if err != nil {
 		if errors.Is(err, errNoSuchRing) && o.watch.on {
 			err = hintWatchValue(err, pos[1:])
 		}
 		return err
 	}
 	if o.watch.on {
-		return m.watch(stdout, o)
+		return m.watch(stdout, first, o)
 	}
-	return m.once(stdout, o)
+	return m.once(stdout, first, o)
 }
 
 // hintWatchValue adds a hint to an unknown ring that reads as an interval:
@@ -162,7 +164,7 @@ type statMonitor struct {
 	a     *arena.Arena
 	path  string
 	file  os.FileInfo // the file opened, to notice it removed or replaced
-	names []string    // the rings asked for; nil: every ring
+	names []string    // the rings asked for; none: every ring
 	views map[string]*ring.View
 }
 
@@ -330,27 +332,28 @@ func kindName(k arena.Kind) string {
 	return fmt.Sprintf("%#x", uint32(k))
 }
 
-// once takes two samples --sample apart (one if 0) and prints the second
-// with the rates between them.
-func (m *statMonitor) once(stdout io.Writer, o statOptions) error {
-	rep, err := m.sample()
-	if err != nil {
-		return err
-	}
+// once takes a second sample --sample after the first (none if 0) and
+// prints it with the rates between them.
+func (m *statMonitor) once(stdout io.Writer, first *statReport, o statOptions) error {
+	rep := first
 	if o.sample > 0 {
 		time.Sleep(o.sample)
-		prev := rep
+		var err error
 		if rep, err = m.sample(); err != nil {
 			return err
 		}
-		rep.rates(prev)
+		rep.rates(first)
 	}
 	if o.json {
 		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {
-		renderStat(stdout, rep)
+		var b bytes.Buffer
+		renderStat(&b, rep)
+		if _, err := stdout.Write(b.Bytes()); err != nil {
+			return err
+		}
 	}
 	return rep.status()
 }
@@ -372,7 +375,7 @@ func isTerminal(w io.Writer) bool {
 // watch samples every interval until interrupted (SIGINT, SIGTERM: exit
 // 0), --count blocks, or an error. The first block comes --sample after
 // the start (at once without rates if 0).
-func (m *statMonitor) watch(stdout io.Writer, o statOptions) error {
+func (m *statMonitor) watch(stdout io.Writer, prev *statReport, o statOptions) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -381,10 +384,6 @@ func (m *statMonitor) watch(stdout io.Writer, o statOptions) error {
 	if tty {
 		io.WriteString(stdout, termHideCursor)
 		defer io.WriteString(stdout, termShowCursor)
-	}
-	prev, err := m.sample()
-	if err != nil {
-		return err
 	}
 	first := min(o.sample, o.watch.interval) // before the first block
 	for n := 0; o.count == 0 || n < o.count; n++ {
@@ -401,6 +400,7 @@ func (m *statMonitor) watch(stdout io.Writer, o statOptions) error {
 				return nil
 			case <-t.C:
 			}
+			var err error
 			if cur, err = m.sample(); err != nil {
 				return fmt.Errorf("while watching: %w", err)
 			}
@@ -434,10 +434,12 @@ func (m *statMonitor) draw(stdout io.Writer, rep *statReport, o statOptions, tty
 		_, err := stdout.Write(b.fit(rows))
 		return err
 	default:
-		fmt.Fprintln(stdout, rep.Time.Format(time.RFC3339))
-		renderStat(stdout, rep)
-		fmt.Fprintln(stdout)
-		return nil
+		var b bytes.Buffer
+		fmt.Fprintln(&b, rep.Time.Format(time.RFC3339))
+		renderStat(&b, rep)
+		fmt.Fprintln(&b)
+		_, err := stdout.Write(b.Bytes())
+		return err
 	}
 }
 

@@ -38,11 +38,11 @@ at the end of the stream (exit 0), after -n messages, or on SIGINT or SIGTERM
 (exit 0), freeing its subscriber entry. SPSC and MPMC rings are refused: reading
 their messages would take them from their consumers.
 
-Formats: text prints each message as one line (control characters, C1 codes and
-invalid UTF-8 escaped Go-style, \x1b, except tab and newline); hex prints it as
-"hexdump -C -v" does, 16 bytes a line with the offset and the printable bytes,
-then the length as a last offset line; auto (the default) uses text for
-printable UTF-8 and hex for anything else. --json prints one object a line:
+Formats: text prints each message and a newline, with control characters (but
+tab and newline), C1 codes and invalid UTF-8 escaped Go-style (\x1b); hex prints
+it as "hexdump -C -v" does, 16 bytes a line with the offset and the printable
+bytes, then the length as a last offset line; auto (the default) uses text for
+UTF-8 with no control character but tab and newline, and hex for anything else. --json prints one object a line:
 {"pos":N,"len":N,"encoding":"text"|"base64"|"hex","data":"..."}, pos being the
 message's position in the stream; data is text for printable UTF-8 (auto) or
 valid UTF-8 (text), base64 otherwise, and hex with --format hex.`

@@ -69,17 +69,21 @@ func tailExit(t *testing.T, done <-chan int, stderr *syncBuffer) int {
 	}
 }
 
-// waitSubscribers waits until the feed ring has n subscribers alive.
+// waitSubscribers waits until the feed ring has n live lossy subscribers
+// with their role marked, which a joining subscriber does after it has set
+// its first cursor (so that, joined at Oldest, it reads every message
+// pushed from then on; joined at Newest, it may still move its cursor past
+// messages pushed until Subscribe returns).
 func waitSubscribers(t *testing.T, b *ring.Broadcast, n int) {
 	t.Helper()
 	waitUntil(t, fmt.Sprintf("%d subscribers", n), func() bool {
-		alive := 0
+		joined := 0
 		for _, s := range b.Subscribers() {
-			if s.Alive {
-				alive++
+			if s.Alive && s.Lossy {
+				joined++
 			}
 		}
-		return alive == n
+		return joined == n
 	})
 }
 
@@ -92,8 +96,10 @@ func push(t *testing.T, b *ring.Broadcast, msgs ...string) {
 	}
 }
 
-// TestTailNewest: tail shows what is pushed after it joined, not before,
-// stops after -n messages with exit status 0, and frees its entry.
+// TestTailNewest: tail shows what is pushed after it joined, never what
+// was pushed before, stops after -n messages with exit status 0, and frees
+// its entry. (When exactly Subscribe returns is not visible from outside,
+// so the test pushes until tail has had its three messages.)
 func TestTailNewest(t *testing.T) {
 	f := newStatFixture(t)
 	push(t, f.feed, "before")
@@ -102,12 +108,32 @@ func TestTailNewest(t *testing.T) {
 	if s := f.feed.Subscribers(); !s[0].Lossy || s[0].PID != os.Getpid() {
 		t.Errorf("tail's subscriber entry %+v, want a lossy one of this process", s[0])
 	}
-	push(t, f.feed, "a", "b", "c", "d")
-	if code := tailExit(t, done, stderr); code != exitOK {
+	code, first := -1, -1
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; code < 0; i++ {
+		select {
+		case code = <-done:
+			continue
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tail still running after 5s; stdout %q", stdout.String())
+		}
+		push(t, f.feed, fmt.Sprintf("m%d", i))
+		time.Sleep(time.Millisecond)
+	}
+	if code != exitOK {
 		t.Fatalf("exit status %d\nstderr: %s", code, stderr.String())
 	}
-	if got := stdout.String(); got != "a\nb\nc\n" {
-		t.Errorf("stdout = %q, want a, b, c", got)
+	got := stdout.String()
+	if _, err := fmt.Sscanf(got, "m%d\n", &first); err != nil {
+		t.Fatalf("stdout = %q, want three of the messages pushed after it joined", got)
+	}
+	if want := fmt.Sprintf("m%d\nm%d\nm%d\n", first, first+1, first+2); got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	if first > 100 {
+		t.Errorf("tail's first message was the %dth pushed after its entry appeared", first)
 	}
 	if s := f.feed.Subscribers(); len(s) != 0 {
 		t.Errorf("subscriber entries after tail: %+v, want none", s)
@@ -189,7 +215,7 @@ func TestTailFormats(t *testing.T) {
 // status 0 after the messages before it.
 func TestTailStreamEnds(t *testing.T) {
 	f := newStatFixture(t)
-	done, stdout, stderr := startTail(f.path, "feed")
+	done, stdout, stderr := startTail(f.path, "feed", "--from=oldest")
 	waitSubscribers(t, f.feed, 1)
 	push(t, f.feed, "one", "two")
 	if err := f.feed.Close(); err != nil { // the producer's Close ends the stream
@@ -207,7 +233,7 @@ func TestTailStreamEnds(t *testing.T) {
 // process, to the end of its stream.
 func TestTailFromAnotherProcess(t *testing.T) {
 	f := newStatFixture(t)
-	done, stdout, stderr := startTail(f.path, "feed")
+	done, stdout, stderr := startTail(f.path, "feed", "--from=oldest") // every message, however the join and the pushes interleave
 	child := xproc.StartT(t, "tail-producer", "arena="+f.path, "ring=feed", "count=40")
 	if err := child.WaitUntil(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -230,7 +256,9 @@ func TestTailFromAnotherProcess(t *testing.T) {
 // it was lapped and ends with the stream.
 func TestTailNeverBlocksProducer(t *testing.T) {
 	f := newStatFixture(t)
-	child := xproc.StartT(t, "shmring-run", "tail", f.path, "feed")
+	// At Oldest its cursor is set once, before its role: stopped after
+	// that, it reads from position 0 when continued.
+	child := xproc.StartT(t, "shmring-run", "tail", f.path, "feed", "--from=oldest")
 	waitSubscribers(t, f.feed, 1)
 	if err := syscall.Kill(child.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -266,7 +294,7 @@ func TestTailSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			f := newStatFixture(t)
-			child := xproc.StartT(t, "shmring-run", "tail", f.path, "feed")
+			child := xproc.StartT(t, "shmring-run", "tail", f.path, "feed", "--from=oldest")
 			waitSubscribers(t, f.feed, 1)
 			push(t, f.feed, "hello")
 			xproc.WaitFor(t, "the message", child, func() bool { return child.Stdout() == "hello\n" })

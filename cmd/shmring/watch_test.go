@@ -203,8 +203,8 @@ func TestStatWatchTerminal(t *testing.T) {
 	}()
 
 	const frameStart = termHome + termClear
-	// About 2.5s of redraws at most; usually the first frames suffice.
-	deadline := time.Now().Add(2500 * time.Millisecond)
+	// Four redraws take about a second; the deadline allows for a slow start.
+	deadline := time.Now().Add(5 * time.Second)
 	for strings.Count(out.String(), frameStart) < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
