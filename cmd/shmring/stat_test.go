@@ -25,6 +25,7 @@ func init() {
 	roles["shmring-run"] = shmringRunRole
 	roles["stat-mpmc-producer"] = statProducerRole
 	roles["stat-die-reserving"] = statDieReservingRole
+	roles["stat-sleep-pop"] = statSleepPopRole
 }
 
 // shmringRunRole runs the command line given as its arguments, as main
@@ -83,6 +84,22 @@ func statDieReservingRole(args []string) error {
 	fmt.Println("reserved")
 	time.Sleep(time.Minute)
 	return errors.New("not killed")
+}
+
+// statSleepPopRole pops from the MPMC ring ring= of arena= with the
+// WaitBlock strategy, asleep in the futex at once, until killed.
+func statSleepPopRole(args []string) error {
+	kv := xproc.ParseArgs(args)
+	a, err := arena.Open(kv["arena"])
+	if err != nil {
+		return err
+	}
+	r, err := ring.OpenMPMC(a, kv["ring"], ring.WithWaitStrategy(ring.WaitBlock))
+	if err != nil {
+		return err
+	}
+	_, err = r.Pop(context.Background(), make([]byte, 64))
+	return fmt.Errorf("Pop returned: %v", err)
 }
 
 // statFixture is an arena in a temporary directory with an MPMC ring
@@ -773,5 +790,31 @@ func TestScreenFit(t *testing.T) {
 		if got := string(s.fit(tt.rows)); got != tt.want {
 			t.Errorf("fit(%d) = %q, want %q", tt.rows, got, tt.want)
 		}
+	}
+}
+
+// TestStatWaiterLeak: a consumer asleep in the futex is a registered
+// waiter, not a leak; killed asleep, with no live handle left to repair
+// it, its registration is flagged as leaked.
+func TestStatWaiterLeak(t *testing.T) {
+	f := newStatFixture(t)
+	f.orders.Close() // no handle of this process on the ring
+	child := xproc.StartT(t, "stat-sleep-pop", "arena="+f.path, "ring=orders")
+	waitUntil(t, "the consumer asleep", func() bool { return inspect(t, f.a, "orders").NotEmptyWaiters == 1 })
+	r := findRing(t, runStatJSON(t, f.path, "orders", "--sample=0"), "orders")
+	if r.NotEmptyWaiters != 1 || r.WaiterLeak || r.LivePeers != 1 {
+		t.Errorf("with the consumer asleep: %d waiters, leak %v, %d live peers; want 1, false, 1", r.NotEmptyWaiters, r.WaiterLeak, r.LivePeers)
+	}
+	child.Kill()
+	r = findRing(t, runStatJSON(t, f.path, "orders", "--sample=0"), "orders")
+	if r.NotEmptyWaiters != 1 || !r.WaiterLeak || r.LivePeers != 0 {
+		t.Errorf("with the consumer killed asleep: %d waiters, leak %v, %d live peers; want 1, true, 0", r.NotEmptyWaiters, r.WaiterLeak, r.LivePeers)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"stat", f.path, "orders", "--sample=0"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	if want := "\n  waiters     1 not-empty  0 not-full  LEAKED: no live handle to be asleep\n"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("text output lacks %q:\n%s", want, stdout.String())
 	}
 }
