@@ -3,9 +3,11 @@ module github.com/shmring/shmring/cmd/shmring
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/shmring/shmring v0.0.0-00010101000000-000000000000
 	github.com/shmring/shmring/bench v0.0.0-00010101000000-000000000000
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.44.0
 )
 
 require (
@@ -22,7 +24,6 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/schollz/progressbar/v3 v3.19.1 // indirect
 	golang.org/x/image v0.30.0 // indirect
-	golang.org/x/term v0.44.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 	gonum.org/v1/plot v0.17.0 // indirect
 )

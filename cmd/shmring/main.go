@@ -46,6 +46,8 @@ var commands = []command{
 	{name: "ls", summary: "list the arenas in /dev/shm (or DIR) with their size, peers and state", run: runLs},
 	{name: "rm", summary: "remove arenas, refusing while peers of other processes are attached", run: runRm},
 	{name: "gc", summary: "remove the stale and incomplete arenas in /dev/shm (or DIR)", run: runGc},
+	{name: "stat", summary: "show each ring's depth, traffic and rates, events, losses, peers and subscribers (--watch: like top)", run: runStat},
+	{name: "tail", summary: "print the messages of a broadcast ring as a lossy subscriber, without holding anyone back", run: runTail},
 }
 
 // Exit statuses.
