@@ -68,6 +68,9 @@ func TestCountersPublishedAtOnce(t *testing.T) {
 			if _, err := s.TryPop(buf[:]); err != nil {
 				t.Fatal(err)
 			}
+			if s.Cursor() != uint64(i) {
+				t.Fatalf("after read %d: Cursor %d", i, s.Cursor())
+			}
 			if ss := b.Subscribers(); len(ss) != 1 || ss[0].Delivered != uint64(i) || ss[0].Bytes != uint64(7*i) {
 				t.Fatalf("after read %d: %+v", i, ss)
 			}

@@ -535,6 +535,17 @@ func (s *Subscriber) Lag() uint64 {
 	return 0
 }
 
+// Cursor is the position of the next message the subscriber reads: after
+// a Pop, the popped message's position + 1. It reads the subscriber's
+// private state (no system call, no shared load) and, like the reads, is
+// for the subscriber's goroutine; 0 once closed.
+func (s *Subscriber) Cursor() uint64 {
+	if s.shut.Load() != 0 {
+		return 0
+	}
+	return s.s.cursor
+}
+
 // Len is Lag, as an int.
 func (s *Subscriber) Len() int { return int(s.Lag()) }
 

@@ -163,9 +163,8 @@ func tail(ctx context.Context, sub *ring.Subscriber, stdout, stderr io.Writer, o
 		default:
 			return err
 		}
-		// The cursor was published by the Pop (this goroutine's store):
-		// the message was at the position before it.
-		p := sub.Stats().Cursor - 1
+		// The message was at the position before the cursor.
+		p := sub.Cursor() - 1
 		if err := writeMessage(w, enc, p, buf[:n], o); err != nil {
 			return err
 		}
