@@ -105,6 +105,11 @@ type Peer struct {
 	// producer counters but its cursor, its lapped events and the
 	// messages it missed (SubscriberStats).
 	Cursor, Lapped, Missed uint64
+	// SleepingFull and SleepingEmpty are the entry's goroutines
+	// registered as sleepers in the ring's NotFullWaiters and
+	// NotEmptyWaiters (Stats): waiter counts above the sum over live
+	// entries are registrations leaked by handles killed asleep.
+	SleepingFull, SleepingEmpty uint32
 }
 
 // Peers lists the occupied entries of the ring's peer table (the shared
@@ -136,6 +141,9 @@ func (c *core) Peers() []Peer {
 			EmptyEvents: atomic.LoadUint64(&e.EmptyEvents),
 			Sleeps:      atomic.LoadUint64(&e.Sleeps),
 			Wakes:       atomic.LoadUint64(&e.Wakes),
+
+			SleepingFull:  atomic.LoadUint32(&e.SleepingFull),
+			SleepingEmpty: atomic.LoadUint32(&e.SleepingEmpty),
 		})
 		if uint64(i) >= c.g.subBase {
 			p := &out[len(out)-1]

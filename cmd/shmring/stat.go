@@ -278,9 +278,9 @@ func (m *statMonitor) sampleRing(r *arena.Region, now time.Time) ringReport {
 	out.Sleeps, out.Wakes = st.Sleeps, st.Wakes
 	out.NotEmptyWaiters, out.NotFullWaiters = st.NotEmptyWaiters, st.NotFullWaiters
 	out.LivePeers, out.DeadPeers = st.Peers, st.DeadPeers
-	// Registered waiters with no live handle that could be asleep are
-	// registrations leaked by handles killed asleep (ring.Stats).
-	out.WaiterLeak = st.NotEmptyWaiters+st.NotFullWaiters != 0 && st.Peers == 0
+	// Registered waiters beyond what live entries say they have asleep
+	// are registrations leaked by handles killed asleep (ring.Stats).
+	out.WaiterLeak = waiterLeak(v, st)
 	switch v.Kind() {
 	case ring.KindMPMC:
 		out.Lost, out.Redelivered = st.Skipped, st.Redelivered
@@ -582,3 +582,31 @@ type subscriberReport struct {
 }
 
 var _ flag.Value = (*watchFlag)(nil)
+
+// waiterLeak reports whether the ring's waiter counts exceed the sleepers
+// its live entries account for (ring.Peer.SleepingFull, SleepingEmpty), in
+// st and again in a second look 1 ms later: a sleeper registers in the
+// ring's count and its entry's one after the other, so one look can catch
+// it between the two.
+func waiterLeak(v *ring.View, st ring.Stats) bool {
+	for look := 0; look < 2; look++ {
+		if look > 0 {
+			time.Sleep(time.Millisecond)
+			st = v.Stats()
+		}
+		if st.NotEmptyWaiters+st.NotFullWaiters == 0 {
+			return false
+		}
+		var full, empty uint32
+		for _, p := range v.Peers() {
+			if p.Alive {
+				full += p.SleepingFull
+				empty += p.SleepingEmpty
+			}
+		}
+		if st.NotEmptyWaiters <= empty && st.NotFullWaiters <= full {
+			return false
+		}
+	}
+	return true
+}
