@@ -43,6 +43,8 @@ type command struct {
 var commands = []command{
 	{name: "bench", summary: "measure cross-process latency and throughput against pipes, sockets, TCP and channels", run: runBench},
 	{name: "info", summary: "report the CPU, kernel and shared-memory facts shmring's choices rest on", run: runInfo},
+	{name: "inspect", summary: "show an arena's header and directory, or a ring's header, positions, peers and slots, field by field with offsets", run: runInspect},
+	{name: "check", summary: "check an arena and its rings for every fault Open and Recover look for, one line per problem with its offset", run: runCheck},
 }
 
 // Exit statuses.
