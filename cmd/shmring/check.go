@@ -107,7 +107,13 @@ func gatherCheck(name string, timeout time.Duration) (checkReport, error) {
 	for _, p := range probs {
 		rep.Problems = append(rep.Problems, checkProblem{Offset: p.Offset, Field: p.Field, Message: p.Err.Error()})
 	}
-	a, err := arena.Open(name, arena.ReadOnly(), arena.WithReadyTimeout(timeout))
+	// Check waited out anything not ready already: an arena it found
+	// faults in is not waited for again.
+	openWait := timeout
+	if len(probs) > 0 {
+		openWait = 0
+	}
+	a, err := arena.Open(name, arena.ReadOnly(), arena.WithReadyTimeout(openWait))
 	if err != nil {
 		if len(probs) == 0 {
 			// Check and Open disagree: say so rather than report health.
@@ -127,7 +133,7 @@ func gatherCheck(name string, timeout time.Duration) (checkReport, error) {
 		switch reg.Kind() {
 		case ring.KindSPSC, ring.KindMPMC, ring.KindBroadcast:
 			rep.Rings++
-			rep.Problems = append(rep.Problems, checkRing(a, reg, &rep.Notes)...)
+			rep.Problems = append(rep.Problems, checkRing(a, reg)...)
 		}
 	}
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Offset < rep.Problems[j].Offset })
@@ -144,11 +150,16 @@ const (
 	peerSleepingFull  = 56 // its goroutines registered in NotFullWaiters
 	peerConsClaim     = 64 // MPMC: 1 + the position its consumer is claiming
 	peerSleepingEmpty = 120
+	peerGeneration    = 60 // incremented by every claim of the entry
+
+	// mpmcSlotOwner is the Owner tag's offset in an MPMC slot (docs/ring.md,
+	// mpmcSlot).
+	mpmcSlotOwner = 12
 )
 
 // checkRing checks one ring region: OpenView's validation, View.Check,
 // and what Recover would repair.
-func checkRing(a *arena.Arena, reg *arena.Region, notes *[]string) []checkProblem {
+func checkRing(a *arena.Arena, reg *arena.Region) []checkProblem {
 	name := reg.Name()
 	v, err := ring.OpenView(a, name)
 	if err != nil {
@@ -181,17 +192,18 @@ func checkRing(a *arena.Arena, reg *arena.Region, notes *[]string) []checkProble
 		}
 		return atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off]))) // 8-aligned
 	}
-	for _, p := range v.Peers() {
+	peers := v.Peers()
+	for _, p := range peers {
 		if p.Alive {
 			continue
 		}
 		e := v.PeerOffset(p.Index)
 		field := func(f string) string { return fmt.Sprintf("peer[%d].%s", p.Index, f) }
 		if n := load32(e + peerSleepingFull); n != 0 {
-			add(e+peerSleepingFull, field("SleepingFull"), "dead peer (pid %d) left %d sleeper registrations in NotFullWaiters: needs Recover, which takes them out", p.PID, n)
+			add(e+peerSleepingFull, field("SleepingFull"), "dead peer (pid %d) left %s in NotFullWaiters: needs Recover, which takes them out", p.PID, checkPlural(int(n), "sleeper registration"))
 		}
 		if n := load32(e + peerSleepingEmpty); n != 0 {
-			add(e+peerSleepingEmpty, field("SleepingEmpty"), "dead peer (pid %d) left %d sleeper registrations in NotEmptyWaiters: needs Recover, which takes them out", p.PID, n)
+			add(e+peerSleepingEmpty, field("SleepingEmpty"), "dead peer (pid %d) left %s in NotEmptyWaiters: needs Recover, which takes them out", p.PID, checkPlural(int(n), "sleeper registration"))
 		}
 		if v.Kind() == ring.KindMPMC {
 			if c := load64(e + peerProdClaim); c != 0 {
@@ -203,7 +215,9 @@ func checkRing(a *arena.Arena, reg *arena.Region, notes *[]string) []checkProble
 		}
 	}
 	if v.Kind() == ring.KindMPMC {
-		*notes = append(*notes, fmt.Sprintf("ring %q: claims that dead peers hold only through slot Owner tags (between a claim and its tagging) are not checked", name))
+		for _, c := range checkTaggedClaims(v, peers) {
+			add(c.off, c.field, "%s", c.msg)
+		}
 	}
 	// Waiter registrations that no entry accounts for, seen at two looks
 	// apart (a live registration is in flight between its two adds only
@@ -222,6 +236,79 @@ func checkRing(a *arena.Arena, reg *arena.Region, notes *[]string) []checkProble
 		if s1[i] != 0 {
 			add(offs[w], w, "%d sleeper registrations that no peer entry accounts for (a sleeper killed while registering): needs Recover, which takes them out", s1[i])
 		}
+	}
+	return out
+}
+
+// MPMC Owner tags (docs/ring.md, MPMC slot Owner): bits 0..9 the peer
+// entry index, bit 10 a consumer's claim, bits 11..14 the claimed
+// position's lap (position / Slots mod 16), bits 15..31 the entry's
+// Generation mod 2^17.
+const (
+	tagIdxMask  = 1<<10 - 1
+	tagConsumer = 1 << 10
+	tagLapShift = 11
+	tagLapMask  = 0xf
+	tagGenShift = 15
+	tagGenMask  = 1<<17 - 1
+)
+
+// taggedClaim is a claim a slot's Owner tag gives to a dead peer.
+type taggedClaim struct {
+	off        int64
+	field, msg string
+}
+
+// checkTaggedClaims finds the MPMC claims of dead peers that only slot
+// Owner tags show (a reservation's claim, whose claim word is cleared once
+// it is tagged): a slot between the positions still claimed by a producer
+// (Seq == its position) whose tag names a dead entry at its current
+// generation, for the position's lap (Recover makes it a skip record); and
+// a slot below the consumer position still holding its message (Seq ==
+// position+1) whose consumer tag names a dead entry (Recover redelivers
+// it, once producers come round to the slot).
+func checkTaggedClaims(v *ring.View, peers []ring.Peer) []taggedClaim {
+	dead := map[int]ring.Peer{}
+	for _, p := range peers {
+		if !p.Alive {
+			dead[p.Index] = p
+		}
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	slots := uint64(v.Config().Slots)
+	pos := v.Positions()
+	var out []taggedClaim
+	look := func(from, to uint64, consumer bool) {
+		for q := from; q < to; q++ {
+			hs := v.Slots(q, 1)
+			if len(hs) == 0 {
+				return
+			}
+			h := hs[0]
+			want := q // claimed by a producer, not committed
+			if consumer {
+				want = q + 1 // committed, claimed by a consumer, not released
+			}
+			tag := h.Owner
+			p, ok := dead[int(tag&tagIdxMask)]
+			lap := uint32(q/slots) & tagLapMask
+			if h.Seq != want || !ok || (tag&tagConsumer != 0) != consumer || tag>>tagLapShift&tagLapMask != lap || tag>>tagGenShift != p.Generation&tagGenMask {
+				continue
+			}
+			role, fix := "producer", "turns it into a skip record"
+			if consumer {
+				role, fix = "consumer", "redelivers it"
+			}
+			out = append(out, taggedClaim{off: h.Offset + mpmcSlotOwner, field: fmt.Sprintf("slot[%d].Owner", h.Index),
+				msg: fmt.Sprintf("position %d is claimed by dead peer %d (pid %d) as a %s: needs Recover, which %s", q, p.Index, p.PID, role, fix)})
+		}
+	}
+	prod, cons := pos.Producer, pos.Consumer
+	if cons <= prod && prod-cons <= slots {
+		look(cons, prod, false)
+		look(cons-min(cons, slots-(prod-cons)), cons, true)
 	}
 	return out
 }
