@@ -336,7 +336,7 @@ func walkDir(g *geometry, count uint32, next uint64, entry func(i int) (dirEntry
 		if !ok {
 			continue
 		}
-		info, _ := e.validate(g, i) // every rule held
+		info := e.info() // every rule held
 		if j, dup := seen[info.name]; dup {
 			off, f := at(i, "Name")
 			if !fault(off, f, corruptf("directory entries %d and %d share the name %q", j, i, info.name)) {

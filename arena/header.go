@@ -423,6 +423,11 @@ func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
 			return entryInfo{}, err
 		}
 	}
+	return e.info(), nil
+}
+
+// info is the private copy of an entry that passed its rules.
+func (e *dirEntry) info() entryInfo {
 	return entryInfo{
 		name:       e.name(),
 		off:        int64(e.Offset),
@@ -431,7 +436,7 @@ func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
 		kind:       Kind(e.Kind),
 		creatorPID: e.CreatorPID,
 		created:    e.CreatedUnixNano,
-	}, nil
+	}
 }
 
 // loadEntry copies entry i out of the mapping (which the caller bounded by
