@@ -262,44 +262,114 @@ func (a *Arena) scanDir() ([]entryInfo, int64, error) {
 	h := (*header)(unsafe.Pointer(&a.mem[0]))
 	// Acquire: pairs with the release store of DirCount in Alloc; entries
 	// below it are fully written.
-	count := int64(atomic.LoadUint32(&h.DirCount))
-	if count > g.dirCap {
-		return nil, 0, corruptf("directory count %d exceeds capacity %d", count, g.dirCap)
-	}
+	count := atomic.LoadUint32(&h.DirCount)
 	// Acquire, read after DirCount: Alloc stores AllocNext before DirCount,
 	// so it covers every counted entry.
 	next := atomic.LoadUint64(&h.AllocNext)
-	if next < uint64(g.dataOffset) || next > uint64(g.size) {
-		return nil, 0, corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)
+	var first error
+	infos := walkDir(g, count, next, func(i int) (dirEntry, bool) { return loadEntry(a.mem, g, i) },
+		func(_ int64, _ string, err error) bool { first = err; return false })
+	if first != nil {
+		return nil, 0, first
 	}
-	infos := make([]entryInfo, 0, count)
-	seen := make(map[string]int, count)
-	for i := 0; i < int(count); i++ {
-		e, ready := loadEntry(a.mem, g, i)
+	return infos, int64(next), nil
+}
+
+// dirFault is told of each failure of a directory rule, with the file
+// offset and the name ("header.DirCount", "dir[3].Offset") of the field at
+// fault; it returns whether to go on.
+type dirFault func(off int64, field string, err error) bool
+
+// Offsets of the header's directory words, for dirFault.
+var (
+	offDirCount  = int64(unsafe.Offsetof(header{}.DirCount))
+	offAllocNext = int64(unsafe.Offsetof(header{}.AllocNext))
+)
+
+// walkDir applies the directory's rules to a directory of count entries
+// (entry reads entry i and says whether its State was ready) whose
+// allocation cursor is next, in the geometry g: the count within the
+// capacity, the cursor within the data area, every counted entry published
+// and valid (entryRules), names unique, regions below the cursor and not
+// overlapping. It tells fault of each failure, in that order, and stops when
+// fault says so (scanDir: at the first, as Open does; Check: never). It
+// returns the entries that passed their own rules; the cross-entry rules
+// (duplicates, cursor, overlaps) are applied to them alone.
+func walkDir(g *geometry, count uint32, next uint64, entry func(i int) (dirEntry, bool), fault dirFault) []entryInfo {
+	n := int64(count)
+	if n > g.dirCap {
+		if !fault(offDirCount, "header.DirCount", corruptf("directory count %d exceeds capacity %d", count, g.dirCap)) {
+			return nil
+		}
+		n = g.dirCap
+	}
+	cursorOK := true
+	if next < uint64(g.dataOffset) || next > uint64(g.size) {
+		if !fault(offAllocNext, "header.AllocNext", corruptf("allocation cursor %d outside data area [%d,%d]", next, g.dataOffset, g.size)) {
+			return nil
+		}
+		cursorOK = false // the entries are still bounded by the data area (entryRules)
+	}
+	infos := make([]entryInfo, 0, n)
+	seen := make(map[string]int, n)
+	at := func(i int, field string) (int64, string) {
+		return g.dirOffset + int64(i)*DirEntrySize + entryFieldOffset(field), fmt.Sprintf("dir[%d].%s", i, field)
+	}
+	for i := 0; i < int(n); i++ {
+		e, ready := entry(i)
 		if !ready {
-			return nil, 0, corruptf("directory entry %d is counted but not published", i)
+			off, f := at(i, "State")
+			if !fault(off, f, corruptf("directory entry %d is counted but not published", i)) {
+				return nil
+			}
+			continue
 		}
-		info, err := e.validate(g, i)
-		if err != nil {
-			return nil, 0, err
+		ok := true
+		for _, r := range entryRules {
+			if err := r.check(&e, g, i); err != nil {
+				ok = false
+				if off, f := at(i, r.field); !fault(off, f, err) {
+					return nil
+				}
+			}
 		}
+		if !ok {
+			continue
+		}
+		info := e.info() // every rule held
 		if j, dup := seen[info.name]; dup {
-			return nil, 0, corruptf("directory entries %d and %d share the name %q", j, i, info.name)
+			off, f := at(i, "Name")
+			if !fault(off, f, corruptf("directory entries %d and %d share the name %q", j, i, info.name)) {
+				return nil
+			}
+			continue
 		}
 		seen[info.name] = i
-		if uint64(info.off+info.size) > next {
-			return nil, 0, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)
+		if cursorOK && uint64(info.off+info.size) > next {
+			off, f := at(i, "Size")
+			if !fault(off, f, corruptf("directory entry %d (%q) ends at %d, beyond the allocation cursor %d", i, info.name, info.off+info.size, next)) {
+				return nil
+			}
 		}
 		infos = append(infos, info)
 	}
+	// Sorted by offset, each region must start at or after the end of
+	// every region before it (the furthest end so far: one region can
+	// cover several).
 	sorted := append([]entryInfo(nil), infos...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].off < sorted[j].off })
-	for i := 1; i < len(sorted); i++ {
-		if prev := sorted[i-1]; prev.off+prev.size > sorted[i].off {
-			return nil, 0, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)
+	for i, far := 1, 0; i < len(sorted); i++ {
+		if prev := sorted[far]; prev.off+prev.size > sorted[i].off {
+			off, f := at(seen[sorted[i].name], "Offset")
+			if !fault(off, f, corruptf("regions %q [%d,+%d) and %q [%d,+%d) overlap", prev.name, prev.off, prev.size, sorted[i].name, sorted[i].off, sorted[i].size)) {
+				return nil
+			}
+		}
+		if sorted[i].off+sorted[i].size > sorted[far].off+sorted[far].size {
+			far = i
 		}
 	}
-	return infos, int64(next), nil
+	return infos
 }
 
 // Directory lock polling: the lock is held for microseconds, so poll fast

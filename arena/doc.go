@@ -57,6 +57,16 @@
 // return a sentinel error (see errors.go); they do not panic or touch
 // memory outside the mapping.
 //
+// # Inspecting and checking
+//
+// Header and Directory (fields.go) list the header and the directory
+// entries field by field as they lie in the mapping, with their file
+// offsets and docs/layout.md names, for tools. Check (check.go) is the
+// consistency checker: it reads a file with pread, maps nothing, and
+// applies the rules Open applies (the same list: headerRules,
+// entryRules, walkDir), but reports every failure with its offset instead
+// of stopping at the first, and checks the reserved bytes too.
+//
 // # Liveness
 //
 // LockLive and LiveLocked (liveness.go) give the handles of the things in

@@ -175,68 +175,153 @@ func isPow2(x uint64) bool { return x != 0 && x&(x-1) == 0 }
 func alignUp(x, a int64) int64 { return (x + a - 1) &^ (a - 1) }
 
 // checkIdentity validates the fields that say whether this is an arena of a
-// layout we read: magic, byte order and version. It needs only the first 16
-// bytes.
+// layout we read: magic, byte order and version (the first rules of
+// headerRules). It needs only the first 16 bytes.
 func (h *header) checkIdentity() error {
-	if string(h.Magic[:]) != Magic {
-		return fmt.Errorf("%w: bad magic %q", ErrNotArena, h.Magic[:])
-	}
-	if h.ByteOrder != byteOrderMark {
-		if bits.ReverseBytes32(h.ByteOrder) == byteOrderMark {
-			return fmt.Errorf("%w: arena written by a host of the other byte order", ErrByteOrder)
+	for _, r := range headerRules[:identityRules] {
+		if err := r.check(h, 0); err != nil {
+			return err
 		}
-		return corruptf("byte order mark %#x", h.ByteOrder)
 	}
-	if h.VersionMajor != VersionMajor {
-		return fmt.Errorf("%w: layout %d.%d, this build reads %d.x", ErrVersion, h.VersionMajor, h.VersionMinor, VersionMajor)
+	return nil
+}
+
+// headerRule is one rule of the header's validation: field is the
+// docs/layout.md field a failure is reported at (Check), check returns nil
+// when the rule holds. validate applies the rules in order and stops at the
+// first that fails, so a rule may rely on the ones before it having passed
+// only for what its message says; it must be safe on any header, because
+// Check applies every rule whatever the others found (it never divides by
+// a field an earlier rule bounds without testing it). A failure that
+// matches ErrNotArena or ErrVersion means the rest of the header cannot be
+// read as this layout: Check stops there.
+type headerRule struct {
+	field string
+	// geom: the rule bounds a field the geometry is built from; Check
+	// walks the directory only when every such rule held.
+	geom  bool
+	check func(h *header, fileSize int64) error
+}
+
+// identityRules is the number of leading headerRules that checkIdentity
+// applies.
+const identityRules = 3
+
+// headerRules are the header's validation rules, in the order of
+// docs/layout.md (Opening, step 3).
+var headerRules = [...]headerRule{
+	{"Magic", false, func(h *header, _ int64) error {
+		if string(h.Magic[:]) != Magic {
+			return fmt.Errorf("%w: bad magic %q", ErrNotArena, h.Magic[:])
+		}
+		return nil
+	}},
+	{"ByteOrder", false, func(h *header, _ int64) error {
+		if h.ByteOrder != byteOrderMark {
+			if bits.ReverseBytes32(h.ByteOrder) == byteOrderMark {
+				return fmt.Errorf("%w: arena written by a host of the other byte order", ErrByteOrder)
+			}
+			return corruptf("byte order mark %#x", h.ByteOrder)
+		}
+		return nil
+	}},
+	{"VersionMajor", false, func(h *header, _ int64) error {
+		if h.VersionMajor != VersionMajor {
+			return fmt.Errorf("%w: layout %d.%d, this build reads %d.x", ErrVersion, h.VersionMajor, h.VersionMinor, VersionMajor)
+		}
+		return nil
+	}},
+	{"Checksum", false, func(h *header, _ int64) error {
+		if got := h.sum(); got != h.Checksum {
+			return fmt.Errorf("%w: header checksum %#08x, computed %#08x", ErrChecksum, h.Checksum, got)
+		}
+		return nil
+	}},
+	{"IncompatFeatures", false, func(h *header, _ int64) error {
+		if unknown := h.IncompatFeatures &^ knownIncompat; unknown != 0 {
+			return fmt.Errorf("%w: unknown required features %#x", ErrVersion, unknown)
+		}
+		return nil
+	}},
+	// One message for the three fixed sizes (Open's), a rule for each
+	// (Check's offsets).
+	{"HeaderSize", true, func(h *header, _ int64) error { return h.checkSizes(h.HeaderSize != HeaderSize) }},
+	{"DirEntrySize", true, func(h *header, _ int64) error { return h.checkSizes(h.DirEntrySize != DirEntrySize) }},
+	{"DirOffset", true, func(h *header, _ int64) error { return h.checkSizes(h.DirOffset != HeaderSize) }},
+	{"PageSize", true, func(h *header, _ int64) error {
+		if p := uint64(h.PageSize); !isPow2(p) || p < minPage || p > maxPage {
+			return corruptf("page size %d", h.PageSize)
+		}
+		return nil
+	}},
+	{"PadUnit", true, func(h *header, _ int64) error {
+		if p := uint64(h.PadUnit); !isPow2(p) || p < minPad || p > maxPad {
+			return corruptf("padding unit %d", h.PadUnit)
+		}
+		return nil
+	}},
+	{"TotalSize", true, func(h *header, _ int64) error {
+		// PageSize 0 fails its own rule; do not divide by it here.
+		if h.TotalSize == 0 || h.TotalSize > maxSize || (h.PageSize != 0 && h.TotalSize%uint64(h.PageSize) != 0) {
+			return corruptf("total size %d (page size %d)", h.TotalSize, h.PageSize)
+		}
+		return nil
+	}},
+	{"DirCapacity", true, func(h *header, _ int64) error {
+		if h.DirCapacity == 0 || h.DirCapacity > MaxDirCapacity {
+			return corruptf("directory capacity %d", h.DirCapacity)
+		}
+		return nil
+	}},
+	{"DataOffset", true, func(h *header, _ int64) error {
+		dirEnd := uint64(HeaderSize) + uint64(h.DirCapacity)*DirEntrySize // no overflow: a uint32 times 128
+		if h.DataOffset < dirEnd || (h.PageSize != 0 && h.DataOffset%uint64(h.PageSize) != 0) || h.DataOffset > h.TotalSize {
+			return corruptf("data offset %d (directory ends at %d, size %d)", h.DataOffset, dirEnd, h.TotalSize)
+		}
+		return nil
+	}},
+	{"TotalSize", false, func(h *header, fileSize int64) error {
+		if fileSize < 0 || uint64(fileSize) < h.TotalSize {
+			return fmt.Errorf("%w: file has %d bytes, header says %d", ErrTruncated, fileSize, h.TotalSize)
+		}
+		if uint64(fileSize) != h.TotalSize {
+			return corruptf("file has %d bytes, header says %d", fileSize, h.TotalSize)
+		}
+		return nil
+	}},
+	{"TotalSize", false, func(h *header, _ int64) error {
+		if h.TotalSize > math.MaxInt {
+			// Only on 32-bit hosts: the mapping length is an int.
+			return corruptf("total size %d exceeds this host's address space (%d)", h.TotalSize, uint64(math.MaxInt))
+		}
+		return nil
+	}},
+}
+
+// checkSizes is the error of the fixed-size rules when bad.
+func (h *header) checkSizes(bad bool) error {
+	if bad {
+		return corruptf("header size %d, entry size %d, directory offset %d", h.HeaderSize, h.DirEntrySize, h.DirOffset)
 	}
 	return nil
 }
 
 // validate checks a private copy of the header against itself and the file
-// size, and returns the geometry. It never trusts one field to bound another
-// before that field is itself bounded, and all arithmetic is overflow-safe.
+// size (headerRules, stopping at the first failure), and returns the
+// geometry. It never trusts one field to bound another before that field is
+// itself bounded, and all arithmetic is overflow-safe.
 func (h *header) validate(fileSize int64) (geometry, error) {
-	var g geometry
-	if err := h.checkIdentity(); err != nil {
-		return g, err
+	for _, r := range headerRules {
+		if err := r.check(h, fileSize); err != nil {
+			return geometry{}, err
+		}
 	}
-	if got := h.sum(); got != h.Checksum {
-		return g, fmt.Errorf("%w: header checksum %#08x, computed %#08x", ErrChecksum, h.Checksum, got)
-	}
-	if unknown := h.IncompatFeatures &^ knownIncompat; unknown != 0 {
-		return g, fmt.Errorf("%w: unknown required features %#x", ErrVersion, unknown)
-	}
-	if h.HeaderSize != HeaderSize || h.DirEntrySize != DirEntrySize || h.DirOffset != HeaderSize {
-		return g, corruptf("header size %d, entry size %d, directory offset %d", h.HeaderSize, h.DirEntrySize, h.DirOffset)
-	}
-	if p := uint64(h.PageSize); !isPow2(p) || p < minPage || p > maxPage {
-		return g, corruptf("page size %d", h.PageSize)
-	}
-	if p := uint64(h.PadUnit); !isPow2(p) || p < minPad || p > maxPad {
-		return g, corruptf("padding unit %d", h.PadUnit)
-	}
-	if h.TotalSize == 0 || h.TotalSize > maxSize || h.TotalSize%uint64(h.PageSize) != 0 {
-		return g, corruptf("total size %d (page size %d)", h.TotalSize, h.PageSize)
-	}
-	if h.DirCapacity == 0 || h.DirCapacity > MaxDirCapacity {
-		return g, corruptf("directory capacity %d", h.DirCapacity)
-	}
-	dirEnd := uint64(HeaderSize) + uint64(h.DirCapacity)*DirEntrySize // no overflow: both bounded
-	if h.DataOffset < dirEnd || h.DataOffset%uint64(h.PageSize) != 0 || h.DataOffset > h.TotalSize {
-		return g, corruptf("data offset %d (directory ends at %d, size %d)", h.DataOffset, dirEnd, h.TotalSize)
-	}
-	if fileSize < int64(h.TotalSize) {
-		return g, fmt.Errorf("%w: file has %d bytes, header says %d", ErrTruncated, fileSize, h.TotalSize)
-	}
-	if fileSize != int64(h.TotalSize) {
-		return g, corruptf("file has %d bytes, header says %d", fileSize, h.TotalSize)
-	}
-	if h.TotalSize > math.MaxInt {
-		// Only on 32-bit hosts: the mapping length is an int.
-		return g, corruptf("total size %d exceeds this host's address space (%d)", h.TotalSize, math.MaxInt)
-	}
-	g = geometry{
+	return h.geometry(), nil
+}
+
+// geometry is the private geometry of a header that passed validate.
+func (h *header) geometry() geometry {
+	return geometry{
 		size:       int64(h.TotalSize),
 		pageSize:   int64(h.PageSize),
 		padUnit:    int64(h.PadUnit),
@@ -250,7 +335,6 @@ func (h *header) validate(fileSize int64) (geometry, error) {
 		creatorPID: h.CreatorPID,
 		created:    h.CreatedUnixNano,
 	}
-	return g, nil
 }
 
 // entryInfo is a validated private copy of a directory entry.
@@ -263,45 +347,96 @@ type entryInfo struct {
 	created    int64
 }
 
-// validate checks a private copy of entry i against the geometry.
+// entryRule is one rule of a directory entry's validation, like
+// headerRule: field is the docs/layout.md field a failure is reported at;
+// check must be safe on any entry (Check applies every rule).
+type entryRule struct {
+	field string
+	check func(e *dirEntry, g *geometry, i int) error
+}
+
+// entryRules are a directory entry's validation rules (docs/layout.md,
+// Opening, step 5), in the order validate applies them.
+var entryRules = [...]entryRule{
+	{"Checksum", func(e *dirEntry, _ *geometry, i int) error {
+		if got := e.sum(); got != e.Checksum {
+			return fmt.Errorf("%w: directory entry %d checksum %#08x, computed %#08x", ErrChecksum, i, e.Checksum, got)
+		}
+		return nil
+	}},
+	{"Name", func(e *dirEntry, _ *geometry, i int) error {
+		n := bytes.IndexByte(e.Name[:], 0)
+		if n <= 0 || n > MaxNameLen {
+			return corruptf("directory entry %d: name not NUL-terminated or empty", i)
+		}
+		for _, c := range e.Name[n:] {
+			if c != 0 {
+				return corruptf("directory entry %d: bytes after name terminator", i)
+			}
+		}
+		if err := checkStoredName(string(e.Name[:n])); err != nil {
+			return corruptf("directory entry %d: %v", i, err)
+		}
+		return nil
+	}},
+	{"Align", func(e *dirEntry, g *geometry, i int) error {
+		if !isPow2(e.Align) || e.Align < minAlign || e.Align > uint64(g.pageSize) {
+			return corruptf("directory entry %d (%q): alignment %d not a power of two in [%d,%d]", i, e.name(), e.Align, minAlign, g.pageSize)
+		}
+		return nil
+	}},
+	{"Size", func(e *dirEntry, _ *geometry, i int) error {
+		if e.Size == 0 {
+			return corruptf("directory entry %d (%q): size 0", i, e.name())
+		}
+		return nil
+	}},
+	{"Offset", func(e *dirEntry, g *geometry, i int) error {
+		if e.Offset < uint64(g.dataOffset) || e.Offset > uint64(g.size) || e.Size > uint64(g.size)-e.Offset {
+			return corruptf("directory entry %d (%q): [%d,+%d) outside data area [%d,%d)", i, e.name(), e.Offset, e.Size, g.dataOffset, g.size)
+		}
+		return nil
+	}},
+	{"Offset", func(e *dirEntry, _ *geometry, i int) error {
+		// An alignment that is not a power of two fails its own rule.
+		if isPow2(e.Align) && e.Offset%e.Align != 0 {
+			return corruptf("directory entry %d (%q): offset %d not aligned to %d", i, e.name(), e.Offset, e.Align)
+		}
+		return nil
+	}},
+}
+
+// name is the entry's name as stored: the bytes before the first NUL (all
+// 64 if there is none). It is a valid name only once the Name rule passed.
+func (e *dirEntry) name() string {
+	if n := bytes.IndexByte(e.Name[:], 0); n >= 0 {
+		return string(e.Name[:n])
+	}
+	return string(e.Name[:])
+}
+
+// validate checks a private copy of entry i against the geometry
+// (entryRules, stopping at the first failure).
 func (e *dirEntry) validate(g *geometry, i int) (entryInfo, error) {
-	if got := e.sum(); got != e.Checksum {
-		return entryInfo{}, fmt.Errorf("%w: directory entry %d checksum %#08x, computed %#08x", ErrChecksum, i, e.Checksum, got)
-	}
-	n := bytes.IndexByte(e.Name[:], 0)
-	if n <= 0 || n > MaxNameLen {
-		return entryInfo{}, corruptf("directory entry %d: name not NUL-terminated or empty", i)
-	}
-	for _, c := range e.Name[n:] {
-		if c != 0 {
-			return entryInfo{}, corruptf("directory entry %d: bytes after name terminator", i)
+	for _, r := range entryRules {
+		if err := r.check(e, g, i); err != nil {
+			return entryInfo{}, err
 		}
 	}
-	name := string(e.Name[:n])
-	if err := checkStoredName(name); err != nil {
-		return entryInfo{}, corruptf("directory entry %d: %v", i, err)
-	}
-	if !isPow2(e.Align) || e.Align < minAlign || e.Align > uint64(g.pageSize) {
-		return entryInfo{}, corruptf("directory entry %d (%q): alignment %d not a power of two in [%d,%d]", i, name, e.Align, minAlign, g.pageSize)
-	}
-	if e.Size == 0 {
-		return entryInfo{}, corruptf("directory entry %d (%q): size 0", i, name)
-	}
-	if e.Offset < uint64(g.dataOffset) || e.Offset > uint64(g.size) || e.Size > uint64(g.size)-e.Offset {
-		return entryInfo{}, corruptf("directory entry %d (%q): [%d,+%d) outside data area [%d,%d)", i, name, e.Offset, e.Size, g.dataOffset, g.size)
-	}
-	if e.Offset%e.Align != 0 {
-		return entryInfo{}, corruptf("directory entry %d (%q): offset %d not aligned to %d", i, name, e.Offset, e.Align)
-	}
+	return e.info(), nil
+}
+
+// info is the private copy of an entry that passed its rules.
+func (e *dirEntry) info() entryInfo {
 	return entryInfo{
-		name:       name,
+		name:       e.name(),
 		off:        int64(e.Offset),
 		size:       int64(e.Size),
 		align:      int64(e.Align),
 		kind:       Kind(e.Kind),
 		creatorPID: e.CreatorPID,
 		created:    e.CreatedUnixNano,
-	}, nil
+	}
 }
 
 // loadEntry copies entry i out of the mapping (which the caller bounded by

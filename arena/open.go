@@ -233,20 +233,33 @@ func checkFile(fd int, o *options) (size int64, err error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, fmt.Errorf("fstat: %w", err)
 	}
-	mode := uint32(st.Mode)
-	if mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, fmt.Errorf("%w: not a regular file (mode %#o)", ErrPermission, mode)
-	}
-	if uid := int(st.Uid); uid != os.Geteuid() && uid != o.allowUID {
-		return 0, fmt.Errorf("%w: owned by uid %d, not %d", ErrPermission, uid, os.Geteuid())
-	}
-	if st.Nlink != 1 {
-		return 0, fmt.Errorf("%w: %d links", ErrPermission, st.Nlink)
-	}
-	if mode&0o022 != 0 && !o.allowShared {
-		return 0, fmt.Errorf("%w: writable by group or others (mode %#o); use WithAllowShared", ErrPermission, mode&0o777)
+	if errs := fileFaults(&st, o); len(errs) != 0 {
+		return 0, errs[0]
 	}
 	return st.Size, nil
+}
+
+// fileFaults lists what is wrong with the file fstat described, for Open
+// (which refuses the first) and Check (which reports them all): it must be
+// a regular file (if it is not, that is the only fault: the rest do not
+// apply), owned by the caller (or the uid WithAllowOwner names), with one
+// link, not writable by group or others unless WithAllowShared.
+func fileFaults(st *unix.Stat_t, o *options) []error {
+	mode := uint32(st.Mode)
+	if mode&unix.S_IFMT != unix.S_IFREG {
+		return []error{fmt.Errorf("%w: not a regular file (mode %#o)", ErrPermission, mode)}
+	}
+	var errs []error
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != o.allowUID {
+		errs = append(errs, fmt.Errorf("%w: owned by uid %d, not %d", ErrPermission, uid, os.Geteuid()))
+	}
+	if st.Nlink != 1 {
+		errs = append(errs, fmt.Errorf("%w: %d links", ErrPermission, st.Nlink))
+	}
+	if mode&0o022 != 0 && !o.allowShared {
+		errs = append(errs, fmt.Errorf("%w: writable by group or others (mode %#o); use WithAllowShared", ErrPermission, mode&0o777))
+	}
+	return errs
 }
 
 // openErr maps the errno of open(2) or unlink(2) on an arena path to a

@@ -111,15 +111,16 @@ func (v *View) checkPositions() []Problem {
 			// the slots whose Seq says they are written (spsc.go: a
 			// producer preempted, or killed, between its Seq store and
 			// its tail CAS): those slots must say so.
-			if cons > prod && c.kind == kindSPSC && cons-prod <= c.g.slots {
-				out = append(out, v.checkSlots(cons, prod)...)
-			} else if cons > prod {
+			ahead := cons > prod && c.kind == kindSPSC && cons-prod <= c.g.slots && len(v.checkSlots(cons, prod)) == 0
+			switch {
+			case cons > prod && !ahead:
 				out = append(out, Problem{at(unsafe.Pointer(&c.cons.Pos)), "cons.Pos",
-					fmt.Sprintf("consumer position %d is ahead of the producer's %d", cons, prod)})
-			} else if prod-cons > c.g.slots {
+					fmt.Sprintf("consumer position %d is ahead of the producer's %d (and of what the slots between say is written)", cons, prod)})
+			case cons > prod: // ahead through written slots: checked above
+			case prod-cons > c.g.slots:
 				out = append(out, Problem{at(unsafe.Pointer(&c.prod.Pos)), "prod.Pos",
 					fmt.Sprintf("producer position %d is %d ahead of the consumer's %d, more than the %d slots", prod, prod-cons, cons, c.g.slots)})
-			} else {
+			default:
 				out = append(out, v.checkSlots(prod, cons)...)
 			}
 		case kindBroadcast:

@@ -44,10 +44,12 @@ var commands = []command{
 	{name: "bench", summary: "measure cross-process latency and throughput against pipes, sockets, TCP and channels", run: runBench},
 	{name: "info", summary: "report the CPU, kernel and shared-memory facts shmring's choices rest on", run: runInfo},
 	{name: "ls", summary: "list the arenas in /dev/shm (or DIR) with their size, peers and state", run: runLs},
+	{name: "stat", summary: "show each ring's depth, traffic and rates, events, losses, peers and subscribers (--watch: like top)", run: runStat},
+	{name: "inspect", summary: "show an arena's header and directory, or a ring's header, positions, peers and slots, field by field with offsets", run: runInspect},
+	{name: "check", summary: "check an arena and its rings for every fault Open and Recover look for, one line per problem with its offset", run: runCheck},
+	{name: "tail", summary: "print the messages of a broadcast ring as a lossy subscriber, without holding anyone back", run: runTail},
 	{name: "rm", summary: "remove arenas, refusing while peers of other processes are attached", run: runRm},
 	{name: "gc", summary: "remove the stale and incomplete arenas in /dev/shm (or DIR)", run: runGc},
-	{name: "stat", summary: "show each ring's depth, traffic and rates, events, losses, peers and subscribers (--watch: like top)", run: runStat},
-	{name: "tail", summary: "print the messages of a broadcast ring as a lossy subscriber, without holding anyone back", run: runTail},
 }
 
 // Exit statuses.
