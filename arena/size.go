@@ -25,8 +25,9 @@ func PadUnitFor(opts ...Option) (int, error) {
 // each aligned to align bytes (0: the padding unit, as Alloc's align 0 and
 // every ring use): the header, the directory (WithDirCapacity's, default
 // DefaultDirCapacity; it must have room for every region), the alignment
-// gaps Alloc leaves, rounded up to the system page size. On hugetlbfs,
-// Create rounds up further to the huge page size.
+// gaps Alloc leaves, rounded up to the system page size. It does not cover
+// hugetlbfs, where Create aligns the data area and the size to the huge
+// page: there, add one huge page to the result and round it up to one.
 func SizeFor(sizes []int64, align int64, opts ...Option) (int64, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
