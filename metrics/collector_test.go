@@ -287,6 +287,13 @@ func TestCollectExactValues(t *testing.T) {
 			}
 		}
 	}
+	// The subscriber's entry is a peer too (its role ends in subscriber),
+	// with no push counters.
+	if ks := series(got, "shmring_peer_up", `ring="bcast"`, `subscriber"`, pid); len(ks) != 1 || got[ks[0]] != 1 {
+		t.Errorf("subscriber's peer entry: %v", ks)
+	} else if _, ok := got[strings.Replace(ks[0], "shmring_peer_up", "shmring_peer_messages_in_total", 1)]; ok {
+		t.Errorf("subscriber's peer entry has messages_in")
+	}
 	if n := testutil.CollectAndCount(c, "shmring_subscriber_up"); n != 1 {
 		t.Errorf("%d subscriber_up series, want 1", n)
 	}

@@ -88,7 +88,8 @@
 // broadcast subscriber's; role is ring.Role's String ("producer",
 // "consumer", "producer+consumer", "subscriber", "none" before the handle's
 // first operation). Every occupied entry is listed, live or dead, until a new
-// handle reclaims it. The per-kind counters (skipped, redelivered, lapped,
+// handle reclaims it; a broadcast subscriber's entry is listed among the peers
+// too (without the _in counters) as well as among the subscribers. The per-kind counters (skipped, redelivered, lapped,
 // missed) are exported only for the kinds they apply to.
 //
 // The counters are read from shared memory as ring.Stats documents them:

@@ -171,9 +171,11 @@ func (c *Collector) collectRing(ch chan<- prometheus.Metric, t target, a *arena.
 	for _, p := range peers {
 		pl := []string{t.label, name, kind, strconv.Itoa(p.Index), strconv.Itoa(p.PID), p.Roles.String()}
 		gauge(ch, peerUp, boolValue(p.Alive), pl...)
-		counter(ch, peerMsgsIn, p.MsgsIn, pl...)
+		if p.Roles&ring.RoleSubscriber == 0 { // a subscriber pushes nothing
+			counter(ch, peerMsgsIn, p.MsgsIn, pl...)
+			counter(ch, peerBytesIn, p.BytesIn, pl...)
+		}
 		counter(ch, peerMsgsOut, p.MsgsOut, pl...)
-		counter(ch, peerBytesIn, p.BytesIn, pl...)
 		counter(ch, peerBytesOut, p.BytesOut, pl...)
 		if !p.LastActive.IsZero() {
 			gauge(ch, peerLastActive, float64(p.LastActive.UnixNano())/1e9, pl...)
