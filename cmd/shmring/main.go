@@ -43,6 +43,7 @@ type command struct {
 var commands = []command{
 	{name: "bench", summary: "measure cross-process latency and throughput against pipes, sockets, TCP and channels", run: runBench},
 	{name: "info", summary: "report the CPU, kernel and shared-memory facts shmring's choices rest on", run: runInfo},
+	{name: "metrics", summary: "serve every ring's counters at /metrics for Prometheus", run: runMetrics},
 }
 
 // Exit statuses.
