@@ -486,8 +486,12 @@ func TestCollectBadFiles(t *testing.T) {
 	}
 }
 
-// arenaStateOffset is the arena header's State word (docs/layout.md).
-const arenaStateOffset = 128
+// arenaStateOffset is the arena header's State word (docs/layout.md), and
+// ringStateOffset a ring header's (docs/ring.md).
+const (
+	arenaStateOffset = 128
+	ringStateOffset  = 124
+)
 
 // TestCollectNotServedStale: an arena removed and recreated between scrapes
 // is read afresh; one named explicitly and missing is reported down.

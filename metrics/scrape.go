@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -87,31 +85,6 @@ var kindNames = map[arena.Kind]string{
 	ring.KindBroadcast: "broadcast",
 }
 
-// ringStateOffset is the offset of a ring header's State word, which its
-// creator release-stores last (docs/ring.md, ring header), and ringHeaderLen
-// the bytes a region needs to hold it.
-const (
-	ringStateOffset = 124
-	ringHeaderLen   = ringStateOffset + 4
-)
-
-// notReady reports whether a ring region's header has not been marked
-// ready: its State word is still zero. ring.OpenView would wait a second
-// for the creator (it takes no timeout), and a creator killed between
-// allocating the region and initialising it never comes: such a ring is
-// reported down without the wait. A region too short for a header, or a
-// State that is neither zero nor ready, is left to OpenView to refuse.
-func notReady(r *arena.Region) bool {
-	b := r.Bytes()
-	if len(b) < ringHeaderLen {
-		return false
-	}
-	// Regions are at least 8-byte aligned, so the word is 4-byte aligned.
-	// Acquire: pairs with the creator's release store of State, as
-	// OpenView's own load does; a load, since the mapping is read-only.
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&b[ringStateOffset]))) == 0
-}
-
 // collectRing scrapes one ring through one View.
 func (c *Collector) collectRing(ch chan<- prometheus.Metric, t target, a *arena.Arena, r *arena.Region, kind string) {
 	name := labelOf(r.Name())
@@ -120,11 +93,9 @@ func (c *Collector) collectRing(ch chan<- prometheus.Metric, t target, a *arena.
 		c.report(t.label, name, err)
 		gauge(ch, ringUp, 0, t.label, name, kind)
 	}
-	if notReady(r) {
-		fail(fmt.Errorf("ring %q: %w: header not marked ready", r.Name(), ring.ErrNotReady))
-		return
-	}
-	v, err := ring.OpenView(a, r.Name())
+	// No wait: a creator killed between allocating the region and
+	// initialising the ring never comes, and a scrape must stay short.
+	v, err := ring.OpenView(a, r.Name(), ring.WithOpenTimeout(0))
 	if err != nil {
 		fail(err)
 		return

@@ -29,11 +29,17 @@ type View struct {
 }
 
 // OpenView validates the header of the ring named name in a (waiting up to
-// DefaultOpenTimeout for a racing creator to mark it ready) and returns a
-// read-only view of it.
-func OpenView(a *arena.Arena, name string) (*View, error) {
+// DefaultOpenTimeout, or WithOpenTimeout's bound, for a racing creator to
+// mark it ready: WithOpenTimeout(0) looks once, for tools that must not
+// wait on a ring whose creator died before initialising it) and returns a
+// read-only view of it. Options other than WithOpenTimeout are ignored.
+func OpenView(a *arena.Arena, name string, opts ...Option) (*View, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: nil arena", ErrInvalid)
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	reg, err := a.Lookup(name)
 	if err != nil {
@@ -48,7 +54,7 @@ func OpenView(a *arena.Arena, name string) (*View, error) {
 	if err := v.c.pinArena(a); err != nil {
 		return nil, fmt.Errorf("ring: view %q: %w", name, err)
 	}
-	g, err := waitHeader(reg.Bytes(), k, uint64(a.PadUnit()), DefaultOpenTimeout)
+	g, err := waitHeader(reg.Bytes(), k, uint64(a.PadUnit()), o.openTimeout)
 	if err != nil {
 		v.c.pin.Unpin()
 		return nil, fmt.Errorf("ring: view %q: %w", name, err)

@@ -335,3 +335,32 @@ func TestViewCheckBusy(t *testing.T) {
 		t.Fatalf("only %d checks ran", checks)
 	}
 }
+
+// TestOpenViewNoWait: a ring region whose creator never initialised it
+// (killed between Alloc and the header) makes OpenView wait the open
+// timeout, and WithOpenTimeout(0) look once.
+func TestOpenViewNoWait(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nowait")
+	a, err := arena.Create(p, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.AllocKind("dead", KindSPSC, 64<<10, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := OpenView(a, "dead", WithOpenTimeout(0)); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("OpenView(WithOpenTimeout(0)) = %v, want ErrNotReady", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("WithOpenTimeout(0) waited %v", d)
+	}
+	start = time.Now()
+	if _, err := OpenView(a, "dead", WithOpenTimeout(30*time.Millisecond)); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("OpenView = %v, want ErrNotReady", err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("WithOpenTimeout(30ms) gave up after %v", d)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,14 +63,6 @@ const incompleteGrace = 10 * time.Second
 // seconds, and clock ticks are 10 ms.
 const creatorSlack = 2 * time.Second
 
-// ringStateOffset is the offset of a ring header's State word, and
-// ringStateReady its value once the ring is initialised (docs/ring.md).
-// ls reads it before ring.OpenView, which would wait a second for a ring
-// whose creator never marked it ready.
-const (
-	ringStateOffset = 124
-	ringStateReady  = 0x59444552
-)
 
 // arenaEntry is what ls reports about one file. The JSON names are part of
 // the command's output contract: add fields, never rename them.
@@ -255,10 +246,12 @@ func (e arenaEntry) ready(now time.Time) (arenaEntry, error) {
 			continue
 		}
 		e.Rings++
-		if b := r.Bytes(); len(b) >= ringStateOffset+4 && binary.LittleEndian.Uint32(b[ringStateOffset:]) == 0 {
-			continue // its creator has not initialised it: no peer can be attached
+		// No wait for a ring whose creator has not initialised it (no
+		// peer can be attached to it yet).
+		v, err := ring.OpenView(a, r.Name(), ring.WithOpenTimeout(0))
+		if errors.Is(err, ring.ErrNotReady) {
+			continue
 		}
-		v, err := ring.OpenView(a, r.Name())
 		if err != nil {
 			problems = append(problems, reason(err, e.Path))
 			continue
