@@ -63,7 +63,6 @@ const incompleteGrace = 10 * time.Second
 // seconds, and clock ticks are 10 ms.
 const creatorSlack = 2 * time.Second
 
-
 // arenaEntry is what ls reports about one file. The JSON names are part of
 // the command's output contract: add fields, never rename them.
 type arenaEntry struct {
