@@ -89,14 +89,14 @@
 // "consumer", "producer+consumer", "subscriber", "none" before the handle's
 // first operation). Every occupied entry is listed, live or dead, until a new
 // handle reclaims it; a broadcast subscriber's entry is listed among the peers
-// too (without the _in counters) as well as among the subscribers. The per-kind counters (skipped, redelivered, lapped,
-// missed) are exported only for the kinds they apply to.
+// too (without the _in counters) as well as among the subscribers. The
+// per-kind counters (skipped, redelivered, lapped, missed) are exported
+// only for the kinds they apply to.
 //
 // The counters are read from shared memory as ring.Stats documents them:
 // messages_in and messages_out (but broadcast's messages_out) are positions
-// and exact; the others are summed over the peer table and each live handle
-// publishes its counts at least every 64 operations, so they lag by up to
-// that much per live handle. A counter summed over entries can go down when
+// and exact; the others are summed over the peer table, into which every
+// operation publishes its counts before it returns, so they do not lag. A counter summed over entries can go down when
 // a dead handle's entry is reclaimed or a subscriber leaves; Prometheus's
 // rate and increase treat that as a counter reset.
 //
