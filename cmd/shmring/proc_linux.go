@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/internal/procfs"
 )
 
 // How ls, rm and gc tell whether an arena's creator still runs. A pid alone
@@ -40,7 +42,7 @@ func processAlive(pid int, created time.Time) bool {
 	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
 		return false
 	}
-	ticks, zombie, ok := parseProcStat(os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"))
+	ticks, zombie, ok := procfs.Stat(pid)
 	if !ok {
 		return true
 	}
@@ -53,30 +55,6 @@ func processAlive(pid int, created time.Time) bool {
 	}
 	start := boot.Add(time.Duration(ticks) * (time.Second / clockTicks))
 	return !start.After(created.Add(creatorSlack))
-}
-
-// parseProcStat parses a /proc/PID/stat line: field 3 (state) and field 22
-// (starttime, in clock ticks since boot). The command name (field 2) is in
-// parentheses and may itself contain spaces and parentheses, so fields are
-// counted after the last ')'.
-func parseProcStat(b []byte, err error) (startTicks uint64, zombie, ok bool) {
-	if err != nil {
-		return 0, false, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false, false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 { // f[0] is field 3, f[19] field 22
-		return 0, false, false
-	}
-	v, err := strconv.ParseUint(string(f[19]), 10, 64)
-	if err != nil {
-		return 0, false, false
-	}
-	st := f[0]
-	return v, len(st) == 1 && (st[0] == 'Z' || st[0] == 'X' || st[0] == 'x'), true
 }
 
 // bootTime is when the system booted, from the btime line of /proc/stat
