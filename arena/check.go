@@ -72,11 +72,25 @@ func Check(path string, opts ...Option) ([]Problem, error) {
 		if err := c.run(fd); err != nil {
 			return nil, fmt.Errorf("arena: check %s: %w", p, err)
 		}
-		if len(c.probs) == 0 || !bo.wait() {
+		// Again only while what it found may be a racing creator's
+		// writes not yet visible (as Open waits): a header not ready,
+		// or one that fails its checksum.
+		if !c.transient() || !bo.wait() {
 			sort.SliceStable(c.probs, func(i, j int) bool { return c.probs[i].Offset < c.probs[j].Offset })
 			return c.probs, nil
 		}
 	}
+}
+
+// transient reports whether a problem found may be a creator's writes not
+// yet complete or visible, which a later pass may not find.
+func (c *checker) transient() bool {
+	for _, p := range c.probs {
+		if errors.Is(p.Err, ErrNotReady) || errors.Is(p.Err, ErrChecksum) || errors.Is(p.Err, ErrTruncated) {
+			return true
+		}
+	}
+	return false
 }
 
 // checker is one pass of Check.
@@ -87,6 +101,9 @@ type checker struct {
 	// entries last reported, which one Problem covers.
 	unpublished run
 	full        bool
+	// strict: the arena is of this build's layout version or older, so
+	// its reserved bytes must be zero.
+	strict bool
 }
 
 // run is a run of directory entries [first, last] reported by the
@@ -133,15 +150,28 @@ func (c *checker) run(fd int) error {
 		c.add(offState, "header.State", fmt.Errorf("%w: the file holds no header yet (%d bytes, all zero): its creator has not written it, or died before it did", ErrNotReady, size))
 		return nil
 	}
-	if n < HeaderSize {
-		if !bytes.HasPrefix([]byte(Magic), b[:min(n, len(Magic))]) {
+	// As Open judges it (waitReady): a byte of the magic that is written
+	// and wrong is another kind of file; zeros may be a creator's bytes
+	// not written yet.
+	for i := 0; i < n && i < len(Magic); i++ {
+		if b[i] != 0 && b[i] != Magic[i] {
 			c.add(0, "header.Magic", fmt.Errorf("%w: bad magic %q", ErrNotArena, b[:min(n, len(Magic))]))
 			return nil
 		}
+	}
+	if n < HeaderSize {
 		c.add(int64(n), "file", fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrTruncated, n, HeaderSize))
 		return nil
 	}
 
+	// A creator writes the magic, the major version and the byte order
+	// mark before State, each with one store: until all are there (and
+	// State is not ready), Open waits and says ErrNotReady, not that the
+	// identity is wrong.
+	if h.State != stateReady && (string(b[:len(Magic)]) != Magic || h.VersionMajor == 0 || h.ByteOrder == 0) {
+		c.add(offState, "header.State", fmt.Errorf("%w: header only partly written (creator pid %d still initialising it, or died during Create)", ErrNotReady, h.CreatorPID))
+		return nil
+	}
 	// The identity first (a host of the other byte order wrote State
 	// byte-swapped), then State, then the rest of Open's rules.
 	for _, r := range headerRules[:identityRules] {
@@ -172,7 +202,15 @@ func (c *checker) run(fd int) error {
 			}
 		}
 	}
-	c.reserved("header.reserved", 0, h.bytes(), headerFields)
+	// Reserved bytes and entry flags are for later minor versions
+	// (docs/layout.md: ignored when read): zero is required only of an
+	// arena of this build's version or older, with no feature bit it does
+	// not know.
+	c.strict = h.VersionMinor <= VersionMinor && h.CompatFeatures == 0 &&
+		h.RoCompatFeatures&^knownRoCompat == 0 && h.IncompatFeatures&^knownIncompat == 0
+	if c.strict {
+		c.reserved("header.reserved", 0, h.bytes(), headerFields)
+	}
 	if !sound {
 		c.add(HeaderSize, "directory", fmt.Errorf("%w: directory not checked: the header's geometry is invalid", ErrCorrupt))
 		return nil
@@ -201,7 +239,7 @@ func (c *checker) directory(fd int, g *geometry, count uint32, next uint64) erro
 	c.unpublished = run{at: -1}
 	walkDir(g, count, next, entry, c.dirFault)
 	for i := 0; i < int(n) && !c.full; i++ {
-		if e, ready := entry(i); ready {
+		if e, ready := entry(i); ready && c.strict {
 			c.reserved(fmt.Sprintf("dir[%d].reserved", i), g.dirOffset+int64(i)*DirEntrySize, e.bytes(), entryFields)
 			if e.Flags != 0 {
 				off := g.dirOffset + int64(i)*DirEntrySize + entryFieldOffset("Flags")
