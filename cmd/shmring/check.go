@@ -378,7 +378,7 @@ func writeCheckText(w io.Writer, rep *checkReport) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if rep.OK {
-		fmt.Fprintf(w, "ok: %s: %d regions, %d rings, no problems\n", rep.Arena, rep.Regions, rep.Rings)
+		fmt.Fprintf(w, "ok: %s: %s, %s, no problems\n", rep.Arena, count(rep.Regions, "region"), count(rep.Rings, "ring"))
 		return
 	}
 	var where []string
@@ -402,4 +402,12 @@ func checkPlural(n int, what string) string {
 		return fmt.Sprintf("1 %s", what)
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// count is n and noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
