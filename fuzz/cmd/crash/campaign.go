@@ -539,9 +539,12 @@ func (c *campaign) collectGens(s *slot) {
 			continue
 		}
 		g := gens[gi]
-		if st, v := splitEntry(atomic.LoadUint64(&j[r%journalCap])); st == lapStream {
+		switch st, v := splitEntry(atomic.LoadUint64(&j[r%journalCap])); st {
+		case lapStream:
 			g.lap(v)
-		} else {
+		case lapEndStream:
+			g.lapEnd(v)
+		default:
 			g.add(v)
 		}
 	}

@@ -561,7 +561,12 @@ func (c *consumer) run() error {
 			// In its place among the messages; a tethered subscriber's
 			// lap is journaled too, for the verifier to fail.
 			c.missed += lap.Missed
-			err = c.append(ctx, lapEntry(lap.Missed))
+			if err = c.append(ctx, lapEntry(lap.Missed)); err == nil && c.sub != nil {
+				// And the cursor it left, which places it: the
+				// subscriber passes holes without a word, so a lap may
+				// begin past where the journal has brought it.
+				err = c.append(ctx, lapEndEntry(c.sub.Cursor()))
+			}
 		}
 		atomic.StoreUint64(&c.rec.Claim, 0) // what the call returned is journaled
 		if err == io.EOF {

@@ -51,12 +51,17 @@ package main
 //	(h) Lossy subscribers. Every generation joins at Oldest or at Newest
 //	    (drawn per generation) and records X. Its account is exact: a walk
 //	    from X moves on by one at each delivery, which must be the message
-//	    at the walk's position, and by Missed at each lap (a
-//	    *ring.LappedError, journaled in its place); a delivery at a
-//	    position a lap counted as missed is "inexact", a position neither
-//	    delivered nor counted is "lost". At io.EOF the walk is at the final
-//	    position, and the generation's SubscriberStats Missed equals the
-//	    sum its laps reported.
+//	    at the walk's position, and over Missed positions at each lap (a
+//	    *ring.LappedError, journaled in its place with the cursor it left,
+//	    C: the lap counted [C-Missed, C)); a delivery at a position a lap
+//	    counted as missed is "inexact", a position neither delivered nor
+//	    counted is "lost". At io.EOF the walk is at the final position,
+//	    and the generation's SubscriberStats Missed equals the sum its laps
+//	    reported. A subscriber passes a takeover's hole without a word, so
+//	    a lap may begin past the walk's position: the positions between
+//	    were passed silently and must be holes, as the gaps before a
+//	    delivery (the journal places a delivery by its number, a lap only
+//	    by its cursor).
 //	(i) Every message every subscriber read passes its checks (length,
 //	    CRC-32C: a torn read is "corrupt"); a lossy subscriber's peeked
 //	    message counts only if its Release did not report a lap.
@@ -102,9 +107,11 @@ type bcastProducer struct {
 
 // bcastEvent is a run of one subscriber generation's journal: N
 // deliveries of the consecutive numbers from Num, or (Lap) one lap that
-// missed Num messages.
+// missed Num messages and left the cursor at End-1 (End 0: the
+// generation died before it journaled the cursor).
 type bcastEvent struct {
 	Num uint64
+	End uint64
 	N   uint32
 	Lap bool
 }
@@ -120,6 +127,8 @@ type bcastGeneration struct {
 	Mismatch uint64 // its record's Mismatch: (h), at io.EOF
 	Events   []bcastEvent
 	Overflow bool // more events than the supervisor keeps: a failure in itself
+	// Strays counts lap-end entries that followed no lap: a failure.
+	Strays int
 }
 
 // add records a delivery of number n.
@@ -135,6 +144,17 @@ func (g *bcastGeneration) add(n uint64) {
 
 // lap records a lap that missed missed messages.
 func (g *bcastGeneration) lap(missed uint64) { g.push(bcastEvent{Num: missed, Lap: true}) }
+
+// lapEnd records the cursor the lap just recorded left.
+func (g *bcastGeneration) lapEnd(cursor uint64) {
+	if k := len(g.Events); k > 0 && g.Events[k-1].Lap && g.Events[k-1].End == 0 {
+		g.Events[k-1].End = cursor + 1
+		return
+	}
+	if !g.Overflow {
+		g.Strays++
+	}
+}
 
 // maxEvents bounds the runs kept per generation: a healthy one breaks a
 // run only at a lap or at a killed producer's gap.
@@ -348,6 +368,9 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	if g.Overflow {
 		v.problem("%s: more than %d journal runs: not checked past them", name, maxEvents)
 	}
+	if g.Strays > 0 {
+		v.problem("%s: %d lap cursors journaled after no lap", name, g.Strays)
+	}
 	if g.Join == 0 {
 		if len(g.Events) > 0 {
 			v.problem("%s: journaled %d runs without recording where it joined", name, len(g.Events))
@@ -364,14 +387,18 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	for _, e := range g.Events {
 		if e.Lap {
 			v.Laps++
+			start := v.lapStart(&w, e, say)
+			end := start + e.Num
 			if !g.Lossy {
 				v.Lost += e.Num
-				say("lapped at position %d, missing %d: a tethered subscriber", w.at, e.Num)
+				say("lapped at position %d, missing %d: a tethered subscriber", start, e.Num)
 			} else {
 				v.Missed += e.Num
-				w.laps = append(w.laps, span{w.at, w.at + e.Num})
+				if from := max(start, w.at); from < end { // sorted, disjoint (inexact laps aside)
+					w.laps = append(w.laps, span{from, end})
+				}
 			}
-			w.at += e.Num
+			w.at = max(w.at, end)
 			continue
 		}
 		v.Deliveries[kind] += uint64(e.N)
@@ -423,6 +450,33 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	if w.problems > 3 {
 		v.problem("%s: ... and %d more", name, w.problems-3)
 	}
+}
+
+// lapStart returns the position lap e began at, by the cursor it left:
+// the walk's position, or past it if the subscriber passed positions
+// silently before it (w.gaps gets them, which only holes excuse). A lap
+// that began before the walk's position counted positions delivered
+// already: inexact. A lap without its cursor (the generation died right
+// after journaling it) began at the walk's position: nothing follows it.
+func (v *bcastVerdict) lapStart(w *walk, e bcastEvent, say func(string, ...any)) uint64 {
+	if e.End == 0 {
+		return w.at
+	}
+	end := e.End - 1
+	if end < e.Num {
+		v.Inexact++
+		say("a lap of %d left the cursor at %d", e.Num, end)
+		return w.at
+	}
+	start := end - e.Num
+	switch {
+	case start > w.at:
+		w.gaps = append(w.gaps, span{w.at, start})
+	case start < w.at:
+		v.Inexact += min(w.at-start, e.Num)
+		say("a lap counted positions [%d,%d) missed, delivered or counted before", start, min(w.at, end))
+	}
+	return start
 }
 
 // deliver checks one delivery, of the message at position p, against
