@@ -19,19 +19,26 @@ package main
 //	    publish, and publishes nothing of its own; the incarnation then
 //	    records the ring's position, Base (ledger.go). Its own messages
 //	    take the positions from Base on, in order, one each, up to the
-//	    next incarnation's Base (or the ring's final position): positions
-//	    [Base_j, Base_j + n_j) hold its numbers [Start_j, Start_j + n_j),
-//	    Start_j being where it began (its Attempt then). n_j must cover
+//	    next incarnation's Base (or the ring's final position), less the
+//	    holes there: the n_j positions hold its numbers
+//	    [Start_j, Start_j + n_j), Start_j being where it began (its
+//	    Attempt then). A hole is a position a takeover published without
+//	    a message (its slot marked for it, never completed: the slot a
+//	    killed incarnation was writing, or the one its first reservation
+//	    marked if it died before it recorded its Base); the supervisor
+//	    reads them from the slots before each incarnation starts, as its
+//	    takeover will find them (takeoverHoles). n_j must cover
 //	    every number the incarnation committed ("lost" otherwise) and no
 //	    number it never offered ("unsent"):
 //	    Committed_j - Start_j <= n_j <= Attempt_j - Start_j. What a
 //	    killed incarnation's call in flight got in (published, or
 //	    completed and adopted by its successor) is a prefix of that
 //	    call's numbers ("in flight delivered"); the rest is lost to every
-//	    subscriber alike ("uncommitted"). An incarnation killed before its
-//	    Reserve returned (no Base) got nothing in. This fixes the message
-//	    at every position from the producers' records and the ring's final
-//	    position alone, whatever the subscribers saw; a subscriber that
+//	    subscriber alike ("uncommitted"). An incarnation killed before it
+//	    recorded its Base got none of its own messages in. This fixes the
+//	    message at every position from the producers' records, the holes
+//	    and the ring's final position alone, whatever the subscribers
+//	    saw; a subscriber that
 //	    took a completed, unpublished message through its slot's sequence
 //	    saw it where the successor's adoption then put it.
 //	(g) Tethered subscribers. Every tethered subscriber process (one
@@ -103,6 +110,10 @@ type bcastProducer struct {
 	// those.
 	Probed      bool
 	Unpublished uint64
+	// Holes are the positions its takeover publishes without a message
+	// (slots marked and never completed), as the supervisor read the slots
+	// before it started (takeoverHoles).
+	Holes []uint64
 }
 
 // bcastEvent is a run of one subscriber generation's journal: N
@@ -192,12 +203,12 @@ type bcastVerdict struct {
 	Uncommitted       uint64 // (f)
 	Adoptions         int    // incarnations whose takeover adopted a predecessor's completed messages
 	Adopted           uint64 // the messages they adopted
-	// Holes are positions a takeover published without a message: the
-	// last position of a killed incarnation, marked for its in-flight
-	// message and never completed (broadcast_takeover.go). Subscribers
-	// pass them; they count neither as delivered nor as lost.
+	// Holes are positions a takeover published without a message (a
+	// killed incarnation's slot marked for its in-flight message and
+	// never completed: broadcast_takeover.go) that a subscriber passed.
+	// They hold no number, and count neither as delivered nor as lost.
 	Holes       uint64
-	holes       []uint64
+	holes       []uint64 // every one below the final position, sorted
 	excused     map[uint64]bool
 	Missed      uint64 // (h): in Laps laps
 	Laps        int
@@ -236,6 +247,22 @@ func (m positionMap) of(num uint64) (uint64, bool) {
 // positions builds the map of (f) and checks each incarnation's share.
 func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 	var m positionMap
+	// The holes every takeover published, below the final position (a
+	// takeover that never ran published none).
+	for _, p := range acc.Producers {
+		for _, h := range p.Holes {
+			if h < acc.Tail {
+				v.holes = append(v.holes, h)
+			}
+		}
+	}
+	slices.Sort(v.holes)
+	v.holes = slices.Compact(v.holes)
+	holesIn := func(lo, hi uint64) uint64 { // in [lo, hi)
+		i, _ := slices.BinarySearch(v.holes, lo)
+		j, _ := slices.BinarySearch(v.holes, hi)
+		return uint64(max(0, j-i))
+	}
 	type based struct {
 		p   bcastProducer
 		pos uint64
@@ -246,8 +273,9 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("producer incarnation %d starts at number %d, below its predecessor's Attempt %d", i+1, p.Start, acc.Producers[i-1].Attempt)
 		}
 		if p.Base == 0 {
-			// Killed before its Reserve returned: nothing of its own in
-			// the ring.
+			// Killed before its Reserve returned, or before it recorded
+			// the base: nothing of its own in the ring (the slot its
+			// reservation marked is its successor's hole).
 			if p.Committed != p.Start {
 				v.problem("producer incarnation %d committed [%d,%d) without recording its base", i+1, p.Start, p.Committed)
 				v.Lost += p.Committed - p.Start
@@ -258,24 +286,24 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 		pos := p.Base - 1
 		if pos < p.Published || pos-p.Published > uint64(1)<<20 {
 			v.problem("producer incarnation %d took over at position %d, but %d were published when it started", i+1, pos, p.Published)
-		} else if pos > p.Published {
+		} else if adopted := pos - p.Published - holesIn(p.Published, pos); adopted > 0 {
 			v.Adoptions++
-			v.Adopted += pos - p.Published
+			v.Adopted += adopted
 		}
 		bs = append(bs, based{p, pos})
 	}
 	// A probed death: the next incarnation that recorded a base took over
 	// from what it left (an incarnation between them died before its
-	// Reserve returned, and adopted the same slots or none).
+	// Reserve returned, and adopted the same slots or none; or after,
+	// and its reservation is a hole).
 	for i, p := range acc.Producers {
 		if !p.Probed || i+1 == len(acc.Producers) {
 			continue
 		}
 		for _, q := range acc.Producers[i+1:] {
 			if q.Base != 0 {
-				// Its completed messages, and perhaps a hole after them
-				// (the slot it was writing when it was killed).
-				if adopted := q.Base - 1 - acc.Producers[i+1].Published; adopted != p.Unpublished && adopted != p.Unpublished+1 {
+				from := acc.Producers[i+1].Published
+				if adopted := q.Base - 1 - from - holesIn(from, q.Base-1); adopted != p.Unpublished {
 					v.problem("producer incarnation %d was killed with %d completed, unpublished messages; the takeover adopted %d",
 						i+1, p.Unpublished, adopted)
 				}
@@ -298,7 +326,9 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("producer base went back from position %d to %d", b.pos, next)
 			next = b.pos
 		}
-		n := next - b.pos
+		// Its messages are on the positions of [b.pos, next) that are
+		// no hole.
+		n := next - b.pos - holesIn(b.pos, next)
 		p := b.p
 		committed, offered := p.Committed-p.Start, p.Attempt-p.Start
 		if n < committed {
@@ -306,23 +336,35 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("stream %d: committed numbers [%d,%d) have no position (the incarnation's positions [%d,%d) end first)",
 				acc.Stream, p.Start+n, p.Committed, b.pos, next)
 		}
-		if n > offered {
+		unsent := n > offered
+		if unsent {
 			v.Unsent += n - offered
-			v.problem("stream %d: positions [%d,%d) hold no number the incarnation from %d offered (its Attempt %d)",
-				acc.Stream, b.pos+offered, next, p.Start, p.Attempt)
 			n = offered
 		}
 		if n > committed {
 			v.InFlightDelivered += n - committed
-			if i+1 < len(bs) {
-				// The last position may be a hole: the in-flight message
-				// was marked, not completed, when the incarnation died.
-				v.holes = append(v.holes, next-1)
-			}
 		}
 		v.Uncommitted += offered - max(n, committed)
-		if n > 0 {
-			m = append(m, segment{b.pos, p.Start, n})
+		// Numbers from Start, in order, on those positions.
+		num, left := p.Start, n
+		for pos := b.pos; left > 0 && pos < next; {
+			end := next
+			if j, _ := slices.BinarySearch(v.holes, pos); j < len(v.holes) && v.holes[j] < end {
+				end = v.holes[j]
+			}
+			if k := min(end-pos, left); k > 0 {
+				m = append(m, segment{pos, num, k})
+				num, left = num+k, left-k
+			}
+			pos = end + 1 // past the hole
+		}
+		if unsent {
+			from := b.pos
+			if k := len(m); k > 0 && m[k-1].pos >= b.pos {
+				from = m[k-1].pos + m[k-1].n
+			}
+			v.problem("stream %d: positions [%d,%d) hold no number the incarnation from %d offered (its Attempt %d)",
+				acc.Stream, from, next, p.Start, p.Attempt)
 		}
 	}
 	v.Positions = acc.Tail

@@ -48,7 +48,7 @@ func TestVerifyBroadcast(t *testing.T) {
 	// successor published position 53 as a hole; 94 positions.
 	holed := []bcastProducer{
 		{Start: 0, Base: 1, Committed: 50, Attempt: 60, Killed: true},
-		{Start: 60, Base: 55, Committed: 100, Attempt: 100, Published: 50},
+		{Start: 60, Base: 55, Committed: 100, Attempt: 100, Published: 50, Holes: []uint64{53}},
 	}
 	tests := []struct {
 		name      string
@@ -114,16 +114,33 @@ func TestVerifyBroadcast(t *testing.T) {
 		// counted by the lap, was "neither delivered nor missed".
 		{name: "a lap after a hole passed silently", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
 			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 64), run{70, 100})},
-			want: bcastVerdict{Positions: 94, InFlightDelivered: 4, Uncommitted: 6, Adoptions: 1, Adopted: 4, Missed: 10, Laps: 1,
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
 				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 83}}},
 		{name: "a lap after a position passed silently that is no hole", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
 			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 65), run{71, 100})},
-			want: bcastVerdict{Positions: 94, InFlightDelivered: 4, Uncommitted: 6, Adoptions: 1, Adopted: 4, Missed: 10, Laps: 1,
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
 				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 82}, Lost: 1}, problem: "positions [53,55)"},
 		{name: "a lap after a hole the ring did not count", producers: holed, tail: 94,
 			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 64), run{70, 100})},
-			want: bcastVerdict{Positions: 94, InFlightDelivered: 4, Uncommitted: 6, Adoptions: 1, Adopted: 4, Missed: 10, Laps: 1,
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
 				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 83}, Lost: 1}, problem: "positions [53,54)"},
+		// Between them, an incarnation that took over (publishing 53 as
+		// a hole) and marked its reservation's slot, 54, and was killed
+		// before it recorded its base: its successor published 54 as a
+		// hole. Both hold no number: 53 is not number 53, nor 54 number 54.
+		{name: "two holes, one of an incarnation killed before its base", tail: 94, stats: ring.Stats{Skipped: 2},
+			producers: []bcastProducer{
+				{Start: 0, Base: 1, Committed: 50, Attempt: 60, Killed: true},
+				{Start: 60, Committed: 60, Attempt: 61, Killed: true, Published: 50, Holes: []uint64{53}},
+				{Start: 61, Base: 56, Committed: 100, Attempt: 100, Published: 54, Holes: []uint64{54}},
+			},
+			gens: []bcastGeneration{tethered(run{0, 53}, run{61, 100}), lossy(run{0, 53}, lapTo(10, 65), run{71, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 8, Missed: 10, Laps: 1,
+				Generations: [2]int{1, 1}, Deliveries: [2]uint64{92, 82}}},
+		{name: "a hole's position delivered", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
+			gens: []bcastGeneration{tethered(run{0, 54}, run{60, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3,
+				Generations: [2]int{1, 0}, Deliveries: [2]uint64{94, 0}, Unsent: 1}, problem: "number 53 of stream 0, which holds no position"},
 		{name: "a lap that began before the walk's position", producers: one, tail: 100, gens: []bcastGeneration{lossy(run{0, 10}, lapTo(20, 29), run{29, 100})},
 			want:    bcastVerdict{Positions: 100, Missed: 20, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 81}, Inexact: 1},
 			problem: "a lap counted positions [9,10) missed"},
