@@ -61,8 +61,9 @@ type crashRing struct {
 	// tethered subscriber had yet to read.
 	backlog uint64
 	// probe is the supervisor's lossy subscriber on a broadcast ring
-	// (killPublish).
+	// (killPublish); view its read-only view of the ring (takeoverHoles).
 	probe *ring.Subscriber
+	view  *ring.View
 }
 
 func (r *crashRing) spsc() bool  { return r.kind == "spsc" }
@@ -230,6 +231,7 @@ func (c *campaign) run(ctx context.Context) error {
 	for _, r := range c.rings {
 		if r.probe != nil {
 			r.probe.Close()
+			r.view.Close()
 		}
 		r.recovery = r.handle.Recover()
 		r.stats = r.handle.Stats()
@@ -364,9 +366,11 @@ func (c *campaign) prepare(s *slot) {
 		atomic.StoreUint64(&rec.State, uint64(stStarting))
 		if s.ring.bcast() {
 			// No producer runs: the position is what its predecessors
-			// published, and the next one's Base less it is what it
-			// adopted.
-			p := bcastProducer{Start: start, Published: s.ring.handle.Stats().MsgsIn}
+			// published, the next one's Base less it is what it
+			// adopted, and the slots from it on say which of those are
+			// holes.
+			pub := s.ring.handle.Stats().MsgsIn
+			p := bcastProducer{Start: start, Published: pub, Holes: takeoverHoles(s.ring.view, pub)}
 			s.mu.Lock()
 			s.bprods = append(s.bprods, p)
 			s.mu.Unlock()
@@ -390,6 +394,28 @@ func (c *campaign) prepare(s *slot) {
 		s.gens = append(s.gens, g) // before the child starts: the collector reads its entries as this generation's
 		s.mu.Unlock()
 	}
+}
+
+// takeoverHoles returns the positions that the next takeover of the
+// producer side of broadcast ring v, whose published position is from,
+// will publish without a message: it walks the slots from there as
+// ring/broadcast_takeover.go does (a slot completed for its position is
+// adopted, one marked for it is a hole, anything else ends the walk). No
+// producer runs, so the slots stay as read until that takeover; one that
+// dies before it leaves them to the next, which reads the same.
+func takeoverHoles(v *ring.View, from uint64) []uint64 {
+	const writing = 1 << 63 // a broadcast slot's Seq while it is written (docs/ring.md)
+	var holes []uint64
+	for _, h := range v.Slots(from, v.Config().Slots) {
+		switch h.Seq {
+		case h.Pos + 1:
+		case (h.Pos + 1) | writing:
+			holes = append(holes, h.Pos)
+		default:
+			return holes
+		}
+	}
+	return holes
 }
 
 // ended records what broadcast slot s's reaped incarnation left: a
@@ -539,9 +565,12 @@ func (c *campaign) collectGens(s *slot) {
 			continue
 		}
 		g := gens[gi]
-		if st, v := splitEntry(atomic.LoadUint64(&j[r%journalCap])); st == lapStream {
+		switch st, v := splitEntry(atomic.LoadUint64(&j[r%journalCap])); st {
+		case lapStream:
 			g.lap(v)
-		} else {
+		case lapEndStream:
+			g.lapEnd(v)
+		default:
 			g.add(v)
 		}
 	}

@@ -33,6 +33,11 @@ const (
 	// ring.ErrPeerDead is retried: the other side's restart is on its way.
 	peerDeadRetry = 2 * time.Millisecond
 	maxBatch      = 32
+	// plantFrom is the lowest number a planted fault (-inject) takes;
+	// plantEvery how far apart a broadcast producer plants its faults
+	// (producer.run).
+	plantFrom  = 100
+	plantEvery = 256
 )
 
 // childSpec is what a child does.
@@ -328,10 +333,20 @@ func (p *producer) run() error {
 	batch := make([][]byte, 0, maxBatch)
 	// Every incarnation plants its fault once: one that a kill right
 	// after it would hide (inside that kill's allowance) is planted again.
+	// A broadcast producer plants one every plantEvery numbers instead: a
+	// subscriber reads only from its join on, and nothing makes any read
+	// a given message. A run that planted once, at number 123, passed
+	// with nobody having read it: the only subscriber attached then was
+	// the supervisor's probe (under load the subscriber processes joined
+	// after the producer had pushed hundreds of messages, at Newest or a
+	// ring back), and the producer was never killed, so it never planted
+	// again. A tethered subscriber killed before it reads one, and a lossy
+	// one lapped past it, miss it legitimately too.
 	inject := p.spec.Inject
 	if inject != "corrupt" && inject != "torn" {
 		inject = ""
 	}
+	plantAt := uint64(plantFrom)
 	// A broadcast producer's first call takes the side over with a
 	// Reserve, and the ring's position then is where its own messages
 	// start (Base: contract_broadcast.go, (f)).
@@ -357,13 +372,15 @@ func (p *producer) run() error {
 		case op < pushes:
 			n := fuzz.MessageSize(p.rng, p.spec.SlotSize)
 			m := fuzz.EncodeMessage(store[0], stream, seq, n)
-			if inject != "" && seq >= 100 {
+			if inject != "" && seq >= plantAt {
 				if inject == "torn" {
 					tear(m, stream, seq)
 				} else {
 					m[n-5] ^= 0x40 // after the checksum: a corrupt message
 				}
-				inject = ""
+				if plantAt = seq + plantEvery; !p.bcast {
+					inject = ""
+				}
 			}
 			atomic.StoreUint64(&p.rec.Attempt, seq+1) // before the call: it may push seq
 			p.st.set(stPush)
@@ -544,7 +561,12 @@ func (c *consumer) run() error {
 			// In its place among the messages; a tethered subscriber's
 			// lap is journaled too, for the verifier to fail.
 			c.missed += lap.Missed
-			err = c.append(ctx, lapEntry(lap.Missed))
+			if err = c.append(ctx, lapEntry(lap.Missed)); err == nil && c.sub != nil {
+				// And the cursor it left, which places it: the
+				// subscriber passes holes without a word, so a lap may
+				// begin past where the journal has brought it.
+				err = c.append(ctx, lapEndEntry(c.sub.Cursor()))
+			}
 		}
 		atomic.StoreUint64(&c.rec.Claim, 0) // what the call returned is journaled
 		if err == io.EOF {
@@ -602,7 +624,7 @@ func (c *consumer) check(m []byte) (stream uint32, seq uint64, err error) {
 // accept journals message seq of stream, which check said is corrupt if
 // err != nil; see receive.
 func (c *consumer) accept(ctx context.Context, stream uint32, seq uint64, err error, held bool) error {
-	if err == nil && c.inject == "reorder" && seq >= 100 && !held {
+	if err == nil && c.inject == "reorder" && seq >= plantFrom && !held {
 		// Held back until the next message is in: the two come out of
 		// order, as if the ring had swapped them.
 		c.inject, c.stash = "", journalEntry(stream, seq)+1
@@ -621,7 +643,7 @@ func (c *consumer) accept(ctx context.Context, stream uint32, seq uint64, err er
 		c.last[stream] = seq
 	}
 	e := journalEntry(stream, seq)
-	if seq >= 100 {
+	if seq >= plantFrom {
 		switch c.inject {
 		case "drop": // a message received and never recorded: lost
 			c.inject = ""

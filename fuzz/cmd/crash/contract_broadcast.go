@@ -19,19 +19,26 @@ package main
 //	    publish, and publishes nothing of its own; the incarnation then
 //	    records the ring's position, Base (ledger.go). Its own messages
 //	    take the positions from Base on, in order, one each, up to the
-//	    next incarnation's Base (or the ring's final position): positions
-//	    [Base_j, Base_j + n_j) hold its numbers [Start_j, Start_j + n_j),
-//	    Start_j being where it began (its Attempt then). n_j must cover
+//	    next incarnation's Base (or the ring's final position), less the
+//	    holes there: the n_j positions hold its numbers
+//	    [Start_j, Start_j + n_j), Start_j being where it began (its
+//	    Attempt then). A hole is a position a takeover published without
+//	    a message (its slot marked for it, never completed: the slot a
+//	    killed incarnation was writing, or the one its first reservation
+//	    marked if it died before it recorded its Base); the supervisor
+//	    reads them from the slots before each incarnation starts, as its
+//	    takeover will find them (takeoverHoles). n_j must cover
 //	    every number the incarnation committed ("lost" otherwise) and no
 //	    number it never offered ("unsent"):
 //	    Committed_j - Start_j <= n_j <= Attempt_j - Start_j. What a
 //	    killed incarnation's call in flight got in (published, or
 //	    completed and adopted by its successor) is a prefix of that
 //	    call's numbers ("in flight delivered"); the rest is lost to every
-//	    subscriber alike ("uncommitted"). An incarnation killed before its
-//	    Reserve returned (no Base) got nothing in. This fixes the message
-//	    at every position from the producers' records and the ring's final
-//	    position alone, whatever the subscribers saw; a subscriber that
+//	    subscriber alike ("uncommitted"). An incarnation killed before it
+//	    recorded its Base got none of its own messages in. This fixes the
+//	    message at every position from the producers' records, the holes
+//	    and the ring's final position alone, whatever the subscribers
+//	    saw; a subscriber that
 //	    took a completed, unpublished message through its slot's sequence
 //	    saw it where the successor's adoption then put it.
 //	(g) Tethered subscribers. Every tethered subscriber process (one
@@ -51,12 +58,17 @@ package main
 //	(h) Lossy subscribers. Every generation joins at Oldest or at Newest
 //	    (drawn per generation) and records X. Its account is exact: a walk
 //	    from X moves on by one at each delivery, which must be the message
-//	    at the walk's position, and by Missed at each lap (a
-//	    *ring.LappedError, journaled in its place); a delivery at a
-//	    position a lap counted as missed is "inexact", a position neither
-//	    delivered nor counted is "lost". At io.EOF the walk is at the final
-//	    position, and the generation's SubscriberStats Missed equals the
-//	    sum its laps reported.
+//	    at the walk's position, and over Missed positions at each lap (a
+//	    *ring.LappedError, journaled in its place with the cursor it left,
+//	    C: the lap counted [C-Missed, C)); a delivery at a position a lap
+//	    counted as missed is "inexact", a position neither delivered nor
+//	    counted is "lost". At io.EOF the walk is at the final position,
+//	    and the generation's SubscriberStats Missed equals the sum its laps
+//	    reported. A subscriber passes a takeover's hole without a word, so
+//	    a lap may begin past the walk's position: the positions between
+//	    were passed silently and must be holes, as the gaps before a
+//	    delivery (the journal places a delivery by its number, a lap only
+//	    by its cursor).
 //	(i) Every message every subscriber read passes its checks (length,
 //	    CRC-32C: a torn read is "corrupt"); a lossy subscriber's peeked
 //	    message counts only if its Release did not report a lap.
@@ -98,13 +110,19 @@ type bcastProducer struct {
 	// those.
 	Probed      bool
 	Unpublished uint64
+	// Holes are the positions its takeover publishes without a message
+	// (slots marked and never completed), as the supervisor read the slots
+	// before it started (takeoverHoles).
+	Holes []uint64
 }
 
 // bcastEvent is a run of one subscriber generation's journal: N
 // deliveries of the consecutive numbers from Num, or (Lap) one lap that
-// missed Num messages.
+// missed Num messages and left the cursor at End-1 (End 0: the
+// generation died before it journaled the cursor).
 type bcastEvent struct {
 	Num uint64
+	End uint64
 	N   uint32
 	Lap bool
 }
@@ -120,6 +138,8 @@ type bcastGeneration struct {
 	Mismatch uint64 // its record's Mismatch: (h), at io.EOF
 	Events   []bcastEvent
 	Overflow bool // more events than the supervisor keeps: a failure in itself
+	// Strays counts lap-end entries that followed no lap: a failure.
+	Strays int
 }
 
 // add records a delivery of number n.
@@ -135,6 +155,17 @@ func (g *bcastGeneration) add(n uint64) {
 
 // lap records a lap that missed missed messages.
 func (g *bcastGeneration) lap(missed uint64) { g.push(bcastEvent{Num: missed, Lap: true}) }
+
+// lapEnd records the cursor the lap just recorded left.
+func (g *bcastGeneration) lapEnd(cursor uint64) {
+	if k := len(g.Events); k > 0 && g.Events[k-1].Lap && g.Events[k-1].End == 0 {
+		g.Events[k-1].End = cursor + 1
+		return
+	}
+	if !g.Overflow {
+		g.Strays++
+	}
+}
 
 // maxEvents bounds the runs kept per generation: a healthy one breaks a
 // run only at a lap or at a killed producer's gap.
@@ -172,12 +203,12 @@ type bcastVerdict struct {
 	Uncommitted       uint64 // (f)
 	Adoptions         int    // incarnations whose takeover adopted a predecessor's completed messages
 	Adopted           uint64 // the messages they adopted
-	// Holes are positions a takeover published without a message: the
-	// last position of a killed incarnation, marked for its in-flight
-	// message and never completed (broadcast_takeover.go). Subscribers
-	// pass them; they count neither as delivered nor as lost.
+	// Holes are positions a takeover published without a message (a
+	// killed incarnation's slot marked for its in-flight message and
+	// never completed: broadcast_takeover.go) that a subscriber passed.
+	// They hold no number, and count neither as delivered nor as lost.
 	Holes       uint64
-	holes       []uint64
+	holes       []uint64 // every one below the final position, sorted
 	excused     map[uint64]bool
 	Missed      uint64 // (h): in Laps laps
 	Laps        int
@@ -216,6 +247,22 @@ func (m positionMap) of(num uint64) (uint64, bool) {
 // positions builds the map of (f) and checks each incarnation's share.
 func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 	var m positionMap
+	// The holes every takeover published, below the final position (a
+	// takeover that never ran published none).
+	for _, p := range acc.Producers {
+		for _, h := range p.Holes {
+			if h < acc.Tail {
+				v.holes = append(v.holes, h)
+			}
+		}
+	}
+	slices.Sort(v.holes)
+	v.holes = slices.Compact(v.holes)
+	holesIn := func(lo, hi uint64) uint64 { // in [lo, hi)
+		i, _ := slices.BinarySearch(v.holes, lo)
+		j, _ := slices.BinarySearch(v.holes, hi)
+		return uint64(max(0, j-i))
+	}
 	type based struct {
 		p   bcastProducer
 		pos uint64
@@ -226,8 +273,9 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("producer incarnation %d starts at number %d, below its predecessor's Attempt %d", i+1, p.Start, acc.Producers[i-1].Attempt)
 		}
 		if p.Base == 0 {
-			// Killed before its Reserve returned: nothing of its own in
-			// the ring.
+			// Killed before its Reserve returned, or before it recorded
+			// the base: nothing of its own in the ring (the slot its
+			// reservation marked is its successor's hole).
 			if p.Committed != p.Start {
 				v.problem("producer incarnation %d committed [%d,%d) without recording its base", i+1, p.Start, p.Committed)
 				v.Lost += p.Committed - p.Start
@@ -238,24 +286,24 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 		pos := p.Base - 1
 		if pos < p.Published || pos-p.Published > uint64(1)<<20 {
 			v.problem("producer incarnation %d took over at position %d, but %d were published when it started", i+1, pos, p.Published)
-		} else if pos > p.Published {
+		} else if adopted := pos - p.Published - holesIn(p.Published, pos); adopted > 0 {
 			v.Adoptions++
-			v.Adopted += pos - p.Published
+			v.Adopted += adopted
 		}
 		bs = append(bs, based{p, pos})
 	}
 	// A probed death: the next incarnation that recorded a base took over
 	// from what it left (an incarnation between them died before its
-	// Reserve returned, and adopted the same slots or none).
+	// Reserve returned, and adopted the same slots or none; or after,
+	// and its reservation is a hole).
 	for i, p := range acc.Producers {
 		if !p.Probed || i+1 == len(acc.Producers) {
 			continue
 		}
 		for _, q := range acc.Producers[i+1:] {
 			if q.Base != 0 {
-				// Its completed messages, and perhaps a hole after them
-				// (the slot it was writing when it was killed).
-				if adopted := q.Base - 1 - acc.Producers[i+1].Published; adopted != p.Unpublished && adopted != p.Unpublished+1 {
+				from := acc.Producers[i+1].Published
+				if adopted := q.Base - 1 - from - holesIn(from, q.Base-1); adopted != p.Unpublished {
 					v.problem("producer incarnation %d was killed with %d completed, unpublished messages; the takeover adopted %d",
 						i+1, p.Unpublished, adopted)
 				}
@@ -278,7 +326,9 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("producer base went back from position %d to %d", b.pos, next)
 			next = b.pos
 		}
-		n := next - b.pos
+		// Its messages are on the positions of [b.pos, next) that are
+		// no hole.
+		n := next - b.pos - holesIn(b.pos, next)
 		p := b.p
 		committed, offered := p.Committed-p.Start, p.Attempt-p.Start
 		if n < committed {
@@ -286,23 +336,35 @@ func (v *bcastVerdict) positions(acc *bcastAccount) positionMap {
 			v.problem("stream %d: committed numbers [%d,%d) have no position (the incarnation's positions [%d,%d) end first)",
 				acc.Stream, p.Start+n, p.Committed, b.pos, next)
 		}
-		if n > offered {
+		unsent := n > offered
+		if unsent {
 			v.Unsent += n - offered
-			v.problem("stream %d: positions [%d,%d) hold no number the incarnation from %d offered (its Attempt %d)",
-				acc.Stream, b.pos+offered, next, p.Start, p.Attempt)
 			n = offered
 		}
 		if n > committed {
 			v.InFlightDelivered += n - committed
-			if i+1 < len(bs) {
-				// The last position may be a hole: the in-flight message
-				// was marked, not completed, when the incarnation died.
-				v.holes = append(v.holes, next-1)
-			}
 		}
 		v.Uncommitted += offered - max(n, committed)
-		if n > 0 {
-			m = append(m, segment{b.pos, p.Start, n})
+		// Numbers from Start, in order, on those positions.
+		num, left := p.Start, n
+		for pos := b.pos; left > 0 && pos < next; {
+			end := next
+			if j, _ := slices.BinarySearch(v.holes, pos); j < len(v.holes) && v.holes[j] < end {
+				end = v.holes[j]
+			}
+			if k := min(end-pos, left); k > 0 {
+				m = append(m, segment{pos, num, k})
+				num, left = num+k, left-k
+			}
+			pos = end + 1 // past the hole
+		}
+		if unsent {
+			from := b.pos
+			if k := len(m); k > 0 && m[k-1].pos >= b.pos {
+				from = m[k-1].pos + m[k-1].n
+			}
+			v.problem("stream %d: positions [%d,%d) hold no number the incarnation from %d offered (its Attempt %d)",
+				acc.Stream, from, next, p.Start, p.Attempt)
 		}
 	}
 	v.Positions = acc.Tail
@@ -348,6 +410,9 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	if g.Overflow {
 		v.problem("%s: more than %d journal runs: not checked past them", name, maxEvents)
 	}
+	if g.Strays > 0 {
+		v.problem("%s: %d lap cursors journaled after no lap", name, g.Strays)
+	}
 	if g.Join == 0 {
 		if len(g.Events) > 0 {
 			v.problem("%s: journaled %d runs without recording where it joined", name, len(g.Events))
@@ -364,14 +429,18 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	for _, e := range g.Events {
 		if e.Lap {
 			v.Laps++
+			start := v.lapStart(&w, e, say)
+			end := start + e.Num
 			if !g.Lossy {
 				v.Lost += e.Num
-				say("lapped at position %d, missing %d: a tethered subscriber", w.at, e.Num)
+				say("lapped at position %d, missing %d: a tethered subscriber", start, e.Num)
 			} else {
 				v.Missed += e.Num
-				w.laps = append(w.laps, span{w.at, w.at + e.Num})
+				if from := max(start, w.at); from < end { // sorted, disjoint (inexact laps aside)
+					w.laps = append(w.laps, span{from, end})
+				}
 			}
-			w.at += e.Num
+			w.at = max(w.at, end)
 			continue
 		}
 		v.Deliveries[kind] += uint64(e.N)
@@ -423,6 +492,33 @@ func (v *bcastVerdict) generation(g *bcastGeneration, m positionMap, acc *bcastA
 	if w.problems > 3 {
 		v.problem("%s: ... and %d more", name, w.problems-3)
 	}
+}
+
+// lapStart returns the position lap e began at, by the cursor it left:
+// the walk's position, or past it if the subscriber passed positions
+// silently before it (w.gaps gets them, which only holes excuse). A lap
+// that began before the walk's position counted positions delivered
+// already: inexact. A lap without its cursor (the generation died right
+// after journaling it) began at the walk's position: nothing follows it.
+func (v *bcastVerdict) lapStart(w *walk, e bcastEvent, say func(string, ...any)) uint64 {
+	if e.End == 0 {
+		return w.at
+	}
+	end := e.End - 1
+	if end < e.Num {
+		v.Inexact++
+		say("a lap of %d left the cursor at %d", e.Num, end)
+		return w.at
+	}
+	start := end - e.Num
+	switch {
+	case start > w.at:
+		w.gaps = append(w.gaps, span{w.at, start})
+	case start < w.at:
+		v.Inexact += min(w.at-start, e.Num)
+		say("a lap counted positions [%d,%d) missed, delivered or counted before", start, min(w.at, end))
+	}
+	return start
 }
 
 // deliver checks one delivery, of the message at position p, against

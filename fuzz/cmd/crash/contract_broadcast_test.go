@@ -12,14 +12,20 @@ import (
 // counts.
 func TestVerifyBroadcast(t *testing.T) {
 	// A generation's journal is runs: deliveries of [from, to), or a lap
-	// of from messages (lap).
+	// of from messages (lap), journaled with the cursor it left (lapTo:
+	// to is that cursor with bit 63 set).
 	type run struct{ from, to uint64 }
+	const lapCursor = 1 << 63
 	lap := func(m uint64) run { return run{m, 0} }
+	lapTo := func(m, cursor uint64) run { return run{m, lapCursor | cursor} }
 	gen := func(lossy bool, join uint64, clean bool, runs ...run) bcastGeneration {
 		g := bcastGeneration{Lossy: lossy, Join: join + 1, Clean: clean}
 		for _, r := range runs {
-			if r.to == 0 && r.from > 0 {
+			if r.to == 0 && r.from > 0 || r.to&lapCursor != 0 {
 				g.lap(r.from)
+				if r.to&lapCursor != 0 {
+					g.lapEnd(r.to &^ lapCursor)
+				}
 				continue
 			}
 			for n := r.from; n < r.to; n++ {
@@ -37,6 +43,12 @@ func TestVerifyBroadcast(t *testing.T) {
 	killed := []bcastProducer{
 		{Start: 0, Base: 1, Committed: 50, Attempt: 60, Killed: true},
 		{Start: 60, Base: 54, Committed: 100, Attempt: 100, Published: 50},
+	}
+	// The same, with 50..52 completed and 53 marked, not completed: its
+	// successor published position 53 as a hole; 94 positions.
+	holed := []bcastProducer{
+		{Start: 0, Base: 1, Committed: 50, Attempt: 60, Killed: true},
+		{Start: 60, Base: 55, Committed: 100, Attempt: 100, Published: 50, Holes: []uint64{53}},
 	}
 	tests := []struct {
 		name      string
@@ -94,6 +106,50 @@ func TestVerifyBroadcast(t *testing.T) {
 		{name: "a lap that counted one too few", producers: one, tail: 100, gens: []bcastGeneration{lossy(run{0, 10}, lap(19), run{30, 100})},
 			want:    bcastVerdict{Positions: 100, Missed: 19, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 80}, Lost: 1},
 			problem: "positions [29,30)"},
+		{name: "a lap at its cursor", producers: one, tail: 100, gens: []bcastGeneration{lossy(run{0, 10}, lapTo(20, 30), run{30, 100})},
+			want: bcastVerdict{Positions: 100, Missed: 20, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 80}}},
+		// The campaign's false loss: a hole (the killed producer's last
+		// position, 53), passed silently, then a lap from 54. Placed at
+		// the walk's position, 53, the lap ended at 63, and position 63,
+		// counted by the lap, was "neither delivered nor missed".
+		{name: "a lap after a hole passed silently", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
+			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 64), run{70, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
+				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 83}}},
+		{name: "a lap after a position passed silently that is no hole", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
+			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 65), run{71, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
+				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 82}, Lost: 1}, problem: "positions [53,55)"},
+		{name: "a lap after a hole the ring did not count", producers: holed, tail: 94,
+			gens: []bcastGeneration{lossy(run{0, 53}, lapTo(10, 64), run{70, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3, Missed: 10, Laps: 1,
+				Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 83}, Lost: 1}, problem: "positions [53,54)"},
+		// Between them, an incarnation that took over (publishing 53 as
+		// a hole) and marked its reservation's slot, 54, and was killed
+		// before it recorded its base: its successor published 54 as a
+		// hole. Both hold no number: 53 is not number 53, nor 54 number 54.
+		{name: "two holes, one of an incarnation killed before its base", tail: 94, stats: ring.Stats{Skipped: 2},
+			producers: []bcastProducer{
+				{Start: 0, Base: 1, Committed: 50, Attempt: 60, Killed: true},
+				{Start: 60, Committed: 60, Attempt: 61, Killed: true, Published: 50, Holes: []uint64{53}},
+				{Start: 61, Base: 56, Committed: 100, Attempt: 100, Published: 54, Holes: []uint64{54}},
+			},
+			gens: []bcastGeneration{tethered(run{0, 53}, run{61, 100}), lossy(run{0, 53}, lapTo(10, 65), run{71, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 8, Missed: 10, Laps: 1,
+				Generations: [2]int{1, 1}, Deliveries: [2]uint64{92, 82}}},
+		{name: "a hole's position delivered", producers: holed, tail: 94, stats: ring.Stats{Skipped: 1},
+			gens: []bcastGeneration{tethered(run{0, 54}, run{60, 100})},
+			want: bcastVerdict{Positions: 94, InFlightDelivered: 3, Uncommitted: 7, Adoptions: 1, Adopted: 3,
+				Generations: [2]int{1, 0}, Deliveries: [2]uint64{94, 0}, Unsent: 1}, problem: "number 53 of stream 0, which holds no position"},
+		{name: "a lap that began before the walk's position", producers: one, tail: 100, gens: []bcastGeneration{lossy(run{0, 10}, lapTo(20, 29), run{29, 100})},
+			want:    bcastVerdict{Positions: 100, Missed: 20, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 81}, Inexact: 1},
+			problem: "a lap counted positions [9,10) missed"},
+		{name: "killed between a lap and its cursor", producers: one, tail: 100, gens: []bcastGeneration{gen(true, 0, false, run{0, 10}, lap(20))},
+			want: bcastVerdict{Positions: 100, Missed: 20, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 10}}},
+		{name: "a lap cursor after no lap", producers: one, tail: 100,
+			gens:    []bcastGeneration{func() bcastGeneration { g := lossy(run{0, 100}); g.lapEnd(100); return g }()},
+			want:    bcastVerdict{Positions: 100, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 100}},
+			problem: "lap cursors journaled after no lap"},
 		{name: "stats' Missed at odds with the laps", producers: one, tail: 100,
 			gens:    []bcastGeneration{func() bcastGeneration { g := lossy(run{0, 10}, lap(20), run{30, 100}); g.Mismatch = 1; return g }()},
 			want:    bcastVerdict{Positions: 100, Missed: 20, Laps: 1, Generations: [2]int{0, 1}, Deliveries: [2]uint64{0, 80}, Inexact: 1},

@@ -48,7 +48,11 @@ package main
 //
 // A broadcast subscriber journals the same way, and also each lap (a
 // lossy subscriber's *ring.LappedError) as the entry lapEntry(Missed),
-// in its place among the messages. Right after Subscribe returns it
+// in its place among the messages, followed by lapEndEntry(cursor), the
+// cursor the lap left (Subscriber.Cursor): the position after the last
+// one it counted. The walk of contract_broadcast.go cannot find where a
+// lap began from the entries before it, because a subscriber passes
+// holes silently. Right after Subscribe returns it
 // stores Join = 1 + its cursor (the ring position of the first message
 // it will read), before it journals anything; at io.EOF it stores
 // Mismatch, the difference between the Missed its SubscriberStats count
@@ -72,6 +76,9 @@ const (
 	// lapStream is the stream of a journal entry that records a lap
 	// (lapEntry): no producer slot has this number.
 	lapStream = 1<<(64-seqBits) - 1
+	// lapEndStream is the stream of the entry that follows a lap's
+	// (lapEndEntry).
+	lapEndStream = lapStream - 1
 )
 
 // ledgerHeader opens the region.
@@ -179,6 +186,9 @@ func splitEntry(e uint64) (stream uint32, seq uint64) { return uint32(e >> seqBi
 
 // lapEntry records a lap that missed missed messages.
 func lapEntry(missed uint64) uint64 { return journalEntry(lapStream, missed) }
+
+// lapEndEntry records the cursor a lap left.
+func lapEndEntry(cursor uint64) uint64 { return journalEntry(lapEndStream, cursor) }
 
 // ledgerGeometry is the shape of a ledger; the supervisor passes it to
 // every child, which checks it against the header.

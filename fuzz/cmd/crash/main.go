@@ -257,6 +257,9 @@ func (c *campaign) setup(path string) error {
 			if r.probe, err = ring.Subscribe(a, s.name, ring.SubscribeOptions{Lossy: true}); err != nil {
 				return fail(err)
 			}
+			if r.view, err = ring.OpenView(a, s.name); err != nil {
+				return fail(err)
+			}
 		}
 		for range s.producers {
 			sl := &slot{role: "producer", idx: len(c.producers), ring: r}
