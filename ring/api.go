@@ -114,7 +114,10 @@ type Stats struct {
 	// Both are ring-wide and exact; MsgsIn and MsgsOut count skipped and
 	// redelivered positions too. On a broadcast ring Skipped counts the
 	// holes takeovers published: positions a dead (or paused) producer had
-	// marked and not completed, which subscribers pass.
+	// marked and not completed, which subscribers pass. It is an upper
+	// bound, not exact: a takeover counts its holes just before it
+	// publishes them, so one killed in between counts them, and its
+	// successor again.
 	Skipped, Redelivered uint64
 	// NotEmptyWaiters and NotFullWaiters are the futex registrations of
 	// sleeping consumers and producers. Non-zero on an idle ring whose

@@ -40,9 +40,20 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 		k++
 	}
 	if k > 0 {
+		// Counted before they are published, so that a takeover killed
+		// between the two leaves Stats.Skipped over the holes published
+		// (the next takeover counts the same slots again), never under:
+		// every hole a subscriber passes is within Skipped. Taken back if
+		// the publish fails.
+		if holes > 0 {
+			atomic.AddUint64(&b.hdr.Skipped, holes) // Stats.Skipped: positions published without a message
+		}
 		// CAS: publishes the adopted slots, and fails if a CloseWrite (or
 		// another producer) got there first.
 		if !atomic.CompareAndSwapUint64(&b.prod.Pos, cur, cur+k) {
+			if holes > 0 {
+				atomic.AddUint64(&b.hdr.Skipped, -holes) // not published by us
+			}
 			now := atomic.LoadUint64(&b.prod.Pos)
 			if now&closedBit != 0 {
 				return ErrClosed
@@ -53,9 +64,6 @@ func (b *Broadcast) resyncProd(cur uint64) error {
 			return corruptf("producer position changed while adopting %d unpublished slots", k)
 		}
 		t += k
-		if holes > 0 {
-			atomic.AddUint64(&b.hdr.Skipped, holes) // Stats.Skipped: positions published without a message
-		}
 		b.notEmpty.notify(0, b.peer)
 	}
 	if p.dead == nil {
