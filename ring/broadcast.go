@@ -237,7 +237,10 @@ func (b *Broadcast) publish(next, n, nbytes uint64) error {
 		}
 	}
 	p.tail = next
-	b.addIn(&p.pend, n, nbytes)
+	b.cnt.addIn(n, nbytes)
+	if p.pend.tick() {
+		b.slowIn()
+	}
 	// Every sleeping subscriber wants every message: wake them all.
 	b.notEmpty.notify(0, b.peer)
 	return nil

@@ -64,11 +64,16 @@ type core struct {
 	// nil for kinds whose handle is shared by goroutines (MPMC), which
 	// use locked adds (countIn, countOut).
 	pendIn, pendOut *pending
+	// cnt is where the single-threaded sides count: the handle's own
+	// entry, or spill while the handle's entry is shared (pending),
+	// allocated then (a pointer: the handle's hot state keeps its size).
+	cnt, spill *peerEntry
 }
 
 // bind ties the core to the kind that embeds it.
 func (c *core) bind(k ringKind, ops kindOps, pendIn, pendOut *pending) {
 	c.kind, c.ops, c.pendIn, c.pendOut = k, ops, pendIn, pendOut
+	c.cnt = c.spillEntry() // until setPeer: counts nowhere shared
 }
 
 // maxRetries bounds every CAS retry loop on a shared word: legitimate
@@ -92,8 +97,21 @@ func (c *core) layout(mem []byte, g geometry) {
 }
 
 // setPeer makes entry e (index i; 0: the shared overflow entry, or a
-// private one after release) the handle's.
-func (c *core) setPeer(e *peerEntry, i int) { c.peer, c.peerIdx = e, i }
+// private one after release) the handle's, and points the single-threaded
+// sides' counting at it, or at the spill entry if it is shared (pending).
+// Their next operation takes the slow path, which sets their pace.
+func (c *core) setPeer(e *peerEntry, i int) {
+	c.peer, c.peerIdx = e, i
+	c.cnt = e
+	if i == 0 {
+		c.cnt = c.spillEntry()
+	}
+	for _, p := range [...]*pending{c.pendIn, c.pendOut} {
+		if p != nil {
+			p.left = 1 // the next operation sets the pace (beatAfter)
+		}
+	}
+}
 
 func (c *core) peerAt(i int) *peerEntry {
 	off := c.g.peersOff + uint64(i)*c.g.peerStride // i < peers: inside the table
@@ -265,21 +283,26 @@ func (c *core) Stats() Stats {
 	return s
 }
 
-// pending is what a single-threaded side (an SPSC producer or consumer, a
-// broadcast producer, a subscriber) keeps between heartbeats: the
-// operations since it last recorded its activity.
+// pending is a single-threaded side's (an SPSC producer or consumer, a
+// broadcast producer, a subscriber) counting state.
 //
-// Its counters themselves are not batched: every operation adds to its
-// peer entry's words at once (addIn, addOut, countEmpty), so a monitor
-// sees every message and byte as soon as the operation returns. That costs
-// one load and one plain store per word, with no locked instruction: the
-// side is the only writer of those words of its entry (the producer
-// side's and the consumer side's words are separate, and each side runs
-// on one goroutine at a time), so the read-modify-write needs no
-// atomicity, only a store that is not torn (storeCounter). A handle on the
-// shared overflow entry 0, which several handles write, takes locked adds.
+// Its counters are not batched: every operation adds to its peer entry's
+// words before it returns (peerEntry.addIn, addOut: counter_plain.go), so a monitor
+// sees every message and byte at once. The side is the only writer of
+// those words of its entry (the producer side's and the consumer side's
+// words are separate, and each side runs on one goroutine at a time), so
+// the add needs no locked instruction, only a store that is not torn: a
+// plain add to memory, which the compiler inlines into the hot path. A
+// handle whose entry is shared (the overflow entry 0, which several
+// handles write; or the private entry after release) adds to its private
+// spill entry instead, and its every operation takes the slow path, which
+// moves the spill into the shared entry with locked adds: exact there too.
 type pending struct {
-	ops uint32
+	// left counts down the operations until the slow path runs next:
+	// beatEvery of them on an entry of its own, 1 on a shared one (0:
+	// not set yet, which the first operation's decrement wraps: setPeer
+	// sets it). ops counts the operations since the last heartbeat.
+	left, ops uint32
 }
 
 // beatEvery is how many operations a single-threaded side makes between
@@ -287,45 +310,74 @@ type pending struct {
 // the VMs measured) every 64 operations rather than on each.
 const beatEvery = 64
 
-// addIn and addOut count an operation of a single-threaded side that
-// moved n messages of nbytes (see pending), and record its activity every
-// beatEvery operations.
-func (c *core) addIn(p *pending, n, nbytes uint64) {
-	e := c.peer
-	if c.peerIdx == 0 {
-		addShared(&e.MsgsIn, &e.BytesIn, n, nbytes)
-	} else {
-		storeCounter(&e.MsgsIn, atomic.LoadUint64(&e.MsgsIn)+n)
-		storeCounter(&e.BytesIn, atomic.LoadUint64(&e.BytesIn)+nbytes)
-	}
-	if p.ops++; p.ops >= beatEvery {
-		c.beatAfter(p)
-	}
+// tick counts an operation and reports whether the slow path is due
+// (slowIn, slowOut). A hot path counts with
+//
+//	c.cnt.addIn(n, nbytes) // (addOut)
+//	if p.tick() {
+//		c.slowIn() // (slowOut)
+//	}
+//
+// which inlines whole (as one function holding both it would not).
+func (p *pending) tick() bool {
+	p.left--
+	return p.left == 0
 }
 
-func (c *core) addOut(p *pending, n, nbytes uint64) {
-	e := c.peer
-	if c.peerIdx == 0 {
-		addShared(&e.MsgsOut, &e.BytesOut, n, nbytes)
-	} else {
-		storeCounter(&e.MsgsOut, atomic.LoadUint64(&e.MsgsOut)+n)
-		storeCounter(&e.BytesOut, atomic.LoadUint64(&e.BytesOut)+nbytes)
+// slowIn and slowOut are the rare path of the counting: move a shared
+// entry's spill into it, and record the side's activity every beatEvery
+// operations.
+func (c *core) slowIn() {
+	p := c.pendIn
+	if c.cnt == c.spill {
+		s := c.spill
+		spillInto(&c.peer.MsgsIn, &s.MsgsIn)
+		spillInto(&c.peer.BytesIn, &s.BytesIn)
 	}
-	if p.ops++; p.ops >= beatEvery {
-		c.beatAfter(p)
-	}
+	c.beatAfter(p)
 }
 
-// addShared counts into an entry other handles write too.
-func addShared(msgs, bytes *uint64, n, nbytes uint64) {
-	atomic.AddUint64(msgs, n)
-	atomic.AddUint64(bytes, nbytes)
+func (c *core) slowOut() {
+	p := c.pendOut
+	if c.cnt == c.spill {
+		s := c.spill
+		spillInto(&c.peer.MsgsOut, &s.MsgsOut)
+		spillInto(&c.peer.BytesOut, &s.BytesOut)
+		spillInto(&c.peer.EmptyEvents, &s.EmptyEvents)
+	}
+	c.beatAfter(p)
 }
 
-// beatAfter records the side's activity and restarts its count.
+// beatAfter sets the countdown, and records the side's activity once
+// beatEvery operations have passed since it last did.
 func (c *core) beatAfter(p *pending) {
-	p.ops = 0
-	c.beat()
+	if c.cnt == c.spill {
+		p.ops++
+		p.left = 1
+	} else {
+		p.ops += beatEvery
+		p.left = beatEvery
+	}
+	if p.ops >= beatEvery {
+		p.ops = 0
+		c.beat()
+	}
+}
+
+// spillEntry returns the handle's spill entry, allocated on first use.
+func (c *core) spillEntry() *peerEntry {
+	if c.spill == nil {
+		c.spill = new(peerEntry)
+	}
+	return c.spill
+}
+
+// spillInto adds a private spill word to the shared entry's and clears it.
+func spillInto(shared, spill *uint64) {
+	if v := atomic.LoadUint64(spill); v != 0 {
+		atomic.AddUint64(shared, v)
+		atomic.StoreUint64(spill, 0)
+	}
 }
 
 // countIn and countOut record messages produced and consumed by a kind
@@ -365,26 +417,43 @@ func (c *core) countedBatch(msgs [][]byte, n int, err error) (int, error) {
 }
 
 func (c *core) countEmpty() {
-	if c.pendOut != nil && c.peerIdx != 0 { // a single-threaded consumer side's own word
-		e := c.peer
-		storeCounter(&e.EmptyEvents, atomic.LoadUint64(&e.EmptyEvents)+1)
+	if p := c.pendOut; p != nil { // a single-threaded consumer side
+		c.cnt.addEmpty()
+		if c.cnt == c.spill {
+			c.slowOut()
+		}
 		return
 	}
 	atomic.AddUint64(&c.peer.EmptyEvents, 1)
 }
 
-// flushIn and flushOut record the side's activity if it made operations
-// since it last did, before it sleeps and when the handle is released:
-// its counters are published by each operation already.
+// flushIn and flushOut, before the side sleeps and when the handle is
+// released: a shared entry's spill moves into it, and the activity is
+// recorded if the side made operations since it last was.
 func (c *core) flushIn() {
-	if p := c.pendIn; p != nil && p.ops != 0 {
-		c.beatAfter(p)
+	if p := c.pendIn; p != nil {
+		c.flushSide(p, c.slowIn)
 	}
 }
 
 func (c *core) flushOut() {
-	if p := c.pendOut; p != nil && p.ops != 0 {
-		c.beatAfter(p)
+	if p := c.pendOut; p != nil {
+		c.flushSide(p, c.slowOut)
+	}
+}
+
+func (c *core) flushSide(p *pending, slow func()) {
+	if c.cnt == c.spill {
+		// The spill moved at each operation already (left is 1).
+		if p.ops != 0 {
+			p.ops = beatEvery - 1 // the slow path's count makes it a heartbeat
+			slow()
+		}
+		return
+	}
+	if p.left != beatEvery && p.left != 0 { // operations since the last heartbeat
+		p.ops = 0 // the slow path adds beatEvery: a heartbeat
+		slow()
 	}
 }
 

@@ -4,7 +4,16 @@ package ring
 
 import "sync/atomic"
 
-// storeCounter: see counter_plain.go. Here (race builds, and 32-bit
-// platforms, where a plain 64-bit store may be two) a sequentially
-// consistent store.
-func storeCounter(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
+// addIn, addOut and addEmpty: see counter_plain.go. Here (race builds, and
+// 32-bit platforms, where a plain 64-bit store may be two) locked adds.
+func (e *peerEntry) addIn(n, nbytes uint64) {
+	atomic.AddUint64(&e.MsgsIn, n)
+	atomic.AddUint64(&e.BytesIn, nbytes)
+}
+
+func (e *peerEntry) addOut(n, nbytes uint64) {
+	atomic.AddUint64(&e.MsgsOut, n)
+	atomic.AddUint64(&e.BytesOut, nbytes)
+}
+
+func (e *peerEntry) addEmpty() { atomic.AddUint64(&e.EmptyEvents, 1) }

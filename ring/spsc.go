@@ -219,7 +219,10 @@ func (r *SPSC) publish(next, n, nbytes uint64) error {
 		}
 	}
 	p.tail = next
-	r.addIn(&p.pend, n, nbytes)
+	r.cnt.addIn(n, nbytes)
+	if p.pend.tick() {
+		r.slowIn()
+	}
 	r.notEmpty.notify(int(n), r.peer)
 	return nil
 }

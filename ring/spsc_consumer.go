@@ -173,7 +173,10 @@ func (r *SPSC) release(next, n, nbytes uint64) error {
 		return corruptf("consumer position changed under the consumer (two consumers?)")
 	}
 	c.head = next
-	r.addOut(&c.pend, n, nbytes)
+	r.cnt.addOut(n, nbytes)
+	if c.pend.tick() {
+		r.slowOut()
+	}
 	r.notFull.notify(int(n), r.peer)
 	return nil
 }

@@ -232,7 +232,10 @@ func (s *Subscriber) pop(dst []byte) (int, error) {
 		return 0, err
 	}
 	s.publishCursor()
-	s.addOut(&s.s.pend, 1, uint64(n))
+	s.cnt.addOut(1, uint64(n))
+	if s.s.pend.tick() {
+		s.slowOut()
+	}
 	return n, nil
 }
 
@@ -429,7 +432,10 @@ func (s *Subscriber) popBatch(bufs [][]byte) (int, error) {
 		k++
 	}
 	s.publishCursor()
-	s.addOut(&s.s.pend, uint64(k), nbytes)
+	s.cnt.addOut(uint64(k), nbytes)
+	if s.s.pend.tick() {
+		s.slowOut()
+	}
 	return k, nil
 }
 
@@ -518,7 +524,10 @@ func (s *Subscriber) Release(m Message) error {
 	st.cursor = m.pos + 1
 	st.lapStreak = 0
 	s.publishCursor()
-	s.addOut(&st.pend, 1, uint64(len(m.Data)))
+	s.cnt.addOut(1, uint64(len(m.Data)))
+	if st.pend.tick() {
+		s.slowOut()
+	}
 	return nil
 }
 
