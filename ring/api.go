@@ -81,7 +81,7 @@ type Stats struct {
 	// MsgsIn and MsgsOut are exact: they are the producer and consumer
 	// positions. For a broadcast ring MsgsIn is the producer position and
 	// MsgsOut the sum of the subscriber entries' delivered counts, which
-	// lag like the counters below and restart at a new subscriber's join.
+	// restart at a new subscriber's join.
 	MsgsIn, MsgsOut uint64
 	// Len is the number of messages committed or claimed and not yet
 	// consumed.

@@ -58,15 +58,16 @@ type core struct {
 	// called only by the slow path.
 	kind ringKind
 	ops  kindOps
-	// pendIn and pendOut are the producer's and consumer's activity
+	// pendIn and pendOut are the producer's and consumer's counting
 	// state for kinds whose sides are single-threaded (SPSC, broadcast),
-	// which count into their entry with owned stores (addIn, addOut);
+	// which count into their entry with plain adds (peerEntry.addIn,
+	// addOut: pending);
 	// nil for kinds whose handle is shared by goroutines (MPMC), which
 	// use locked adds (countIn, countOut).
 	pendIn, pendOut *pending
 	// cnt is where the single-threaded sides count: the handle's own
 	// entry, or spill while the handle's entry is shared (pending),
-	// allocated then (a pointer: the handle's hot state keeps its size).
+	// a pointer (the handle's hot state keeps its size).
 	cnt, spill *peerEntry
 }
 
@@ -74,6 +75,11 @@ type core struct {
 func (c *core) bind(k ringKind, ops kindOps, pendIn, pendOut *pending) {
 	c.kind, c.ops, c.pendIn, c.pendOut = k, ops, pendIn, pendOut
 	c.cnt = c.spillEntry() // until setPeer: counts nowhere shared
+	for _, p := range [...]*pending{pendIn, pendOut} {
+		if p != nil {
+			p.left = 1 // the first operation takes the slow path, which sets the pace
+		}
+	}
 }
 
 // maxRetries bounds every CAS retry loop on a shared word: legitimate
@@ -419,8 +425,8 @@ func (c *core) countedBatch(msgs [][]byte, n int, err error) (int, error) {
 func (c *core) countEmpty() {
 	if p := c.pendOut; p != nil { // a single-threaded consumer side
 		c.cnt.addEmpty()
-		if c.cnt == c.spill {
-			c.slowOut()
+		if c.cnt == c.spill { // a shared entry: exact there at once, as the reads
+			spillInto(&c.peer.EmptyEvents, &c.spill.EmptyEvents)
 		}
 		return
 	}

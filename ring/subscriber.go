@@ -368,7 +368,7 @@ func (s *Subscriber) lapped(q uint64) (again bool, err error) {
 	}
 	missed := next - q
 	// A locked add, as every lap count (they are rare): FullEvents and
-	// MsgsIn of a subscriber entry are never plain-stored (storeCounter).
+	// MsgsIn of a subscriber entry are never plain-added (peerEntry.addIn).
 	atomic.AddUint64(&s.peer.FullEvents, 1)  // lapped events
 	atomic.AddUint64(&s.peer.MsgsIn, missed) // messages missed
 	return false, &LappedError{Missed: missed}

@@ -45,6 +45,27 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// joinValue rewrites "--name VALUE" (or "-name VALUE") into
+// "--name=VALUE" when VALUE passes isValue, for flags whose value is
+// optional ("--slots", "--watch": boolean-style flags, which the flag
+// package never gives the next argument). Arguments after "--" are left.
+func joinValue(args []string, name string, isValue func(string) bool) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "--"+name || a == "-"+name) && i+1 < len(args) && isValue(args[i+1]) {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // usageError prints msg and the command's usage on fs's output and returns
 // errUsage.
 func usageError(fs *flag.FlagSet, format string, args ...any) error {

@@ -27,7 +27,7 @@ occupied peer table entry; ring offsets are given relative to the ring and
 absolute in the file. --slots dumps the slot headers of the N positions
 before and after the consumer position (a broadcast ring: the slowest
 subscriber's) and before the producer position, with the first bytes of
-each payload; write it --slots or --slots=N, not --slots N.
+each payload (--slots alone: N = 8).
 
 An arena that does not open is reported with Open's error (exit 1): run
 'shmring check' for every problem in it.`
@@ -214,6 +214,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	asJSON := flags.Bool("json", false, "print the report as one JSON object")
 	var slots inspectSlotsFlag
 	flags.Var(&slots, "slots", fmt.Sprintf("with a ring REGION, dump the slot headers of `N` positions around the consumer and before the producer (--slots alone: %d)", inspectSlotsDefault))
+	// --slots 16 as well as --slots=16 (a REGION named like a number
+	// goes before the flag, or after --).
+	args = joinValue(args, "slots", func(v string) bool { n, err := strconv.Atoi(v); return err == nil && n > 0 })
 	pos, err := parseArgs(flags, args)
 	if err != nil {
 		return err

@@ -101,6 +101,8 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.json, "json", false, "print JSON: one object per sample (one per line with --watch)")
 	fs.IntVar(&o.count, "count", 0, "with --watch, stop after `N` blocks (0: until interrupted)")
 	fs.DurationVar(&o.sample, "sample", defaultSample, "time between the two samples rates are taken over (0: no rates); with --watch, before the first block")
+	// --watch 500ms as well as --watch=500ms.
+	args = joinValue(args, "watch", func(v string) bool { d, err := time.ParseDuration(v); return err == nil && d > 0 })
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -127,7 +129,7 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 	defer m.close()
 	first, err := m.sample() // unknown rings, a broken directory: before any wait
 	if err != nil {
-		if errors.Is(err, errNoSuchRing) && o.watch.on {
+		if errors.Is(err, errNoSuchRing) {
 			err = hintWatchValue(err, pos[1:])
 		}
 		return err
@@ -138,9 +140,8 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 	return m.once(stdout, first, o)
 }
 
-// hintWatchValue adds a hint to an unknown ring that reads as an interval:
-// "--watch 500ms" gives the interval as a ring name (a boolean flag takes
-// no separate value).
+// hintWatchValue adds a hint to an unknown ring that reads as an interval
+// ("stat ARENA 500ms": the interval without --watch).
 func hintWatchValue(err error, names []string) error {
 	for _, n := range names {
 		if _, perr := time.ParseDuration(n); perr == nil {

@@ -637,7 +637,8 @@ func TestStatFailures(t *testing.T) {
 		{"unknown ring", []string{f.path, "nope"}, exitFailure, []string{`no such ring "nope" in ` + f.path}},
 		{"one unknown among known", []string{f.path, "orders", "nope", "--sample=0"}, exitFailure, []string{`no such ring "nope"`}},
 		{"not a ring", []string{f.path, "blob"}, exitFailure, []string{`"blob" in ` + f.path + ": region is not a ring"}},
-		{"interval as a ring name", []string{f.path, "--watch", "500ms"}, exitFailure, []string{`no such ring "500ms"`, "--watch=500ms"}},
+		{"interval as a ring name", []string{f.path, "500ms"}, exitFailure, []string{`no such ring "500ms"`, "--watch=500ms"}},
+		{"interval after --watch", []string{f.path, "--watch", "1ms"}, exitUsage, []string{"below 10ms"}}, // read as --watch=1ms
 		{"missing arena", []string{filepath.Join(dir, "missing")}, exitFailure, []string{"shmring stat: ", "not found"}},
 		{"foreign file", []string{foreign}, exitFailure, []string{"shmring stat: ", "not an arena"}},
 		{"corrupt arena", []string{broken}, exitFailure, []string{"shmring stat: ", "checksum"}},
