@@ -53,7 +53,7 @@ func (c *Collector) collectArena(ch chan<- prometheus.Metric, t target) {
 	gauge(ch, arenaRegions, float64(len(regions)), t.label)
 	gauge(ch, arenaCreated, float64(a.Created().UnixNano())/1e9, t.label)
 	for _, r := range regions {
-		if kind, ok := kindNames[r.Kind()]; ok {
+		if kind, ok := ring.KindName(r.Kind()); ok {
 			c.collectRing(ch, t, a, r, kind)
 		}
 	}
@@ -76,13 +76,6 @@ func skippable(path string, err error) bool {
 		return !ok || int(st.Uid) != os.Getuid()
 	}
 	return false
-}
-
-// kindNames are the ring kinds, as the kind label spells them (View.KindName).
-var kindNames = map[arena.Kind]string{
-	ring.KindSPSC:      "spsc",
-	ring.KindMPMC:      "mpmc",
-	ring.KindBroadcast: "broadcast",
 }
 
 // collectRing scrapes one ring through one View.

@@ -86,7 +86,18 @@ func (v *View) Name() string { return v.name }
 func (v *View) Kind() arena.Kind { return v.c.kind.region() }
 
 // KindName is the kind in words: "spsc", "mpmc" or "broadcast".
-func (v *View) KindName() string { return strings.ToLower(v.c.kind.String()) }
+func (v *View) KindName() string { n, _ := KindName(v.Kind()); return n }
+
+// KindName names a region kind that is a ring kind in words, as tools and
+// metric labels spell it ("spsc", "mpmc", "broadcast"); ok is false for
+// any other kind.
+func KindName(k arena.Kind) (name string, ok bool) {
+	rk, ok := kindOfRegion(k)
+	if !ok {
+		return "", false
+	}
+	return strings.ToLower(rk.String()), true
+}
 
 // Config is the ring's geometry as its header records it.
 func (v *View) Config() Config {

@@ -66,6 +66,17 @@ func joinValue(args []string, name string, isValue func(string) bool) []string {
 	return out
 }
 
+// dirArg is the optional DIR argument of ls and gc: /dev/shm without one.
+func dirArg(fs *flag.FlagSet, pos []string) (string, error) {
+	switch len(pos) {
+	case 0:
+		return arena.ShmDir, nil
+	case 1:
+		return pos[0], nil
+	}
+	return "", usageError(fs, "unexpected argument %q", pos[1])
+}
+
 // usageError prints msg and the command's usage on fs's output and returns
 // errUsage.
 func usageError(fs *flag.FlagSet, format string, args ...any) error {

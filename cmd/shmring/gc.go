@@ -48,12 +48,9 @@ func runGc(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usageError(flags, "unexpected argument %q", pos[1])
-	}
-	dir := arena.ShmDir
-	if len(pos) == 1 {
-		dir = pos[0]
+	dir, err := dirArg(flags, pos)
+	if err != nil {
+		return err
 	}
 	entries, err := scanDir(dir, false)
 	if err != nil {

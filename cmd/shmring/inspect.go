@@ -312,28 +312,12 @@ func inspectDirectory(a *arena.Arena) ([]inspectEntry, error) {
 		out = append(out, inspectEntry{
 			Index: dir[i].Index, Offset: dir[i].Offset,
 			Name: r.Name(), RegionOffset: r.Offset(), Size: r.Size(), Align: r.Align(),
-			Kind: uint32(r.Kind()), KindName: inspectKindName(r.Kind()),
+			Kind: uint32(r.Kind()), KindName: kindName(r.Kind()),
 			CreatorPID: r.CreatorPID(), Created: inspectTime(r.Created()),
 			Fields: inspectFields(dir[i].Fields, 0),
 		})
 	}
 	return out, nil
-}
-
-// inspectKindName names a region kind: a ring kind's name, "raw", or the
-// number.
-func inspectKindName(k arena.Kind) string {
-	switch k {
-	case ring.KindSPSC:
-		return "spsc"
-	case ring.KindMPMC:
-		return "mpmc"
-	case ring.KindBroadcast:
-		return "broadcast"
-	case arena.KindRaw:
-		return "raw"
-	}
-	return fmt.Sprintf("%#x", uint32(k))
 }
 
 // inspectFields converts arena fields (file offsets; base 0) to the

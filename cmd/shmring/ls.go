@@ -35,12 +35,9 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usageError(flags, "unexpected argument %q", pos[1])
-	}
-	dir := arena.ShmDir
-	if len(pos) == 1 {
-		dir = pos[0]
+	dir, err := dirArg(flags, pos)
+	if err != nil {
+		return err
 	}
 	entries, err := scanDir(dir, *all)
 	if err != nil {

@@ -320,15 +320,14 @@ func recorded(t time.Time) *time.Time {
 	return &t
 }
 
-// kindName names a region kind for a ring that could not be viewed.
+// kindName names a region kind: a ring kind's name (ring.KindName),
+// "raw", or the number.
 func kindName(k arena.Kind) string {
-	switch k {
-	case ring.KindSPSC:
-		return "spsc"
-	case ring.KindMPMC:
-		return "mpmc"
-	case ring.KindBroadcast:
-		return "broadcast"
+	if n, ok := ring.KindName(k); ok {
+		return n
+	}
+	if k == arena.KindRaw {
+		return "raw"
 	}
 	return fmt.Sprintf("%#x", uint32(k))
 }
