@@ -1,0 +1,7 @@
+//go:build !linux
+
+package membarrier
+
+func register() error { return ErrUnsupported }
+
+func barrier() error { return ErrUnsupported }
