@@ -1,8 +1,8 @@
 package ring
 
 import (
-	"context"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -16,10 +16,17 @@ import (
 // no clock read inside).
 func BenchmarkPingPong(b *testing.B) {
 	cfg := Config{Slots: 1024, SlotSize: 64}
+	b.Run("floor", floorPingPong)
 	b.Run("spsc", func(b *testing.B) {
 		fwd, _ := newHeapRing(b, kindSPSC, cfg)
 		back, _ := newHeapRing(b, kindSPSC, cfg)
 		pingPong(b, fwd.TryPush, fwd.TryPop, back)
+	})
+	b.Run("spsc56", func(b *testing.B) {
+		c := Config{Slots: 1024, SlotSize: 56}
+		fwd, _ := newHeapRing(b, kindSPSC, c)
+		back, _ := newHeapRing(b, kindSPSC, c)
+		pingPongN(b, 56, fwd.TryPush, fwd.TryPop, back)
 	})
 	b.Run("broadcast", func(b *testing.B) {
 		fwd, mem := newHeapBroadcast(b, cfg)
@@ -38,18 +45,23 @@ func pin(cpu int) func() {
 }
 
 func pingPong(b *testing.B, push func([]byte) error, pop func([]byte) (int, error), back Ring) {
+	pingPongN(b, 64, push, pop, back)
+}
+
+func pingPongN(b *testing.B, size int, push func([]byte) error, pop func([]byte) (int, error), back Ring) {
 	b.ReportAllocs()
-	msg := make([]byte, 64)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	msg := make([]byte, size)
+	// The pong side polls a flag, not ctx.Err (a call per poll that the
+	// floor does not make).
+	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer pin(1)()
-		buf := make([]byte, 64)
+		buf := make([]byte, size)
 		for {
 			if _, err := pop(buf); err != nil {
-				if ctx.Err() != nil {
+				if stop.Load() {
 					return
 				}
 				continue
@@ -71,6 +83,38 @@ func pingPong(b *testing.B, push func([]byte) error, pop func([]byte) (int, erro
 		}
 	}
 	b.StopTimer()
-	cancel()
+	stop.Store(true)
+	<-done
+}
+
+// floorPingPong is the hardware's round trip between the two pinned
+// threads: one cache line bounced with plain atomics (a word each way on
+// the same line, no pause), the floor the ring rows are compared to.
+func floorPingPong(b *testing.B) {
+	b.ReportAllocs()
+	var line struct {
+		_          [64]byte
+		ping, pong atomic.Uint64
+		_          [48]byte
+	}
+	n := uint64(b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer pin(1)()
+		for i := uint64(1); i <= n; i++ {
+			for line.ping.Load() != i {
+			}
+			line.pong.Store(i)
+		}
+	}()
+	defer pin(0)()
+	b.ResetTimer()
+	for i := uint64(1); i <= n; i++ {
+		line.ping.Store(i)
+		for line.pong.Load() != i {
+		}
+	}
+	b.StopTimer()
 	<-done
 }

@@ -80,11 +80,14 @@ func BenchmarkTwoGoroutines(b *testing.B) {
 			})
 		}
 	}
-	b.Run("MPMC-4x4/spin", func(b *testing.B) {
-		r := benchRing(b, kindMPMC, 1024)
-		r.SetWaitStrategy(WaitSpin)
-		streamRing(b, r, 4, 4)
-	})
+	for _, ws := range []WaitStrategy{WaitSpin, WaitAdaptive} {
+		b.Run("MPMC-4x4/"+ws.String(), func(b *testing.B) {
+			r := benchRing(b, kindMPMC, 1024)
+			r.SetWaitStrategy(ws)
+			streamRing(b, r, 4, 4)
+		})
+	}
+	b.Run("floor", benchStreamFloor)
 	b.Run("chan", func(b *testing.B) { streamChan(b, 1, 1) })
 	b.Run("chan-4x4", func(b *testing.B) { streamChan(b, 4, 4) })
 }

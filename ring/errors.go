@@ -8,6 +8,21 @@ import (
 	"github.com/shmring/shmring/arena"
 )
 
+// errFull and errEmpty are ErrFull and ErrEmpty as their concrete type,
+// so that the Try paths, which return one of them on every unsuccessful
+// poll, tell them apart with a type assertion and a pointer comparison
+// (inlined) instead of an interface comparison (a call to runtime.ifaceeq,
+// measurable in a polling loop).
+var (
+	errFull  = &busyError{"ring: full"}
+	errEmpty = &busyError{"ring: empty"}
+)
+
+// busyError is the type of ErrFull and ErrEmpty.
+type busyError struct{ s string }
+
+func (e *busyError) Error() string { return e.s }
+
 // Sentinel errors. Operations return them bare on the hot path (no
 // allocation); setup and corruption errors wrap them with detail. Test
 // with errors.Is.
@@ -15,11 +30,11 @@ var (
 	// ErrFull: TryPush found the next slot in ring order not yet free
 	// (for SPSC: the ring holds Slots messages; for MPMC also while the
 	// consumer of that slot's previous lap still holds it, e.g. a Peek).
-	ErrFull = errors.New("ring: full")
+	ErrFull error = errFull
 	// ErrEmpty: TryPop found the next slot in ring order not yet published
 	// (for MPMC also while a committed message waits behind a reservation
 	// that is not committed yet).
-	ErrEmpty = errors.New("ring: empty")
+	ErrEmpty error = errEmpty
 	// ErrTooLarge: the message is longer than the ring's SlotSize.
 	ErrTooLarge = errors.New("ring: message too large")
 	// ErrClosed: the stream was ended (CloseWrite, or Close by the SPSC

@@ -141,10 +141,11 @@ func (c *core) countedMsg(m Message, err error) (Message, error) {
 }
 
 func (c *core) countBusy(err error) {
-	switch err {
-	case ErrFull:
+	// A type assertion and pointer comparisons: see busyError.
+	switch e, _ := err.(*busyError); e {
+	case errFull:
 		c.countFull()
-	case ErrEmpty:
+	case errEmpty:
 		c.countEmpty()
 	}
 }
