@@ -112,7 +112,7 @@ type ThroughputRow struct {
 	// VsStreamFloor is this row's msgs/s over the stream floor's at the
 	// same size, for SPSC busy-spin, whose runs alternate with the floor's.
 	VsStreamFloor float64 `json:"vs_stream_floor,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	Error         string  `json:"error,omitempty"`
 }
 
 // Target is one of the performance targets, checked against this run:
