@@ -118,8 +118,8 @@ func (c *futexConn) send(msg []byte) error {
 	if len(msg) < 8 {
 		return errShort
 	}
-	// Store, not release: this store only needs to be visible once the
-	// seq store below is, which the seq store's order guarantees.
+	// Before the seq store below, which publishes it (Go's atomics are
+	// sequentially consistent, so the two are seen in this order).
 	atomic.StoreUint64(&c.tx.payload, binary.LittleEndian.Uint64(msg))
 	c.sent++
 	// Sequentially consistent (XCHG on amd64): publishes the payload to
