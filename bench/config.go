@@ -21,8 +21,8 @@ type Config struct {
 	LatencySize int
 	// Sizes are the message sizes of the throughput runs.
 	Sizes []int
-	// Only restricts the run to mechanisms whose name contains one of
-	// these substrings (empty: all).
+	// Only restricts the run to mechanisms whose name (or alias, such as
+	// "streamfloor") contains one of these substrings (empty: all).
 	Only []string
 	// CPUs are the CPUs the two sides are pinned to; -1 disables pinning.
 	CPUs [2]int
@@ -109,12 +109,14 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func (c *Config) selected(name string) bool {
+// selected reports whether m is selected by c.Only: its name or alias
+// contains one of the substrings.
+func (c *Config) selected(m mechanism) bool {
 	if len(c.Only) == 0 {
 		return true
 	}
 	for _, o := range c.Only {
-		if o != "" && strings.Contains(name, o) {
+		if o != "" && (strings.Contains(m.name, o) || m.alias != "" && strings.Contains(m.alias, o)) {
 			return true
 		}
 	}

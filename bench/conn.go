@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
 )
 
 // Message opcodes, in byte 0 of every message. Messages have a fixed size
@@ -79,4 +80,34 @@ func getCount(msg []byte) uint64 {
 		n |= uint64(msg[i]) << (8 * (i - 1))
 	}
 	return n
+}
+
+// liveness is how a shared-memory conn with waits of its own (the futex
+// and stream floors) gives up: at the deadline, or once its peer process
+// has exited (watch, which the session calls with the peer's exit).
+type liveness struct {
+	deadline time.Time
+	exited   <-chan struct{} // nil: no peer process to watch (in-process test)
+}
+
+func (l *liveness) watch(exited []<-chan struct{}) {
+	if len(exited) > 0 {
+		l.exited = exited[0]
+	}
+}
+
+// check returns errDeadline past the deadline, errPeerExited once the peer
+// has exited, nil otherwise. It reads the clock: waits call it only every
+// so many polls. A waiter that gets an error polls once more before giving
+// up, so that what the peer published just before exiting is not lost.
+func (l *liveness) check() error {
+	if time.Now().After(l.deadline) {
+		return errDeadline
+	}
+	select {
+	case <-l.exited:
+		return errPeerExited
+	default:
+		return nil
+	}
 }

@@ -2,8 +2,12 @@
 // latency and one-way throughput of shmring's rings against the IPC a Go
 // user would otherwise pick (a Go channel in one process, pipes, Unix
 // stream and seqpacket sockets, TCP loopback), all measured in one run so
-// every ratio compares like with like, beside a "floor" row: two processes
-// bouncing one cache line with plain atomics, the hardware's limit.
+// every ratio compares like with like, beside three floors, each the
+// limit of its kind on this hardware: two processes bouncing one cache
+// line with plain atomics (floor.go: the spinning round trip), a bare
+// futex ping-pong (transport_futex.go: the blocking round trip), and the
+// simplest batched ring with plain atomics streaming the same copies
+// (transport_streamfloor.go: one-way streaming).
 //
 // # Method
 //
@@ -12,10 +16,15 @@
 // sides to their own CPUs (sched_setaffinity on a locked OS thread), waits
 // for the peer's hello, then:
 //
-//   - latency: a ping-pong of one message each way, timed per round trip
-//     with two clock reads, after a warm-up, into an HdrHistogram
-//     (3 significant digits); for blocking strategies the peer then idles
-//     for a second and reports the CPU time it used;
+//   - latency: a ping-pong of one message each way, after a warm-up, in
+//     two interleaved phases (batch.go): per-sample, each round trip timed
+//     with two clock reads into an HdrHistogram (3 significant digits),
+//     for the percentiles and tails; and batch means, a batch of up to
+//     1,000 round trips (about 1 ms) timed with one clock read before and
+//     one after, for the median batch mean that every latency ratio uses,
+//     since a clock read per sample (~20-60 ns here) adds the same cost to
+//     both sides of a ratio and pulls it toward 1; for blocking strategies
+//     the peer then idles for a second and reports the CPU time it used;
 //   - throughput: the parent streams fixed-size messages for a set time,
 //     then a stop message; the peer counts and acknowledges the count,
 //     which must match. shmring's sink consumes in place (Peek/Release), so
@@ -31,9 +40,14 @@
 // full count. Two subscribers share the peer's CPU, so on 2 CPUs that row
 // runs three processes on two CPUs (the report warns).
 //
-// The cache-line floor is measured again right before every shmring
-// latency row, and the row's ratio to it uses that adjacent measurement:
-// on a VM the host may move the vCPUs between rows.
+// On a VM the host may move the vCPUs between rows, and the hardware's
+// speed moves with them (the cache-line floor between ~60 and ~320 ns),
+// so every ratio pairs a row with a baseline measured beside it: the
+// cache-line floor is measured again right before every shmring latency
+// row; the futex floor row comes right before the blocking rows it is
+// compared with; and the stream floor and SPSC busy-spin stream in turn,
+// three runs each at every size, each row the median of its runs
+// (alternate.go).
 //
 // # Files
 //
@@ -42,13 +56,17 @@
 // transport_ring.go (shmring SPSC and MPMC, every wait strategy),
 // transport_broadcast.go (shmring broadcast, one or more subscriber
 // processes), transport_chan.go (in-process), transport_pipe.go,
-// transport_socket.go (Unix stream and seqpacket socket pairs) and
-// transport_tcp.go. mechanisms.go is the one table of what a run measures
-// over them; engine.go runs it; session.go starts a measurement's peers
-// and collects their results; measure.go holds the latency and
-// throughput loops; floor.go both halves of the cache-line floor; peer.go
-// the peer process's entry point and loop; conn.go the message protocol
-// and the byte-stream conn; errors.go the package's errors.
+// transport_socket.go (Unix stream and seqpacket socket pairs),
+// transport_tcp.go, and the two floors that are transports, so that the
+// same loops time them: transport_futex.go and transport_streamfloor.go.
+// mechanisms.go is the one table of what a run measures over them;
+// engine.go runs it; session.go starts a measurement's peers and collects
+// their results; measure.go holds the latency and throughput loops,
+// batch.go the batch-mean arithmetic, alternate.go the alternated stream
+// runs; floor.go both halves of the cache-line floor; targets.go the
+// ratios and targets; peer.go the peer process's entry point and loop;
+// conn.go the message protocol, the byte-stream conn and the floors'
+// liveness; errors.go the package's errors.
 //
 // # Concurrency
 //

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/internal/cpu"
 )
 
@@ -17,7 +18,7 @@ import (
 func Steps(cfg Config) int {
 	n := 1 // the leading floor row
 	for _, m := range mechanisms() {
-		if !cfg.selected(m.name) {
+		if !cfg.selected(m) {
 			continue
 		}
 		if m.latency {
@@ -26,7 +27,13 @@ func Steps(cfg Config) int {
 				n++
 			}
 		}
-		if m.stream {
+		switch {
+		case !m.stream:
+		case m.alternate:
+			n += 2 * altRuns * len(cfg.Sizes) // its runs and the stream floor's
+		case m.name == nameStreamFloor && cfg.alternating():
+			// Counted with the row it alternates with.
+		default:
 			n += len(cfg.Sizes)
 		}
 	}
@@ -58,7 +65,7 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 		r.Machine.CPUs = e.cfg.CPUs
 	}
 	for _, m := range mechanisms() {
-		if cfg.selected(m.name) && m.peerCount()+1 > runtime.NumCPU() {
+		if cfg.selected(m) && m.peerCount()+1 > runtime.NumCPU() {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s runs %d processes on %d CPUs: its %d peer processes share the peer's CPU",
 				m.name, m.peerCount()+1, runtime.NumCPU(), m.peerCount()))
 		}
@@ -70,11 +77,12 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 	// Latency.
 	floorRow := e.floor(ctx, "")
 	r.Latency = append(r.Latency, floorRow)
+	var futexRow *LatencyRow // the last futex floor measured
 	for _, m := range mechanisms() {
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
-		if !m.latency || !cfg.selected(m.name) {
+		if !m.latency || !cfg.selected(m) {
 			continue
 		}
 		var fl LatencyRow
@@ -82,9 +90,14 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 			fl = e.floor(ctx, m.name)
 		}
 		row := e.latency(ctx, m)
-		if m.floorPair && fl.Error == "" && fl.P50 > 0 {
-			row.FloorP50 = fl.P50
-			row.VsFloor = row.P50 / fl.P50
+		if m.floorPair {
+			pairFloor(&row, fl)
+		}
+		if m.vsFutex && futexRow != nil {
+			pairFutex(&row, *futexRow)
+		}
+		if m.name == nameFutex && row.Error == "" {
+			futexRow = &row
 		}
 		r.Latency = append(r.Latency, row)
 	}
@@ -94,10 +107,18 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
-			if !m.stream || !cfg.selected(m.name) {
+			if !m.stream || !cfg.selected(m) {
 				continue
 			}
-			r.Throughput = append(r.Throughput, e.throughput(ctx, m, size))
+			switch {
+			case m.alternate:
+				fl, row := e.alternated(ctx, streamFloorMechanism(), m, size)
+				r.Throughput = append(r.Throughput, fl, row)
+			case m.name == nameStreamFloor && cfg.alternating():
+				// Measured in turn with the row it alternates with.
+			default:
+				r.Throughput = append(r.Throughput, e.throughput(ctx, m, size, cfg.ThroughputDuration))
+			}
 		}
 	}
 	ratios(r)
@@ -117,4 +138,17 @@ type engine struct {
 // arenaPath names a fresh arena file for one measurement.
 func (e *engine) arenaPath() string {
 	return filepath.Join(e.cfg.Dir, fmt.Sprintf("shmring-bench-%d-%d", os.Getpid(), e.seq.Add(1)))
+}
+
+// newArena creates a fresh prefaulted arena file of size bytes for one
+// session. remove unlinks it WithForce, since it is called once the peer
+// has attached, while both sides still use it (a killed run then leaves
+// no file).
+func (e *engine) newArena(size int64) (a *arena.Arena, path string, remove func(), err error) {
+	path = e.arenaPath()
+	a, err = arena.Create(path, size, arena.WithPrefault())
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return a, path, func() { arena.Remove(path, arena.WithForce()) }, nil
 }

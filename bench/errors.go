@@ -19,3 +19,11 @@ var errDeadline = fmt.Errorf("bench: %w", os.ErrDeadlineExceeded)
 // errDiverged is two broadcast subscribers answering differently: one of
 // them missed or reordered a message.
 var errDiverged = errors.New("bench: subscribers diverged")
+
+// errPeerExited is a shared-memory conn's peer process exiting while the
+// conn waits for it.
+var errPeerExited = errors.New("bench: peer exited")
+
+// errFloorIndex is a stream floor index out of range: the peer wrote
+// something no correct peer writes.
+var errFloorIndex = errors.New("bench: stream floor: index out of range")

@@ -32,8 +32,8 @@ func floorAt(mem []byte) *floorWords {
 }
 
 // floor bounces one cache line between two pinned processes with plain
-// atomics, timing each round trip as the mechanisms' are timed
-// (timeRoundTrips). before names the row it precedes ("" for the leading
+// atomics, timing round trips as the mechanisms' are timed
+// (timeRoundTrips: per-sample percentiles and batch means). before names the row it precedes ("" for the leading
 // row).
 func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 	name := nameFloor
@@ -72,7 +72,9 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 	}
 	stop := func() { atomic.StoreUint64(&w.ping, floorStop) }
 	waitPong := func(v uint64) error {
-		for spins := 0; atomic.LoadUint64(&w.pong) != v; spins++ {
+		// spins from 1: the first check comes after 4096 polls, so a
+		// round trip reads no clock (from 0, every one read it).
+		for spins := 1; atomic.LoadUint64(&w.pong) != v; spins++ {
 			if spins&4095 == 0 && (time.Now().After(deadline) || s.peers[0].child.Exited()) {
 				return errors.New("floor: peer did not answer")
 			}
@@ -92,7 +94,8 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 		atomic.StoreUint64(&w.ping, seq)
 		return waitPong(seq)
 	}
-	if err := timeRoundTrips(ctx, e.cfg.Warmup, dur, h, ping); err != nil {
+	bm, err := timeRoundTrips(ctx, e.cfg.Warmup, dur, h, ping)
+	if err != nil {
 		stop()
 		row.Error = s.fail(err).Error()
 		return row
@@ -102,7 +105,9 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 		row.Error = err.Error()
 		return row
 	}
-	return rowFrom(name, h)
+	row = rowFrom(name, h)
+	bm.apply(&row)
+	return row
 }
 
 // peerFloor answers every ping with a pong of the same value, spinning

@@ -28,16 +28,39 @@ func rowFrom(name string, h *hdrhistogram.Histogram) LatencyRow {
 }
 
 // timeRoundTrips calls roundTrip for warmup without recording, then for
-// dur, recording each call's time between two clock reads in h. It checks
-// the clock and ctx every 64 round trips. The mechanisms and the floor
-// share it, so they are timed alike.
-func timeRoundTrips(ctx context.Context, warmup, dur time.Duration, h *hdrhistogram.Histogram, roundTrip func() error) error {
+// dur in latencyRounds rounds (batch.go), each a percentile slice, which
+// records each call's time between two clock reads in h, then a batch
+// slice, which records batch means: the time of a batch of round trips
+// between one clock read before and one after, over their count. The
+// batch size is fixed after the first percentile slice from its p50
+// (batchSize). Both slices check the clock and ctx between samples (every
+// 64 round trips) or batches, and run at least one of them. The
+// mechanisms and the floors share it, so they are timed alike.
+func timeRoundTrips(ctx context.Context, warmup, dur time.Duration, h *hdrhistogram.Histogram, roundTrip func() error) (*batchMeans, error) {
 	warm := time.Now().Add(warmup)
 	for time.Now().Before(warm) {
 		if err := roundTrip(); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	slice := dur / (2 * latencyRounds)
+	bm := &batchMeans{}
+	for round := 0; round < latencyRounds && ctx.Err() == nil; round++ {
+		if err := samples(ctx, slice, h, roundTrip); err != nil {
+			return nil, err
+		}
+		if round == 0 {
+			bm.size = batchSize(float64(h.ValueAtQuantile(50)))
+		}
+		if err := batches(ctx, slice, bm, roundTrip); err != nil {
+			return nil, err
+		}
+	}
+	return bm, nil
+}
+
+// samples is one percentile slice of timeRoundTrips.
+func samples(ctx context.Context, dur time.Duration, h *hdrhistogram.Histogram, roundTrip func() error) error {
 	end := time.Now().Add(dur)
 	for i := 0; ; i++ {
 		t0 := time.Now()
@@ -47,6 +70,25 @@ func timeRoundTrips(ctx context.Context, warmup, dur time.Duration, h *hdrhistog
 		t1 := time.Now()
 		h.RecordValue(t1.Sub(t0).Nanoseconds())
 		if i&63 == 0 && (t1.After(end) || ctx.Err() != nil) {
+			return nil
+		}
+	}
+}
+
+// batches is one batch slice of timeRoundTrips: no clock read inside a
+// batch.
+func batches(ctx context.Context, dur time.Duration, bm *batchMeans, roundTrip func() error) error {
+	end := time.Now().Add(dur)
+	for {
+		t0 := time.Now()
+		for i := 0; i < bm.size; i++ {
+			if err := roundTrip(); err != nil {
+				return err
+			}
+		}
+		t1 := time.Now()
+		bm.add(t1.Sub(t0))
+		if t1.After(end) || ctx.Err() != nil {
 			return nil
 		}
 	}
@@ -79,8 +121,9 @@ func (e *engine) latency(ctx context.Context, m mechanism) LatencyRow {
 		}
 		return s.c.recv(buf)
 	}
+	var bm *batchMeans
 	err = func() error {
-		if err := timeRoundTrips(ctx, e.cfg.Warmup, e.cfg.LatencyDuration, h, roundTrip); err != nil {
+		if bm, err = timeRoundTrips(ctx, e.cfg.Warmup, e.cfg.LatencyDuration, h, roundTrip); err != nil {
 			return err
 		}
 		if m.idleProbe {
@@ -102,6 +145,7 @@ func (e *engine) latency(ctx context.Context, m mechanism) LatencyRow {
 	}
 	res, err := s.finish()
 	row = rowFrom(m.name, h)
+	bm.apply(&row)
 	if err != nil {
 		row.Error = err.Error()
 	}
@@ -111,8 +155,8 @@ func (e *engine) latency(ctx context.Context, m mechanism) LatencyRow {
 	return row
 }
 
-// throughput streams size-byte messages one way for the configured time.
-func (e *engine) throughput(ctx context.Context, m mechanism, size int) ThroughputRow {
+// throughput streams size-byte messages one way for dur.
+func (e *engine) throughput(ctx context.Context, m mechanism, size int, dur time.Duration) ThroughputRow {
 	e.prog.Step(fmt.Sprintf("throughput %s %d B", m.name, size))
 	row := ThroughputRow{Mechanism: m.name, Size: size}
 	if err := pinThread(e.cfg.CPUs[0]); err != nil {
@@ -120,7 +164,7 @@ func (e *engine) throughput(ctx context.Context, m mechanism, size int) Throughp
 		return row
 	}
 	defer unpinThread()
-	s, err := e.start(ctx, m, modeSink, size, e.cfg.ThroughputDuration)
+	s, err := e.start(ctx, m, modeSink, size, dur)
 	if err != nil {
 		row.Error = err.Error()
 		return row
@@ -130,7 +174,7 @@ func (e *engine) throughput(ctx context.Context, m mechanism, size int) Throughp
 	var sent int64
 	start := time.Now()
 	err = func() error {
-		end := start.Add(e.cfg.ThroughputDuration)
+		end := start.Add(dur)
 		check := max(1, 65536/size)
 		for {
 			for i := 0; i < check; i++ {

@@ -5,12 +5,21 @@ import "github.com/shmring/shmring/ring"
 // mechanism is one row of the report: a transport and what is measured
 // over it.
 type mechanism struct {
-	name      string
+	name string
+	// alias is another name --only selects the row by ("streamfloor").
+	alias     string
 	transport transport
 	latency   bool // measured in the ping-pong
 	stream    bool // measured in the throughput runs
 	floorPair bool // a floor measurement runs right before its latency row
 	idleProbe bool // measure the waiting peer's CPU while idle
+	// vsFutex compares the latency row with the futex floor row measured
+	// last before it (the blocking strategies).
+	vsFutex bool
+	// alternate runs the row's streams in turn with the stream floor's, in
+	// altRuns runs each (alternate.go); the stream floor is measured with
+	// it whether or not --only selects it, as the floor with a floorPair.
+	alternate bool
 	// peers is the number of peer processes (a broadcast ring's
 	// subscribers); 0 means 1.
 	peers int
@@ -28,8 +37,11 @@ const (
 	nameBcastSpin      = "shmring-broadcast/spin"
 	nameBcastAdaptive  = "shmring-broadcast/adaptive"
 	nameBcast2Adaptive = "shmring-broadcast-2sub/adaptive"
+	nameMPMCBlock      = "shmring-mpmc/block"
 	nameUnix           = "unix-stream"
 	nameFloor          = "floor (cache line)"
+	nameFutex          = "futex (blocking floor)"
+	nameStreamFloor    = "stream floor (plain ring)"
 )
 
 // mechanisms is the one table of what a run measures, in report order. A
@@ -37,12 +49,18 @@ const (
 // its transport in this table too (transportNamed).
 func mechanisms() []mechanism {
 	return []mechanism{
-		{name: nameSPSCSpin, transport: ringTransport{wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
+		// The stream floor (transport_streamfloor.go): the limit SPSC
+		// streaming is compared to, streamed in turn with SPSC busy-spin.
+		{name: nameStreamFloor, alias: "streamfloor", transport: streamFloorTransport{}, stream: true},
+		{name: nameSPSCSpin, transport: ringTransport{wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true, alternate: true},
 		{name: nameSPSCAdaptive, transport: ringTransport{wait: ring.WaitAdaptive}, latency: true, stream: true, floorPair: true, idleProbe: true},
-		{name: nameSPSCBlock, transport: ringTransport{wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		// The blocking floor (transport_futex.go), right before the
+		// blocking rows it is compared with.
+		{name: nameFutex, transport: futexTransport{}, latency: true},
+		{name: nameSPSCBlock, transport: ringTransport{wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true, vsFutex: true},
 		{name: nameMPMCSpin, transport: ringTransport{mpmc: true, wait: ring.WaitSpin}, latency: true, stream: true, floorPair: true},
 		{name: "shmring-mpmc/adaptive", transport: ringTransport{mpmc: true, wait: ring.WaitAdaptive}, latency: true, floorPair: true, idleProbe: true},
-		{name: "shmring-mpmc/block", transport: ringTransport{mpmc: true, wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true},
+		{name: nameMPMCBlock, transport: ringTransport{mpmc: true, wait: ring.WaitBlock}, latency: true, stream: true, floorPair: true, idleProbe: true, vsFutex: true},
 		// Broadcast: one subscriber process (the RTT row compares with
 		// SPSC spin's), then two sharing the peer CPU, so three processes
 		// on two CPUs. The producer, alone on its CPU, spins; subscribers

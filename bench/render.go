@@ -83,9 +83,39 @@ func (r *Report) machineLine() string {
 
 // newTable returns a tabwriter that right-aligns every column. The first
 // column (the mechanism) is padded on the right by the caller with padName
-// so that it reads left-aligned.
+// so that it reads left-aligned. Rows whose last cells are empty would
+// end in padding; the lines go through a blankTrimmer.
 func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	return tabwriter.NewWriter(&blankTrimmer{w: w}, 0, 0, 2, ' ', tabwriter.AlignRight)
+}
+
+// blankTrimmer writes what it is given to w without the blanks that end
+// a line: it holds back a run of blanks until it sees what follows, and
+// drops the run at a newline.
+type blankTrimmer struct {
+	w      io.Writer
+	blanks int // blanks held back
+}
+
+func (t *blankTrimmer) Write(p []byte) (int, error) {
+	var out []byte
+	for _, c := range p {
+		switch c {
+		case ' ':
+			t.blanks++
+			continue
+		case '\n':
+			t.blanks = 0
+		}
+		for ; t.blanks > 0; t.blanks-- {
+			out = append(out, ' ')
+		}
+		out = append(out, c)
+	}
+	if _, err := t.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // padName pads s on the right to width runes.
@@ -111,22 +141,25 @@ func row(w io.Writer, cells ...string) {
 	io.WriteString(w, strings.Join(cells, "\t")+"\t\n")
 }
 
+// writeLatency writes the latency table: the per-sample percentiles (a
+// clock read per round trip, for the tails), the batch means (no clock
+// read inside a batch, for ratios), then the ratios: "vs floor" on batch
+// means and "vs floor p50" on per-sample p50s against the floor measured
+// just before, "vs futex" on batch means against the futex floor, and "vs
+// SPSC spin" on p50s.
 func (r *Report) writeLatency(w io.Writer) error {
 	width := nameWidth(r.Latency, func(l LatencyRow) string { return l.Mechanism })
 	tw := newTable(w)
 	row(tw, padName("mechanism", width), "samples", "p50", "p90", "p99", "p99.9", "p99.99", "max",
-		"vs SPSC spin", "floor p50", "vs floor", "idle CPU")
+		"mean p10", "mean p50", "mean p90", "floor mean", "vs floor", "vs floor p50", "vs futex", "vs SPSC spin", "idle CPU")
 	for _, l := range r.Latency {
 		if l.Error != "" {
 			continue
 		}
-		floor := ""
-		if l.FloorP50 != 0 {
-			floor = fmtNanos(l.FloorP50)
-		}
 		row(tw, padName(l.Mechanism, width), fmt.Sprint(l.Samples),
 			fmtNanos(l.P50), fmtNanos(l.P90), fmtNanos(l.P99), fmtNanos(l.P999), fmtNanos(l.P9999), fmtNanos(l.Max),
-			fmtRatio(l.VsSPSC), floor, fmtRatio(l.VsFloor), fmtIdleCPU(l.IdleCPU))
+			fmtMean(l.BatchMeanP10), fmtMean(l.BatchMeanP50), fmtMean(l.BatchMeanP90), fmtMean(l.FloorBatchMean),
+			fmtRatio(l.VsFloorMean), fmtRatio(l.VsFloor), fmtRatio(l.VsFutexFloor), fmtRatio(l.VsSPSC), fmtIdleCPU(l.IdleCPU))
 	}
 	for _, l := range r.Latency {
 		if l.Error != "" {
@@ -143,7 +176,7 @@ func (r *Report) writeThroughput(w io.Writer) error {
 	slices.SortStableFunc(rows, func(a, b ThroughputRow) int { return cmp.Compare(a.Size, b.Size) })
 	width := nameWidth(rows, func(t ThroughputRow) string { return t.Mechanism })
 	tw := newTable(w)
-	row(tw, padName("mechanism", width), "size", "msgs/s", "MB/s", "shmring SPSC speedup")
+	row(tw, padName("mechanism", width), "size", "msgs/s", "MB/s", "runs", "shmring SPSC speedup", "vs stream floor")
 	for _, t := range rows {
 		if t.Error != "" {
 			continue
@@ -152,7 +185,11 @@ func (r *Report) writeThroughput(w io.Writer) error {
 		if t.VsSPSC != 0 {
 			speedup = sig3(t.VsSPSC) + "x"
 		}
-		row(tw, padName(t.Mechanism, width), fmtSize(t.Size), fmtRate(t.MsgsPerSec), fmtMBps(t.MBPerSec), speedup)
+		runs := ""
+		if t.Runs > 1 {
+			runs = fmt.Sprint(t.Runs)
+		}
+		row(tw, padName(t.Mechanism, width), fmtSize(t.Size), fmtRate(t.MsgsPerSec), fmtMBps(t.MBPerSec), runs, speedup, fmtRatio(t.VsStreamFloor))
 	}
 	for _, t := range rows {
 		if t.Error != "" {
@@ -165,13 +202,16 @@ func (r *Report) writeThroughput(w io.Writer) error {
 func (r *Report) writeTargets(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets {
-		status := "[MISSED]"
-		if t.Met {
+		status, want := "[MISSED]", "want "+t.Want
+		switch {
+		case t.Info:
+			status, want = "[info]", "reported"
+		case t.Met:
 			status = "[met]"
 		}
 		// The last cell is not tab-terminated, so it is not padded:
 		// no trailing blanks.
-		fmt.Fprintf(tw, "%s\t%s\twant %s\tmeasured %.2fx", status, t.Name, t.Want, t.Measured)
+		fmt.Fprintf(tw, "%s\t%s\t%s\tmeasured %.2fx", status, t.Name, want, t.Measured)
 		if t.Note != "" {
 			fmt.Fprintf(tw, "\t%s", t.Note)
 		}
@@ -223,6 +263,15 @@ func fmtSize(n int) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// fmtMean formats a batch mean, which has a fraction of a nanosecond: as
+// fmtNanos, or "" when it is 0 (not measured for this row).
+func fmtMean(ns float64) string {
+	if ns == 0 {
+		return ""
+	}
+	return fmtNanos(ns)
 }
 
 // fmtRatio formats a latency ratio as "1.00x", or "" when it is 0 (not

@@ -15,9 +15,11 @@ import (
 )
 
 // sampleReport is a hand-made report with one of each kind of row: a
-// plain latency row, a shmring row with its floor, a failed row, two
-// sizes of two mechanisms (given out of size order), a met and a missed
-// target and a warning.
+// plain latency row, a shmring row with its floor and batch means, a
+// blocking row with its futex floor, a failed row, two sizes of two
+// mechanisms (given out of size order) and, at one size, the stream floor
+// and SPSC alternated, a met and a missed target, a reported figure and
+// a warning.
 func sampleReport() *Report {
 	dist := func(scale float64) []Point {
 		var pts []Point
@@ -40,6 +42,15 @@ func sampleReport() *Report {
 				Mechanism: "shmring SPSC spin", Samples: 1234567, Mean: 140,
 				P50: 131, P90: 152, P99: 410, P999: 2500, P9999: 12345, Max: 1_234_567,
 				Distribution: dist(1), FloorP50: 120, VsFloor: 1.0916, VsSPSC: 1, IdleCPU: -1,
+				BatchSize: 1000, Batches: 812, BatchMeanMin: 101.2, BatchMeanP10: 104.5, BatchMeanP50: 108.25,
+				BatchMeanP90: 117, BatchMeanMax: 350.5, FloorBatchMean: 98.4, VsFloorMean: 1.1001,
+			},
+			{
+				Mechanism: "shmring SPSC block", Samples: 20001, Mean: 30500,
+				P50: 29800, P90: 41000, P99: 90000, P999: 120000, P9999: 600000, Max: 1_600_000,
+				Distribution: dist(200), VsSPSC: 227.5, IdleCPU: 0.0016,
+				BatchSize: 34, Batches: 245, BatchMeanMin: 2100, BatchMeanP10: 21000, BatchMeanP50: 27400,
+				BatchMeanP90: 33000, BatchMeanMax: 51000, FutexFloorBatchMean: 26100, VsFutexFloor: 1.0498,
 			},
 			{
 				Mechanism: "pipe", Samples: 98765, Mean: 9000,
@@ -51,12 +62,16 @@ func sampleReport() *Report {
 		Throughput: []ThroughputRow{
 			{Mechanism: "shmring SPSC spin", Size: 4096, Messages: 1_000_000, Seconds: 0.4, MsgsPerSec: 2_500_000, MBPerSec: 10240, VsSPSC: 1},
 			{Mechanism: "pipe", Size: 4096, Messages: 120_000, Seconds: 0.4, MsgsPerSec: 300_000, MBPerSec: 1228.8, VsSPSC: 8.333},
-			{Mechanism: "shmring SPSC spin", Size: 64, Messages: 6_000_000, Seconds: 0.4, MsgsPerSec: 15_000_000, MBPerSec: 960, VsSPSC: 1},
+			{Mechanism: "stream floor", Size: 64, Messages: 6_600_000, Seconds: 0.3, MsgsPerSec: 23_000_000, MBPerSec: 1472, VsSPSC: 0.6522,
+				Runs: 3, RunMsgsPerSec: []float64{23_000_000, 6_500_000, 24_100_000}},
+			{Mechanism: "shmring SPSC spin", Size: 64, Messages: 4_500_000, Seconds: 0.3, MsgsPerSec: 15_000_000, MBPerSec: 960, VsSPSC: 1,
+				Runs: 3, RunMsgsPerSec: []float64{15_000_000, 4_100_000, 15_900_000}, VsStreamFloor: 0.6522},
 			{Mechanism: "pipe", Size: 64, Messages: 260_000, Seconds: 0.4, MsgsPerSec: 650_000, MBPerSec: 41.6, VsSPSC: 23.08},
 		},
 		Targets: []Target{
 			{Name: "SPSC p50 vs floor", Want: "<= 1.5x", Measured: 1.0916, Met: true},
 			{Name: "pipe vs SPSC p50", Want: ">= 100x", Measured: 67.18, Met: false, Note: "pipes are fast on this VM"},
+			{Name: "SPSC vs pipe at 64 B", Measured: 23.08, Info: true, Value: 15_000_000, Baseline: 650_000, Note: "960 vs 41.6 MB/s"},
 		},
 		Warnings: []string{"CPU frequency scaling is on"},
 		Started:  time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC),
@@ -84,15 +99,17 @@ func TestRenderTable(t *testing.T) {
 		"Targets\n",
 		"Elapsed: 41.2s\n",
 		// latency headers and values
-		"vs SPSC spin", "floor p50", "vs floor", "idle CPU", "p99.99",
+		"vs SPSC spin", "floor mean", "vs floor", "vs floor p50", "vs futex", "idle CPU", "p99.99",
+		"mean p10", "mean p50", "mean p90",
 		"131 ns", "2.50 µs", "12.3 µs", "1.23 ms", "8.80 µs", "3.50 ms",
-		"1.00x", "67.18x", "1.09x", "120 ns", "0.2 ms/s",
+		"1.00x", "67.18x", "1.09x", "1.10x", "1.05x", "98 ns", "104 ns", "108 ns", "117 ns", "27.4 µs", "0.2 ms/s",
 		"error: futex: operation not permitted",
 		// throughput
-		"shmring SPSC speedup", "64 B", "4 KiB", "15.0 M/s", "650 k/s", "2.50 M/s",
-		"10240", "41.6", "23.1x", "8.33x",
+		"shmring SPSC speedup", "vs stream floor", "runs", "64 B", "4 KiB", "15.0 M/s", "650 k/s", "2.50 M/s", "23.0 M/s",
+		"10240", "41.6", "23.1x", "8.33x", "0.65x",
 		// targets
-		"[met]", "[MISSED]", "want >= 100x", "measured 67.18x", "measured 1.09x", "pipes are fast on this VM",
+		"[met]", "[MISSED]", "[info]", "want >= 100x", "measured 67.18x", "measured 1.09x", "pipes are fast on this VM",
+		"reported", "measured 23.08x  960 vs 41.6 MB/s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
@@ -153,6 +170,27 @@ func checkAligned(t *testing.T, name string, header string, rows []string) {
 	}
 }
 
+// cellUnder returns the cell of line under header's cell named name
+// (right-aligned: the cell ends where the header's does), trimmed; "" if
+// the header has no such cell.
+func cellUnder(header, line, name string) string {
+	hr, lr := []rune(header), []rune(line)
+	for _, sp := range cellSpans(header) {
+		if string(hr[sp[0]:sp[1]]) != name {
+			continue
+		}
+		if sp[1] > len(lr) {
+			return ""
+		}
+		start := sp[1] - 1 // back to two blanks: a cell may hold one ("108 ns")
+		for start > 1 && !(lr[start-1] == ' ' && lr[start-2] == ' ') {
+			start--
+		}
+		return strings.TrimSpace(string(lr[start:sp[1]]))
+	}
+	return ""
+}
+
 // cellSpans returns the rune ranges [start, end) of the cells of a header
 // line, whose cells are separated by two or more blanks.
 func cellSpans(line string) [][2]int {
@@ -175,33 +213,49 @@ func TestRenderTableAligned(t *testing.T) {
 	out := renderTable(t, sampleReport())
 
 	lat := section(t, out, "Round-trip latency")
-	if len(lat) != 4 {
-		t.Fatalf("latency table has %d lines, want header + 3 rows:\n%s", len(lat), strings.Join(lat, "\n"))
+	if len(lat) != 5 {
+		t.Fatalf("latency table has %d lines, want header + 4 rows:\n%s", len(lat), strings.Join(lat, "\n"))
 	}
 	if !strings.Contains(lat[0], "mechanism") || !strings.Contains(lat[0], "p99.9") {
 		t.Fatalf("latency header = %q", lat[0])
 	}
-	if got := len(cellSpans(lat[0])); got != 12 {
-		t.Errorf("latency header has %d cells, want 12: %q", got, lat[0])
+	if got := len(cellSpans(lat[0])); got != 17 {
+		t.Errorf("latency header has %d cells, want 17: %q", got, lat[0])
 	}
-	checkAligned(t, "latency", lat[0], lat[1:3])
+	checkAligned(t, "latency", lat[0], lat[1:4])
+	// The batch-mean ratio is under "vs floor", the p50 one under "vs
+	// floor p50", the futex one under "vs futex".
+	for _, c := range []struct{ line, header, value string }{
+		{lat[1], "vs floor", "1.10x"}, {lat[1], "vs floor p50", "1.09x"}, {lat[1], "mean p50", "108 ns"},
+		{lat[1], "floor mean", "98 ns"}, {lat[2], "vs futex", "1.05x"}, {lat[2], "mean p10", "21.0 µs"},
+	} {
+		if got := cellUnder(lat[0], c.line, c.header); got != c.value {
+			t.Errorf("under %q: %q, want %q (row %q)", c.header, got, c.value, c.line)
+		}
+	}
 	// The failed row comes last, its error right after the name.
-	if !strings.HasPrefix(strings.TrimSpace(lat[3]), "futex pair") || !strings.Contains(lat[3], "error: ") {
-		t.Errorf("failed row = %q", lat[3])
+	if !strings.HasPrefix(strings.TrimSpace(lat[4]), "futex pair") || !strings.Contains(lat[4], "error: ") {
+		t.Errorf("failed row = %q", lat[4])
 	}
 	nameEnd := strings.Index(lat[1], "shmring SPSC spin") + len("shmring SPSC spin")
-	if i := strings.Index(lat[3], "error: "); i != nameEnd+2 {
-		t.Errorf("error at column %d, want just after the name column (%d): %q", i, nameEnd, lat[3])
+	if i := strings.Index(lat[4], "error: "); i != nameEnd+3 {
+		t.Errorf("error at column %d, want just after the name column (%d): %q", i, nameEnd, lat[4])
 	}
 
 	tp := section(t, out, "One-way throughput")
-	if len(tp) != 5 {
-		t.Fatalf("throughput table has %d lines, want 5:\n%s", len(tp), strings.Join(tp, "\n"))
+	if len(tp) != 6 {
+		t.Fatalf("throughput table has %d lines, want 6:\n%s", len(tp), strings.Join(tp, "\n"))
 	}
 	checkAligned(t, "throughput", tp[0], tp[1:])
+	if got := cellUnder(tp[0], tp[2], "vs stream floor"); got != "0.65x" {
+		t.Errorf("SPSC vs stream floor = %q, want 0.65x (row %q)", got, tp[2])
+	}
+	if got := cellUnder(tp[0], tp[2], "runs"); got != "3" {
+		t.Errorf("SPSC runs = %q, want 3 (row %q)", got, tp[2])
+	}
 	// Grouped by size, ascending, in the given order within a size.
 	for i, want := range []struct{ mech, size string }{
-		{"shmring SPSC spin", " 64 B"}, {"pipe", " 64 B"}, {"shmring SPSC spin", "4 KiB"}, {"pipe", "4 KiB"},
+		{"stream floor", " 64 B"}, {"shmring SPSC spin", " 64 B"}, {"pipe", " 64 B"}, {"shmring SPSC spin", "4 KiB"}, {"pipe", "4 KiB"},
 	} {
 		l := tp[i+1]
 		if !strings.HasPrefix(strings.TrimSpace(l), want.mech) || !strings.Contains(l, want.size) {
@@ -210,7 +264,7 @@ func TestRenderTableAligned(t *testing.T) {
 	}
 
 	tg := section(t, out, "Targets")
-	if len(tg) != 2 || !strings.HasPrefix(tg[0], "[met]") || !strings.HasPrefix(tg[1], "[MISSED]") {
+	if len(tg) != 3 || !strings.HasPrefix(tg[0], "[met]") || !strings.HasPrefix(tg[1], "[MISSED]") || !strings.HasPrefix(tg[2], "[info]") {
 		t.Fatalf("targets = %q", tg)
 	}
 	if strings.Index(tg[0], "SPSC p50") != strings.Index(tg[1], "pipe vs") {
@@ -224,7 +278,7 @@ func TestRenderTableFailedThroughputAndEmpty(t *testing.T) {
 	r.Machine.CPUs = [2]int{-1, -1}
 	out := renderTable(t, r)
 	tp := section(t, out, "One-way throughput")
-	checkAligned(t, "throughput", tp[0], tp[1:5])
+	checkAligned(t, "throughput", tp[0], tp[1:6])
 	if last := tp[len(tp)-1]; !strings.Contains(last, "unix socket") || !strings.Contains(last, "64 B") ||
 		!strings.Contains(last, "error: dial: refused") {
 		t.Errorf("failed throughput row = %q", last)

@@ -57,6 +57,29 @@ type LatencyRow struct {
 	VsFloor  float64 `json:"vs_floor,omitempty"`
 	// VsSPSC is this row's p50 over shmring SPSC busy-spin's p50.
 	VsSPSC float64 `json:"vs_spsc_spin,omitempty"`
+	// Batch means (batch.go): BatchSize round trips timed with one clock
+	// read before and one after, over BatchSize, Batches times; their
+	// minimum, 10th, 50th and 90th percentiles and maximum. The median,
+	// BatchMeanP50, is the row's figure for ratios: it carries no clock
+	// read per round trip. 0 when not measured.
+	BatchSize    int     `json:"batch_size,omitempty"`
+	Batches      int     `json:"batches,omitempty"`
+	BatchMeanMin float64 `json:"batch_mean_min_ns,omitempty"`
+	BatchMeanP10 float64 `json:"batch_mean_p10_ns,omitempty"`
+	BatchMeanP50 float64 `json:"batch_mean_p50_ns,omitempty"`
+	BatchMeanP90 float64 `json:"batch_mean_p90_ns,omitempty"`
+	BatchMeanMax float64 `json:"batch_mean_max_ns,omitempty"`
+	// FloorBatchMean is the median batch mean of the cache-line floor
+	// measured right before this row (where FloorP50 is set), and
+	// VsFloorMean this row's median batch mean over it: the ratio the
+	// targets use.
+	FloorBatchMean float64 `json:"floor_batch_mean_ns,omitempty"`
+	VsFloorMean    float64 `json:"vs_floor_batch_mean,omitempty"`
+	// FutexFloorBatchMean is the median batch mean of the last futex floor
+	// row (the bare futex ping-pong) measured before this blocking row,
+	// and VsFutexFloor this row's median batch mean over it.
+	FutexFloorBatchMean float64 `json:"futex_floor_batch_mean_ns,omitempty"`
+	VsFutexFloor        float64 `json:"vs_futex_floor_batch_mean,omitempty"`
 	// IdleCPU is the CPU time the waiting peer used during one idle second
 	// (blocking strategies only; -1 when not measured).
 	IdleCPU float64 `json:"idle_cpu_seconds_per_second"`
@@ -80,14 +103,29 @@ type ThroughputRow struct {
 	// VsSPSC is shmring SPSC busy-spin's msgs/s at this size over this
 	// row's: how many times faster shmring is.
 	VsSPSC float64 `json:"spsc_speedup,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	// Runs is how many alternated runs the row combines (the stream floor
+	// and SPSC busy-spin, measured in turn; 0 for a single run), and
+	// RunMsgsPerSec each run's rate in order. MsgsPerSec and MBPerSec are
+	// then the median run's; Messages and Seconds are the runs' totals.
+	Runs          int       `json:"runs,omitempty"`
+	RunMsgsPerSec []float64 `json:"run_msgs_per_sec,omitempty"`
+	// VsStreamFloor is this row's msgs/s over the stream floor's at the
+	// same size, for SPSC busy-spin, whose runs alternate with the floor's.
+	VsStreamFloor float64 `json:"vs_stream_floor,omitempty"`
+	Error         string  `json:"error,omitempty"`
 }
 
-// Target is one of the performance targets, checked against this run.
+// Target is one of the performance targets, checked against this run:
+// Measured is Value over Baseline, two measurements of the run. A target
+// with Info set is a figure reported beside the targets, not a target: it
+// is neither met nor missed.
 type Target struct {
 	Name     string  `json:"name"`
 	Want     string  `json:"want"`
 	Measured float64 `json:"measured"`
 	Met      bool    `json:"met"`
 	Note     string  `json:"note,omitempty"`
+	Value    float64 `json:"value,omitempty"`
+	Baseline float64 `json:"baseline,omitempty"`
+	Info     bool    `json:"info,omitempty"`
 }

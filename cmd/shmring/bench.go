@@ -16,12 +16,17 @@ import (
 func runBench(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("bench", "[flags]",
 		"Bench measures cross-process round-trip latency and one-way throughput of shmring's\n"+
-			"rings against a Go channel, pipes, Unix sockets and TCP loopback, and a cache-line\n"+
-			"floor, in one run, each side pinned to its own CPU. The default run takes under a minute.", stderr)
+			"rings against a Go channel, pipes, Unix sockets and TCP loopback, and against three\n"+
+			"floors: a cache line bounced with plain atomics, a bare futex ping-pong, and the\n"+
+			"simplest batched ring streaming (\"stream floor\", in turn with SPSC busy-spin), in\n"+
+			"one run, each side pinned to its own CPU. Round trips are reported as per-sample\n"+
+			"percentiles (a clock read each) and as batch means (\"mean\": one clock read per\n"+
+			"batch of up to 1,000), on which the ratios to the floors are based. The default\n"+
+			"run takes under a minute.", stderr)
 	def := bench.DefaultConfig()
 	duration := flags.Duration("duration", def.LatencyDuration, "latency run per mechanism (throughput runs get 0.4x per size)")
 	sizes := flags.String("sizes", "8,64,512,4K,64K", "throughput message sizes")
-	only := flags.String("only", "", "comma-separated substrings: measure only matching mechanisms (e.g. spsc,unix)")
+	only := flags.String("only", "", "comma-separated substrings: measure only matching mechanisms (e.g. spsc,unix; futex and streamfloor name the floors)")
 	cpus := flags.String("cpus", "0,1", "the two CPUs to pin the sides to, or \"none\"")
 	dir := flags.String("dir", def.Dir, "directory for the arena files (removed when done)")
 	latSize := flags.Int("msg", def.LatencySize, "latency message size in bytes")

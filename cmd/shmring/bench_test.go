@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,7 +36,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	table := out.String()
 	for _, want := range []string{"shmring-spsc/spin", "shmring-mpmc/block", "shmring-broadcast/spin", "shmring-broadcast-2sub/adaptive",
-		"floor (cache line)", "unix-seqpacket", "tcp-loopback", "pipe", "go-chan", "p99.99", "Targets"} {
+		"floor (cache line)", "futex (blocking floor)", "stream floor (plain ring)", "unix-seqpacket", "tcp-loopback", "pipe", "go-chan",
+		"p99.99", "mean p50", "vs futex", "vs stream floor", "Targets", "[info]"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -58,7 +61,9 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("JSON: %v\n%s", err, out.String())
 	}
-	if len(r.Latency) < 3 || len(r.Throughput) != 4 {
+	// At each size: the stream floor, alternated with SPSC busy-spin, and
+	// unix-stream.
+	if len(r.Latency) < 3 || len(r.Throughput) != 6 {
 		t.Fatalf("JSON has %d latency and %d throughput rows", len(r.Latency), len(r.Throughput))
 	}
 	for _, l := range r.Latency {
@@ -133,6 +138,117 @@ func TestBenchOnlyBroadcast(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no 2-subscriber target in %+v", r.Targets)
+	}
+}
+
+// TestBenchFloors runs the floors and the rows compared with them
+// (`--only floor,spsc/spin,spsc/block,futex,streamfloor`) in a short mode
+// as JSON, and checks the batch means of every latency row, the ratios to
+// the floors, the alternated stream runs and the targets built on them.
+// It makes no timing assertion: only relations that hold whatever the
+// machine's speed (order statistics in order, ratios of the numbers
+// shown, a batch mean within the per-sample range).
+func TestBenchFloors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the floors across processes")
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--json", "--only", "floor,spsc/spin,spsc/block,futex,streamfloor", "--duration", "100ms", "--sizes", "64", "--dir", dir}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r bench.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) }
+
+	var names []string
+	rows := map[string]bench.LatencyRow{}
+	for _, l := range r.Latency {
+		names = append(names, l.Mechanism)
+		rows[l.Mechanism] = l
+		if l.Error != "" || l.Samples == 0 || l.P50 <= 0 {
+			t.Errorf("latency row %+v", l)
+			continue
+		}
+		if l.BatchSize < 16 || l.BatchSize > 1000 || l.Batches < 4 {
+			t.Errorf("%s: %d batches of %d round trips", l.Mechanism, l.Batches, l.BatchSize)
+		}
+		if !(0 < l.BatchMeanMin && l.BatchMeanMin <= l.BatchMeanP10 && l.BatchMeanP10 <= l.BatchMeanP50 &&
+			l.BatchMeanP50 <= l.BatchMeanP90 && l.BatchMeanP90 <= l.BatchMeanMax) {
+			t.Errorf("%s: batch means out of order: min %v p10 %v p50 %v p90 %v max %v", l.Mechanism,
+				l.BatchMeanMin, l.BatchMeanP10, l.BatchMeanP50, l.BatchMeanP90, l.BatchMeanMax)
+		}
+		// A batch mean is a mean of round trips like the samples: the
+		// fastest batch is not slower than the samples' p99, the median
+		// batch not slower than the slowest sample.
+		if l.BatchMeanMin > l.P99 || l.BatchMeanP50 > l.Max {
+			t.Errorf("%s: batch means (min %v, p50 %v) outside the samples' range (p99 %v, max %v)", l.Mechanism,
+				l.BatchMeanMin, l.BatchMeanP50, l.P99, l.Max)
+		}
+	}
+	want := []string{"floor (cache line)", "shmring-spsc/spin", "futex (blocking floor)", "shmring-spsc/block"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("latency rows %q, want %q", names, want)
+	}
+	spin, block, fu := rows["shmring-spsc/spin"], rows["shmring-spsc/block"], rows["futex (blocking floor)"]
+	if spin.FloorBatchMean <= 0 || !near(spin.VsFloorMean, spin.BatchMeanP50/spin.FloorBatchMean) || spin.VsFloor <= 0 {
+		t.Errorf("SPSC spin vs floor: %v / %v = %v (p50s: %v)", spin.BatchMeanP50, spin.FloorBatchMean, spin.VsFloorMean, spin.VsFloor)
+	}
+	if block.FutexFloorBatchMean != fu.BatchMeanP50 || !near(block.VsFutexFloor, block.BatchMeanP50/fu.BatchMeanP50) {
+		t.Errorf("SPSC block vs futex: %v / %v = %v (futex row %v)", block.BatchMeanP50, block.FutexFloorBatchMean, block.VsFutexFloor, fu.BatchMeanP50)
+	}
+
+	names = nil
+	rates := map[string]bench.ThroughputRow{}
+	for _, tr := range r.Throughput {
+		names = append(names, tr.Mechanism)
+		rates[tr.Mechanism] = tr
+		if tr.Error != "" || tr.Messages == 0 || tr.MsgsPerSec <= 0 || tr.Size != 64 {
+			t.Errorf("throughput row %+v", tr)
+		}
+	}
+	want = []string{"stream floor (plain ring)", "shmring-spsc/spin", "shmring-spsc/block"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("throughput rows %q, want %q", names, want)
+	}
+	for _, name := range want[:2] {
+		tr := rates[name]
+		runs := slices.Clone(tr.RunMsgsPerSec)
+		slices.Sort(runs)
+		if tr.Runs != 3 || len(runs) != 3 || tr.MsgsPerSec != runs[1] || runs[0] <= 0 {
+			t.Errorf("%s: %d runs %v, rate %v: want the median of 3 alternated runs", name, tr.Runs, tr.RunMsgsPerSec, tr.MsgsPerSec)
+		}
+	}
+	if s, f := rates["shmring-spsc/spin"], rates["stream floor (plain ring)"]; !near(s.VsStreamFloor, s.MsgsPerSec/f.MsgsPerSec) {
+		t.Errorf("SPSC vs stream floor %v, want %v / %v", s.VsStreamFloor, s.MsgsPerSec, f.MsgsPerSec)
+	}
+
+	targets := map[string]bench.Target{}
+	for _, tg := range r.Targets {
+		targets[tg.Name] = tg
+		if tg.Value <= 0 || tg.Baseline <= 0 || !near(tg.Measured, tg.Value/tg.Baseline) || tg.Note == "" {
+			t.Errorf("target %+v", tg)
+		}
+	}
+	for _, name := range []string{"SPSC busy-spin RTT vs floor (batch means)", "SPSC blocking RTT vs futex floor (batch means)",
+		"SPSC stream vs stream floor at 64 B", "SPSC stream, busy-spin vs blocking, slowest size"} {
+		if _, ok := targets[name]; !ok {
+			t.Errorf("no target %q", name)
+		}
+	}
+
+	// The report renders with the new columns.
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{"mean p10", "mean p50", "mean p90", "floor mean", "vs floor p50", "vs futex", "runs", "vs stream floor"} {
+		if !strings.Contains(table.String(), col) {
+			t.Errorf("table lacks %q:\n%s", col, table.String())
+		}
 	}
 }
 
