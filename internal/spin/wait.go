@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // The poll schedule of the polling methods (PAUSE, YIELD, none): the same
@@ -33,7 +34,7 @@ const (
 // same value) or, on a hypervisor that traps the instruction, not sleep at
 // all; WaitChange32 loops until the word changed or the budget is spent,
 // so it returns early only if the word changed, but the caller's check is
-// what counts. The word's load here is atomic (an acquire), so true means
+// what counts. The word's loads here are atomic (acquire), so true means
 // a later load by the caller sees a value other than old at least as
 // recent.
 //
@@ -44,27 +45,54 @@ const (
 // event-stream period (100 µs on Linux). WaitChange32 does not yield to
 // the Go scheduler and allocates nothing.
 func WaitChange32(addr *uint32, old uint32, budget time.Duration) bool {
-	return waitChange32(chosen.Method, addr, old, budget)
+	return waitChange(chosen.Method, word{unsafe.Pointer(addr), false}, uint64(old), budget)
 }
 
-// waitChange32 is WaitChange32 with the method as a parameter. m must be a
-// method Select can return on this machine: a hardware method the CPU
+// WaitChange64 is [WaitChange32] for a 64-bit word, for example a ring
+// position whose top bit a close sets: a change of either half ends the
+// wait. addr must be 8-byte aligned, as for every 64-bit atomic.
+func WaitChange64(addr *uint64, old uint64, budget time.Duration) bool {
+	return waitChange(chosen.Method, word{unsafe.Pointer(addr), true}, old, budget)
+}
+
+// word is the address of a 32-bit (wide false) or 64-bit (wide true)
+// word that a wait watches.
+type word struct {
+	p    unsafe.Pointer
+	wide bool
+}
+
+// load reads the word atomically (acquire: pairs with the peer's store of
+// a new value), zero-extended.
+func (w word) load() uint64 {
+	if w.wide {
+		return atomic.LoadUint64((*uint64)(w.p))
+	}
+	return uint64(atomic.LoadUint32((*uint32)(w.p)))
+}
+
+// waitChange is WaitChange32/64 with the method as a parameter. m must be
+// a method Select can return on this machine: a hardware method the CPU
 // lacks would fault.
-func waitChange32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
+func waitChange(m Method, w word, old uint64, budget time.Duration) bool {
 	switch m {
 	case MethodMWAITX, MethodUMWAIT, MethodTPAUSE:
-		return tscWait32(m, addr, old, budget)
+		return tscWait(m, w, old, budget)
 	case MethodWFE:
-		return wfeWait32(addr, old, budget)
+		return wfeWaitLoop(w, old, budget)
 	}
-	return poll32(m, addr, old, budget)
+	return poll(m, w, old, budget)
 }
 
-// poll32 is the polling wait: the method's hint between atomic loads of
-// the word, the monotonic clock every pollsPerClock checks.
-func poll32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
-	// Acquire: pairs with the peer's store of a new value.
-	if atomic.LoadUint32(addr) != old {
+// waitChange32 is waitChange for a 32-bit word, for tests.
+func waitChange32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
+	return waitChange(m, word{unsafe.Pointer(addr), false}, uint64(old), budget)
+}
+
+// poll is the polling wait: the method's hint between atomic loads of the
+// word, the monotonic clock every pollsPerClock checks.
+func poll(m Method, w word, old uint64, budget time.Duration) bool {
+	if w.load() != old {
 		return true
 	}
 	if budget <= 0 {
@@ -79,8 +107,7 @@ func poll32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
 			}
 			PauseN(n) // PAUSE or YIELD, whichever this build issues
 		}
-		// Acquire, as above.
-		if atomic.LoadUint32(addr) != old {
+		if w.load() != old {
 			return true
 		}
 		if i%pollsPerClock == 0 && time.Since(start) >= budget {

@@ -5,8 +5,8 @@ package spin
 import (
 	"math"
 	"strconv"
-	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // thisBuild is what wait_amd64.s implements. Which of these may run is
@@ -17,21 +17,22 @@ var thisBuild = setOf(MethodNone, MethodPause, MethodTPAUSE, MethodMWAITX, Metho
 // fine for a budget).
 func rdtsc() uint64
 
-// monitorxWait arms MONITORX on the line holding *addr, re-checks that
-// *addr still equals old and, if so, sleeps in MWAITX until that line is
-// written, an interrupt, or ticks TSC ticks (ticks must be > 0). Only for
-// CPUs that report MONITORX.
+// monitorxWait arms MONITORX on the line holding the word at addr (32 or
+// 64 bits wide), re-checks that the word still equals old and, if so,
+// sleeps in MWAITX until that line is written, an interrupt, or ticks TSC
+// ticks (ticks must be > 0). Only for CPUs that report MONITORX.
 //
 //go:noescape
-func monitorxWait(addr *uint32, old uint32, ticks uint32)
+func monitorxWait(addr unsafe.Pointer, old uint64, ticks uint32, wide bool)
 
-// umonitorWait arms UMONITOR on the line holding *addr, re-checks that
-// *addr still equals old and, if so, sleeps in UMWAIT (C0.1) until that
-// line is written, an interrupt, the OS limit (IA32_UMWAIT_CONTROL) or
-// the TSC reaches deadline. Only for CPUs that report WAITPKG.
+// umonitorWait arms UMONITOR on the line holding the word at addr,
+// re-checks that the word still equals old and, if so, sleeps in UMWAIT
+// (C0.1) until that line is written, an interrupt, the OS limit
+// (IA32_UMWAIT_CONTROL) or the TSC reaches deadline. Only for CPUs that
+// report WAITPKG.
 //
 //go:noescape
-func umonitorWait(addr *uint32, old uint32, deadline uint64)
+func umonitorWait(addr unsafe.Pointer, old uint64, deadline uint64, wide bool)
 
 // tpauseUntil pauses in C0.1 until the TSC reaches deadline, an interrupt
 // or the OS limit. Only for CPUs that report WAITPKG.
@@ -91,11 +92,10 @@ func calibrateTSC(window time.Duration) uint64 {
 	return uint64(hz)
 }
 
-// tscWait32 waits with MWAITX, UMWAIT or TPAUSE (m), counting TSC ticks,
+// tscWait waits with MWAITX, UMWAIT or TPAUSE (m), counting TSC ticks,
 // until the word changes or the budget is spent.
-func tscWait32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
-	// Acquire: pairs with the peer's store of a new value.
-	if atomic.LoadUint32(addr) != old {
+func tscWait(m Method, w word, old uint64, budget time.Duration) bool {
+	if w.load() != old {
 		return true
 	}
 	if budget <= 0 {
@@ -117,15 +117,15 @@ func tscWait32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
 		}
 		switch m {
 		case MethodMWAITX:
-			monitorxWait(addr, old, uint32(min(total-spent, math.MaxUint32)))
+			monitorxWait(w.p, old, uint32(min(total-spent, math.MaxUint32)), w.wide)
 		case MethodUMWAIT:
-			umonitorWait(addr, old, deadline)
+			umonitorWait(w.p, old, deadline, w.wide)
 		default:
 			tpauseUntil(start + spent + min(total-spent, slice))
 		}
-		// Acquire, as above; also catches a wake-up for another word of
-		// the same line, after which the loop sleeps again.
-		if atomic.LoadUint32(addr) != old {
+		// Also catches a wake-up for another word of the same line,
+		// after which the loop sleeps again.
+		if w.load() != old {
 			return true
 		}
 	}
@@ -145,9 +145,9 @@ func tscPause(d time.Duration) {
 	}
 }
 
-// wfeWait32 is never selected on amd64 (thisBuild lacks WFE); it polls.
-func wfeWait32(addr *uint32, old uint32, budget time.Duration) bool {
-	return poll32(MethodPause, addr, old, budget)
+// wfeWaitLoop is never selected on amd64 (thisBuild lacks WFE); it polls.
+func wfeWaitLoop(w word, old uint64, budget time.Duration) bool {
+	return poll(MethodPause, w, old, budget)
 }
 
 // BudgetClock says which counter wait budgets are measured in.

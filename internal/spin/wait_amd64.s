@@ -18,13 +18,14 @@ TEXT ·rdtsc(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ AX, ret+0(FP)
 	RET
 
-// func monitorxWait(addr *uint32, old uint32, ticks uint32)
-TEXT ·monitorxWait(SB), NOSPLIT|NOFRAME, $0-16
-	MOVQ addr+0(FP), AX
-	MOVL old+8(FP), R8
-	MOVL ticks+12(FP), BX
-	XORL CX, CX // extensions: none
-	XORL DX, DX // hints: none
+// func monitorxWait(addr unsafe.Pointer, old uint64, ticks uint32, wide bool)
+TEXT ·monitorxWait(SB), NOSPLIT|NOFRAME, $0-21
+	MOVQ    addr+0(FP), AX
+	MOVQ    old+8(FP), R8
+	MOVL    ticks+16(FP), BX
+	MOVBLZX wide+20(FP), R10
+	XORL    CX, CX // extensions: none
+	XORL    DX, DX // hints: none
 
 	// MONITORX rAX, ECX, EDX = 0F 01 FA: arm the monitor on [RAX]'s line.
 	BYTE $0x0F; BYTE $0x01; BYTE $0xFA
@@ -32,11 +33,21 @@ TEXT ·monitorxWait(SB), NOSPLIT|NOFRAME, $0-16
 	// Re-check after arming: a store that landed before the monitor was
 	// armed does not trigger it, and MWAITX would sleep through it. A
 	// store after arming triggers the monitor, and MWAITX then returns at
-	// once even if it has not started yet.
-	MOVL (AX), R9
-	CMPL R9, R8
+	// once even if it has not started yet. (A plain MOV is an acquire
+	// load on x86.)
+	TESTL R10, R10
+	JNZ   wide
+	MOVL  (AX), R9
+	CMPL  R9, R8
+	JNE   done
+	JMP   wait
+
+wide:
+	MOVQ (AX), R9
+	CMPQ R9, R8
 	JNE  done
 
+wait:
 	MOVL $0xF0, AX // hint: EAX[7:4] = 0xF, stay in C0 (fastest exit)
 	MOVL $2, CX    // ECX[1]: EBX holds a timeout in TSC (P0) ticks
 
@@ -46,20 +57,30 @@ TEXT ·monitorxWait(SB), NOSPLIT|NOFRAME, $0-16
 done:
 	RET
 
-// func umonitorWait(addr *uint32, old uint32, deadline uint64)
-TEXT ·umonitorWait(SB), NOSPLIT|NOFRAME, $0-24
-	MOVQ addr+0(FP), CX
-	MOVL old+8(FP), R8
+// func umonitorWait(addr unsafe.Pointer, old uint64, deadline uint64, wide bool)
+TEXT ·umonitorWait(SB), NOSPLIT|NOFRAME, $0-25
+	MOVQ    addr+0(FP), CX
+	MOVQ    old+8(FP), R8
+	MOVBLZX wide+24(FP), R10
 
 	// UMONITOR RCX = F3 0F AE /6 with ModRM 11 110 001 (F1): arm the
 	// monitor on [RCX]'s line.
 	BYTE $0xF3; BYTE $0x0F; BYTE $0xAE; BYTE $0xF1
 
 	// Re-check after arming, as in monitorxWait.
-	MOVL (CX), R9
-	CMPL R9, R8
+	TESTL R10, R10
+	JNZ   wide
+	MOVL  (CX), R9
+	CMPL  R9, R8
+	JNE   done
+	JMP   wait
+
+wide:
+	MOVQ (CX), R9
+	CMPQ R9, R8
 	JNE  done
 
+wait:
 	MOVQ deadline+16(FP), AX // EDX:EAX = the TSC deadline
 	MOVQ AX, DX
 	SHRQ $32, DX

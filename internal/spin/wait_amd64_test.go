@@ -41,12 +41,14 @@ func TestWaitEncodings(t *testing.T) {
 	}{
 		{"monitorxWait", monitorx, [][]byte{
 			{0x0F, 0x01, 0xFA}, // MONITORX
-			{0x44, 0x8B, 0x08}, // MOVL (AX), R9: the re-check
+			{0x44, 0x8B, 0x08}, // MOVL (AX), R9: the 32-bit re-check
+			{0x4C, 0x8B, 0x08}, // MOVQ (AX), R9: the 64-bit re-check
 			{0x0F, 0x01, 0xFB}, // MWAITX
 		}},
 		{"umonitorWait", umonitor, [][]byte{
 			{0xF3, 0x0F, 0xAE, 0xF1}, // UMONITOR RCX
-			{0x44, 0x8B, 0x09},       // MOVL (CX), R9: the re-check
+			{0x44, 0x8B, 0x09},       // MOVL (CX), R9: the 32-bit re-check
+			{0x4C, 0x8B, 0x09},       // MOVQ (CX), R9: the 64-bit re-check
 			{0xF2, 0x0F, 0xAE, 0xF1}, // UMWAIT ECX
 		}},
 		{"tpauseUntil", tpause, [][]byte{
@@ -59,11 +61,11 @@ func TestWaitEncodings(t *testing.T) {
 			t.Fatalf("waitCode() address %#x is not the entry of spin.%s (%v)", tt.pc, tt.fn, f)
 		}
 		// The function's code, read (never run) from the text segment;
-		// 64 bytes covers each function, and the text beyond a short one
+		// 96 bytes covers each function, and the text beyond a short one
 		// is the next function's, still mapped. The double conversion
 		// turns the code address into a pointer without an arithmetic
 		// uintptr conversion.
-		b := (*(*[64]byte)(*(*unsafe.Pointer)(unsafe.Pointer(&tt.pc))))[:]
+		b := (*(*[96]byte)(*(*unsafe.Pointer)(unsafe.Pointer(&tt.pc))))[:]
 		at := 0
 		for _, w := range tt.want {
 			i := bytes.Index(b[at:], w)

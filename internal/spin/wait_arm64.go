@@ -4,21 +4,21 @@ package spin
 
 import (
 	"strconv"
-	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // thisBuild is what wait_arm64.s implements. Which of these may run is
 // decided by the CPU (onCPU), never by this set alone.
 var thisBuild = setOf(MethodNone, MethodYield, MethodWFE)
 
-// wfeWait arms the exclusive monitor with a load-exclusive of *addr and,
-// if *addr still equals old, waits in WFE for an event: a store to the
-// line (which clears the monitor), the timer event stream, an interrupt
-// or an exception return.
+// wfeWait arms the exclusive monitor with a load-exclusive of the word at
+// addr (32 or 64 bits wide) and, if it still equals old, waits in WFE for
+// an event: a store to the line (which clears the monitor), the timer
+// event stream, an interrupt or an exception return.
 //
 //go:noescape
-func wfeWait(addr *uint32, old uint32)
+func wfeWait(addr unsafe.Pointer, old uint64, wide bool)
 
 // cntvct reads the virtual counter (CNTVCT_EL0), which Linux lets user
 // space read; cntfrq reads its frequency in Hz (CNTFRQ_EL0).
@@ -28,12 +28,11 @@ func cntfrq() uint64
 // cntRate is the counter's rate in 16.16 ticks per nanosecond.
 var cntRate = perNs16(max(cntfrq(), 1))
 
-// wfeWait32 waits with WFE until the word changes or the budget is spent.
-// The budget is checked only between WFEs, so a wait with no store
+// wfeWaitLoop waits with WFE until the word changes or the budget is
+// spent. The budget is checked only between WFEs, so a wait with no store
 // overruns it by up to one event-stream period.
-func wfeWait32(addr *uint32, old uint32, budget time.Duration) bool {
-	// Acquire: pairs with the peer's store of a new value.
-	if atomic.LoadUint32(addr) != old {
+func wfeWaitLoop(w word, old uint64, budget time.Duration) bool {
+	if w.load() != old {
 		return true
 	}
 	if budget <= 0 {
@@ -42,9 +41,9 @@ func wfeWait32(addr *uint32, old uint32, budget time.Duration) bool {
 	total := ticksFor(budget, cntRate)
 	start := cntvct()
 	for {
-		wfeWait(addr, old)
-		// Acquire, as above; a wake-up for another reason sleeps again.
-		if atomic.LoadUint32(addr) != old {
+		wfeWait(w.p, old, w.wide)
+		// A wake-up for another reason sleeps again.
+		if w.load() != old {
 			return true
 		}
 		if cntvct()-start >= total {
@@ -53,10 +52,10 @@ func wfeWait32(addr *uint32, old uint32, budget time.Duration) bool {
 	}
 }
 
-// tscWait32 is never selected on arm64 (thisBuild lacks the x86 methods);
+// tscWait is never selected on arm64 (thisBuild lacks the x86 methods);
 // it polls.
-func tscWait32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
-	return poll32(MethodYield, addr, old, budget)
+func tscWait(m Method, w word, old uint64, budget time.Duration) bool {
+	return poll(MethodYield, w, old, budget)
 }
 
 // tscPause is never selected on arm64; it is unreachable, and pauses with

@@ -2,11 +2,12 @@
 
 #include "textflag.h"
 
-// func wfeWait(addr *uint32, old uint32)
+// func wfeWait(addr unsafe.Pointer, old uint64, wide bool)
 // The wait of Linux's __cmpwait (arch/arm64/include/asm/cmpxchg.h).
-TEXT ·wfeWait(SB), NOSPLIT|NOFRAME, $0-12
+TEXT ·wfeWait(SB), NOSPLIT|NOFRAME, $0-17
 	MOVD  addr+0(FP), R0
-	MOVWU old+8(FP), R1
+	MOVD  old+8(FP), R1
+	MOVBU wide+16(FP), R3
 
 	// Clear a stale event: SEVL sets this core's event register and WFE
 	// consumes it at once, so the WFE below sleeps until a new event.
@@ -16,9 +17,17 @@ TEXT ·wfeWait(SB), NOSPLIT|NOFRAME, $0-12
 	// The load-exclusive arms the exclusive monitor on the word's line; a
 	// store to that line by another core clears the monitor, which
 	// generates an event. A store before the load is seen in its value.
+	CBNZ   R3, wide
 	LDAXRW (R0), R2
 	CMPW   R1, R2
 	BNE    done
+	WFE
+	RET
+
+wide:
+	LDAXR (R0), R2
+	CMP   R1, R2
+	BNE   done
 	WFE
 
 done:

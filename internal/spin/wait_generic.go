@@ -10,14 +10,14 @@ import (
 // thisBuild has no wait assembly: every wait is a poll with no hint.
 var thisBuild = setOf(MethodNone)
 
-// tscWait32 is never selected in this build; it polls.
-func tscWait32(m Method, addr *uint32, old uint32, budget time.Duration) bool {
-	return poll32(MethodNone, addr, old, budget)
+// tscWait is never selected in this build; it polls.
+func tscWait(m Method, w word, old uint64, budget time.Duration) bool {
+	return poll(MethodNone, w, old, budget)
 }
 
-// wfeWait32 is never selected in this build; it polls.
-func wfeWait32(addr *uint32, old uint32, budget time.Duration) bool {
-	return poll32(MethodNone, addr, old, budget)
+// wfeWaitLoop is never selected in this build; it polls.
+func wfeWaitLoop(w word, old uint64, budget time.Duration) bool {
+	return poll(MethodNone, w, old, budget)
 }
 
 // tscPause is never selected in this build; it polls the clock.

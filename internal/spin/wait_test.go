@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmring/shmring/internal/cpu"
 )
@@ -31,6 +32,36 @@ type padded struct {
 	_ [128]byte
 }
 
+// padded64 is padded for a 64-bit word (8-aligned: the first field after
+// the array is at offset 128).
+type padded64 struct {
+	_ [128]byte
+	v uint64
+	_ [128]byte
+}
+
+// widths are the two word sizes; each gives a fresh word, an old value,
+// and the new value another goroutine stores. The 64-bit change touches
+// only the top bit, as a ring close does, so a wait that compared only the
+// low half would miss it.
+var widths = []struct {
+	name     string
+	old, new uint64
+	word     func() word
+}{
+	{"32", 7, 8, func() word { return word{unsafe.Pointer(&new(padded).v), false} }},
+	{"64", 7, 7 | 1<<63, func() word { return word{unsafe.Pointer(&new(padded64).v), true} }},
+}
+
+// store writes v to w atomically (release, for the waiter's acquire).
+func (w word) store(v uint64) {
+	if w.wide {
+		atomic.StoreUint64((*uint64)(w.p), v)
+		return
+	}
+	atomic.StoreUint32((*uint32)(w.p), uint32(v))
+}
+
 // TestWaitChangeWakes stores to the word from another goroutine while the
 // wait runs with a budget far longer than the store's delay: the wait must
 // return true, after the store (it sees the new value), and long before
@@ -38,27 +69,29 @@ type padded struct {
 func TestWaitChangeWakes(t *testing.T) {
 	const budget = 5 * time.Second
 	for _, m := range runnable() {
-		t.Run(m.String(), func(t *testing.T) {
-			var w padded
-			w.v = 7
-			go func() {
-				time.Sleep(2 * time.Millisecond)
-				atomic.StoreUint32(&w.v, 8)
-			}()
-			start := time.Now()
-			ok := waitChange32(m, &w.v, 7, budget)
-			el := time.Since(start)
-			if !ok {
-				t.Fatalf("returned false after %v with a store at 2ms", el)
-			}
-			if got := atomic.LoadUint32(&w.v); got != 8 {
-				t.Fatalf("returned true but the word is %d", got)
-			}
-			if el >= budget/2 {
-				t.Errorf("took %v: woke on the budget, not on the store", el)
-			}
-			t.Logf("%v: woke %v after start (store at ~2ms)", m, el)
-		})
+		for _, wd := range widths {
+			t.Run(m.String()+"/"+wd.name, func(t *testing.T) {
+				w := wd.word()
+				w.store(wd.old)
+				go func() {
+					time.Sleep(2 * time.Millisecond)
+					w.store(wd.new)
+				}()
+				start := time.Now()
+				ok := waitChange(m, w, wd.old, budget)
+				el := time.Since(start)
+				if !ok {
+					t.Fatalf("returned false after %v with a store at 2ms", el)
+				}
+				if got := w.load(); got != wd.new {
+					t.Fatalf("returned true but the word is %#x", got)
+				}
+				if el >= budget/2 {
+					t.Errorf("took %v: woke on the budget, not on the store", el)
+				}
+				t.Logf("%v: woke %v after start (store at ~2ms)", m, el)
+			})
+		}
 	}
 }
 
@@ -67,22 +100,21 @@ func TestWaitChangeWakes(t *testing.T) {
 func TestWaitChangeBudgetExpires(t *testing.T) {
 	const budget = 3 * time.Millisecond
 	for _, m := range runnable() {
-		t.Run(m.String(), func(t *testing.T) {
-			var w padded
-			start := time.Now()
-			ok := waitChange32(m, &w.v, 0, budget)
-			el := time.Since(start)
-			if ok {
-				t.Fatalf("returned true with no store")
-			}
-			// TSC budgets rest on a calibrated rate: allow half.
-			if el < budget/2 {
-				t.Errorf("returned after %v, budget %v", el, budget)
-			}
-			if el > 2*time.Second {
-				t.Errorf("returned after %v, budget %v", el, budget)
-			}
-		})
+		for _, wd := range widths {
+			t.Run(m.String()+"/"+wd.name, func(t *testing.T) {
+				w := wd.word()
+				start := time.Now()
+				ok := waitChange(m, w, 0, budget)
+				el := time.Since(start)
+				if ok {
+					t.Fatalf("returned true with no store")
+				}
+				// TSC budgets rest on a calibrated rate: allow half.
+				if el < budget/2 || el > 2*time.Second {
+					t.Errorf("returned after %v, budget %v", el, budget)
+				}
+			})
+		}
 	}
 }
 
@@ -105,6 +137,11 @@ func TestWaitChangeNoWait(t *testing.T) {
 	if WaitChange32(&w.v, 0, 0) || !WaitChange32(&w.v, 1, 0) {
 		t.Error("WaitChange32 with a zero budget must only compare")
 	}
+	var w64 padded64
+	w64.v = 1 << 32
+	if WaitChange64(&w64.v, 1<<32, 0) || !WaitChange64(&w64.v, 0, 0) {
+		t.Error("WaitChange64 with a zero budget must compare all 64 bits")
+	}
 }
 
 func TestWaitChangeZeroAllocs(t *testing.T) {
@@ -115,8 +152,13 @@ func TestWaitChangeZeroAllocs(t *testing.T) {
 		}
 	}
 	var w padded
-	if a := testing.AllocsPerRun(50, func() { WaitChange32(&w.v, 0, time.Microsecond); PauseFor(time.Microsecond) }); a != 0 {
-		t.Errorf("WaitChange32+PauseFor: %v allocations, want 0", a)
+	var w64 padded64
+	if a := testing.AllocsPerRun(50, func() {
+		WaitChange32(&w.v, 0, time.Microsecond)
+		WaitChange64(&w64.v, 0, time.Microsecond)
+		PauseFor(time.Microsecond)
+	}); a != 0 {
+		t.Errorf("WaitChange32+WaitChange64+PauseFor: %v allocations, want 0", a)
 	}
 }
 
