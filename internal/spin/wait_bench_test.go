@@ -38,7 +38,7 @@ func BenchmarkWakeRTT(b *testing.B) {
 func benchPingPong(b *testing.B, m Method) {
 	const budget = time.Microsecond
 	var ping, pong padded
-	n := uint32(min(b.N, 1<<31))
+	n := uint32(min(uint64(b.N), 1<<31))
 	deadline := time.Now().Add(20 * time.Second) // a lost store must not hang the run
 	var stuck atomic.Bool
 	// await waits until *addr is past old; false if the deadline passed.
