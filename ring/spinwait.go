@@ -26,8 +26,12 @@ const (
 	// spinWaitBudget bounds one hardware wait. It is short against the
 	// adaptive spin phase (adaptiveSpin) so that the phase, the clock
 	// checks every clockEvery steps and a cancellation still advance
-	// about as often as with pauses. (WFE without a store lasts until the
-	// 10 kHz event stream wakes it, up to 100 µs.)
+	// about as often as with pauses: a step that waits the full budget
+	// makes clockEvery steps ~32 µs instead of a few. WFE has no timeout
+	// of its own: without a store a step lasts until the 10 kHz event
+	// stream wakes it, up to 100 µs, so with spin.MethodWFE the waiter
+	// must count time, not steps (clockEvery steps would be up to 3.2 ms,
+	// WaitSpin's 1024-step context check up to 100 ms).
 	spinWaitBudget = time.Microsecond
 	// monitorAfter is how many checks keep today's single pause before the
 	// hardware wait takes over: a ping-pong reply lands within a few
