@@ -94,7 +94,7 @@ var envMethods = map[string]Method{
 
 // Choice is the wait method a process uses and why.
 type Choice struct {
-	// Method is what [WaitChange32] runs.
+	// Method is what [WaitChange32] and [WaitChange64] run.
 	Method Method
 	// Name is Method's name, with a note when an override could not be
 	// honoured, e.g. "PAUSE (SHMRING_WAIT=umwait unsupported)".
@@ -153,6 +153,7 @@ func Select(info cpu.Info, env string) Choice {
 	return choose(info, env, thisBuild)
 }
 
+// choose is Select for a build that implements the methods in build.
 func choose(info cpu.Info, env string, build buildSet) Choice {
 	ok := func(m Method) bool { return build.has(m) && onCPU(m, info) }
 	basic := MethodNone
