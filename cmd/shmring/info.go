@@ -45,6 +45,7 @@ type infoReport struct {
 	Hypervisor           bool     `json:"hypervisor"`
 	AdjacentLinePrefetch bool     `json:"adjacent_line_prefetch"`
 	WaitInstructions     []string `json:"wait_instructions"`
+	EventStream          bool     `json:"event_stream"` // arm64 Linux timer event stream (bounds a WFE)
 
 	PadUnit   int    `json:"pad_unit"` // bytes, for newly created arenas
 	PadReason string `json:"pad_reason"`
@@ -52,6 +53,11 @@ type infoReport struct {
 	Publish   string `json:"publish"`   // the atomics rings publish with
 	Futex     string `json:"futex"`     // how blocking waits sleep
 	Adaptive  string `json:"adaptive"`  // the default wait strategy's budgets
+
+	WaitMethod      string `json:"wait_method"`       // the spin phase's wait (internal/spin), noting a refused override
+	WaitReason      string `json:"wait_reason"`       // why that method
+	WaitEnv         string `json:"wait_env"`          // SHMRING_WAIT as read at start-up, "" if unset
+	WaitBudgetClock string `json:"wait_budget_clock"` // the counter wait budgets are measured on
 
 	PageSize     int    `json:"page_size"`
 	DevShmExists bool   `json:"dev_shm_exists"`
@@ -64,7 +70,8 @@ type infoReport struct {
 func runInfo(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("info", "[--json]",
 		"Info reports the CPU, kernel and shared-memory facts shmring's choices rest on,\n"+
-			"and what it chose: the padding unit for new arenas and the spin hint.", stderr)
+			"and what it chose: the padding unit for new arenas, the spin hint and the wait\n"+
+			"method of the spin phase (forced with SHMRING_WAIT=pause|yield|tpause|mwaitx|umwait|wfe|none).", stderr)
 	asJSON := flags.Bool("json", false, "print the report as one JSON object")
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -87,6 +94,7 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 // read is reported as unknown or unavailable.
 func gatherInfo() infoReport {
 	c := cpu.Detect()
+	wait := spin.Chosen()
 	r := infoReport{
 		GoVersion:            runtime.Version(),
 		GOOS:                 runtime.GOOS,
@@ -102,9 +110,14 @@ func gatherInfo() infoReport {
 		Hypervisor:           c.Hypervisor,
 		AdjacentLinePrefetch: c.AdjacentLinePrefetch,
 		WaitInstructions:     c.WaitInstructions(),
+		EventStream:          c.EventStream,
 		PadUnit:              c.PadUnit(),
 		PadReason:            c.PadReason(),
 		SpinHint:             spinHint(c),
+		WaitMethod:           wait.Name,
+		WaitReason:           wait.Reason,
+		WaitEnv:              wait.Env,
+		WaitBudgetClock:      spin.BudgetClock(),
 		Publish:              "sync/atomic, sequentially consistent (amd64 XCHG / LOCK CMPXCHG; arm64 STLR / CAS): the eventcount needs StoreLoad; release-only stores measured in docs/ring.md",
 		Futex:                futexMode(),
 		Adaptive:             "spin with the hint for 20µs, yield until 120µs, then futex sleep",
@@ -201,10 +214,18 @@ func writeInfoText(w io.Writer, r infoReport) error {
 		wait = strings.Join(r.WaitInstructions, " ")
 	}
 	row("wait instructions", "%s", wait)
+	if r.Arch == "arm64" {
+		row("timer event stream", "%s", yesNo(r.EventStream))
+	}
 
 	section("What shmring chose")
 	row("pad unit (new arenas)", "%d bytes: %s", r.PadUnit, r.PadReason)
 	row("spin hint", "%s", r.SpinHint)
+	row("wait method", "%s: %s", r.WaitMethod, r.WaitReason)
+	if r.WaitEnv != "" {
+		row(spin.EnvWait, "%s", r.WaitEnv)
+	}
+	row("wait budgets", "%s", r.WaitBudgetClock)
 	row("publish", "%s", r.Publish)
 	row("blocking", "%s", r.Futex)
 	row("adaptive wait", "%s", r.Adaptive)

@@ -53,6 +53,12 @@ type Info struct {
 	// WFE is the arm64 wait-for-event instruction; architectural, so true on
 	// arm64 (Linux lets user space execute it).
 	WFE bool
+	// EventStream reports that the arm64 generic timer's event stream is on
+	// (Linux HWCAP_EVTSTRM, 10 kHz by default): it wakes every WFE at least
+	// every 100 µs, so a WFE wait is bounded even if nothing is stored to
+	// the watched line. Only read on Linux (cpuid's darwin bit of the same
+	// name means something else); false elsewhere.
+	EventStream bool
 
 	// AdjacentLinePrefetch is true on x86, where the L2 spatial prefetcher
 	// fetches 64-byte lines in aligned 128-byte pairs, so two hot fields
@@ -80,14 +86,15 @@ func Detect() Info {
 		}
 		// cpuid.CPU is written only by cpuid's init and by cpuid.Detect,
 		// which nothing in shmring calls, so reading it here is race-free.
-		detected = fromCPUID(arch, &cpuid.CPU, monitorx)
+		detected = fromCPUID(arch, runtime.GOOS, &cpuid.CPU, monitorx)
 	})
 	return detected
 }
 
-// fromCPUID builds an Info for arch from cpuid's view of the CPU and the
-// MONITORX bit found elsewhere. It is pure so tests can feed it any CPU.
-func fromCPUID(arch string, c *cpuid.CPUInfo, monitorx bool) Info {
+// fromCPUID builds an Info for arch and goos from cpuid's view of the CPU
+// and the MONITORX bit found elsewhere. It is pure so tests can feed it any
+// CPU.
+func fromCPUID(arch, goos string, c *cpuid.CPUInfo, monitorx bool) Info {
 	x86 := isX86(arch)
 	arm64 := arch == "arm64"
 	return Info{
@@ -104,6 +111,7 @@ func fromCPUID(arch string, c *cpuid.CPUInfo, monitorx bool) Info {
 		MONITORX:             x86 && monitorx,
 		YIELD:                arm64,
 		WFE:                  arm64,
+		EventStream:          arm64 && goos == "linux" && c.Has(cpuid.EVTSTRM),
 		AdjacentLinePrefetch: x86,
 	}
 }
@@ -302,6 +310,9 @@ func (i Info) String() string {
 	wait := strings.Join(i.WaitInstructions(), ",")
 	if wait == "" {
 		wait = "none"
+	}
+	if i.EventStream {
+		wait += " evtstrm"
 	}
 	return fmt.Sprintf("%s %s %q family %d model %d, %d logical CPUs, %s, %s, wait [%s], pad %d, spin %s",
 		i.Arch, i.Vendor, brand, i.Family, i.Model, i.LogicalCPUs, line, virt, wait, i.PadUnit(), i.SpinHint())

@@ -152,9 +152,11 @@ func TestFromCPUID(t *testing.T) {
 		name     string
 		arch     string
 		features []cpuid.FeatureID
+		goos     string // "" means linux
 		monitorx bool
 		want     []string // WaitInstructions
 		hyper    bool
+		evtstrm  bool // want EventStream
 	}{
 		{name: "plain x86", arch: "amd64", want: []string{"PAUSE"}},
 		{name: "intel waitpkg", arch: "amd64", features: []cpuid.FeatureID{cpuid.WAITPKG},
@@ -164,6 +166,12 @@ func TestFromCPUID(t *testing.T) {
 		{name: "386 with both", arch: "386", features: []cpuid.FeatureID{cpuid.WAITPKG}, monitorx: true,
 			want: []string{"PAUSE", "UMONITOR", "UMWAIT", "TPAUSE", "MONITORX", "MWAITX"}},
 		{name: "arm64", arch: "arm64", want: []string{"YIELD", "WFE"}},
+		{name: "arm64 linux event stream", arch: "arm64", features: []cpuid.FeatureID{cpuid.EVTSTRM},
+			want: []string{"YIELD", "WFE"}, evtstrm: true},
+		{name: "arm64 darwin EVTSTRM bit is not the event stream", arch: "arm64", goos: "darwin",
+			features: []cpuid.FeatureID{cpuid.EVTSTRM}, want: []string{"YIELD", "WFE"}},
+		{name: "EVTSTRM ignored off arm64", arch: "amd64", features: []cpuid.FeatureID{cpuid.EVTSTRM},
+			want: []string{"PAUSE"}},
 		{name: "x86 bits ignored off x86", arch: "arm64", features: []cpuid.FeatureID{cpuid.WAITPKG}, monitorx: true,
 			want: []string{"YIELD", "WFE"}},
 		{name: "riscv64", arch: "riscv64", want: []string{}},
@@ -179,7 +187,14 @@ func TestFromCPUID(t *testing.T) {
 				CacheLine:    64,
 			}
 			c.Enable(tt.features...)
-			info := fromCPUID(tt.arch, &c, tt.monitorx)
+			goos := tt.goos
+			if goos == "" {
+				goos = "linux"
+			}
+			info := fromCPUID(tt.arch, goos, &c, tt.monitorx)
+			if info.EventStream != tt.evtstrm {
+				t.Errorf("EventStream = %v, want %v", info.EventStream, tt.evtstrm)
+			}
 			if got := info.WaitInstructions(); !slices.Equal(got, tt.want) || got == nil {
 				t.Errorf("WaitInstructions() = %#v, want %#v", got, tt.want)
 			}

@@ -4,7 +4,7 @@
 //
 // # What it is for
 //
-// Two decisions are derived from the detected [Info]:
+// Three decisions are derived from the detected [Info]:
 //
 //   - [Info.PadUnit]: the padding unit a newly created arena records for its
 //     hot fields (head, tail, waiter counts) so that a producer and a consumer
@@ -12,6 +12,11 @@
 //     spatial prefetcher fetches together.
 //   - [Info.SpinHint]: the instruction the portable spin loop issues between
 //     polls (PAUSE, YIELD, or nothing but runtime.Gosched).
+//   - the wait method of package internal/spin (spin.Select): MONITORX/MWAITX
+//     where MONITORX is set, UMONITOR/UMWAIT where WAITPKG is, WFE on arm64
+//     where EventStream bounds it, else the spin hint. A field here is the
+//     only thing that lets spin execute an optional instruction, so a field
+//     must never report an instruction user mode cannot run.
 //
 // [Info.WaitInstructions] and the remaining fields are diagnostic; the
 // `shmring info` command prints them.

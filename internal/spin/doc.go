@@ -1,6 +1,7 @@
 // Package spin issues the CPU's spin-wait hint: one instruction that tells
 // the core "this thread is polling a memory location and has nothing better
-// to do until it changes".
+// to do until it changes", and, where the CPU offers one to user mode, a
+// wait that sleeps the hardware thread until that location is written.
 //
 // [Pause] issues one hint and [PauseN] issues n of them inside a single
 // assembly loop, so a spin loop that wants a longer back-off pays one call
@@ -39,6 +40,50 @@
 // hint; whether another instruction serves better is a question for a
 // benchmark, not for this package.
 //
+// # Waiting for a word to change
+//
+// [WaitChange32] waits until a 32-bit word no longer holds a given value,
+// or for a bounded budget, with the process's wait method ([Chosen]),
+// selected once at package initialisation from cpu.Detect by [Select]:
+//
+//   - MONITORX/MWAITX (AMD, CPUID.80000001h:ECX[29], read from the
+//     "mwaitx" flag of /proc/cpuinfo): MONITORX arms the monitor on the
+//     word's cache line, the word is re-checked (a store that landed
+//     before the monitor was armed would not wake the wait), then MWAITX
+//     with hint 0xF0 (stay in C0) and its timer on (ECX[1]; EBX = the
+//     remaining budget in TSC ticks).
+//   - UMONITOR/UMWAIT (Intel WAITPKG, CPUID.7.0:ECX[5]): the same
+//     pattern, UMWAIT in C0.1 (ECX[0] = 1, the lighter state with the
+//     faster exit) until a TSC deadline; the OS may cap one wait
+//     (IA32_UMWAIT_CONTROL, 100,000 TSC ticks by default on Linux).
+//     TPAUSE, the timed pause of the same feature, serves [PauseFor] and
+//     SHMRING_WAIT=tpause, which polls the word with short TPAUSEs.
+//   - WFE (arm64, when Linux reports the timer event stream,
+//     HWCAP_EVTSTRM): SEVL and WFE clear a stale event, a load-exclusive of
+//     the word arms the exclusive monitor, and if the word is unchanged WFE
+//     sleeps until a store to its line clears the monitor or the event
+//     stream (10 kHz) wakes it, the pattern of Linux's __cmpwait. Without
+//     the event stream a WFE could sleep until the next interrupt, so the
+//     choice falls back to YIELD.
+//   - Otherwise a poll: the build's hint (PAUSE on amd64, YIELD on arm64,
+//     none elsewhere and with the purego tag) between atomic loads, one
+//     hint for the first checks and four after, the budget measured on the
+//     monotonic clock.
+//
+// An instruction is only ever executed if cpu.Detect reports it: the CPU
+// decides, the build only limits the choice further. The environment
+// variable SHMRING_WAIT ([EnvWait]) forces a method for measurement;
+// forcing one the CPU or build lacks selects the basic hint instead, and
+// [Choice.Name] says so. The Go assembler has no mnemonics for the x86
+// wait instructions; wait_amd64.s spells them as bytes, and a test reads
+// those bytes back and checks them against the SDM and APM encodings.
+//
+// Budgets of the TSC methods are counted in TSC ticks at a rate
+// calibrated against the monotonic clock at initialisation (50 µs, only in
+// processes whose method uses the TSC); WFE's are counted on CNTVCT_EL0,
+// whose rate the CPU reports, but a WFE with no store can overrun the
+// budget by one event-stream period (100 µs).
+//
 // # Concurrency
 //
 // Pause and PauseN touch no memory and may be called from any number of
@@ -46,11 +91,24 @@
 // the operating system: a spin loop that may wait long must still fall back
 // to runtime.Gosched or to a blocking wait (see package futex).
 //
+// Any number of goroutines may call WaitChange32 and PauseFor at once, on
+// the same word or on different words; neither writes memory. The wait
+// method is chosen before main runs and never changes, so Chosen and
+// Current need no synchronisation.
+//
 // # Memory ordering
 //
 // None. A spin hint is not a barrier: it neither orders nor publishes any
 // memory access, and the loop that calls it must still load the awaited
 // location with an acquire (or stronger) atomic.
+//
+// WaitChange32 is a hint too. Its own loads of the word are atomic
+// (acquire), but the monitor instructions only decide how long the thread
+// sleeps: they can wake early (an interrupt, a store to another word of
+// the line, a store of the same value) or, on a hypervisor that traps
+// them, not sleep at all. The caller re-checks the state it waits for with
+// its usual acquire loads after every wait, so correctness never depends
+// on the monitor, only latency and power do.
 //
 // # Build variants
 //
@@ -59,4 +117,10 @@
 // constraint, and is also selected on amd64 and arm64 by the purego build
 // tag. The assembly has the same semantics as the reference (return after a
 // delay with no other effect); only the delay differs.
+//
+// The waits follow the same pattern: method.go (the selection) and wait.go
+// (WaitChange32 and the polling wait, the reference) are portable;
+// wait_amd64.go/.s and wait_arm64.go/.s add the hardware waits;
+// wait_generic.go, for every other build and purego, offers none, so every
+// wait there is the poll.
 package spin
