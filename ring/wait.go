@@ -60,6 +60,14 @@ func (w *waiter) init(ctx context.Context, c *core, push bool) {
 	c.waiting.Add(1) // until done: a closer waits for it (closed.go)
 	w.ctx, w.c, w.push = ctx, c, push
 	w.strategy = c.WaitStrategy()
+	if w.strategy == WaitAdaptive && runtime.GOMAXPROCS(0) == 1 {
+		// One P: a goroutine of this process that would change the ring
+		// cannot run while we spin, so the adaptive wait starts by
+		// yielding (a peer in another process still sees a poll every
+		// Gosched, about as often as a spin step). Measured with
+		// BenchmarkTwoGoroutines -cpu 1 (docs/benchmarks.md).
+		w.phase = phaseYield
+	}
 }
 
 // done ends a blocking call. A waiter that slept passes the baton: if the
