@@ -642,3 +642,32 @@ func (c *core) otherSideDead(push bool) bool {
 	}
 	return sawDead
 }
+
+// otherSideLocal reports whether every handle that records the other
+// side's role (the consumer's for a producer, push, and the producer's for
+// a consumer) is in this process, and there is at least one: the adaptive
+// wait's hint that yielding lets the other side run (wait.go). The shared
+// overflow entry names no process and makes the answer false.
+func (c *core) otherSideLocal(push bool) bool {
+	role := RoleProducer
+	if push {
+		role = RoleConsumer
+	}
+	if Role(atomic.LoadUint32(&c.peerAt(0).Roles))&role != 0 {
+		return false
+	}
+	self := uint32(os.Getpid())
+	seen := false
+	for i := 1; i < int(c.g.peers); i++ {
+		e := c.peerAt(i)
+		pid := atomic.LoadUint32(&e.PID)
+		if pid == 0 || Role(atomic.LoadUint32(&e.Roles))&role == 0 {
+			continue
+		}
+		if pid != self {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}

@@ -614,3 +614,36 @@ func TestPeerDeadWaitsForALiveProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOtherSideLocal: the adaptive wait's one-P hint is true only while
+// every handle of the other side is in this process.
+func TestOtherSideLocal(t *testing.T) {
+	r, mem := newHeapRing(t, kindSPSC, Config{Slots: 8, SlotSize: 8})
+	c := r.(*SPSC)
+	if c.otherSideLocal(true) || c.otherSideLocal(false) {
+		t.Fatal("no handle has a role yet, but the other side counts as local")
+	}
+	if err := c.TryPush([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.otherSideLocal(false) {
+		t.Fatal("the producer is this process's handle, but a consumer does not see it as local")
+	}
+	if c.otherSideLocal(true) {
+		t.Fatal("nobody consumes, but a producer sees a local consumer")
+	}
+	// Another process's entry with the producer role makes it non-local.
+	other, err := AttachSPSC(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.TryPush([]byte("y")); err != nil && !errors.Is(err, ErrFenced) {
+		t.Fatal(err)
+	}
+	atomic.StoreUint32(&other.peer.PID, uint32(os.Getpid())+1)
+	if c.otherSideLocal(false) {
+		t.Fatal("a producer entry of another pid counts as local")
+	}
+	atomic.StoreUint32(&other.peer.PID, uint32(os.Getpid()))
+}

@@ -23,6 +23,9 @@ const (
 	pausesPerCheck = 4
 	// fastChecks is how many checks run with a single pause first.
 	fastChecks = 8
+	// onePYield is how often (in spin steps) an adaptive waiter yields
+	// when GOMAXPROCS is 1.
+	onePYield = 4
 	// clockEvery is how many spin iterations pass between clock reads.
 	clockEvery = 32
 	// defaultMaxSleep bounds one futex sleep, so a waiter re-checks the ring (and
@@ -40,6 +43,7 @@ type waiter struct {
 	start    time.Time
 	iter     int
 	phase    int
+	oneP     bool // GOMAXPROCS is 1: the adaptive spin phase yields now and then
 	slept    bool
 	// sleptNow says the last step slept in the futex; peerCheck is when
 	// the other side's liveness was last checked (peersGone).
@@ -60,14 +64,14 @@ func (w *waiter) init(ctx context.Context, c *core, push bool) {
 	c.waiting.Add(1) // until done: a closer waits for it (closed.go)
 	w.ctx, w.c, w.push = ctx, c, push
 	w.strategy = c.WaitStrategy()
-	if w.strategy == WaitAdaptive && runtime.GOMAXPROCS(0) == 1 {
-		// One P: a goroutine of this process that would change the ring
-		// cannot run while we spin, so the adaptive wait starts by
-		// yielding (a peer in another process still sees a poll every
-		// Gosched, about as often as a spin step). Measured with
-		// BenchmarkTwoGoroutines -cpu 1 (docs/benchmarks.md).
-		w.phase = phaseYield
-	}
+	// One P, and every handle of the other side is in this process: the
+	// goroutine that would change the ring cannot run while we spin, so
+	// the adaptive spin phase yields every onePYield steps. Not when the
+	// other side may be another process: a pinned peer process has
+	// GOMAXPROCS 1 too, its partner is answered fastest by spinning, and
+	// a Gosched there measured tens of microseconds per round trip
+	// (shmring bench, spsc/adaptive). Measured in docs/benchmarks.md.
+	w.oneP = w.strategy == WaitAdaptive && runtime.GOMAXPROCS(0) == 1 && c.otherSideLocal(push)
 }
 
 // done ends a blocking call. A waiter that slept passes the baton: if the
@@ -135,6 +139,10 @@ func (w *waiter) wait() error {
 	}
 	switch w.phase {
 	case phaseSpin:
+		if w.oneP && w.iter%onePYield == 0 {
+			runtime.Gosched()
+			return nil
+		}
 		spinStep(w.iter)
 		return nil
 	case phaseYield:
