@@ -2,7 +2,9 @@ package ring
 
 import (
 	"context"
+	"io"
 	"testing"
+	"time"
 )
 
 // TestZeroAllocs asserts the hot paths allocate nothing: every Try*
@@ -40,5 +42,56 @@ func TestZeroAllocs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlockingZeroAllocs: a blocking round trip with a cancelable context,
+// both sides sleeping in the futex, allocates nothing (the first sleep of
+// each call waits without a context.AfterFunc registration: wait.go,
+// firstSleep). A call whose sleep outlasts firstSleep registers (and
+// allocates), which a loaded machine may cause now and then: the bound is
+// an average well below one allocation per round trip, where registering
+// on every sleep made it 7.
+func TestBlockingZeroAllocs(t *testing.T) {
+	cfg := Config{Slots: 16, SlotSize: 64}
+	fwd, _ := newHeapRing(t, kindSPSC, cfg)
+	back, _ := newHeapRing(t, kindSPSC, cfg)
+	fwd.SetWaitStrategy(WaitBlock)
+	back.SetWaitStrategy(WaitBlock)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := fwd.Pop(ctx, buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			if err := back.Push(ctx, buf[:n]); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	roundTrip := func() {
+		if err := fwd.Push(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := back.Pop(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip() // the echo's first, possibly long, sleep is behind us
+	if avg := testing.AllocsPerRun(200, roundTrip); avg > 0.25 {
+		t.Fatalf("%.2f allocations per blocking round trip, want ~0", avg)
+	}
+	if err := fwd.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != io.EOF {
+		t.Fatalf("echo ended with %v, want io.EOF", err)
 	}
 }

@@ -1,6 +1,10 @@
 package ring
 
 import (
+	"context"
+	"time"
+
+	"github.com/shmring/shmring/futex"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -114,6 +118,98 @@ func floorPingPong(b *testing.B) {
 		line.ping.Store(i)
 		for line.pong.Load() != i {
 		}
+	}
+	b.StopTimer()
+	<-done
+}
+
+// BenchmarkPingPongBlock is BenchmarkPingPong with sleeping waiters: the
+// bare futex ping-pong (the blocking floor: two words, each side waits on
+// its own and wakes the other's) beside SPSC rings with WaitBlock, in the
+// same run, both sides pinned as above. ns/op is the mean round trip.
+func BenchmarkPingPongBlock(b *testing.B) {
+	b.Run("futex", futexPingPong)
+	cfg := Config{Slots: 1024, SlotSize: 64}
+	for _, ctxKind := range []string{"background", "cancel"} {
+		b.Run("spsc/"+ctxKind, func(b *testing.B) {
+			fwd, _ := newHeapRing(b, kindSPSC, cfg)
+			back, _ := newHeapRing(b, kindSPSC, cfg)
+			fwd.SetWaitStrategy(WaitBlock)
+			back.SetWaitStrategy(WaitBlock)
+			ctx := context.Background()
+			if ctxKind == "cancel" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			b.ReportAllocs()
+			n := b.N
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer pin(1)()
+				buf := make([]byte, 64)
+				for i := 0; i < n; i++ {
+					if _, err := fwd.Pop(ctx, buf); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := back.Push(ctx, buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+			defer pin(0)()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			b.ResetTimer()
+			for i := 0; i < n; i++ {
+				if err := fwd.Push(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := back.Pop(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			<-done
+		})
+	}
+}
+
+func futexPingPong(b *testing.B) {
+	b.ReportAllocs()
+	var words struct {
+		ping uint32
+		_    [124]byte
+		pong uint32
+	}
+	await := func(w *uint32, v uint32) {
+		for {
+			cur := atomic.LoadUint32(w)
+			if cur == v {
+				return
+			}
+			_ = futex.Wait(w, cur, 100*time.Millisecond) // returns at once if *w != cur by now
+		}
+	}
+	n := uint32(b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer pin(1)()
+		for i := uint32(1); i <= n; i++ {
+			await(&words.ping, i)
+			atomic.StoreUint32(&words.pong, i)
+			_, _ = futex.Wake(&words.pong, 1)
+		}
+	}()
+	defer pin(0)()
+	b.ResetTimer()
+	for i := uint32(1); i <= n; i++ {
+		atomic.StoreUint32(&words.ping, i)
+		_, _ = futex.Wake(&words.ping, 1)
+		await(&words.pong, i)
 	}
 	b.StopTimer()
 	<-done

@@ -26,6 +26,9 @@ const (
 	// onePYield is how often (in spin steps) an adaptive waiter yields
 	// when GOMAXPROCS is 1.
 	onePYield = 4
+	// firstSleep bounds a blocking call's first futex sleep, which waits
+	// without a cancellation wake-up (waiter.sleep).
+	firstSleep = time.Millisecond
 	// clockEvery is how many spin iterations pass between clock reads.
 	clockEvery = 32
 	// defaultMaxSleep bounds one futex sleep, so a waiter re-checks the ring (and
@@ -56,8 +59,11 @@ type waiter struct {
 	stuck bool
 	// looked says the call has looked for a held claim before sleeping.
 	looked bool
-	stop   func() bool   // context.AfterFunc registration, made when first sleeping
-	cbDone chan struct{} // closed when the AfterFunc callback has finished
+	// shortSlept says the call's first sleep, bounded by firstSleep
+	// without a cancellation wake-up, is done.
+	shortSlept bool
+	stop       func() bool   // context.AfterFunc registration, made from the second sleep on
+	cbDone     chan struct{} // closed when the AfterFunc callback has finished
 }
 
 func (w *waiter) init(ctx context.Context, c *core, push bool) {
@@ -205,7 +211,15 @@ func (w *waiter) sleep() error {
 	if w.push {
 		ec, reg = c.notFull, &peer.SleepingFull
 	}
-	if w.stop == nil && w.ctx.Done() != nil {
+	d := maxSleep
+	if w.stop == nil && w.ctx.Done() != nil && !w.shortSlept {
+		// The call's first sleep is bounded by firstSleep instead of
+		// registering the wake-up below (context.AfterFunc allocates):
+		// most sleeps of a busy ring end within it, and a cancellation
+		// is then seen within firstSleep. Later sleeps register.
+		w.shortSlept = true
+		d = firstSleep
+	} else if w.stop == nil && w.ctx.Done() != nil {
 		// Cancellation without a deadline must wake us: bump Seq (so a
 		// racing futex_wait fails with EAGAIN) and wake the word's
 		// sleepers, who re-check and go back to sleep if it was not for
@@ -217,7 +231,6 @@ func (w *waiter) sleep() error {
 			ec.wakeAll(peer)
 		})
 	}
-	d := maxSleep
 	if w.stuck {
 		d = min(d, stallSleep)
 	}
