@@ -557,6 +557,10 @@ func (c *core) backlog() uint64 {
 	return min(most, c.g.slots)
 }
 
+// watch implements kindOps: a producer held back by tethered
+// subscribers waits for whichever of their cursors moves: no single word.
+func (b *Broadcast) watch(bool) (*uint64, *uint32) { return nil, nil }
+
 // ready implements kindOps for the producer: closed, or room by the
 // cursors as they are now (no liveness probe: blocked does that).
 func (b *Broadcast) ready(push bool) bool {

@@ -677,6 +677,17 @@ func (r *MPMC) ready(push bool) bool {
 	return p&closedBit != 0 && p&posMask == c
 }
 
+// watch implements kindOps: the Seq of the slot at the side's shared
+// position, which the other side hands over next.
+func (r *MPMC) watch(push bool) (*uint64, *uint32) {
+	w := &r.cons.Pos
+	if push {
+		w = &r.prod.Pos
+	}
+	s, _ := r.slotAt(atomic.LoadUint64(w))
+	return &s.Seq, nil
+}
+
 // Close releases this handle (see Detach). It never ends the stream: with
 // many producers, one leaving is not the end; call CloseWrite for that.
 // Idempotent; call it after the handle's last operation.

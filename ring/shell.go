@@ -32,6 +32,12 @@ type kindOps interface {
 	// visible through its slot word included) or report its error within
 	// a bounded number of retries.
 	ready(push bool) bool
+	// watch names the shared word whose change would make a waiting
+	// producer (push) or consumer ready, for the spin phase's hardware
+	// wait (spinwait.go): a 64-bit word (w64) or a 32-bit one (w32), or
+	// neither when there is no single such word. Only a hint: the waiter
+	// re-tries the operation after every wait whatever the word did.
+	watch(push bool) (w64 *uint64, w32 *uint32)
 	// blocked looks at what blocks a waiting producer (push) or consumer:
 	// if it is a claim held by a dead (or timed-out) handle, it repairs
 	// it (mpmc_repair.go). It reports whether it repaired something and

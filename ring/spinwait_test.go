@@ -111,3 +111,51 @@ func TestSpinWaitZeroAllocs(t *testing.T) {
 		t.Errorf("spinWait allocates %v times per step, want 0", a)
 	}
 }
+
+// TestWatchNamesTheWordThatChanges: the word each kind's watch names for
+// a waiting consumer (and an SPSC producer) changes when the other side
+// makes the ring ready, so a monitored wait on it wakes.
+func TestWatchNamesTheWordThatChanges(t *testing.T) {
+	cfg := Config{Slots: 4, SlotSize: 8}
+	load := func(a64 *uint64, a32 *uint32) uint64 {
+		if a64 != nil {
+			return atomic.LoadUint64(a64)
+		}
+		return uint64(atomic.LoadUint32(a32))
+	}
+	for _, k := range []ringKind{kindSPSC, kindMPMC} {
+		r, _ := newHeapRing(t, k, cfg)
+		buf := make([]byte, 8)
+		if _, err := r.TryPop(buf); err != ErrEmpty { // a consumer operation: the side is synced
+			t.Fatalf("%v: TryPop = %v, want ErrEmpty", k, err)
+		}
+		ops := r.(interface {
+			watch(bool) (*uint64, *uint32)
+		})
+		a64, a32 := ops.watch(false)
+		if a64 == nil && a32 == nil {
+			t.Fatalf("%v: a consumer watches nothing", k)
+		}
+		before := load(a64, a32)
+		if err := r.TryPush([]byte("m")); err != nil {
+			t.Fatal(err)
+		}
+		if load(a64, a32) == before {
+			t.Fatalf("%v: the consumer's watched word did not change on a push", k)
+		}
+	}
+	r, _ := newHeapRing(t, kindSPSC, cfg)
+	for i := 0; i < cfg.Slots; i++ {
+		if err := r.TryPush([]byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a64, a32 := r.(*SPSC).watch(true)
+	before := load(a64, a32)
+	if _, err := r.TryPop(make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if load(a64, a32) == before {
+		t.Fatal("SPSC: the producer's watched word did not change on a pop")
+	}
+}

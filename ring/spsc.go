@@ -373,6 +373,18 @@ func (r *SPSC) ready(push bool) bool {
 	return a > 0 || eof || err != nil
 }
 
+// watch implements kindOps: a consumer waits for the head slot's Seq, a
+// producer for the consumer's position.
+func (r *SPSC) watch(push bool) (*uint64, *uint32) {
+	if push {
+		return &r.cons.Pos, nil
+	}
+	if r.c.head == unsynced {
+		return nil, nil
+	}
+	return nil, &(*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(r.c.head)])).Seq
+}
+
 // Close releases this handle (see Detach). If the handle is the ring's
 // producer (it ran a producer operation and no other handle has published
 // since), Close first ends the stream, as closing the write end of a pipe

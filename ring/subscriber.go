@@ -580,6 +580,14 @@ func (s *Subscriber) ready(push bool) bool {
 	return w&closedBit != 0 || w&spscPosMask > q
 }
 
+// watch implements kindOps: the Seq of the slot at the cursor.
+func (s *Subscriber) watch(push bool) (*uint64, *uint32) {
+	if push {
+		return nil, nil
+	}
+	return &s.bcastSlot(s.s.cursor).Seq, nil
+}
+
 func (s *Subscriber) blocked(bool) (bool, bool)        { return false, false }
 func (s *Subscriber) repairClaims(int) (int, int)      { return 0, 0 }
 func (s *Subscriber) push([]byte) error                { return errNotProducer }

@@ -113,7 +113,7 @@ func (w *waiter) wait() error {
 	w.sleptNow = false
 	switch w.strategy {
 	case WaitSpin:
-		spinStep(w.iter)
+		w.spin()
 		if w.iter%1024 == 0 {
 			return ctxErr(w.ctx)
 		}
@@ -149,13 +149,36 @@ func (w *waiter) wait() error {
 			runtime.Gosched()
 			return nil
 		}
-		spinStep(w.iter)
+		w.spin()
 		return nil
 	case phaseYield:
 		runtime.Gosched()
 		return nil
 	}
 	return w.sleep()
+}
+
+// spin is one step of a spin phase: the hardware wait on the word the
+// kind names (spinWait), or spinStep's pauses. The word's value is read
+// here, after the try that found the ring busy: a change in between makes
+// the wait last its budget (spinWaitBudget), never miss a message, since
+// the caller retries whatever the wait did.
+func (w *waiter) spin() {
+	// WFE has no timeout of its own (a step without a store lasts until
+	// the event stream, up to 100 µs), which would stretch the spin
+	// phase's step-counted checks; it stays unwired until measured.
+	if m := spin.Current(); w.iter <= monitorAfter || !m.Timed() || m == spin.MethodWFE {
+		spinWait(nil, 0, w.iter) // spinStep, or nothing with SHMRING_WAIT=none
+		return
+	}
+	switch a64, a32 := w.c.ops.watch(w.push); {
+	case a64 != nil:
+		spinWait64(a64, atomic.LoadUint64(a64), w.iter)
+	case a32 != nil:
+		spinWait(a32, atomic.LoadUint32(a32), w.iter)
+	default:
+		spinStep(w.iter)
+	}
 }
 
 // usePause selects the pause instruction in spin loops; benchmarks turn it
