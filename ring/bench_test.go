@@ -67,6 +67,27 @@ func BenchmarkSingleGoroutine(b *testing.B) {
 	})
 }
 
+// BenchmarkEmptyPoll: TryPop on an empty ring, one goroutine: the cost of
+// one iteration of a spinning consumer's poll loop, which bounds how soon
+// it sees a message after it lands (half an iteration on average).
+func BenchmarkEmptyPoll(b *testing.B) {
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			r := benchRing(b, k.kind, 1024)
+			dst := make([]byte, benchMsg)
+			if _, err := r.TryPop(dst); err != ErrEmpty {
+				b.Fatalf("TryPop = %v, want ErrEmpty", err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.TryPop(dst); err != ErrEmpty {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkTwoGoroutines: one producer and one consumer goroutine stream
 // b.N messages through a 1024-slot ring (or channel). For MPMC, the
 // "4x4" variant uses four of each.

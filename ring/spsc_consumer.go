@@ -15,7 +15,7 @@ import (
 // returns ErrEmpty, io.EOF once the stream is ended and drained,
 // io.ErrShortBuffer if dst is too short (the message stays in the ring),
 // ErrOutstanding or ErrCorrupt; it never blocks.
-func (r *SPSC) TryPop(dst []byte) (int, error) { return r.countedN(r.pop(dst)) }
+func (r *SPSC) TryPop(dst []byte) (int, error) { return r.pop(dst) } // counts its empty polls itself (notReady)
 
 // Pop is TryPop that waits while the ring is empty, using the handle's
 // wait strategy, until ctx is done. It returns io.EOF once the stream is
@@ -39,7 +39,7 @@ func (r *SPSC) pop(dst []byte) (int, error) {
 		}
 	}
 	if c.tailCache <= c.head && !r.seqReady() {
-		if err := r.available1(); err != nil {
+		if err := r.notReady(); err != nil {
 			return 0, err
 		}
 	}
@@ -92,9 +92,19 @@ func (r *SPSC) available1() error {
 	if r.seqReady() {
 		return nil
 	}
-	// Not written: empty, unless closed. The Closed mirror is read instead
-	// of the producer's hot word (core.quietEmpty).
+	return r.notReady()
+}
+
+// notReady is available1 once the cache and the head slot's Seq said no
+// message: empty, unless closed (or the producer word says more). It
+// counts the empty event of the Try call it answers (TryPop, TryPopBatch
+// and TryPeek count through here, not through countedN).
+func (r *SPSC) notReady() error {
+	c := &r.c
+	// The Closed mirror is read instead of the producer's hot word
+	// (core.quietEmpty).
 	if c.emptyPolls++; r.quietEmpty(c.emptyPolls) {
+		r.countEmpty()
 		return ErrEmpty
 	}
 	a, closed, err := r.refreshTail()
@@ -106,6 +116,7 @@ func (r *SPSC) available1() error {
 	case closed:
 		return io.EOF
 	}
+	r.countEmpty()
 	return ErrEmpty
 }
 
@@ -198,7 +209,7 @@ func (r *SPSC) release(next, n, nbytes uint64) error {
 // error is non-nil only when none were (ErrEmpty, io.EOF,
 // io.ErrShortBuffer, ErrCorrupt). A message longer than the cap of its
 // buffer ends the batch before it.
-func (r *SPSC) TryPopBatch(bufs [][]byte) (int, error) { return r.countedN(r.popBatch(bufs)) }
+func (r *SPSC) TryPopBatch(bufs [][]byte) (int, error) { return r.popBatch(bufs) } // counted in notReady
 
 // PopBatch waits until at least one message is available, then pops up to
 // len(bufs) like TryPopBatch.
@@ -266,7 +277,7 @@ func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
 // TryPeek returns the next message in place, without copying or consuming
 // it; Release consumes it. At most one peeked message is outstanding:
 // until it is released, other consumer operations return ErrOutstanding.
-func (r *SPSC) TryPeek() (Message, error) { return r.countedMsg(r.peek()) }
+func (r *SPSC) TryPeek() (Message, error) { return r.peek() } // counted in notReady
 
 // Peek is TryPeek that waits while the ring is empty.
 func (r *SPSC) Peek(ctx context.Context) (Message, error) {
