@@ -74,6 +74,27 @@ func waitSleepers(t *testing.T, w *uint32, n uint32) {
 	time.Sleep(10 * time.Millisecond) // let them reach futex_wait
 }
 
+// waitLongSleep waits (bounded) until one waiter is registered on w and
+// still is after its call's first, short sleep (firstSleep) must have
+// ended: it then sits in a sleep of up to maxSleep, so that a test can act
+// on a registration that stays put.
+func waitLongSleep(t *testing.T, w *uint32, alive func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if loadU32(w) == 1 {
+			time.Sleep(firstSleep + 5*time.Millisecond)
+			if loadU32(w) == 1 {
+				return
+			}
+		}
+		if time.Now().After(deadline) || (alive != nil && !alive()) {
+			t.Fatalf("no waiter stayed registered on the word (%d now)", loadU32(w))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestMPMCClosedWithPendingClaimDoesNotSpin: after Close, a consumer
 // waiting for a slot claimed before Close must sleep, not spin.
 func TestMPMCClosedWithPendingClaimDoesNotSpin(t *testing.T) {

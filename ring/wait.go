@@ -27,8 +27,10 @@ const (
 	// when GOMAXPROCS is 1.
 	onePYield = 4
 	// firstSleep bounds a blocking call's first futex sleep, which waits
-	// without a cancellation wake-up (waiter.sleep).
-	firstSleep = time.Millisecond
+	// without a cancellation wake-up (waiter.sleep): the latency of a
+	// cancellation that lands in it. Long against a busy ring's sleeps
+	// (tens of microseconds), short against a person's patience.
+	firstSleep = 10 * time.Millisecond
 	// clockEvery is how many spin iterations pass between clock reads.
 	clockEvery = 32
 	// defaultMaxSleep bounds one futex sleep, so a waiter re-checks the ring (and
@@ -238,8 +240,9 @@ func (w *waiter) sleep() error {
 	if w.stop == nil && w.ctx.Done() != nil && !w.shortSlept {
 		// The call's first sleep is bounded by firstSleep instead of
 		// registering the wake-up below (context.AfterFunc allocates):
-		// most sleeps of a busy ring end within it, and a cancellation
-		// is then seen within firstSleep. Later sleeps register.
+		// most sleeps of a busy ring end well within it, and a
+		// cancellation is then seen within firstSleep. Later sleeps
+		// register.
 		w.shortSlept = true
 		d = firstSleep
 	} else if w.stop == nil && w.ctx.Done() != nil {
