@@ -199,6 +199,9 @@ func (r *Report) Summary() string {
 		}
 	}
 	missed := r.Missed()
+	if n == 0 {
+		return "no target applies to the rows measured"
+	}
 	if len(missed) == 0 {
 		return fmt.Sprintf("all %d targets met", n)
 	}

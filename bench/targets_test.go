@@ -175,6 +175,9 @@ func TestTargets(t *testing.T) {
 	if got, want := r.Summary(), "4 of 6 targets met; missed: "; !strings.HasPrefix(got, want) {
 		t.Errorf("summary %q, want it to start %q", got, want)
 	}
+	if got, want := (&Report{}).Summary(), "no target applies to the rows measured"; got != want {
+		t.Errorf("summary of a run without targets %q, want %q", got, want)
+	}
 }
 
 // TestTargetsLeftOut removes or fails the measurements one target needs
