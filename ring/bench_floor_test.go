@@ -1,6 +1,8 @@
 package ring
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,4 +79,49 @@ func benchStreamFloor(b *testing.B) {
 	wg.Wait()
 	b.StopTimer()
 	reportRate(b, n)
+}
+
+// BenchmarkStreamSizes streams b.N messages of each size through an SPSC
+// ring between two goroutines with a spinning and with a sleeping
+// consumer (the producer spins), in the same run: issue 12 asks that the
+// spinning one never be the slower.
+func BenchmarkStreamSizes(b *testing.B) {
+	for _, size := range []int{8, 64, 512, 4096} {
+		for _, ws := range []WaitStrategy{WaitSpin, WaitBlock} {
+			b.Run(fmt.Sprintf("%d/%s", size, ws), func(b *testing.B) {
+				r, _ := newHeapRing(b, kindSPSC, Config{Slots: 256, SlotSize: size})
+				r.SetWaitStrategy(WaitSpin)
+				cons, _ := AttachSPSC(r.(*SPSC).mem)
+				cons.SetWaitStrategy(ws)
+				defer cons.Detach()
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				n := b.N
+				done := make(chan error, 1)
+				b.ResetTimer()
+				go func() {
+					dst := make([]byte, size)
+					for i := 0; i < n; i++ {
+						if _, err := cons.Pop(ctx, dst); err != nil {
+							done <- err
+							return
+						}
+					}
+					done <- nil
+				}()
+				msg := make([]byte, size)
+				for i := 0; i < n; i++ {
+					if err := r.Push(ctx, msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				reportRate(b, n)
+			})
+		}
+	}
 }
