@@ -410,7 +410,7 @@ func TestWrongRepairNeverWraps(t *testing.T) {
 		_, err := cons.Pop(ctx, make([]byte, 16))
 		popped <- err
 	}()
-	waitLongSleep(t, &c.prod.NotEmptyWaiters, nil) // past its call's short first sleep
+	waitLongSleep(t, &c.prod.NotEmptyWaiters, nil)      // past its call's short first sleep
 	if n := c.unregisterSleepers(c.peer, nil); n != 1 { // the wrong repair
 		t.Fatalf("repair took %d registrations, want 1", n)
 	}
