@@ -46,6 +46,10 @@ type Arena struct {
 	pins    map[*Pin]struct{}
 	anon    bool
 	retired bool
+	// mirrors are the live mirrored views (mirror.go), replaced by
+	// anonymous memory with the main mapping and unmapped by their own
+	// Close.
+	mirrors map[*Mirror]struct{}
 
 	closeOnce sync.Once
 

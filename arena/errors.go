@@ -74,7 +74,15 @@ var (
 	ErrReadOnly = errors.New("arena: read-only handle")
 	// ErrClosed: the arena handle was closed.
 	ErrClosed = fmt.Errorf("arena: closed: %w", fs.ErrClosed)
+	// ErrUnsupported: this system cannot do what was asked: liveness locks
+	// where there are no open-file-description locks (only Linux 3.15+
+	// has them), Mirror where mirrored mappings are not implemented. It
+	// also matches errors.ErrUnsupported.
+	ErrUnsupported = fmt.Errorf("arena: unsupported: %w", errors.ErrUnsupported)
 )
+
+// errNoLiveLocks is ErrUnsupported from the liveness lock methods.
+var errNoLiveLocks = fmt.Errorf("%w: liveness locks (open-file-description locks)", ErrUnsupported)
 
 // Region errors. ErrNotFound and ErrExists wrap fs sentinels whose text
 // says "file", which a region is not; these match them (errors.Is) and say

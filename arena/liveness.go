@@ -21,14 +21,9 @@ package arena
 // itself.
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 )
-
-// ErrUnsupported: the platform has no open-file-description locks (only
-// Linux 3.15+ has them). It matches errors.ErrUnsupported.
-var ErrUnsupported = fmt.Errorf("arena: liveness locks: %w", errors.ErrUnsupported)
 
 // LiveLock is a held liveness lock on one byte of the arena file.
 type LiveLock struct {

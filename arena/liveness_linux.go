@@ -65,7 +65,7 @@ func (a *Arena) lockByte(off int64) error {
 	case unix.EAGAIN, unix.EACCES:
 		return fmt.Errorf("%w: byte %d, by another handle", ErrHeld, off)
 	case unix.EINVAL:
-		return ErrUnsupported // a kernel before 3.15
+		return errNoLiveLocks // a kernel before 3.15
 	}
 	return fmt.Errorf("arena: liveness lock at %d: %w", off, err)
 }
@@ -95,7 +95,7 @@ func (a *Arena) testBytes(off, n int64) (bool, error) {
 		}
 	}
 	if err == unix.EINVAL {
-		return false, ErrUnsupported
+		return false, errNoLiveLocks
 	}
 	if err != nil {
 		return false, fmt.Errorf("arena: liveness test at %d: %w", off, err)

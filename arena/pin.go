@@ -113,10 +113,12 @@ func notifyPins(pins []*Pin, cause error) {
 
 // retire ends Close's use of the mapping: unmapped at once without pins,
 // else replaced by anonymous memory (if a truncation has not done so
-// already) and left to the last Unpin. The caller holds a.mu, after every
+// already) and left to the last Unpin. Live mirrors are replaced by
+// anonymous memory either way and left to their own Close (mirror.go). The caller holds a.mu, after every
 // onClose of Close has returned.
 func (a *Arena) retire() error {
 	a.retired = true
+	a.anonMirrors() // before the main mapping: the same moment for a ring's two views
 	if len(a.pins) == 0 {
 		return a.unmap()
 	}

@@ -69,6 +69,7 @@ func (a *Arena) breakOff(cause error) error {
 	if err := remapAnon(a.mem); err == nil {
 		a.anon = true
 	}
+	a.anonMirrors()   // mirrored views map the same lost pages
 	_ = a.closeHold() // the handle's ring entries must read as dead: they will not be released
 	pins := a.takePins()
 	a.mu.Unlock()
