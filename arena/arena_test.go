@@ -18,6 +18,7 @@ func TestMain(m *testing.M) {
 		"child-write":    childWrite,
 		"create-or-open": childCreateOrOpen,
 		"hold-live":      childHoldLive,
+		"mirror-write":   childMirrorWrite,
 	})
 }
 
