@@ -85,6 +85,18 @@
 // that a user's operation already under way touches harmless memory
 // rather than faulting; the last Unpin unmaps it (pin.go).
 //
+// # Mirrors
+//
+// Mirror (mirror.go) maps a page-aligned range of a region a second time,
+// twice back to back, so that a variable-length record crossing the end of
+// a ring's data area is contiguous in memory: Bytes()[i] and Bytes()[i+n]
+// are one byte of the file. The range's offset in the file and its length
+// are multiples of PageSize (the huge page size on hugetlbfs). The handle
+// tracks its mirrors: its Close (and a truncation CheckSize finds)
+// replaces each one in place by anonymous memory, as it does the main
+// mapping, and only Mirror.Close unmaps it. Linux only; elsewhere Mirror
+// returns ErrUnsupported.
+//
 // # Truncation
 //
 // Validation cannot cover the file's length, which is not in shared
