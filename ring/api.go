@@ -73,7 +73,8 @@ type Reservation struct {
 type Message struct {
 	Data []byte
 	pos  uint64
-	ring *core // the handle that peeked it; Release refuses another's
+	end  uint64 // a record ring's: the position after the record
+	ring *core  // the handle that peeked it; Release refuses another's
 }
 
 // Stats are a ring's counters, read from shared memory by any process.

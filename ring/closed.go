@@ -139,6 +139,9 @@ func (c *core) detach() {
 		}
 	}
 	c.pin.Unpin() // nil-safe
+	if d, ok := c.ops.(dataMapper); ok {
+		d.unmapData() // after the calls left (quiesce): nothing uses the view
+	}
 }
 
 // tailForClose is the first step of SPSC.Close: it shuts the handle, lets

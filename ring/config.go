@@ -8,11 +8,18 @@ import (
 // Config is the geometry of a new ring.
 type Config struct {
 	// Slots is the number of messages the ring holds: a power of two, at
-	// least 2 and at most 1<<30.
+	// least 2 and at most 1<<30. 0 for a record ring (KindRecords), whose
+	// capacity is Capacity bytes.
 	Slots int
 	// SlotSize is the largest message in bytes, 1 .. 1<<30. Messages of
-	// any length from 0 to SlotSize are accepted.
+	// any length from 0 to SlotSize are accepted. For a record ring it is
+	// the largest record, at most Capacity/2 - 16.
 	SlotSize int
+	// Capacity is, for a record ring (KindRecords) only, the size of its
+	// data area in bytes: a power of two from 4096 (MinRecordCapacity) to
+	// 1<<40. Each record takes its length plus a 16-byte header, rounded
+	// up to 16. 0 for the other kinds.
+	Capacity int
 	// Peers is the number of entries in the ring's table of attached
 	// handles (each holds one handle's pid, start time, heartbeat and
 	// counters). 0 means DefaultPeers. Handles beyond it share an overflow
@@ -34,6 +41,9 @@ const (
 	DefaultSubscribers = 16
 	MaxPeers           = 1024
 	maxRingBytes       = 1 << 44
+	// MinRecordCapacity is the smallest Config.Capacity of a record ring.
+	MinRecordCapacity = 4096
+	maxRecordCapacity = 1 << 40
 )
 
 func (c Config) withDefaults() Config {
@@ -49,6 +59,40 @@ func (c Config) validate() error {
 	}
 	if c.SlotSize < 1 || c.SlotSize > MaxSlotSize {
 		return fmt.Errorf("%w: SlotSize %d must be in [1,%d]", ErrInvalid, c.SlotSize, MaxSlotSize)
+	}
+	if c.Peers < 1 || c.Peers > MaxPeers {
+		return fmt.Errorf("%w: Peers %d must be in [1,%d]", ErrInvalid, c.Peers, MaxPeers)
+	}
+	return nil
+}
+
+// validateKind checks a config for a ring of kind k (after withDefaults).
+func (c Config) validateKind(k ringKind) error {
+	if k == kindRecords {
+		return c.validateRecords()
+	}
+	if c.Capacity != 0 {
+		return fmt.Errorf("%w: Capacity %d on a %v ring (only record rings have a byte capacity; use Slots)", ErrInvalid, c.Capacity, k)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return c.validateSubscribers(k)
+}
+
+// validateRecords checks a record ring's config.
+func (c Config) validateRecords() error {
+	if c.Slots != 0 {
+		return fmt.Errorf("%w: Slots %d on a record ring (its capacity is Capacity bytes)", ErrInvalid, c.Slots)
+	}
+	if c.Subscribers != 0 {
+		return fmt.Errorf("%w: Subscribers %d on a record ring (only broadcast rings have subscribers)", ErrInvalid, c.Subscribers)
+	}
+	if c.Capacity < MinRecordCapacity || c.Capacity > maxRecordCapacity || bits.OnesCount(uint(c.Capacity)) != 1 {
+		return fmt.Errorf("%w: Capacity %d must be a power of two in [%d,%d]", ErrInvalid, c.Capacity, MinRecordCapacity, maxRecordCapacity)
+	}
+	if maxRec := c.Capacity/2 - recordHeaderSize; c.SlotSize < 1 || c.SlotSize > maxRec || c.SlotSize > MaxSlotSize {
+		return fmt.Errorf("%w: SlotSize (the largest record) %d must be in [1,%d] for Capacity %d", ErrInvalid, c.SlotSize, min(maxRec, MaxSlotSize), c.Capacity)
 	}
 	if c.Peers < 1 || c.Peers > MaxPeers {
 		return fmt.Errorf("%w: Peers %d must be in [1,%d]", ErrInvalid, c.Peers, MaxPeers)

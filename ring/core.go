@@ -266,6 +266,10 @@ func (c *core) Stats() Stats {
 		// Len is what the slowest tethered subscriber has yet to read.
 		s.MsgsOut, s.Len = 0, c.backlog()
 	}
+	if c.kind == kindRecords {
+		// Positions count bytes: the records are the entries' counts.
+		s.MsgsIn, s.MsgsOut, s.Len = 0, 0, 0
+	}
 	s.Peers, s.DeadPeers = c.livePeers()
 	s.Skipped = atomic.LoadUint64(&c.hdr.Skipped)
 	s.Redelivered = atomic.LoadUint64(&c.hdr.Redelivered)
@@ -278,6 +282,10 @@ func (c *core) Stats() Stats {
 			// and missed counts (subscriber.go).
 			s.MsgsOut += atomic.LoadUint64(&e.MsgsOut)
 		} else {
+			if c.kind == kindRecords {
+				s.MsgsIn += atomic.LoadUint64(&e.MsgsIn)
+				s.MsgsOut += atomic.LoadUint64(&e.MsgsOut)
+			}
 			s.BytesIn += atomic.LoadUint64(&e.BytesIn)
 			s.FullEvents += atomic.LoadUint64(&e.FullEvents)
 		}
@@ -285,6 +293,9 @@ func (c *core) Stats() Stats {
 		s.EmptyEvents += atomic.LoadUint64(&e.EmptyEvents)
 		s.Sleeps += atomic.LoadUint64(&e.Sleeps)
 		s.Wakes += atomic.LoadUint64(&e.Wakes)
+	}
+	if c.kind == kindRecords && s.MsgsIn >= s.MsgsOut {
+		s.Len = s.MsgsIn - s.MsgsOut
 	}
 	return s
 }

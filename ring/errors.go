@@ -87,6 +87,12 @@ var (
 	// Commit (Release) it first: SPSC slots are handed over in order, so at
 	// most one is held at a time.
 	ErrOutstanding = errors.New("ring: a reservation or peeked message is outstanding")
+	// ErrUnsupported: the ring needs what this platform or this handle
+	// cannot do: a record ring whose data area its handles map twice
+	// (docs/ring.md, Record rings) opened where the arena cannot map it
+	// twice, or attached over caller memory. It also matches
+	// errors.ErrUnsupported.
+	ErrUnsupported error = &wrapsStd{"ring: unsupported here", errors.ErrUnsupported}
 	// ErrSubscribers: Subscribe found every subscriber entry of the
 	// broadcast ring (Config.Subscribers) held by a live subscriber.
 	ErrSubscribers = errors.New("ring: too many subscribers")

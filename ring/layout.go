@@ -33,8 +33,10 @@ const (
 	ringVersionMajor = 1
 	// ringVersionMinor 1 added ringFlagPeerLocks, 2 ringFlagClaimRepair,
 	// 3 the broadcast kind and the header's Subscribers field (zero for
-	// the other kinds, so 1.2 rings read the same).
-	ringVersionMinor = 3
+	// the other kinds, so 1.2 rings read the same), 4 the record kind,
+	// the header's DataAlign and Capacity fields (zero for the other
+	// kinds) and ringFlagMirrored.
+	ringVersionMinor = 4
 	ringHeaderSize   = 256
 	stateReady       = 0x59444552 // "REDY"
 	peerEntryMin     = 128
@@ -79,8 +81,15 @@ const (
 	// handles would neither tag nor publish their claims, and would read
 	// an epoch as part of a position.
 	ringFlagClaimRepair uint32 = 1 << 1
+	// ringFlagMirrored: a record ring (records.go) whose data area every
+	// handle maps twice, back to back (arena.Mirror), so that a record may
+	// cross the end of the data area and is still one contiguous slice.
+	// Without it no record crosses the end: a padding record fills the
+	// space before the wrap. A reader that cannot map the area twice must
+	// refuse a ring with the flag (ErrUnsupported).
+	ringFlagMirrored uint32 = 1 << 2
 
-	knownRingFlags    = ringFlagPeerLocks | ringFlagClaimRepair
+	knownRingFlags    = ringFlagPeerLocks | ringFlagClaimRepair | ringFlagMirrored
 	requiredRingFlags = ringFlagClaimRepair
 )
 
@@ -91,6 +100,10 @@ const (
 	// KindBroadcast is a broadcast ring (CreateBroadcast): one producer,
 	// any number of subscribers, each of which sees every message.
 	KindBroadcast arena.Kind = 0x54534342 // "BCST"
+	// KindRecords is a record ring (CreateRecords): capacity in bytes,
+	// records of any length up to a maximum, any number of producers and
+	// one consumer.
+	KindRecords arena.Kind = 0x53434552 // "RECS"
 )
 
 // ringKind is the one place a ring kind is described: its code in the
@@ -103,9 +116,10 @@ const (
 	kindSPSC      ringKind = 1
 	kindMPMC      ringKind = 2
 	kindBroadcast ringKind = 3
+	kindRecords   ringKind = 4
 )
 
-var ringKinds = [...]ringKind{kindSPSC, kindMPMC, kindBroadcast}
+var ringKinds = [...]ringKind{kindSPSC, kindMPMC, kindBroadcast, kindRecords}
 
 // region is the kind recorded in the arena directory.
 func (k ringKind) region() arena.Kind {
@@ -116,6 +130,8 @@ func (k ringKind) region() arena.Kind {
 		return KindMPMC
 	case kindBroadcast:
 		return KindBroadcast
+	case kindRecords:
+		return KindRecords
 	}
 	return 0
 }
@@ -127,6 +143,8 @@ func (k ringKind) slotHeader() uint64 {
 		return mpmcSlotHeader
 	case kindBroadcast:
 		return bcastSlotHeader
+	case kindRecords:
+		return recordHeaderSize
 	}
 	return spscSlotHeader
 }
@@ -139,6 +157,8 @@ func (k ringKind) String() string {
 		return "MPMC"
 	case kindBroadcast:
 		return "broadcast"
+	case kindRecords:
+		return "records"
 	}
 	return fmt.Sprintf("kind %d", uint32(k))
 }
@@ -151,6 +171,8 @@ func (k ringKind) newHandle() Ring {
 		return newSPSC()
 	case kindMPMC:
 		return newMPMC()
+	case kindRecords:
+		return newRecords()
 	}
 	return nil
 }
@@ -171,8 +193,8 @@ type ringHeader struct {
 	Magic           [8]byte // 0
 	VersionMajor    uint16  // 8
 	VersionMinor    uint16  // 10
-	Kind            uint32  // 12: a ringKind: 1 SPSC, 2 MPMC, 3 broadcast
-	Slots           uint32  // 16
+	Kind            uint32  // 12: a ringKind: 1 SPSC, 2 MPMC, 3 broadcast, 4 records
+	Slots           uint32  // 16: for a record ring, Capacity / 16
 	SlotSize        uint32  // 20
 	SlotStride      uint32  // 24
 	PadUnit         uint32  // 28
@@ -189,8 +211,14 @@ type ringHeader struct {
 	// Subscribers is, for a broadcast ring, how many of the peer table's
 	// entries (the last ones) are reserved for subscribers; 0 for the
 	// other kinds.
-	Subscribers uint32   // 96
-	_           [20]byte // 100: reserved, zero
+	Subscribers uint32 // 96
+	// DataAlign and Capacity are, for a record ring, the alignment of its
+	// data area (SlotsOffset, and the region's offset in the arena file:
+	// a page, so that the area can be mapped twice) and its size in
+	// bytes; 0 for the other kinds.
+	DataAlign uint32  // 100
+	Capacity  uint64  // 104
+	_         [8]byte // 112: reserved, zero
 	Checksum    uint32   // 120: CRC-32C of [0,120)
 	State       uint32   // 124: atomic; stateReady once initialised
 	// Closed mirrors the closed bit of the producer word on a line nobody
@@ -299,6 +327,11 @@ type geometry struct {
 	// posMask extracts a position from a position word: 63 bits (MPMC),
 	// or 56 below the SPSC epoch.
 	posMask uint64
+	// capacity and dataAlign are a record ring's data-area size and
+	// alignment (0 for the other kinds); mirrored its ringFlagMirrored.
+	capacity  uint64
+	dataAlign uint64
+	mirrored  bool
 	// lapShift is log2(slots): position >> lapShift is its lap.
 	lapShift uint
 }
@@ -325,7 +358,17 @@ func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 	g.peersOff = a + 2*pad
 	g.peerStride = max(pad, peerEntryMin)
 	g.slotsOff = alignUp(g.peersOff+g.peers*g.peerStride, pad)
-	g.size = g.slotsOff + g.slots*g.stride // < 2^61: slots <= 2^30, stride <= 2^30+24
+	if kind == kindRecords {
+		// Capacity bytes in units of the record alignment; the data area
+		// starts on its own page.
+		g.capacity = uint64(cfg.Capacity)
+		g.slots, g.stride = g.capacity/recordAlign, recordAlign
+		g.mask = g.slots - 1
+		g.lapShift = uint(bits.TrailingZeros64(g.capacity)) // a position's lap is pos >> lapShift
+		g.dataAlign = max(pad, recordDataAlign)
+		g.slotsOff = alignUp(g.peersOff+g.peers*g.peerStride, g.dataAlign)
+	}
+	g.size = g.slotsOff + g.slots*g.stride // < 2^61: slots <= 2^30, stride <= 2^30+24; records: capacity <= 2^40
 	return g
 }
 
@@ -377,10 +420,7 @@ func newGeometry(k ringKind, pad uint64, cfg Config) (geometry, error) {
 	if k == kindBroadcast && cfg.Subscribers == 0 {
 		cfg.Subscribers = DefaultSubscribers
 	}
-	if err := cfg.validate(); err != nil {
-		return geometry{}, err
-	}
-	if err := cfg.validateSubscribers(k); err != nil {
+	if err := cfg.validateKind(k); err != nil {
 		return geometry{}, err
 	}
 	if err := checkPad(pad); err != nil {
@@ -426,6 +466,13 @@ func initRing(mem []byte, g geometry, pid uint32, now int64) {
 	}
 	h.CreatedUnixNano = now
 	h.Subscribers = uint32(g.peers - g.subBase)
+	if g.kind == kindRecords {
+		h.DataAlign = uint32(g.dataAlign)
+		h.Capacity = g.capacity
+		if g.mirrored {
+			h.Flags |= ringFlagMirrored
+		}
+	}
 	h.Checksum = h.sum()
 	if g.kind == kindMPMC {
 		// Vyukov: slot i starts with sequence i (free for the producer of
@@ -473,10 +520,15 @@ func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error
 		return geometry{}, corruptf("ring header: %d subscriber entries of %d", h.Subscribers, h.PeerCapacity)
 	}
 	cfg := Config{Slots: int(h.Slots), SlotSize: int(h.SlotSize), Peers: int(h.PeerCapacity - h.Subscribers), Subscribers: int(h.Subscribers)}
-	if err := cfg.validate(); err != nil {
-		return geometry{}, corruptf("ring header: %v", err)
+	if ringKind(h.Kind) == kindRecords {
+		if h.Capacity > maxRecordCapacity || uint64(h.Slots)*recordAlign != h.Capacity {
+			return geometry{}, corruptf("record ring header: capacity %d, %d units", h.Capacity, h.Slots)
+		}
+		cfg.Slots, cfg.Capacity = 0, int(h.Capacity)
+	} else if h.DataAlign != 0 || h.Capacity != 0 || h.Flags&ringFlagMirrored != 0 {
+		return geometry{}, corruptf("ring header: record fields set on a %v ring", ringKind(h.Kind))
 	}
-	if err := cfg.validateSubscribers(ringKind(h.Kind)); err != nil {
+	if err := cfg.validateKind(ringKind(h.Kind)); err != nil {
 		return geometry{}, corruptf("ring header: %v", err)
 	}
 	if err := checkPad(uint64(h.PadUnit)); err != nil || (arenaPad != 0 && uint64(h.PadUnit) != arenaPad) {
@@ -484,6 +536,10 @@ func readHeader(mem []byte, wantKind ringKind, arenaPad uint64) (geometry, error
 	}
 	g := computeGeometry(ringKind(h.Kind), uint64(h.PadUnit), cfg)
 	g.peerLocks = h.Flags&ringFlagPeerLocks != 0
+	g.mirrored = h.Flags&ringFlagMirrored != 0
+	if g.kind == kindRecords && uint64(h.DataAlign) != g.dataAlign {
+		return geometry{}, corruptf("record ring data alignment %d, want %d", h.DataAlign, g.dataAlign)
+	}
 	if h.SlotStride != uint32(g.stride) || h.RegionSize != g.size || h.ProdOffset != g.prodOff ||
 		h.ConsOffset != g.consOff || h.PeersOffset != g.peersOff || h.PeerStride != uint32(g.peerStride) ||
 		h.SlotsOffset != g.slotsOff {

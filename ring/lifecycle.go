@@ -215,7 +215,7 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) (e
 		return fmt.Errorf("ring: create %s %q: %w", k, name, err)
 	}
 	defer c.constructed(&err)
-	reg, err := a.AllocKind(name, k.region(), int64(g.size), int64(g.pad))
+	reg, err := a.AllocKind(name, k.region(), int64(g.size), int64(max(g.pad, g.dataAlign)))
 	if err != nil {
 		return fmt.Errorf("ring: create %s %q: %w", k, name, err)
 	}
@@ -227,6 +227,13 @@ func (c *core) create(a *arena.Arena, name string, cfg Config, opts []Option) (e
 	// locks on their peer entries' bytes of the arena file (peers.go),
 	// where the platform has them.
 	g.peerLocks = a.LiveLocksSupported()
+	if d, ok := c.ops.(dataMapper); ok {
+		// Before the header is written: the kind may record how it maps
+		// its data (a record ring's ringFlagMirrored).
+		if err := d.mapCreate(a, reg, &g); err != nil {
+			return fmt.Errorf("ring: create %s %q: %w", k, name, err)
+		}
+	}
 	initRing(mem, g, uint32(os.Getpid()), time.Now().UnixNano())
 	c.region, c.arena = reg, a
 	return c.start(mem, g, o)
@@ -304,11 +311,35 @@ func (c *core) attach(mem []byte, arenaPad uint64, opts []Option) error {
 	return c.start(mem, g, o)
 }
 
+// dataMapper is implemented by a kind whose handles map their data area
+// themselves (a record ring maps it twice: records.go).
+type dataMapper interface {
+	// mapCreate runs when a ring is created in an arena, before its
+	// header is written: it maps the data and records how in g.
+	mapCreate(a *arena.Arena, reg *arena.Region, g *geometry) error
+	// mapData runs in start, after layout: it maps the data as g says
+	// (unless mapCreate did), or fails.
+	mapData() error
+	// unmapData undoes both (idempotent).
+	unmapData()
+}
+
 // start derives every pointer and claims a peer entry.
 func (c *core) start(mem []byte, g geometry, o options) error {
 	c.layout(mem, g)
 	c.SetWaitStrategy(o.strategy)
 	c.claimTimeout = o.claimTimeout
+	if d, ok := c.ops.(dataMapper); ok {
+		if err := d.mapData(); err != nil {
+			d.unmapData()
+			return err
+		}
+		if err := c.claimPeer(); err != nil {
+			d.unmapData()
+			return err
+		}
+		return nil
+	}
 	return c.claimPeer()
 }
 

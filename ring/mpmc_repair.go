@@ -373,7 +373,8 @@ func (r *MPMC) claimant(s *mpmcSlot, consumer bool, q uint64, o repairOpts) clai
 }
 
 // tagState tests the handle a tag names.
-func (r *MPMC) tagState(tag uint32, o repairOpts) claimState {
+func (c *core) tagState(tag uint32, o repairOpts) claimState {
+	r := c
 	idx := int(tag & tagIdxMask)
 	if idx == 0 || idx >= int(r.g.peers) {
 		return claimUnknown // the overflow entry (or garbage)
@@ -391,7 +392,8 @@ func (r *MPMC) tagState(tag uint32, o repairOpts) claimState {
 }
 
 // entryState tests entry idx's handle.
-func (r *MPMC) entryState(idx int, o repairOpts) claimState {
+func (c *core) entryState(idx int, o repairOpts) claimState {
+	r := c
 	if idx == 0 {
 		return claimUnknown
 	}
