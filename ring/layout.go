@@ -219,8 +219,8 @@ type ringHeader struct {
 	DataAlign uint32  // 100
 	Capacity  uint64  // 104
 	_         [8]byte // 112: reserved, zero
-	Checksum    uint32   // 120: CRC-32C of [0,120)
-	State       uint32   // 124: atomic; stateReady once initialised
+	Checksum  uint32  // 120: CRC-32C of [0,120)
+	State     uint32  // 124: atomic; stateReady once initialised
 	// Closed mirrors the closed bit of the producer word on a line nobody
 	// writes in steady state: consumers polling an empty ring read it
 	// instead of the producer's hot line. Set by Close after the bit.

@@ -78,10 +78,10 @@ const (
 	recordDataAlign = 4096
 
 	// Record states (the low 3 bits of State; the rest is the lap).
-	recBusy    = 1
-	recMessage = 2
-	recPadding = 3
-	recSkip    = 4
+	recBusy      = 1
+	recMessage   = 2
+	recPadding   = 3
+	recSkip      = 4
 	recStateMask = 7
 	recLapShift  = 3
 
@@ -145,9 +145,9 @@ type Records struct {
 	_ cacheLinePad
 
 	rp     *recordProd
-	data   []byte         // the data area: 2*Capacity bytes if mirrored, else Capacity
-	mirror *arena.Mirror  // the double mapping, if this handle made one
-	mapMu  atomic.Bool    // mirror is set (read by unmapData)
+	data   []byte        // the data area: 2*Capacity bytes if mirrored, else Capacity
+	mirror *arena.Mirror // the double mapping, if this handle made one
+	mapMu  atomic.Bool   // mirror is set (read by unmapData)
 }
 
 // recProducer is the producer side's private state.
