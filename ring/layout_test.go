@@ -20,6 +20,8 @@ func ringFields() map[string]map[string]fieldPos {
 	var s spscSlot
 	var m mpmcSlot
 	var bs bcastSlot
+	var rp recordProd
+	var rh recordHeader
 	f := func(off, size uintptr) fieldPos { return fieldPos{off, size} }
 	return map[string]map[string]fieldPos{
 		"ringHeader": {
@@ -35,6 +37,16 @@ func ringFields() map[string]map[string]fieldPos {
 			"Checksum": f(unsafe.Offsetof(h.Checksum), 4), "State": f(unsafe.Offsetof(h.State), 4), "Closed": f(unsafe.Offsetof(h.Closed), 4),
 			"Skipped": f(unsafe.Offsetof(h.Skipped), 8), "Redelivered": f(unsafe.Offsetof(h.Redelivered), 8),
 			"Subscribers": f(unsafe.Offsetof(h.Subscribers), 4),
+			"DataAlign": f(unsafe.Offsetof(h.DataAlign), 4), "Capacity": f(unsafe.Offsetof(h.Capacity), 8),
+		},
+		"recordProd": {
+			"Pos": f(unsafe.Offsetof(rp.Pos), 8), "NotEmptySeq": f(unsafe.Offsetof(rp.NotEmptySeq), 4),
+			"NotEmptyWaiters": f(unsafe.Offsetof(rp.NotEmptyWaiters), 4),
+			"ClaimLock": f(unsafe.Offsetof(rp.ClaimLock), 4), "HeadCache": f(unsafe.Offsetof(rp.HeadCache), 8),
+		},
+		"recordHeader": {
+			"Size": f(unsafe.Offsetof(rh.Size), 4), "State": f(unsafe.Offsetof(rh.State), 4),
+			"Len": f(unsafe.Offsetof(rh.Len), 4), "Owner": f(unsafe.Offsetof(rh.Owner), 4),
 		},
 		"prodUnit": {
 			"Pos": f(unsafe.Offsetof(p.Pos), 8), "NotEmptySeq": f(unsafe.Offsetof(p.NotEmptySeq), 4),
@@ -82,7 +94,7 @@ func TestRingLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	heading := regexp.MustCompile("^#+ .*`(ringHeader|prodUnit|consUnit|peerEntry|subscriberEntry|spscSlot|mpmcSlot|bcastSlot)`")
+	heading := regexp.MustCompile("^#+ .*`(ringHeader|prodUnit|consUnit|peerEntry|subscriberEntry|spscSlot|mpmcSlot|bcastSlot|recordProd|recordHeader)`")
 	row := regexp.MustCompile("^\\|\\s*(\\d+)\\s*\\|\\s*(\\d+)\\s*\\|\\s*`?([A-Za-z]+)`?\\s*\\|")
 	got := map[string]map[string]fieldPos{}
 	cur := ""
