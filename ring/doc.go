@@ -28,6 +28,19 @@
 // ErrLapped with the exact number of messages it missed (broadcast.go,
 // subscriber.go).
 //
+// A record ring (CreateRecords) has a capacity in bytes rather than slots:
+// records of any length up to a maximum (frames of megabytes, log lines
+// of a few bytes, in one ring), each a 16-byte header and its payload
+// rounded up to 16, from any number of producers to one consumer.
+// Producers claim space under a claim lock of a few instructions (the
+// header is written before the claim position moves), write the payload
+// outside it, and commit by a CAS of the header's state; several
+// reservations and several peeks may be outstanding at once. In an arena
+// the data area is mapped twice, back to back (arena.Mirror), so a record
+// that crosses the end is still one slice; over caller memory a padding
+// record fills the space before the wrap. A dead producer's uncommitted
+// record becomes a skip record the consumer passes (records.go).
+//
 // Positions are counters that only grow (63-bit for MPMC; 56-bit for SPSC,
 // whose words carry the side's epoch in bits 56..62; bit 63 of the
 // producer word means closed), indexed modulo Slots, so wrap-around is a

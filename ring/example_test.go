@@ -290,3 +290,54 @@ func ExampleSubscribe() {
 	// relaxed reads "quote 1"
 	// strict read 8 more, then io.EOF
 }
+
+// A record ring holds frames of any size up to its largest record in
+// Capacity bytes: a producer reserves a frame, writes it in place and
+// commits it; the consumer peeks it in place (several at a time if it
+// pipelines) and releases it.
+func ExampleCreateRecords() {
+	a, done, err := exampleArena()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	r, err := ring.CreateRecords(a, "frames", ring.Config{Capacity: 64 << 10, SlotSize: 16 << 10})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for _, n := range []int{100, 9000, 3} {
+		res, err := r.Reserve(ctx, n) // a frame of n bytes, written in place
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for i := range res.Buf {
+			res.Buf[i] = byte(n)
+		}
+		if err := r.Commit(res, n); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	r.CloseWrite()
+	for {
+		m, err := r.Peek(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(len(m.Data), m.Data[0] == byte(len(m.Data)))
+		r.Release(m)
+	}
+	// Output:
+	// 100 true
+	// 9000 true
+	// 3 true
+}
