@@ -37,12 +37,12 @@ func ringFields() map[string]map[string]fieldPos {
 			"Checksum": f(unsafe.Offsetof(h.Checksum), 4), "State": f(unsafe.Offsetof(h.State), 4), "Closed": f(unsafe.Offsetof(h.Closed), 4),
 			"Skipped": f(unsafe.Offsetof(h.Skipped), 8), "Redelivered": f(unsafe.Offsetof(h.Redelivered), 8),
 			"Subscribers": f(unsafe.Offsetof(h.Subscribers), 4),
-			"DataAlign": f(unsafe.Offsetof(h.DataAlign), 4), "Capacity": f(unsafe.Offsetof(h.Capacity), 8),
+			"DataAlign":   f(unsafe.Offsetof(h.DataAlign), 4), "Capacity": f(unsafe.Offsetof(h.Capacity), 8),
 		},
 		"recordProd": {
 			"Pos": f(unsafe.Offsetof(rp.Pos), 8), "NotEmptySeq": f(unsafe.Offsetof(rp.NotEmptySeq), 4),
 			"NotEmptyWaiters": f(unsafe.Offsetof(rp.NotEmptyWaiters), 4),
-			"ClaimLock": f(unsafe.Offsetof(rp.ClaimLock), 4), "HeadCache": f(unsafe.Offsetof(rp.HeadCache), 8),
+			"ClaimLock":       f(unsafe.Offsetof(rp.ClaimLock), 4), "HeadCache": f(unsafe.Offsetof(rp.HeadCache), 8),
 		},
 		"recordHeader": {
 			"Size": f(unsafe.Offsetof(rh.Size), 4), "State": f(unsafe.Offsetof(rh.State), 4),
