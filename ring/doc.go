@@ -136,7 +136,8 @@
 // every blocking operation (wait.go its strategies, eventcount.go the
 // futex protocol). spsc.go, spsc_consumer.go and mpmc.go are the
 // algorithms, hot path first; spsc_takeover.go the SPSC rare paths and
-// fencing, mpmc_repair.go the MPMC claim repair. A new
+// fencing, mpmc_repair.go the MPMC claim repair, records.go the record
+// ring (broadcast.go and subscriber.go the broadcast ring). A new
 // ring kind embeds core, implements kindOps (shell.go) and gets the
 // blocking API, closing, counting and the peer table from them.
 //
