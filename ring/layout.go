@@ -409,6 +409,11 @@ func ArenaSize(rings []Spec, opts ...arena.Option) (int64, error) {
 		if sizes[i], err = Size(r.Kind, r.Config, pad); err != nil {
 			return 0, fmt.Errorf("ring %d: %w", i, err)
 		}
+		if r.Kind == KindRecords && recordDataAlign > pad {
+			// Its region is page-aligned in the file: room for the gap
+			// before it (SizeFor aligns every region to pad only).
+			sizes[i] += int64(recordDataAlign - pad)
+		}
 	}
 	return arena.SizeFor(sizes, int64(pad), opts...)
 }

@@ -397,3 +397,34 @@ func TestRecordsModelMirrored(t *testing.T) {
 		runRecordsModel(t, r, rng, 3000)
 	}
 }
+
+// TestRecordsArenaSize: ArenaSize leaves room for record rings after
+// other rings, whatever the alignment gap before their page-aligned
+// regions.
+func TestRecordsArenaSize(t *testing.T) {
+	for _, first := range []int{1, 7, 100, 3000} {
+		specs := []Spec{
+			{Kind: KindSPSC, Config: Config{Slots: 2, SlotSize: first}},
+			{Kind: KindRecords, Config: Config{Capacity: 8192, SlotSize: 100}},
+			{Kind: KindMPMC, Config: Config{Slots: 4, SlotSize: first}},
+			{Kind: KindRecords, Config: Config{Capacity: 4096, SlotSize: 2000}},
+		}
+		size, err := ArenaSize(specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "a")
+		a, err := arena.Create(p, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range specs {
+			r, err := Create(a, fmt.Sprint("r", i), s.Kind, s.Config)
+			if err != nil {
+				t.Fatalf("first %d: ring %d: %v", first, i, err)
+			}
+			r.Close()
+		}
+		a.Close()
+	}
+}
