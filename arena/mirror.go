@@ -42,11 +42,13 @@ import (
 // to back (see Arena.Mirror).
 type Mirror struct {
 	a    *Arena
-	view []byte // the 2n-byte view; immutable, so Bytes takes no lock
+	view []byte // the pre+2n-byte view; immutable, so Bytes takes no lock
 	n    int64
+	pre  int64 // MirrorRegion: the region's bytes before the mirrored range
 
-	mapped bool // the range is still mapped (until Close)
+	mapped bool // the range is still mapped (until it is unmapped)
 	anon   bool // the range was replaced by anonymous memory
+	closed bool // Close was called; the range waits for the arena's unmap
 }
 
 // Mirror maps the n bytes of the arena file at region r's offset off
@@ -80,6 +82,22 @@ type Mirror struct {
 // lock exclusively, so it waits for an Alloc of this handle that waits for
 // the directory lock.
 func (a *Arena) Mirror(r *Region, off, n int64) (*Mirror, error) {
+	return a.mirror(r, off, n, false)
+}
+
+// MirrorRegion is Mirror for a ring that wants its control words and its
+// mirrored data in one view: Bytes() is region r's bytes [0, off+n) (r's
+// offset in the file a multiple of the page size) followed by [off, off+n)
+// once more, so Bytes()[off+i] and Bytes()[off+n+i] are the same byte for
+// 0 <= i < n, and Bytes()[:off+n] is the region's start. Because the
+// whole view is replaced by anonymous memory in one mmap when the handle
+// closes, an operation under way at that moment sees either the file or
+// zeros in all of it, never the file in one part and zeros in another.
+func (a *Arena) MirrorRegion(r *Region, off, n int64) (*Mirror, error) {
+	return a.mirror(r, off, n, true)
+}
+
+func (a *Arena) mirror(r *Region, off, n int64, withPrefix bool) (*Mirror, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: mirror of a nil region", ErrInvalid)
 	}
@@ -94,10 +112,20 @@ func (a *Arena) Mirror(r *Region, off, n int64) (*Mirror, error) {
 	if err := a.checkMirror(r, off, n); err != nil {
 		return nil, err
 	}
+	foff, pre := r.info.off+off, int64(0)
+	if withPrefix {
+		if r.info.off%a.g.pageSize != 0 {
+			return nil, fmt.Errorf("%w: mirror of region %q with its start: file offset %d is not a multiple of the page size %d", ErrInvalid, r.info.name, r.info.off, a.g.pageSize)
+		}
+		if off > math.MaxInt/2-n {
+			return nil, fmt.Errorf("%w: mirror of %d+2*%d bytes does not fit in this host's address space", ErrInvalid, off, n)
+		}
+		foff, pre = r.info.off, off
+	}
 	if !mirrorSupported {
 		return nil, fmt.Errorf("%w: mirrored mappings on %s", ErrUnsupported, runtime.GOOS)
 	}
-	view, err := mapMirror(int(a.f.Fd()), r.info.off+off, n, a.g.pageSize, a.o.readOnly)
+	view, err := mapMirror(int(a.f.Fd()), foff, pre, n, a.g.pageSize, a.o.readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +139,7 @@ func (a *Arena) Mirror(r *Region, off, n int64) (*Mirror, error) {
 			return nil, fmt.Errorf("arena: %s: mirror prefault: %w", a.path, err)
 		}
 	}
-	m := &Mirror{a: a, view: view, n: n, mapped: true}
+	m := &Mirror{a: a, view: view, n: n, pre: pre, mapped: true}
 	if a.mirrors == nil {
 		a.mirrors = map[*Mirror]struct{}{}
 	}
@@ -154,13 +182,18 @@ func (a *Arena) checkMirror(r *Region, off, n int64) error {
 	return nil
 }
 
-// Bytes returns the 2n-byte view. It is valid until Close; after the arena
-// handle is closed it reads zeros (see Arena.Mirror).
+// Bytes returns the view: 2n bytes (Mirror), or off+2n (MirrorRegion).
+// After Close, or the arena handle's Close, it reads zeros (see Close).
 func (m *Mirror) Bytes() []byte { return m.view }
 
-// Close unmaps the view (idempotent). The caller must make sure nothing
-// uses Bytes any more. It works the same before and after the arena
-// handle's Close. A nil *Mirror does nothing.
+// Close ends the owner's use of the view (idempotent). While the arena
+// handle's main mapping is still mapped (the handle is open, or pinned),
+// the view is not unmapped but replaced in place by private anonymous
+// memory, so that a slice of it still held somewhere (a record a caller
+// forgot to drop, a call that outlived its handle's Close) reads zeros
+// and writes nothing another process sees, instead of faulting; it is
+// unmapped with the main mapping. Once that is gone, Close unmaps it at
+// once. A nil *Mirror does nothing.
 func (m *Mirror) Close() error {
 	if m == nil {
 		return nil
@@ -168,7 +201,19 @@ func (m *Mirror) Close() error {
 	a := m.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !m.mapped {
+	if !m.mapped || m.closed {
+		return nil
+	}
+	if a.mem != nil {
+		if !m.anon {
+			if err := remapAnon(m.view); err != nil {
+				// Left as it is: unmapped with the main mapping.
+				m.closed = true
+				return fmt.Errorf("arena: mirror: replace with anonymous memory: %w", err)
+			}
+			m.anon = true
+		}
+		m.closed = true // stays in a.mirrors: unmapMirrors unmaps it
 		return nil
 	}
 	if err := unmapMirror(m.view); err != nil {
@@ -177,6 +222,19 @@ func (m *Mirror) Close() error {
 	m.mapped = false
 	delete(a.mirrors, m)
 	return nil
+}
+
+// unmapMirrors unmaps the closed mirrors, with the main mapping. The
+// caller holds a.mu.
+func (a *Arena) unmapMirrors() {
+	for m := range a.mirrors {
+		if m.closed && m.mapped {
+			if unmapMirror(m.view) == nil {
+				m.mapped = false
+				delete(a.mirrors, m)
+			}
+		}
+	}
 }
 
 // anonMirrors replaces every live mirror's view by private anonymous

@@ -228,9 +228,10 @@ func TestMirrorArenaClose(t *testing.T) {
 		t.Run("pinned="+strconv.FormatBool(pinned), func(t *testing.T) {
 			p, a, r := mirrorArena(t, 2)
 			n := r.Size()
+			var pin *Pin
 			if pinned {
-				pin, err := a.Pin(nil)
-				if err != nil {
+				var err error
+				if pin, err = a.Pin(nil); err != nil {
 					t.Fatal(err)
 				}
 				defer pin.Unpin()
@@ -270,8 +271,16 @@ func TestMirrorArenaClose(t *testing.T) {
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if pinned {
+				// The main mapping is still there (anonymous, pinned): the
+				// closed view stays, anonymous, until it goes.
+				if !isMapped(t, addr) {
+					t.Fatal("the view was unmapped before the pinned main mapping")
+				}
+				pin.Unpin()
+			}
 			if isMapped(t, addr) {
-				t.Fatal("the view is still mapped after Mirror.Close")
+				t.Fatal("the view is still mapped after Mirror.Close and the main mapping's unmap")
 			}
 			if err := m.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
@@ -434,4 +443,62 @@ func isMapped(t *testing.T, addr uintptr) bool {
 		}
 	}
 	return false
+}
+
+// TestMirrorCloseWhileOpen: Mirror.Close on an open arena replaces the view
+// with anonymous memory (a slice still held reads zeros, writes reach
+// nothing) and the arena's Close unmaps it.
+func TestMirrorCloseWhileOpen(t *testing.T) {
+	_, a, r := mirrorArena(t, 2)
+	n := r.Size()
+	m, err := a.Mirror(r, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Bytes()
+	copy(v, "kept")
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(v[:4], make([]byte, 4)) {
+		t.Fatal("a closed view does not read zeros")
+	}
+	copy(v, "late")
+	if got := string(r.Bytes()[:4]); got != "kept" {
+		t.Fatalf("the file holds %q after a write to a closed view", got)
+	}
+	addr := uintptr(unsafe.Pointer(&v[0]))
+	if !isMapped(t, addr) {
+		t.Fatal("a closed view was unmapped while the arena is open")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if isMapped(t, addr) {
+		t.Fatal("the closed view outlived the arena's mapping")
+	}
+}
+
+// TestMirrorRegion: the view holds the region's start, then the mirrored
+// range twice.
+func TestMirrorRegion(t *testing.T) {
+	_, a, r := mirrorArena(t, 3)
+	page := int64(a.PageSize())
+	m, err := a.MirrorRegion(r, page, 2*page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v := m.Bytes()
+	if int64(len(v)) != 5*page {
+		t.Fatalf("view of %d bytes, want %d", len(v), 5*page)
+	}
+	copy(r.Bytes(), "head")
+	if string(v[:4]) != "head" {
+		t.Fatal("the view does not start with the region")
+	}
+	copy(v[page+2*page-3:], "wrap!")
+	if string(r.Bytes()[3*page-3:]) != "wra" || string(r.Bytes()[page:page+2]) != "p!" {
+		t.Fatalf("a write across the mirrored end did not land in the file's range: %q %q", r.Bytes()[3*page-3:], r.Bytes()[page:page+2])
+	}
 }

@@ -10,14 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapMirror maps the n bytes of the file fd at file offset foff twice,
-// back to back, and returns the 2n-byte view. unit is the arena's page
-// size, a multiple of the system page size that foff and n are multiples
-// of; the view starts on a multiple of it (hugetlbfs needs that). On
-// failure nothing stays mapped.
-func mapMirror(fd int, foff, n, unit int64, readOnly bool) ([]byte, error) {
+// mapMirror maps the pre+n bytes of the file fd at file offset foff, then
+// the last n of them again right after, and returns the pre+2n-byte view
+// (pre 0: the n bytes twice, back to back). unit is the arena's page
+// size, a multiple of the system page size that foff, pre and n are
+// multiples of; the view starts on a multiple of it (hugetlbfs needs
+// that). On failure nothing stays mapped.
+func mapMirror(fd int, foff, pre, n, unit int64, readOnly bool) ([]byte, error) {
 	sys := uintptr(os.Getpagesize())
-	size := uintptr(2 * n) // checkMirror: 2n fits in an int
+	size := uintptr(pre + 2*n) // checkMirror: it fits in an int
 	// Reserve room to start the view on a multiple of unit: an anonymous
 	// mapping is only aligned to the system page.
 	slack := uintptr(unit) - sys
@@ -48,19 +49,24 @@ func mapMirror(fd int, foff, n, unit int64, readOnly bool) ([]byte, error) {
 		prot = unix.PROT_READ // as the main mapping: the file is open read-only
 	}
 	for half := int64(0); half < 2; half++ {
-		at := unsafe.Add(base, half*n)
+		// The first half: file [foff, foff+pre+n) at base; the second:
+		// file [foff+pre, foff+pre+n) at base+pre+n.
+		at, fo, ln := base, foff, pre+n
+		if half == 1 {
+			at, fo, ln = unsafe.Add(base, pre+n), foff+pre, n
+		}
 		// MAP_FIXED over our own reservation: replaces that part of it in
 		// one step, and nothing else can be there.
-		got, err := unix.MmapPtr(fd, foff, at, uintptr(n), prot, unix.MAP_SHARED|unix.MAP_FIXED)
+		got, err := unix.MmapPtr(fd, fo, at, uintptr(ln), prot, unix.MAP_SHARED|unix.MAP_FIXED)
 		if err == nil && got != at {
 			// MAP_FIXED maps at addr or fails; a system that ignored it
 			// mapped somewhere else.
-			_ = unix.MunmapPtr(got, uintptr(n))
+			_ = unix.MunmapPtr(got, uintptr(ln))
 			err = fmt.Errorf("the system mapped %p, not %p", got, at)
 		}
 		if err != nil {
 			_ = unix.MunmapPtr(base, size) // the reservation and any half mapped over it
-			return nil, fmt.Errorf("arena: mirror: map half %d (%d bytes of the file at %d): %w", half, n, foff, err)
+			return nil, fmt.Errorf("arena: mirror: map half %d (%d bytes of the file at %d): %w", half, ln, fo, err)
 		}
 	}
 	return unsafe.Slice((*byte)(base), size), nil

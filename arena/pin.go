@@ -143,5 +143,6 @@ func (a *Arena) unmap() error {
 	if err := a.mem.Unmap(); err != nil { // sets a.mem to nil
 		return fmt.Errorf("arena: unmap: %w", err)
 	}
+	a.unmapMirrors() // closed mirrors went anonymous and waited for this
 	return nil
 }

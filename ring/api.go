@@ -65,7 +65,8 @@ var (
 type Reservation struct {
 	Buf  []byte
 	pos  uint64
-	ring *core // the handle that made it; Commit refuses another's
+	span uint64 // a record ring's: the bytes the record takes
+	ring *core  // the handle that made it; Commit refuses another's
 }
 
 // Message is a committed message viewed in place. Data aliases the slot

@@ -220,6 +220,9 @@ func (c *core) constructed(err *error) {
 		*err = c.shutErr()
 	}
 	if *err != nil {
+		if d, ok := c.ops.(dataMapper); ok {
+			d.unmapData()
+		}
 		c.pin.Unpin()
 		c.pin = nil
 	}

@@ -347,7 +347,7 @@ func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 	g.mask = g.slots - 1
 	g.lapShift = uint(bits.TrailingZeros64(g.slots))
 	g.posMask = posMask
-	if kind == kindSPSC || kind == kindBroadcast {
+	if kind == kindSPSC || kind == kindBroadcast || kind == kindRecords {
 		g.posMask = spscPosMask
 	}
 	g.slotHeader = kind.slotHeader()

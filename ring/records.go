@@ -155,10 +155,6 @@ type recProducer struct {
 	// need is the span the last ErrFull was for, which ready compares
 	// the free space against.
 	need uint64
-	// lockSeen and lockSince track a claim lock seen held, for the
-	// liveness probe of its holder.
-	lockSeen  uint32
-	lockSince int64
 	fullPolls uint32
 	pend      pending
 }
@@ -218,7 +214,7 @@ var _ Ring = (*Records)(nil)
 // mapCreate implements dataMapper: a ring created in an arena is mirrored
 // if the arena can map its data area twice.
 func (r *Records) mapCreate(a *arena.Arena, reg *arena.Region, g *geometry) error {
-	m, err := a.Mirror(reg, int64(g.slotsOff), int64(g.capacity))
+	m, err := a.MirrorRegion(reg, int64(g.slotsOff), int64(g.capacity))
 	if err != nil {
 		// No double mapping here (another OS, or a data area that is not
 		// a whole number of the arena's pages: a hugepage arena with a
@@ -244,18 +240,25 @@ func (r *Records) mapData() error {
 		if r.arena == nil || r.region == nil {
 			return ErrUnsupported // caller memory cannot be mapped twice
 		}
-		m, err := r.arena.Mirror(r.region, int64(g.slotsOff), int64(g.capacity))
+		m, err := r.arena.MirrorRegion(r.region, int64(g.slotsOff), int64(g.capacity))
 		if err != nil {
 			return joinErr(wrapUnsupported(err))
 		}
 		r.mirror = m
 		r.mapMu.Store(true)
 	}
+	// One view holds the region's start (header, units, peer table) and
+	// the data area twice: the handle works through it alone, so that
+	// when the arena closes (and the view is replaced by anonymous memory
+	// in one mmap) an operation under way sees the file or zeros in all
+	// of it, never its W in the file and its headers in zeros.
 	b := r.mirror.Bytes()
-	if uint64(len(b)) != 2*g.capacity {
-		return corruptf("record ring mirror of %d bytes, want %d", len(b), 2*g.capacity)
+	if uint64(len(b)) != g.slotsOff+2*g.capacity {
+		return corruptf("record ring mirror of %d bytes, want %d", len(b), g.slotsOff+2*g.capacity)
 	}
-	r.data = b
+	r.layout(b, *g)
+	r.rp = (*recordProd)(unsafe.Pointer(r.prod)) // the view's producer unit
+	r.data = b[g.slotsOff : g.slotsOff+2*g.capacity : g.slotsOff+2*g.capacity]
 	return nil
 }
 
@@ -324,7 +327,7 @@ func dist(a, b uint64) uint64 { return (a - b) & spscPosMask }
 func (r *Records) index(pos uint64) uint64 { return pos & (r.g.capacity - 1) }
 
 func (r *Records) lap(pos uint64) uint32 {
-	return uint32(pos>>r.g.lapShift) << recLapShift
+	return uint32((pos&spscPosMask)>>r.g.lapShift) << recLapShift
 }
 
 // hdr returns the header of the record at pos. In bounds: the index is
@@ -407,9 +410,6 @@ func (r *Records) claim(sp uint64, fill func(pos uint64), commit bool, n uint64)
 	// Release: W's CAS came first; the next holder's lock CAS acquires
 	// everything this holder wrote.
 	storeOwned32(&r.rp.ClaimLock, 0)
-	if err == ErrFull {
-		r.p.need = sp
-	}
 	return pos, err
 }
 
@@ -419,7 +419,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 	if w&closedBit != 0 {
 		return 0, ErrClosed
 	}
-	if w&^(closedBit|spscPosMask) != 0 {
+	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 {
 		return 0, corruptf("record ring claim position %#x", w)
 	}
 	s := w & spscPosMask
@@ -438,6 +438,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 		}
 		atomic.StoreUint64(&r.rp.HeadCache, h)
 		if dist(s, h)+need > g.capacity {
+			r.p.need = need // what ready compares the room against
 			return 0, ErrFull
 		}
 	}
@@ -445,7 +446,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 		ph := r.hdr(s)
 		ph.Size, ph.Len, ph.Owner = uint32(pad), 0, r.ownerTag
 		atomic.StoreUint32(&ph.State, recPadding|r.lap(s)) // published by W's CAS below
-		s += pad
+		s = (s + pad) & spscPosMask
 	}
 	hd := r.hdr(s)
 	hd.Size, hd.Owner = uint32(sp), r.ownerTag
@@ -475,7 +476,10 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 
 // lock takes the claim lock: a CAS of 0 to our tag. A lock held by a
 // live handle is waited for (spinning, then yielding) for at most
-// lockSpin; one held by a dead handle is taken over.
+// lockSpin; one held by a dead handle is taken over. Never one held by a
+// live handle, however long (not even past a claim timeout): its holder's
+// stores into the section are not fenced, and would land in the next
+// holder's.
 func (r *Records) lock() error {
 	l := &r.rp.ClaimLock
 	tag := r.ownerTag
@@ -512,7 +516,8 @@ func (r *Records) lock() error {
 }
 
 // lockHolderGone reports whether the handle a claim lock's value names is
-// dead, released, or past the claim timeout (tracked across calls).
+// dead or released (its entry's liveness lock is free, its PID 0, or its
+// Generation moved on).
 func (r *Records) lockHolderGone(v uint32) bool {
 	if v == r.ownerTag && v != tagOverflow {
 		// Our own entry's tag, which no other handle has, and this handle
@@ -520,14 +525,7 @@ func (r *Records) lockHolderGone(v uint32) bool {
 		// a hostile or corrupt write. Take it.
 		return true
 	}
-	now := monoNow()
-	if r.p.lockSeen != v {
-		r.p.lockSeen, r.p.lockSince = v, now
-	}
-	if r.tagState(v, repairOpts{deadIdx: -1}) == claimDead {
-		return true
-	}
-	return r.claimTimeout > 0 && time.Duration(now-r.p.lockSince) >= r.claimTimeout
+	return r.tagState(v, repairOpts{deadIdx: -1}) == claimDead
 }
 
 // commitAt commits the busy record at pos with payload length n.
@@ -576,9 +574,6 @@ func (r *Records) pushBatch(msgs [][]byte) (int, error) {
 	k, nbytes, err := r.batchLocked(msgs)
 	storeOwned32(&r.rp.ClaimLock, 0) // release: as in claim
 	if err != nil {
-		if err == ErrFull {
-			r.p.need = span(uint64(len(msgs[0])))
-		}
 		return 0, err
 	}
 	r.pushed(uint64(k), nbytes)
@@ -595,7 +590,7 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 	if w&closedBit != 0 {
 		return 0, 0, ErrClosed
 	}
-	if w&^(closedBit|spscPosMask) != 0 {
+	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 {
 		return 0, 0, corruptf("record ring claim position %#x", w)
 	}
 	s := w & spscPosMask
@@ -624,18 +619,23 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 			ph := r.hdr(end)
 			ph.Size, ph.Len, ph.Owner = uint32(pad), 0, r.ownerTag
 			atomic.StoreUint32(&ph.State, recPadding|r.lap(end)) // published by W's CAS
-			end += pad
+			end = (end + pad) & spscPosMask
 		}
 		hd := r.hdr(end)
 		hd.Size, hd.Len, hd.Owner = uint32(sp), uint32(n), r.ownerTag
 		copy(r.payload(end, n, sp), m)
 		atomic.StoreUint32(&hd.State, recMessage|r.lap(end)) // published by W's CAS
-		end += sp
+		end = (end + sp) & spscPosMask
 		free -= pad + sp
 		k++
 		nbytes += n
 	}
 	if k == 0 {
+		sp := span(uint64(len(msgs[0])))
+		if i := r.index(s); !g.mirrored && i+sp > g.capacity {
+			sp += g.capacity - i
+		}
+		r.p.need = sp
 		return 0, 0, ErrFull
 	}
 	// CAS: publishes every record above; see claimLocked.
@@ -676,7 +676,7 @@ func (r *Records) reserve(n int) (Reservation, error) {
 		return Reservation{}, err
 	}
 	buf := r.payload(pos, uint64(n), sp)
-	return Reservation{Buf: buf[:n:min(uint64(cap(buf)), r.g.slotSize)], pos: pos, ring: &r.core}, nil
+	return Reservation{Buf: buf[:n:min(uint64(cap(buf)), r.g.slotSize)], pos: pos, span: sp, ring: &r.core}, nil
 }
 
 // Commit publishes a reserved record holding n bytes (0 <= n <=
@@ -692,9 +692,6 @@ func (r *Records) Commit(res Reservation, n int) error {
 	if n < 0 {
 		return ErrInvalid
 	}
-	if n > cap(res.Buf) {
-		return ErrTooLarge
-	}
 	pos := res.pos
 	// The record must still be below W and not consumed, else its bytes
 	// are another record's now.
@@ -704,8 +701,10 @@ func (r *Records) Commit(res Reservation, n int) error {
 		return ErrNotReserved
 	}
 	hd := r.hdr(pos)
-	if atomic.LoadUint32(&hd.State) != recBusy|r.lap(pos) || hd.Owner != r.ownerTag ||
-		uint64(hd.Size) != span(uint64(cap(res.Buf))) {
+	if n > int(res.span)-recordHeaderSize || n > int(r.g.slotSize) {
+		return ErrTooLarge
+	}
+	if atomic.LoadUint32(&hd.State) != recBusy|r.lap(pos) || hd.Owner != r.ownerTag || uint64(hd.Size) != res.span {
 		if atomic.LoadUint32(&hd.State) == recSkip|r.lap(pos) {
 			return ErrFenced
 		}
@@ -807,8 +806,21 @@ func (r *Records) resyncCons(cur uint64) error {
 // next finds the next message at or after head, passing padding and skip
 // records (and repairing a dead producer's busy record into one), and
 // returns its position, payload length and span. Passed records move
-// head, and are released with the next release.
+// head, and are released with the next release; if there is no message
+// (ErrEmpty, io.EOF) and no peek is outstanding, at once: the producers
+// may be waiting for exactly that room (skip records of a dead producer
+// that fill the ring).
 func (r *Records) next() (pos, n, sp uint64, err error) {
+	pos, n, sp, err = r.next1()
+	if (err == ErrEmpty || err == io.EOF) && r.c.head != r.c.rel && r.c.peekFront == len(r.c.peeks) {
+		if rerr := r.releaseTo(r.c.head, 0, 0); rerr != nil {
+			return 0, 0, 0, rerr
+		}
+	}
+	return pos, n, sp, err
+}
+
+func (r *Records) next1() (pos, n, sp uint64, err error) {
 	c := &r.c
 	g := &r.g
 	for steps := uint64(0); ; steps++ {
@@ -858,7 +870,7 @@ func (r *Records) next() (pos, n, sp uint64, err error) {
 			if size > r.maxSpan() {
 				return 0, 0, 0, corruptf("record at %d: size %d above the largest %d", c.head, size, r.maxSpan())
 			}
-			if r.stalled(c.head, st) {
+			if r.stalled(c.head, st, false) {
 				continue // made a skip record: pass it
 			}
 			r.countEmpty()
@@ -909,15 +921,16 @@ func (r *Records) headerReady() bool {
 // stalled tracks the busy record at pos (state st) and, once it has been
 // seen busy for stallGrace, probes its producer: if that is dead (or held
 // it past the claim timeout) it makes the record a skip record and
-// reports true.
-func (r *Records) stalled(pos uint64, st uint32) bool {
+// reports true. A polling consumer reads the clock every 64th poll of the
+// record; a waiting one (waiting: from blocked, after a sleep or every 64
+// spins) every time.
+func (r *Records) stalled(pos uint64, st uint32, waiting bool) bool {
 	c := &r.c
 	if c.stallPos != pos+1 {
 		c.stallPos, c.stallSince, c.stallProbe = pos+1, monoNow(), 0
 		return false
 	}
-	// A clock read every 64 polls of the same busy record.
-	if c.emptyPolls++; c.emptyPolls%64 != 0 {
+	if c.emptyPolls++; !waiting && c.emptyPolls%64 != 0 {
 		return false
 	}
 	now := monoNow()
@@ -1132,7 +1145,16 @@ func (r *Records) ready(push bool) bool {
 	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire
 	if push {
 		d := dist(t, h)
-		return d > r.g.capacity || r.g.capacity-d >= max(r.p.need, recordAlign) || atomic.LoadUint32(&r.rp.ClaimLock) != 0
+		// A held claim lock is not "ready" (a dead or untestable holder
+		// would otherwise keep the waiter from ever sleeping): blocked
+		// reports it as stuck, which bounds the sleep (stallSleep), and
+		// the retry after it takes a dead holder's lock. A live holder's
+		// section is a few instructions, and the consumer's next release
+		// wakes the sleeper anyway.
+		if atomic.LoadUint32(&r.rp.ClaimLock) != 0 {
+			return false
+		}
+		return d > r.g.capacity || r.g.capacity-d >= max(r.p.need, recordAlign)
 	}
 	c := &r.c
 	if c.head == unsynced {
@@ -1180,7 +1202,7 @@ func (r *Records) blocked(push bool) (repaired, stuck bool) {
 	if st != recBusy|r.lap(c.head) {
 		return false, false
 	}
-	return r.stalled(c.head, st), true
+	return r.stalled(c.head, st, true), true
 }
 
 // repairClaims implements kindOps for Recover: every busy record of a
@@ -1196,12 +1218,20 @@ func (r *Records) repairClaims(deadIdx int) (skipped, redelivered int) {
 	if dist(w, p) > r.g.capacity || p%recordAlign != 0 {
 		return 0, 0
 	}
+	h0 := p
 	for steps := uint64(0); p != w && steps <= r.g.slots; steps++ {
 		hd := r.hdr(p)
-		st := atomic.LoadUint32(&hd.State)
+		st := atomic.LoadUint32(&hd.State) // acquire
 		size := uint64(hd.Size)
+		// Acquire: if the consumer has moved at all since the walk began,
+		// the bytes behind it may be a later lap's (a producer writes Size
+		// before State): what was read may be torn. Stop; the consumer
+		// repairs what it meets itself.
+		if atomic.LoadUint64(&r.cons.Pos)&spscPosMask != h0 {
+			break
+		}
 		if st&^recStateMask != r.lap(p) || size < recordHeaderSize || size%recordAlign != 0 || size > dist(w, p) {
-			break // the consumer moved past (and a producer reused the bytes), or garbage
+			break // garbage
 		}
 		if st&recStateMask == recBusy && r.repairAt(p, st, o) {
 			skipped++
