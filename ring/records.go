@@ -154,7 +154,7 @@ type Records struct {
 type recProducer struct {
 	// need is the span the last ErrFull was for, which ready compares
 	// the free space against.
-	need uint64
+	need      uint64
 	fullPolls uint32
 	pend      pending
 }
