@@ -353,6 +353,7 @@ func (v *View) slotHeader(pos uint64) SlotHeader {
 // position pos (at most its recorded length, capped at SlotSize) into buf,
 // and returns how many. The copy is not synchronised with the slot's
 // writer: it is for dumps, not for reading messages (Subscribe does that).
+// A record ring has no slots: 0 (ReadRecord reads its records).
 func (v *View) Payload(pos uint64, buf []byte) int {
 	if v.gone() || v.c.kind == kindRecords {
 		return 0
