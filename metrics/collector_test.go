@@ -38,6 +38,7 @@ func trafficArena(t *testing.T, path string) (*arena.Arena, func()) {
 		{Kind: ring.KindSPSC, Config: ring.Config{Slots: 8, SlotSize: 64}},
 		{Kind: ring.KindMPMC, Config: ring.Config{Slots: 4, SlotSize: 32}},
 		{Kind: ring.KindBroadcast, Config: ring.Config{Slots: 4, SlotSize: 16, Subscribers: 2}},
+		{Kind: ring.KindRecords, Config: ring.Config{Capacity: 4096, SlotSize: 1024}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +120,23 @@ func trafficArena(t *testing.T, path string) (*arena.Arena, func()) {
 	if _, err := s.Pop(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("pop on empty: %v", err)
 	}
+
+	// A record ring: records of 10, 20 and 0 bytes (32, 48 and 16 bytes
+	// in the ring), the first consumed, and a reservation of 100 bytes
+	// (128) its producer left without committing.
+	rp, err := ring.CreateRecords(a, "recs", ring.Config{Capacity: 4096, SlotSize: 1024})
+	must(err)
+	for _, n := range []int{10, 20, 0} {
+		must(rp.TryPush(make([]byte, n)))
+	}
+	_, err = rp.TryReserve(100)
+	must(err)
+	rc, err := ring.OpenRecords(a, "recs")
+	must(err)
+	_, err = rc.TryPop(buf)
+	must(err)
+	must(rc.Detach())
+	must(rp.Detach())
 	ok = true
 	return a, cleanup
 }
@@ -199,7 +217,7 @@ func TestCollectExactValues(t *testing.T) {
 	}
 	want := map[string]float64{
 		`shmring_arena_up{arena="` + path + `"}`:      1,
-		`shmring_arena_regions{arena="` + path + `"}`: 3,
+		`shmring_arena_regions{arena="` + path + `"}`: 4,
 		`shmring_scrape_errors_total{target="arena"}`: 0,
 		`shmring_scrape_errors_total{target="ring"}`:  0,
 		`shmring_scrape_errors_total{target="dir"}`:   0,
@@ -246,6 +264,26 @@ func TestCollectExactValues(t *testing.T) {
 		ring("capacity_messages", "bcast", "broadcast"):       4,
 		ring("slot_size_bytes", "bcast", "broadcast"):         16,
 		ringL("peers", "bcast", "broadcast", "state", "live"): 1,
+
+		ring("up", "recs", "records"):                             1,
+		ring("messages_in_total", "recs", "records"):              3,
+		ring("messages_out_total", "recs", "records"):             1,
+		ring("bytes_in_total", "recs", "records"):                 30,
+		ring("bytes_out_total", "recs", "records"):                10,
+		ring("skipped_total", "recs", "records"):                  0,
+		ring("depth_messages", "recs", "records"):                 2,
+		ring("slot_size_bytes", "recs", "records"):                1024,
+		ring("capacity_bytes", "recs", "records"):                 4096,
+		ring("used_bytes", "recs", "records"):                     192,
+		ring("largest_record_bytes", "recs", "records"):           112,
+		ringL("records", "recs", "records", "state", "committed"): 2,
+		ringL("records", "recs", "records", "state", "busy"):      1,
+		ringL("records", "recs", "records", "state", "skip"):      0,
+		ringL("records", "recs", "records", "state", "padding"):   0,
+		ringL("peers", "recs", "records", "state", "live"):        0,
+	}
+	if m := got[ring("mirrored", "recs", "records")]; m != 0 && m != 1 {
+		t.Errorf("mirrored = %v", m)
 	}
 	for k, v := range want {
 		g, ok := got[k]
@@ -257,7 +295,8 @@ func TestCollectExactValues(t *testing.T) {
 	}
 	// Kind-specific counters only where they apply.
 	for _, k := range []string{ring("skipped_total", "spsc", "spsc"), ring("redelivered_total", "spsc", "spsc"),
-		ring("lapped_total", "spsc", "spsc"), ring("lapped_total", "mpmc", "mpmc"), ring("redelivered_total", "bcast", "broadcast")} {
+		ring("lapped_total", "spsc", "spsc"), ring("lapped_total", "mpmc", "mpmc"), ring("redelivered_total", "bcast", "broadcast"),
+		ring("capacity_messages", "recs", "records"), ring("redelivered_total", "recs", "records"), ring("capacity_bytes", "spsc", "spsc")} {
 		if _, ok := got[k]; ok {
 			t.Errorf("%s exported for a kind it does not apply to", k)
 		}

@@ -33,12 +33,17 @@ var (
 	ringEmpty       = desc("shmring_ring_empty_events_total", "Pops that found the ring empty.", ringLabels)
 	ringSleeps      = desc("shmring_ring_futex_sleeps_total", "Times a handle went to sleep in a futex.", ringLabels)
 	ringWakes       = desc("shmring_ring_futex_wakes_total", "Futex wake calls made for sleepers.", ringLabels)
-	ringSkipped     = desc("shmring_ring_skipped_total", "MPMC: messages lost to producers killed (or timed out) between claim and commit; broadcast: holes a takeover published.", ringLabels)
+	ringSkipped     = desc("shmring_ring_skipped_total", "MPMC: messages lost to producers killed (or timed out) between claim and commit; broadcast: holes a takeover published; records: reservations of gone handles made skip records.", ringLabels)
 	ringRedelivered = desc("shmring_ring_redelivered_total", "MPMC: messages a consumer claimed and never released that were handed to another consumer.", ringLabels)
 	ringLapped      = desc("shmring_ring_lapped_total", "Broadcast: times subscribers were lapped, summed over the attached subscribers.", ringLabels)
 	ringMissed      = desc("shmring_ring_missed_messages_total", "Broadcast: messages lost to laps, summed over the attached subscribers.", ringLabels)
 	ringDepth       = desc("shmring_ring_depth_messages", "Messages committed (or claimed) and not yet consumed; broadcast: what the slowest tethered subscriber has yet to read.", ringLabels)
-	ringCapacity    = desc("shmring_ring_capacity_messages", "Slots of the ring: the most messages it holds.", ringLabels)
+	ringCapacity    = desc("shmring_ring_capacity_messages", "Slots of the ring: the most messages it holds (not for record rings, whose capacity is bytes).", ringLabels)
+	ringCapBytes    = desc("shmring_ring_capacity_bytes", "Record rings: the data area's size in bytes.", ringLabels)
+	ringUsedBytes   = desc("shmring_ring_used_bytes", "Record rings: bytes between the consumer and claim positions, records of every state included.", ringLabels)
+	ringRecords     = desc("shmring_ring_records", "Record rings: records between the consumer and claim positions, by state (committed: in flight; busy: being written; skip; padding).", ringLabels, "state")
+	ringLargest     = desc("shmring_ring_largest_record_bytes", "Record rings: the longest payload in flight (a busy record counts the bytes it reserved).", ringLabels)
+	ringMirrored    = desc("shmring_ring_mirrored", "Record rings: 1 if the data area is mapped twice (records cross the end), 0 if padding records fill the wrap.", ringLabels)
 	ringSlotSize    = desc("shmring_ring_slot_size_bytes", "The largest message the ring accepts.", ringLabels)
 	ringPeers       = desc("shmring_ring_peers", "Peer table entries: live attached handles, and entries still held by dead ones.", ringLabels, "state")
 	ringClosed      = desc("shmring_ring_closed", "1 once the stream was ended (CloseWrite, or an SPSC producer's Close).", ringLabels)
@@ -67,6 +72,7 @@ var allDescs = []*prometheus.Desc{
 	ringUp, ringMsgsIn, ringMsgsOut, ringBytesIn, ringBytesOut, ringFull, ringEmpty,
 	ringSleeps, ringWakes, ringSkipped, ringRedelivered, ringLapped, ringMissed,
 	ringDepth, ringCapacity, ringSlotSize, ringPeers, ringClosed, ringWaiters,
+	ringCapBytes, ringUsedBytes, ringRecords, ringLargest, ringMirrored,
 	peerUp, peerMsgsIn, peerMsgsOut, peerBytesIn, peerBytesOut, peerLastActive,
 	subUp, subLag, subDelivered, subBytes, subLapped, subMissed,
 	scrapeErrors,

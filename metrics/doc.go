@@ -42,7 +42,7 @@
 // messages), _total for counters. Labels: arena is the file's base name
 // when the arena was discovered in Config.Dir, and the name or path exactly
 // as given in Config.Arenas otherwise; ring is the region name; kind is
-// "spsc", "mpmc" or "broadcast".
+// "spsc", "mpmc", "broadcast" or "records".
 //
 //	shmring_arena_up{arena}                          1 if the arena could be opened and listed
 //	shmring_arena_size_bytes{arena}                  total size of the file
@@ -59,16 +59,26 @@
 //	shmring_ring_empty_events_total                  pops that found the ring empty
 //	shmring_ring_futex_sleeps_total, _wakes_total    futex sleeps and wake calls
 //	shmring_ring_skipped_total                       mpmc: messages lost to killed producers;
-//	                                                 broadcast: holes left by replaced producers
+//	                                                 broadcast: holes left by replaced producers;
+//	                                                 records: reservations of gone handles skipped
 //	shmring_ring_redelivered_total                   mpmc: messages handed to another consumer
 //	shmring_ring_lapped_total                        broadcast: laps, summed over subscribers
 //	shmring_ring_missed_messages_total               broadcast: messages lost to laps, summed
 //	shmring_ring_depth_messages                      messages committed and not yet consumed
-//	shmring_ring_capacity_messages                   slots
+//	shmring_ring_capacity_messages                   slots (not for record rings)
 //	shmring_ring_slot_size_bytes                     the largest message
 //	shmring_ring_peers{state="live"|"dead"}          attached handles, and entries of dead ones
 //	shmring_ring_closed                              1 once the stream was ended
 //	shmring_ring_waiters{side="not_empty"|"not_full"} futex registrations of sleepers
+//
+// Record rings (kind "records"; their messages are records, their
+// capacity bytes) also export:
+//
+//	shmring_ring_capacity_bytes                      the data area's size
+//	shmring_ring_used_bytes                          bytes between the consumer and claim positions
+//	shmring_ring_records{state="committed"|"busy"|"skip"|"padding"}  the records in them
+//	shmring_ring_largest_record_bytes                the longest payload in flight
+//	shmring_ring_mirrored                            1 if the data area is mapped twice
 //
 //	shmring_peer_up{arena,ring,kind,peer,pid,role}   1 while the entry's holder is alive
 //	shmring_peer_messages_in_total, _out_total       the handle's messages pushed and consumed
@@ -94,8 +104,9 @@
 // only for the kinds they apply to.
 //
 // The counters are read from shared memory as ring.Stats documents them:
-// messages_in and messages_out (but broadcast's messages_out) are positions
-// and exact; the others are summed over the peer table, into which every
+// messages_in and messages_out (but broadcast's messages_out, and a
+// record ring's, which are its entries' record counts) are positions and
+// exact; the others are summed over the peer table, into which every
 // operation publishes its counts before it returns, so they do not lag. A counter summed over entries can go down when
 // a dead handle's entry is reclaimed or a subscriber leaves; Prometheus's
 // rate and increase treat that as a counter reset.

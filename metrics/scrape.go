@@ -122,9 +122,24 @@ func (c *Collector) collectRing(ch chan<- prometheus.Metric, t target, a *arena.
 		}
 		counter(ch, ringLapped, lapped, l...)
 		counter(ch, ringMissed, missed, l...)
+	case ring.KindRecords:
+		counter(ch, ringSkipped, st.Skipped, l...)
+		u := v.RecordUsage()
+		gauge(ch, ringCapBytes, float64(u.Capacity), l...)
+		gauge(ch, ringUsedBytes, float64(u.Used), l...)
+		for _, s := range [...]struct {
+			state string
+			n     int
+		}{{"committed", u.Messages}, {"busy", u.Busy}, {"skip", u.Skip}, {"padding", u.Padding}} {
+			gauge(ch, ringRecords, float64(s.n), append(l, s.state)...)
+		}
+		gauge(ch, ringLargest, float64(u.Largest), l...)
+		gauge(ch, ringMirrored, boolValue(u.Mirrored), l...)
 	}
 	gauge(ch, ringDepth, float64(st.Len), l...)
-	gauge(ch, ringCapacity, float64(cfg.Slots), l...)
+	if v.Kind() != ring.KindRecords {
+		gauge(ch, ringCapacity, float64(cfg.Slots), l...)
+	}
 	gauge(ch, ringSlotSize, float64(cfg.SlotSize), l...)
 	gauge(ch, ringPeers, float64(st.Peers), append(l, "live")...)
 	gauge(ch, ringPeers, float64(st.DeadPeers), append(l, "dead")...)

@@ -186,3 +186,15 @@ func (e *LappedError) Error() string {
 
 // Is makes errors.Is(err, ErrLapped) true.
 func (e *LappedError) Is(target error) bool { return target == ErrLapped }
+
+// PassedError is View.ReadRecord's answer for a record the consumer took
+// before the reader read it: its bytes may already hold another record,
+// so it is lost to the reader, which resumes at Consumer (the consumer
+// position it found). Pos is the position asked for.
+type PassedError struct {
+	Pos, Consumer uint64
+}
+
+func (e *PassedError) Error() string {
+	return fmt.Sprintf("ring: record at %d passed by the consumer (now at %d)", e.Pos, e.Consumer)
+}

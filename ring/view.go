@@ -82,14 +82,15 @@ func (v *View) gone() bool { return v.c.shut.Load() != 0 }
 // Name is the ring's region name.
 func (v *View) Name() string { return v.name }
 
-// Kind is the ring's kind: KindSPSC, KindMPMC or KindBroadcast.
+// Kind is the ring's kind: KindSPSC, KindMPMC, KindBroadcast or
+// KindRecords.
 func (v *View) Kind() arena.Kind { return v.c.kind.region() }
 
-// KindName is the kind in words: "spsc", "mpmc" or "broadcast".
+// KindName is the kind in words: "spsc", "mpmc", "broadcast" or "records".
 func (v *View) KindName() string { n, _ := KindName(v.Kind()); return n }
 
 // KindName names a region kind that is a ring kind in words, as tools and
-// metric labels spell it ("spsc", "mpmc", "broadcast"); ok is false for
+// metric labels spell it ("spsc", "mpmc", "broadcast", "records"); ok is false for
 // any other kind.
 func KindName(k arena.Kind) (name string, ok bool) {
 	rk, ok := kindOfRegion(k)
@@ -99,9 +100,14 @@ func KindName(k arena.Kind) (name string, ok bool) {
 	return strings.ToLower(rk.String()), true
 }
 
-// Config is the ring's geometry as its header records it.
+// Config is the ring's geometry as its header records it: for a record
+// ring Capacity (bytes) and SlotSize (the largest record), Slots 0, as
+// CreateRecords takes it.
 func (v *View) Config() Config {
 	g := v.c.g
+	if v.c.kind == kindRecords {
+		return Config{Capacity: int(g.capacity), SlotSize: int(g.slotSize), Peers: int(g.subBase)}
+	}
 	return Config{Slots: int(g.slots), SlotSize: int(g.slotSize), Peers: int(g.subBase), Subscribers: int(g.peers - g.subBase)}
 }
 
@@ -146,11 +152,12 @@ type Positions struct {
 	// unit's Pos (Tail, EnqPos) and the consumer unit's (Head, DeqPos;
 	// unused by a broadcast ring).
 	ProducerWord, ConsumerWord uint64
-	// Producer and Consumer are the positions they hold (56 bits for SPSC
-	// and broadcast, 63 for MPMC).
+	// Producer and Consumer are the positions they hold (56 bits for SPSC,
+	// broadcast and record rings, 63 for MPMC; a record ring's count
+	// bytes: the claim position W and the consumer position H).
 	Producer, Consumer uint64
-	// ProducerEpoch and ConsumerEpoch are an SPSC (and broadcast producer)
-	// word's takeover epoch, bits 56..62.
+	// ProducerEpoch and ConsumerEpoch are an SPSC (and broadcast producer,
+	// record ring consumer) word's takeover epoch, bits 56..62.
 	ProducerEpoch, ConsumerEpoch uint8
 	// Closed: the producer word's bit 63. ClosedMirror: the header's
 	// Closed word.
@@ -172,9 +179,13 @@ func (v *View) Positions() Positions {
 	p.ConsumerWord = atomic.LoadUint64(&c.cons.Pos)
 	p.ProducerWord = atomic.LoadUint64(&c.prod.Pos)
 	p.Closed = p.ProducerWord&closedBit != 0
-	p.Producer = p.ProducerWord & c.g.posMask
-	p.Consumer = p.ConsumerWord & c.g.posMask
-	if c.g.posMask == spscPosMask {
+	mask := c.g.posMask
+	if c.kind == kindRecords {
+		mask = spscPosMask // records.go: 56-bit positions, the consumer's epoch above
+	}
+	p.Producer = p.ProducerWord & mask
+	p.Consumer = p.ConsumerWord & mask
+	if mask == spscPosMask {
 		p.ProducerEpoch = uint8((p.ProducerWord & spscEpochMask) >> spscEpochShift)
 		p.ConsumerEpoch = uint8((p.ConsumerWord & spscEpochMask) >> spscEpochShift)
 	}
@@ -202,7 +213,9 @@ type Field struct {
 }
 
 // Header lists the ring header's fields, then the producer and consumer
-// units', field by field with their offsets (docs/ring.md's tables).
+// units', field by field with their offsets (docs/ring.md's tables); for
+// a record ring also the header's DataAlign and Capacity and the producer
+// unit's ClaimLock and HeadCache.
 func (v *View) Header() []Field {
 	if v.gone() {
 		return nil
@@ -247,6 +260,10 @@ func (v *View) Header() []Field {
 	created := atomic.LoadUint64((*uint64)(unsafe.Pointer(&h.CreatedUnixNano)))
 	add("CreatedUnixNano", unsafe.Pointer(&h.CreatedUnixNano), 8, time.Unix(0, int64(created)).UTC().Format(time.RFC3339Nano))
 	add("Subscribers", unsafe.Pointer(&h.Subscribers), 4, "")
+	if c.kind == kindRecords {
+		add("DataAlign", unsafe.Pointer(&h.DataAlign), 4, "")
+		add("Capacity", unsafe.Pointer(&h.Capacity), 8, "")
+	}
 	add("Checksum", unsafe.Pointer(&h.Checksum), 4, fmt.Sprintf("%#08x", atomic.LoadUint32(&h.Checksum)))
 	add("State", unsafe.Pointer(&h.State), 4, fmt.Sprintf("%#x", atomic.LoadUint32(&h.State)))
 	add("Closed", unsafe.Pointer(&h.Closed), 4, "")
@@ -255,6 +272,11 @@ func (v *View) Header() []Field {
 	add("prod.Pos", unsafe.Pointer(&c.prod.Pos), 8, fmt.Sprintf("%#x", atomic.LoadUint64(&c.prod.Pos)))
 	add("prod.NotEmptySeq", unsafe.Pointer(&c.prod.NotEmptySeq), 4, "")
 	add("prod.NotEmptyWaiters", unsafe.Pointer(&c.prod.NotEmptyWaiters), 4, "")
+	if c.kind == kindRecords {
+		rp := (*recordProd)(unsafe.Pointer(c.prod)) // the producer unit is a whole padding unit (>= 64 bytes)
+		add("prod.ClaimLock", unsafe.Pointer(&rp.ClaimLock), 4, fmt.Sprintf("%#x", atomic.LoadUint32(&rp.ClaimLock)))
+		add("prod.HeadCache", unsafe.Pointer(&rp.HeadCache), 8, "")
+	}
 	add("cons.Pos", unsafe.Pointer(&c.cons.Pos), 8, fmt.Sprintf("%#x", atomic.LoadUint64(&c.cons.Pos)))
 	add("cons.NotFullSeq", unsafe.Pointer(&c.cons.NotFullSeq), 4, "")
 	add("cons.NotFullWaiters", unsafe.Pointer(&c.cons.NotFullWaiters), 4, "")
@@ -289,9 +311,10 @@ type SlotHeader struct {
 }
 
 // Slots reads the headers of the n slots of positions from, from+1, ...
-// (n is capped at the ring's slot count).
+// (n is capped at the ring's slot count). A record ring has no slots:
+// nil (Records reads its records).
 func (v *View) Slots(from uint64, n int) []SlotHeader {
-	if v.gone() || n <= 0 {
+	if v.gone() || n <= 0 || v.c.kind == kindRecords {
 		return nil
 	}
 	n = min(n, int(v.c.g.slots))
@@ -330,8 +353,9 @@ func (v *View) slotHeader(pos uint64) SlotHeader {
 // position pos (at most its recorded length, capped at SlotSize) into buf,
 // and returns how many. The copy is not synchronised with the slot's
 // writer: it is for dumps, not for reading messages (Subscribe does that).
+// A record ring has no slots: 0 (ReadRecord reads its records).
 func (v *View) Payload(pos uint64, buf []byte) int {
-	if v.gone() {
+	if v.gone() || v.c.kind == kindRecords {
 		return 0
 	}
 	c := &v.c

@@ -36,7 +36,10 @@ const clockSlack = time.Minute
 // of the header, the positions against each other and the ring's size,
 // the slot headers between them, the closed bit against its mirror, and
 // every occupied peer entry (roles, subscriber entries in their part of
-// the table, cursors within the stream, timestamps). It returns one
+// the table, cursors within the stream, timestamps); for a record ring
+// every record header between the positions, the claim lock, busy
+// records of dead producers (what Recover would make skip records) and
+// the records against the counters (checkRecords). It returns one
 // Problem per finding, none for a healthy ring, whether it is idle or busy:
 // a check that concurrent traffic could fail is made only on a snapshot
 // that the traffic did not change (the position words read equal before
@@ -82,6 +85,9 @@ func (v *View) Check() []Problem {
 	}
 
 	out = append(out, v.checkPositions()...)
+	if c.kind == kindRecords {
+		out = append(out, v.checkClaimLock()...)
+	}
 	out = append(out, v.checkPeers()...)
 	if len(out) > maxProblems {
 		n := len(out) - maxProblems
@@ -123,6 +129,8 @@ func (v *View) checkPositions() []Problem {
 			default:
 				out = append(out, v.checkSlots(prod, cons)...)
 			}
+		case kindRecords:
+			out = append(out, v.checkRecords(p1, q1)...)
 		case kindBroadcast:
 			if q1 != 0 {
 				out = append(out, Problem{at(unsafe.Pointer(&c.cons.Pos)), "cons.Pos",
@@ -238,4 +246,126 @@ func (v *View) checkPeers() []Problem {
 		}
 	}
 	return out
+}
+
+// checkRecords checks a record ring's positions (the words p1 and q1 of a
+// snapshot) and every record header between them: the walk a consumer
+// would make, each header as Records.next checks it. Busy records whose
+// producer is gone are reported too: they hold back every record after
+// them until Recover, or the consumer on reaching them, makes them skip
+// records. And the committed records found must be what the peer
+// entries' counters say is in flight, on a snapshot whose counters held
+// still as well.
+func (v *View) checkRecords(p1, q1 uint64) []Problem {
+	c := &v.c
+	g := &c.g
+	var out []Problem
+	at := func(p unsafe.Pointer) int64 { return int64(uintptr(p) - uintptr(unsafe.Pointer(&c.mem[0]))) }
+	prodAt, consAt := at(unsafe.Pointer(&c.prod.Pos)), at(unsafe.Pointer(&c.cons.Pos))
+	if e := p1 &^ (closedBit | spscPosMask); e != 0 {
+		out = append(out, Problem{prodAt, "prod.Pos", fmt.Sprintf("claim position word %#x has bits 56..62 set (a record ring's claim word has no epoch)", p1)})
+	}
+	if q1&closedBit != 0 {
+		out = append(out, Problem{consAt, "cons.Pos", fmt.Sprintf("consumer position word %#x has bit 63 set", q1)})
+	}
+	w, h := p1&spscPosMask, q1&spscPosMask
+	if w%recordAlign != 0 {
+		out = append(out, Problem{prodAt, "prod.Pos", fmt.Sprintf("claim position %d is not 16-aligned", w)})
+	}
+	if h%recordAlign != 0 {
+		out = append(out, Problem{consAt, "cons.Pos", fmt.Sprintf("consumer position %d is not 16-aligned", h)})
+	}
+	if d := dist(w, h); d > g.capacity {
+		out = append(out, Problem{prodAt, "prod.Pos", fmt.Sprintf("claim position %d is %d bytes from the consumer position %d, more than the capacity %d (or behind it)", w, int64(d<<8)>>8, h, g.capacity)})
+	}
+	if len(out) != 0 {
+		return out
+	}
+	rp := (*recordProd)(unsafe.Pointer(c.prod)) // the producer unit is a whole padding unit (>= 64 bytes)
+	if hc := atomic.LoadUint64(&rp.HeadCache); hc > spscPosMask || (hc != h && dist(hc, h) < 1<<55) {
+		out = append(out, Problem{at(unsafe.Pointer(&rp.HeadCache)), "prod.HeadCache",
+			fmt.Sprintf("head cache %d is ahead of the consumer position %d (it is a consumer position a producer read)", hc, h)})
+	}
+	in1, out1 := v.recordCounts()
+	msgs := uint64(0)
+	stop, bad := v.walkRecords(h, w, int(g.slots)+1, func(r RecordHeader) bool {
+		switch r.State {
+		case RecordMessage:
+			msgs++
+		case RecordBusy:
+			if r.OwnerGone {
+				out = append(out, Problem{r.Offset + 4, fmt.Sprintf("record[%d].State", r.Pos),
+					fmt.Sprintf("busy record at position %d (%d bytes) claimed by a gone handle (entry %d, tag %#x): needs Recover, which makes it a skip record (the consumer does too, on reaching it)", r.Pos, r.Size, r.Entry, r.Owner)})
+			}
+		}
+		return len(out) <= maxProblems
+	})
+	if bad != "" {
+		off := int64(g.slotsOff + stop&(g.capacity-1))
+		out = append(out, Problem{off, fmt.Sprintf("record[%d]", stop), bad})
+		return out
+	}
+	if in2, out2 := v.recordCounts(); in2 == in1 && out2 == out1 && in1-out1 != msgs {
+		// A producer counts a record just after its commit (a CAS of
+		// State, which moves no position word), a consumer just after its
+		// release: look again after a while, and report only what held
+		// still meanwhile (a handle killed between the two, or a
+		// scribbled counter).
+		time.Sleep(countSettle)
+		in3, out3 := v.recordCounts()
+		if in3 == in1 && out3 == out1 && atomic.LoadUint64(&c.prod.Pos) == p1 && atomic.LoadUint64(&c.cons.Pos) == q1 &&
+			v.countMessages(h, w) == msgs {
+			out = append(out, Problem{int64(g.peersOff), "peer.MsgsIn",
+				fmt.Sprintf("the peer entries count %d records in flight (%d in, %d out), the ring holds %d committed ones (a handle killed between a commit or release and its count, or a scribbled counter)", int64(in1-out1), in1, out1, msgs)})
+		}
+	}
+	return out
+}
+
+// countSettle is how long checkRecords waits to see whether counters that
+// disagree with the records are merely behind a commit or a release.
+const countSettle = 2 * time.Millisecond
+
+// countMessages counts the committed records in [h, w).
+func (v *View) countMessages(h, w uint64) uint64 {
+	n := uint64(0)
+	v.walkRecords(h, w, int(v.c.g.slots)+1, func(r RecordHeader) bool {
+		if r.State == RecordMessage {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// recordCounts sums the record counters of the handle entries (a record
+// ring's positions count bytes; its entries count records).
+func (v *View) recordCounts() (in, out uint64) {
+	c := &v.c
+	for i := 0; i < int(c.g.subBase); i++ {
+		e := c.peerAt(i)
+		in += atomic.LoadUint64(&e.MsgsIn)
+		out += atomic.LoadUint64(&e.MsgsOut)
+	}
+	return in, out
+}
+
+// checkClaimLock reports a record ring's claim lock held by a gone handle
+// (the next producer takes it over, after lockSpin; Recover frees it), or
+// by a value that is no handle's tag. A live holder holds it for a few
+// instructions; one seen dead is looked at again before it is reported.
+func (v *View) checkClaimLock() []Problem {
+	c := &v.c
+	rp := (*recordProd)(unsafe.Pointer(c.prod)) // see checkRecords
+	off := int64(uintptr(unsafe.Pointer(&rp.ClaimLock)) - uintptr(unsafe.Pointer(&c.mem[0])))
+	l := atomic.LoadUint32(&rp.ClaimLock)
+	switch {
+	case l == 0:
+		return nil
+	case !isTag(l) || l&^(tagIdxMask|tagGenMask<<tagGenShift) != 0:
+		return []Problem{{off, "prod.ClaimLock", fmt.Sprintf("claim lock %#x is no handle's tag", l)}}
+	case c.tagState(l, repairOpts{deadIdx: -1}) == claimDead && atomic.LoadUint32(&rp.ClaimLock) == l:
+		return []Problem{{off, "prod.ClaimLock", fmt.Sprintf("claim lock held by a gone handle (entry %d, tag %#x): the next producer takes it over; Recover frees it", l&tagIdxMask, l)}}
+	}
+	return nil
 }

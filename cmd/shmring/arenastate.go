@@ -239,9 +239,7 @@ func (e arenaEntry) ready(now time.Time) (arenaEntry, error) {
 	end := a.DataOffset()
 	for _, r := range regions {
 		end = max(end, r.Offset()+r.Size())
-		switch r.Kind() {
-		case ring.KindSPSC, ring.KindMPMC, ring.KindBroadcast:
-		default:
+		if !isRingKind(r.Kind()) {
 			continue
 		}
 		e.Rings++

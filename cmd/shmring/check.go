@@ -130,8 +130,7 @@ func gatherCheck(name string, timeout time.Duration) (checkReport, error) {
 	}
 	rep.Regions = len(regs)
 	for _, reg := range regs {
-		switch reg.Kind() {
-		case ring.KindSPSC, ring.KindMPMC, ring.KindBroadcast:
+		if isRingKind(reg.Kind()) {
 			rep.Rings++
 			rep.Problems = append(rep.Problems, checkRing(a, reg)...)
 		}

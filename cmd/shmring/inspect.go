@@ -27,7 +27,10 @@ occupied peer table entry; ring offsets are given relative to the ring and
 absolute in the file. --slots dumps the slot headers of the N positions
 before and after the consumer position (a broadcast ring: the slowest
 subscriber's) and before the producer position, with the first bytes of
-each payload (--slots alone: N = 8).
+each payload (--slots alone: N = 8). A record ring has no slots: its
+capacity is bytes, and --slots dumps the headers of the first N records
+from the consumer position on (state, size, length, owner), with the first
+bytes of each committed one.
 
 An arena that does not open is reported with Open's error (exit 1): run
 'shmring check' for every problem in it.`
@@ -133,6 +136,28 @@ type inspectRing struct {
 	PeerTable   []inspectPeer       `json:"peers"`
 	SubTable    []inspectSubscriber `json:"subscribers,omitempty"`
 	SlotHeaders []inspectSlot       `json:"slot_headers,omitempty"`
+	// Record rings: the occupancy (stat's records object), and with
+	// --slots the first records from the consumer position.
+	Usage   *recordsReport  `json:"records_usage,omitempty"`
+	Records []inspectRecord `json:"records,omitempty"`
+}
+
+// inspectRecord is one record of a record ring (ring.RecordHeader) and
+// the start of its payload if it is committed.
+type inspectRecord struct {
+	Pos           uint64 `json:"pos"` // the record's position: a byte offset in the stream
+	At            string `json:"at"`  // relative to the consumer position, in bytes: "cons+64"
+	Offset        int64  `json:"offset"`
+	FileOffset    int64  `json:"file_offset"`
+	Size          uint32 `json:"size"`  // bytes taken, header included
+	State         string `json:"state"` // busy, message, padding, skip
+	Lap           uint32 `json:"lap"`
+	Len           uint32 `json:"len"`
+	Owner         uint32 `json:"owner"`      // the claiming handle's tag
+	Entry         int    `json:"entry"`      // the peer entry the tag names
+	OwnerGone     bool   `json:"owner_gone"` // busy, and its handle is dead or released
+	Preview       string `json:"preview"`
+	PreviewFormat string `json:"preview_format"`
 }
 
 // inspectPositions are ring.Positions, with the depth.
@@ -280,7 +305,7 @@ func gatherInspect(a *arena.Arena, region string, slots int) (inspectReport, err
 		return rep, fmt.Errorf("region %q: not in the directory", region)
 	}
 	kind := arena.Kind(rep.Region.Kind)
-	if kind != ring.KindSPSC && kind != ring.KindMPMC && kind != ring.KindBroadcast {
+	if !isRingKind(kind) {
 		rep.Note = fmt.Sprintf("region %q is not a ring (kind %s): nothing more to show", region, rep.Region.KindName)
 		return rep, nil
 	}
@@ -381,6 +406,10 @@ func inspectRingView(v *ring.View, slots int) inspectRing {
 			Cursor: s.Cursor, Lag: s.Lag, Delivered: s.Delivered, Bytes: s.Bytes, Lapped: s.Lapped, Missed: s.Missed,
 		})
 	}
+	if v.Kind() == ring.KindRecords {
+		inspectRecords(v, &r, slots)
+		return r
+	}
 	if slots > 0 {
 		cons := p.Consumer
 		if v.Kind() == ring.KindBroadcast {
@@ -396,6 +425,35 @@ func inspectRingView(v *ring.View, slots int) inspectRing {
 		r.SlotHeaders = inspectSlots(v, cons, p.Producer, slots)
 	}
 	return r
+}
+
+// inspectRecords fills in a record ring's capacity, usage and (slots > 0)
+// its first slots records from the consumer position.
+func inspectRecords(v *ring.View, r *inspectRing, slots int) {
+	u := v.RecordUsage()
+	r.Usage = &recordsReport{
+		Capacity: u.Capacity, Used: u.Used, Mirrored: u.Mirrored, MaxRecord: u.MaxRecord,
+		Committed: u.Messages, Busy: u.Busy, Skip: u.Skip, Padding: u.Padding,
+		Largest: u.Largest, Complete: u.Complete,
+	}
+	if slots <= 0 {
+		return
+	}
+	base, cons := v.Offset(), v.Positions().Consumer
+	r.Records = []inspectRecord{}
+	var buf [inspectPreviewLen]byte
+	for _, h := range v.Records(slots) {
+		rec := inspectRecord{
+			Pos: h.Pos, At: fmt.Sprintf("cons+%d", h.Pos-cons), Offset: h.Offset, FileOffset: base + h.Offset,
+			Size: h.Size, State: h.State.String(), Lap: h.Lap, Len: h.Len, Owner: h.Owner, Entry: h.Entry, OwnerGone: h.OwnerGone,
+		}
+		if h.State == ring.RecordMessage {
+			if _, n, err := v.ReadRecord(h.Pos, buf[:]); err == nil {
+				rec.Preview, rec.PreviewFormat = inspectPreview(buf[:n])
+			}
+		}
+		r.Records = append(r.Records, rec)
+	}
 }
 
 // inspectSlotWindows lists the positions a slot dump covers, ascending and
@@ -520,7 +578,15 @@ func writeInspectText(w io.Writer, rep *inspectReport) {
 		fmt.Fprintf(tw, "\n%s\n", rep.Note)
 	}
 	if r := rep.Ring; r != nil {
-		fmt.Fprintf(tw, "\nring %q: %s, %d slots of %d bytes, %d peer entries", r.Name, r.Kind, r.Slots, r.SlotSize, r.Peers)
+		if u := r.Usage; u != nil {
+			mirrored := "not mirrored: padding records at the wrap"
+			if u.Mirrored {
+				mirrored = "mirrored: the data area mapped twice"
+			}
+			fmt.Fprintf(tw, "\nring %q: %s, %d bytes of records up to %d bytes (%s), %d peer entries", r.Name, r.Kind, u.Capacity, u.MaxRecord, mirrored, r.Peers)
+		} else {
+			fmt.Fprintf(tw, "\nring %q: %s, %d slots of %d bytes, %d peer entries", r.Name, r.Kind, r.Slots, r.SlotSize, r.Peers)
+		}
 		if r.Subscribers > 0 {
 			fmt.Fprintf(tw, " and %d subscriber entries", r.Subscribers)
 		}
@@ -531,6 +597,9 @@ func writeInspectText(w io.Writer, rep *inspectReport) {
 		inspectWritePeers(tw, r)
 		if r.SlotHeaders != nil {
 			inspectWriteSlots(tw, r)
+		}
+		if r.Records != nil {
+			inspectWriteRecords(tw, r)
 		}
 	}
 }
@@ -549,7 +618,16 @@ func inspectWritePositions(tw io.Writer, r *inspectRing) {
 		fmt.Fprintf(tw, "  consumer\t-\tword %#x (unused: each subscriber has its cursor)\n", p.ConsumerWord)
 	} else {
 		fmt.Fprintf(tw, "  consumer\t%d\tword %#x, epoch %d\n", p.Consumer, p.ConsumerWord, p.ConsumerEpoch)
-		fmt.Fprintf(tw, "  len\t%d\t\n", p.Len)
+		if u := r.Usage; u != nil {
+			partial := ""
+			if !u.Complete {
+				partial = ", walk incomplete"
+			}
+			fmt.Fprintf(tw, "  used\t%d\tof %d bytes (claim - consumer)\n", u.Used, u.Capacity)
+			fmt.Fprintf(tw, "  records\t%d\tcommitted; %d busy, %d skip, %d padding; largest in flight %d bytes%s\n", u.Committed, u.Busy, u.Skip, u.Padding, u.Largest, partial)
+		} else {
+			fmt.Fprintf(tw, "  len\t%d\t\n", p.Len)
+		}
 	}
 	fmt.Fprintf(tw, "  closed\t%s\tmirror %s\n", yes(p.Closed), yes(p.ClosedMirror))
 	fmt.Fprintf(tw, "  not-empty\tseq %d\t%d waiters\n", p.NotEmptySeq, p.NotEmptyWaiters)
@@ -603,6 +681,22 @@ func inspectWriteSlots(tw io.Writer, r *inspectRing) {
 			pv = "hex " + pv
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%d\t+%d\t%s\t%#x\t%d%s\t%s\n", s.Pos, s.At, s.Index, s.Offset, inspectOffset(s.FileOffset), s.Seq, s.Len, col, pv)
+	}
+}
+
+func inspectWriteRecords(tw io.Writer, r *inspectRing) {
+	fmt.Fprintf(tw, "\nrecords from the consumer position\n")
+	fmt.Fprintf(tw, "  POS\tAT\tRING\tFILE\t\tSIZE\tSTATE\tLAP\tLEN\tOWNER\tENTRY\tPAYLOAD\n")
+	for _, s := range r.Records {
+		pv := s.Preview
+		if s.PreviewFormat == "hex" && pv != "" {
+			pv = "hex " + pv
+		}
+		state := s.State
+		if s.OwnerGone {
+			state += " (owner gone)"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t+%d\t%s\t%d\t%s\t%d\t%d\t%#x\t%d\t%s\n", s.Pos, s.At, s.Offset, inspectOffset(s.FileOffset), s.Size, state, s.Lap, s.Len, s.Owner, s.Entry, pv)
 	}
 }
 

@@ -247,8 +247,11 @@ func (m *statMonitor) sample() (rep *statReport, err error) {
 	return rep, nil
 }
 
+// isRingKind reports whether a region kind is one of the ring kinds
+// (ring.KindName knows them all, record rings included).
 func isRingKind(k arena.Kind) bool {
-	return k == ring.KindSPSC || k == ring.KindMPMC || k == ring.KindBroadcast
+	_, ok := ring.KindName(k)
+	return ok
 }
 
 // sampleRing reads one ring through its View (opened at the first sample
@@ -287,6 +290,15 @@ func (m *statMonitor) sampleRing(r *arena.Region, now time.Time) ringReport {
 		out.Lost, out.Redelivered = st.Skipped, st.Redelivered
 	case ring.KindBroadcast:
 		out.Skipped = st.Skipped
+	case ring.KindRecords:
+		// Skip records: reservations of gone handles passed over.
+		out.Skipped = st.Skipped
+		u := v.RecordUsage()
+		out.Records = &recordsReport{
+			Capacity: u.Capacity, Used: u.Used, Mirrored: u.Mirrored, MaxRecord: u.MaxRecord,
+			Committed: u.Messages, Busy: u.Busy, Skip: u.Skip, Padding: u.Padding,
+			Largest: u.Largest, Complete: u.Complete,
+		}
 	}
 	out.Peers = make([]peerReport, 0)
 	for _, p := range v.Peers() {
@@ -503,13 +515,13 @@ type statReport struct {
 // ringReport is one ring in a sample.
 type ringReport struct {
 	Name   string `json:"name"`
-	Kind   string `json:"kind"`   // spsc, mpmc or broadcast
+	Kind   string `json:"kind"`   // spsc, mpmc, broadcast or records
 	Offset int64  `json:"offset"` // the region's offset in the arena file
 	// Error says why the ring could not be read; the other fields are then
 	// zero.
 	Error             string `json:"error,omitempty"`
-	Slots             int    `json:"slots"` // the capacity in messages
-	SlotSize          int    `json:"slot_size"`
+	Slots             int    `json:"slots"`              // the capacity in messages (0 for a record ring: see Records)
+	SlotSize          int    `json:"slot_size"`          // the largest message (a record ring's largest record)
 	PeerEntries       int    `json:"peer_entries"`       // the peer table's size, overflow entry included
 	SubscriberEntries int    `json:"subscriber_entries"` // broadcast: the most subscribers at once
 	Depth             uint64 `json:"depth"`              // ring.Stats.Len
@@ -532,7 +544,8 @@ type ringReport struct {
 	LivePeers  int  `json:"live_peers"`
 	DeadPeers  int  `json:"dead_peers"`
 	// Lost: MPMC messages lost to killed producers (ring.Stats.Skipped);
-	// Skipped: holes a broadcast producer's takeover passed over;
+	// Skipped: holes a broadcast producer's takeover passed over, or a
+	// record ring's reservations of gone handles made skip records;
 	// Redelivered: MPMC messages of killed consumers delivered again;
 	// Lapped and Missed: summed over the broadcast subscribers.
 	Lost        uint64             `json:"lost"`
@@ -542,6 +555,31 @@ type ringReport struct {
 	Missed      uint64             `json:"missed"`
 	Peers       []peerReport       `json:"peers"`
 	Subscribers []subscriberReport `json:"subscribers"`
+	// Records is a record ring's occupancy (absent for the other kinds).
+	Records *recordsReport `json:"records,omitempty"`
+}
+
+// recordsReport is a record ring's occupancy (ring.RecordUsage): its
+// capacity is bytes, and Depth counts its records.
+type recordsReport struct {
+	Capacity  uint64 `json:"capacity"`   // the data area in bytes
+	Used      uint64 `json:"used"`       // bytes between the consumer and claim positions
+	Mirrored  bool   `json:"mirrored"`   // the data area is mapped twice (no padding records)
+	MaxRecord int    `json:"max_record"` // the largest record accepted (slot_size)
+	// Committed, Busy, Skip, Padding: the records in the used bytes, by
+	// state (committed: in flight, peeked ones included; busy: being
+	// written).
+	Committed int `json:"committed"`
+	Busy      int `json:"busy"`
+	Skip      int `json:"skip"`
+	Padding   int `json:"padding"`
+	// Largest is the longest payload in flight (a busy record's reserved
+	// bytes).
+	Largest uint64 `json:"largest"`
+	// Complete: every record header in the used bytes was read (false
+	// under traffic that moved past the walk, or on a damaged header:
+	// shmring check).
+	Complete bool `json:"complete"`
 }
 
 // rateReport are a ring's rates per second over Window seconds.

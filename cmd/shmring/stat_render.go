@@ -39,7 +39,15 @@ func renderRing(w io.Writer, r *ringReport, now time.Time) {
 		fmt.Fprintf(w, "%s  %s  cannot be read: %s\n", renderName(r.Name), r.Kind, r.Error)
 		return
 	}
-	fmt.Fprintf(w, "%s  %s  %d slots x %s  %d peer entries", renderName(r.Name), r.Kind, r.Slots, renderBytes(uint64(r.SlotSize)), r.PeerEntries)
+	if rr := r.Records; rr != nil {
+		mirrored := "not mirrored (padding at the wrap)"
+		if rr.Mirrored {
+			mirrored = "mirrored"
+		}
+		fmt.Fprintf(w, "%s  %s  %s, records up to %s, %s  %d peer entries", renderName(r.Name), r.Kind, renderBytes(rr.Capacity), renderBytes(uint64(rr.MaxRecord)), mirrored, r.PeerEntries)
+	} else {
+		fmt.Fprintf(w, "%s  %s  %d slots x %s  %d peer entries", renderName(r.Name), r.Kind, r.Slots, renderBytes(uint64(r.SlotSize)), r.PeerEntries)
+	}
 	if r.Kind == "broadcast" {
 		fmt.Fprintf(w, "  %d subscriber entries", r.SubscriberEntries)
 	}
@@ -47,7 +55,16 @@ func renderRing(w io.Writer, r *ringReport, now time.Time) {
 	row := func(key, format string, args ...any) {
 		fmt.Fprintf(w, "  %-12s%s\n", key, fmt.Sprintf(format, args...))
 	}
-	row("depth", "%d of %d", r.Depth, r.Slots)
+	if rr := r.Records; rr != nil {
+		partial := ""
+		if !rr.Complete {
+			partial = " (walk incomplete)"
+		}
+		row("depth", "%d records  %s of %s used", r.Depth, renderBytes(rr.Used), renderBytes(rr.Capacity))
+		row("in ring", "%d committed  %d busy  %d skip  %d padding  largest %s%s", rr.Committed, rr.Busy, rr.Skip, rr.Padding, renderBytes(rr.Largest), partial)
+	} else {
+		row("depth", "%d of %d", r.Depth, r.Slots)
+	}
 	row("closed", "%s", yesNo(r.Closed))
 	var rin, rout, bin, bout string
 	if r.Rates != nil {

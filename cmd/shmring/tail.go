@@ -14,13 +14,15 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/shmring/shmring/arena"
 	"github.com/shmring/shmring/ring"
 )
 
-// shmring tail: print a broadcast ring's messages as they are pushed.
+// shmring tail: print a broadcast ring's messages as they are pushed, or
+// a record ring's records as they are committed.
 //
 // Tail joins as a lossy subscriber (ring.SubscribeOptions{Lossy: true}):
 // the producer never waits for it, and a tail that cannot keep up is lapped
@@ -29,6 +31,13 @@ import (
 // from its consumer. A subscriber needs its own entry in the ring's peer
 // table, so tail is the one operator command that opens the arena
 // writable; it writes only that entry, and frees it when it stops.
+//
+// A record ring has one consumer, but its records stay in place until
+// the consumer has passed them: tail reads them through a ring.View
+// (read-only, no peer entry) with View.ReadRecord, which tells a copy the
+// consumer raced (PassedError: the record is lost to tail) from a valid
+// one. It polls (1 ms, up to 20 ms while nothing comes), since a view
+// registers no futex waiter.
 
 const tailDescription = `Tail attaches to the broadcast ring RING of ARENA as a lossy subscriber and
 prints each message pushed after it joined (--from oldest: first every message
@@ -38,13 +47,20 @@ at the end of the stream (exit 0), after -n messages, or on SIGINT or SIGTERM
 (exit 0), freeing its subscriber entry. SPSC and MPMC rings are refused: reading
 their messages would take them from their consumers.
 
+A record ring is read without consuming it and without a peer entry (the
+arena is opened read-only): tail prints each record committed after it started
+(--from oldest: first every record the consumer has yet to release), polling.
+A record the consumer releases before tail has read it is lost to tail, which
+says on stderr how many bytes of records it missed; reservations abandoned by
+their producers (skip records) are passed silently.
+
 Formats: text prints each message and a newline, with control characters (but
 tab and newline), C1 codes and invalid UTF-8 escaped Go-style (\x1b); hex prints
 it as "hexdump -C -v" does, 16 bytes a line with the offset and the printable
 bytes, then the length as a last offset line; auto (the default) uses text for
 UTF-8 with no control character but tab and newline, and hex for anything else. --json prints one object a line:
 {"pos":N,"len":N,"encoding":"text"|"base64"|"hex","data":"..."}, pos being the
-message's position in the stream; data is text for printable UTF-8 (auto) or
+message's position in the stream (a record ring's: its byte offset); data is text for printable UTF-8 (auto) or
 valid UTF-8 (text), base64 otherwise, and hex with --format hex.`
 
 type tailOptions struct {
@@ -89,7 +105,9 @@ func runTail(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	arenaName, name := pos[0], pos[1]
 
-	a, err := arena.Open(arenaName, arena.WithReadyTimeout(readyTimeout))
+	// Read-only first: a record ring needs no more; a broadcast ring's
+	// subscriber needs an entry, and the arena opened writable below.
+	a, err := openReadOnly(arenaName)
 	if err != nil {
 		return err // arena errors name the file
 	}
@@ -100,11 +118,11 @@ func runTail(args []string, stdout, stderr io.Writer) (err error) {
 		return fmt.Errorf("no ring %q in %s", name, a.Path())
 	case err != nil:
 		return fmt.Errorf("%s: %w", a.Path(), err)
-	case reg.Kind() == ring.KindBroadcast:
+	case reg.Kind() == ring.KindBroadcast, reg.Kind() == ring.KindRecords:
 	case reg.Kind() == ring.KindSPSC, reg.Kind() == ring.KindMPMC:
-		return fmt.Errorf("%q is an %s ring; tail reads broadcast rings only (it would consume messages from an SPSC/MPMC ring)", name, kindName(reg.Kind()))
+		return fmt.Errorf("%q is an %s ring; tail reads broadcast and record rings only (it would consume messages from an SPSC/MPMC ring)", name, kindName(reg.Kind()))
 	default:
-		return fmt.Errorf("%q is not a ring (region kind %#x); tail reads broadcast rings only", name, uint32(reg.Kind()))
+		return fmt.Errorf("%q is not a ring (region kind %#x); tail reads broadcast and record rings only", name, uint32(reg.Kind()))
 	}
 
 	// Signals before the subscriber: an interrupt from here on frees the
@@ -123,7 +141,20 @@ func runTail(args []string, stdout, stderr io.Writer) (err error) {
 			err = fmt.Errorf("%s: memory fault at %#x reading the mapping (file truncated?)", a.Path(), f.Addr())
 		}
 	}()
-	sub, err := ring.Subscribe(a, name, ring.SubscribeOptions{From: o.from, Lossy: true})
+	if reg.Kind() == ring.KindRecords {
+		v, err := ring.OpenView(a, name)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		return tailRecords(ctx, v, stdout, stderr, o)
+	}
+	w, err := arena.Open(arenaName, arena.WithReadyTimeout(readyTimeout))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	sub, err := ring.Subscribe(w, name, ring.SubscribeOptions{From: o.from, Lossy: true})
 	switch {
 	case errors.Is(err, ring.ErrSubscribers):
 		return fmt.Errorf("no free subscriber entry on %q: %w", name, err)
@@ -174,6 +205,82 @@ func tail(ctx context.Context, sub *ring.Subscriber, stdout, stderr io.Writer, o
 				return err
 			}
 		}
+	}
+	return w.Flush()
+}
+
+// Record ring polling: tail sleeps tailPollMin while records come, doubling
+// up to tailPollMax while none does.
+const (
+	tailPollMin = time.Millisecond
+	tailPollMax = 20 * time.Millisecond
+)
+
+// tailRecords prints the records of the record ring v as they are
+// committed, from the claim position (--from newest) or the consumer
+// position (oldest), until the stream ends, o.limit records, or ctx is
+// done (all three nil errors).
+func tailRecords(ctx context.Context, v *ring.View, stdout, stderr io.Writer, o tailOptions) error {
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	buf := make([]byte, v.Config().SlotSize)
+	p := v.Positions()
+	at := p.Producer
+	if o.from == ring.Oldest {
+		at = p.Consumer
+	}
+	poll := tailPollMin
+	wait := func() error {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		t := time.NewTimer(poll)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		poll = min(2*poll, tailPollMax)
+		return nil
+	}
+	var passed *ring.PassedError
+	for printed := 0; (o.limit == 0 || printed < o.limit) && ctx.Err() == nil; {
+		h, n, err := v.ReadRecord(at, buf)
+		switch {
+		case err == nil:
+		case errors.As(err, &passed):
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "shmring tail: the consumer released %d bytes of records before tail read them\n", passed.Consumer-at)
+			at = passed.Consumer
+			continue
+		case errors.Is(err, ring.ErrEmpty):
+			if err := wait(); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, io.EOF): // ended, and read to its end
+			return w.Flush()
+		default:
+			return err
+		}
+		switch h.State {
+		case ring.RecordBusy: // being written: wait for its commit (or its skip)
+			if err := wait(); err != nil {
+				return err
+			}
+			continue
+		case ring.RecordMessage:
+			if err := writeMessage(w, enc, at, buf[:n], o); err != nil {
+				return err
+			}
+			printed++
+		}
+		poll = tailPollMin
+		at += uint64(h.Size)
 	}
 	return w.Flush()
 }

@@ -358,10 +358,10 @@ func TestTailRefuses(t *testing.T) {
 		stderr string
 	}{
 		{"mpmc", []string{f.path, "orders"}, exitFailure,
-			`shmring tail: "orders" is an mpmc ring; tail reads broadcast rings only (it would consume messages from an SPSC/MPMC ring)`},
+			`shmring tail: "orders" is an mpmc ring; tail reads broadcast and record rings only (it would consume messages from an SPSC/MPMC ring)`},
 		{"spsc", []string{f.path, "ctl"}, exitFailure,
-			`shmring tail: "ctl" is an spsc ring; tail reads broadcast rings only (it would consume messages from an SPSC/MPMC ring)`},
-		{"raw region", []string{f.path, "blob"}, exitFailure, `shmring tail: "blob" is not a ring (region kind 0x0); tail reads broadcast rings only`},
+			`shmring tail: "ctl" is an spsc ring; tail reads broadcast and record rings only (it would consume messages from an SPSC/MPMC ring)`},
+		{"raw region", []string{f.path, "blob"}, exitFailure, `shmring tail: "blob" is not a ring (region kind 0x0); tail reads broadcast and record rings only`},
 		{"no such ring", []string{f.path, "nope"}, exitFailure, `shmring tail: no ring "nope" in ` + f.path},
 		{"no such arena", []string{f.path + ".missing", "feed"}, exitFailure, "not found"},
 		{"no ring argument", []string{f.path}, exitUsage, "want ARENA and RING"},
