@@ -190,6 +190,7 @@ func xpRecProducer(ctx context.Context, a xproc.Args, r *Records) error {
 		bufs[i] = make([]byte, maxLen)
 	}
 	var ops [4]int
+	multi := 0 // reservation groups with more than one outstanding
 	for seq := uint64(0); seq < n; {
 		op := rng.IntN(4)
 		ops[op]++
@@ -253,6 +254,9 @@ func xpRecProducer(ctx context.Context, a xproc.Args, r *Records) error {
 				hs = append(hs, held{res, ln, seq})
 				seq++
 			}
+			if len(hs) > 1 {
+				multi++
+			}
 			for _, i := range rng.Perm(len(hs)) {
 				if err := r.Commit(hs[i].res, hs[i].n); err != nil {
 					return fmt.Errorf("commit seq %d (%d bytes): %w", hs[i].seq, hs[i].n, err)
@@ -260,7 +264,7 @@ func xpRecProducer(ctx context.Context, a xproc.Args, r *Records) error {
 			}
 		}
 	}
-	fmt.Printf("pushed=%d ops=%d,%d,%d,%d\n", n, ops[0], ops[1], ops[2], ops[3])
+	fmt.Printf("pushed=%d ops=%d,%d,%d,%d multi=%d\n", n, ops[0], ops[1], ops[2], ops[3], multi)
 	return nil
 }
 
@@ -289,6 +293,7 @@ func xpRecConsumer(ctx context.Context, a xproc.Args, r *Records) error {
 		return nil
 	}
 	var ops [3]int
+	pipelined := 0 // peeks with more than one outstanding
 	for {
 		op := rng.IntN(3)
 		ops[op]++
@@ -341,6 +346,7 @@ func xpRecConsumer(ctx context.Context, a xproc.Args, r *Records) error {
 				ms = append(ms, m)
 			}
 			if len(ms) > 1 {
+				pipelined++
 				if err := r.Release(ms[1]); err != ErrNotReserved {
 					return fmt.Errorf("release of the second of %d peeks first: %v, want ErrNotReserved", len(ms), err)
 				}
@@ -363,7 +369,7 @@ done:
 			return fmt.Errorf("io.EOF after %d messages: producer %d delivered %d of %d", count, id, k, n)
 		}
 	}
-	fmt.Printf("count=%d ops=%d,%d,%d\n", count, ops[0], ops[1], ops[2])
+	fmt.Printf("count=%d ops=%d,%d,%d pipelined=%d\n", count, ops[0], ops[1], ops[2], pipelined)
 	return nil
 }
 
@@ -411,11 +417,16 @@ func TestRecordsXProcExactlyOnce(t *testing.T) {
 				t.Fatalf("consumer received %d messages, want %d", got, total)
 			}
 			var pops []string
+			multi := 0
 			for _, p := range prods {
 				pops = append(pops, xproc.Field(p.Stdout(), "ops"))
+				multi += xproc.IntField(t, p.Stdout(), "multi")
 			}
-			t.Logf("%d messages in %v; consumer ops (pop, batch, peek) %s; producer ops (try, push, batch, reserve) %v",
-				total, time.Since(start), xproc.Field(out, "ops"), pops)
+			if pl := xproc.IntField(t, out, "pipelined"); pl == 0 || multi == 0 {
+				t.Errorf("%d pipelined peeks, %d groups of outstanding reservations: the mix did not exercise them", pl, multi)
+			}
+			t.Logf("%d messages in %v; consumer ops (pop, batch, peek) %s, %s pipelined; producer ops (try, push, batch, reserve) %v, %d with several reservations",
+				total, time.Since(start), xproc.Field(out, "ops"), xproc.Field(out, "pipelined"), pops, multi)
 			st := r.Stats()
 			if st.MsgsIn != uint64(total) || st.MsgsOut != uint64(total) || st.Skipped != 0 || !st.Closed || st.Len != 0 {
 				t.Errorf("Stats = %+v, want MsgsIn = MsgsOut = %d, none skipped, Closed, empty", st, total)
