@@ -73,8 +73,11 @@ func (t frameRingTransport) open(e *engine, spec *peerSpec) (*endpoint, error) {
 	return &endpoint{conn: c, cleanup: remove}, nil
 }
 
+// attach opens the rings prefaulted, as the parent created them (a
+// record ring's double mapping too), so that neither side's first lap
+// takes page faults the other's does not.
 func (frameRingTransport) attach(spec peerSpec, _ []*os.File) (conn, error) {
-	a, err := arena.Open(spec.Arena)
+	a, err := arena.Open(spec.Arena, arena.WithPrefault())
 	if err != nil {
 		return nil, err
 	}
