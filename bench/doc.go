@@ -59,6 +59,11 @@
 // transport_socket.go (Unix stream and seqpacket socket pairs),
 // transport_tcp.go, and the two floors that are transports, so that the
 // same loops time them: transport_futex.go and transport_streamfloor.go.
+// The record ring's frame rows (issue 13, --only records) have their
+// own loops and tables: frames.go (the frame mixes, the sizing of the
+// two rings, the throughput and hand-off loops, the peer's loop) over
+// transport_frames.go (a record ring or the fixed-slot SPSC ring with
+// zero-copy Reserve/Peek, and a length-prefixed Unix stream).
 // mechanisms.go is the one table of what a run measures over them;
 // engine.go runs it; session.go starts a measurement's peers and collects
 // their results; measure.go holds the latency and throughput loops,

@@ -37,7 +37,7 @@ func Steps(cfg Config) int {
 			n += len(cfg.Sizes)
 		}
 	}
-	return n
+	return n + frameSteps(cfg)
 }
 
 // Run measures every selected mechanism and returns the report. ctx
@@ -121,6 +121,8 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 			}
 		}
 	}
+	// Frames through the record ring, the fixed-slot ring and a socket.
+	e.frames(ctx, r)
 	ratios(r)
 	r.Targets = targets(r)
 	r.Elapsed = time.Since(r.Started).Seconds()

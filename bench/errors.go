@@ -27,3 +27,7 @@ var errPeerExited = errors.New("bench: peer exited")
 // errFloorIndex is a stream floor index out of range: the peer wrote
 // something no correct peer writes.
 var errFloorIndex = errors.New("bench: stream floor: index out of range")
+
+// errFrame is a frame that is not the one due (its sequence number,
+// checksum or opcode): a broken peer or transport.
+var errFrame = errors.New("bench: wrong frame")

@@ -20,6 +20,10 @@ const (
 	modeEcho  = "echo"  // answer every message (latency)
 	modeSink  = "sink"  // count messages, acknowledge the count (throughput)
 	modeFloor = "floor" // bounce the floor's cache line (floor.go)
+	// The frame modes (frames.go): verify and count frames; in echo,
+	// also acknowledge each on peek and on release.
+	modeFrameSink = "frame-sink"
+	modeFrameEcho = "frame-echo"
 )
 
 // peerSpec tells a peer process what to be. The parent fills in the common
@@ -37,7 +41,13 @@ type peerSpec struct {
 	Rx        string `json:"rx,omitempty"`
 	Wait      string `json:"wait,omitempty"`
 	Addr      string `json:"addr,omitempty"`
-	Deadline  int64  `json:"deadline"` // unix ns: give up after this
+	// The frame modes' frames: sizes uniform in [FrameMin, FrameMax],
+	// InFlight of them sized for, the record ring at half that (Half).
+	FrameMin int   `json:"frame_min,omitempty"`
+	FrameMax int   `json:"frame_max,omitempty"`
+	InFlight int   `json:"in_flight,omitempty"`
+	Half     bool  `json:"half,omitempty"`
+	Deadline int64 `json:"deadline"` // unix ns: give up after this
 }
 
 // deadline bounds every operation of both sides.
@@ -93,6 +103,13 @@ func runPeer(spec peerSpec) (peerResult, error) {
 		return peerResult{}, err
 	}
 	defer c.close()
+	if spec.Mode == modeFrameSink || spec.Mode == modeFrameEcho {
+		fc, ok := c.(frameConn)
+		if !ok {
+			return peerResult{}, fmt.Errorf("transport %s carries no frames", spec.Transport)
+		}
+		return serveFrames(fc, spec)
+	}
 	return serve(c, spec.Mode, spec.Size)
 }
 

@@ -45,6 +45,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
+	if len(r.Frames) > 0 {
+		fmt.Fprintf(bw, "\nFrames: one-way throughput (frames written and checksummed whole; zero-copy on the rings)\n")
+		if err := r.writeFrames(bw); err != nil {
+			return err
+		}
+	}
+	if len(r.FrameLatency) > 0 {
+		fmt.Fprintf(bw, "\nFrames: hand-off latency (Reserve/Commit to Peek; round trip to the consumer's acknowledgement)\n")
+		if err := r.writeFrameLatency(bw); err != nil {
+			return err
+		}
+	}
 	if len(r.Targets) > 0 {
 		fmt.Fprintf(bw, "\nTargets\n")
 		if err := r.writeTargets(bw); err != nil {
@@ -199,6 +211,52 @@ func (r *Report) writeThroughput(w io.Writer) error {
 	return tw.Flush()
 }
 
+// writeFrames writes the frame throughput table, grouped by mix.
+func (r *Report) writeFrames(w io.Writer) error {
+	width := nameWidth(r.Frames, func(f FrameRow) string { return f.Mechanism })
+	tw := newTable(w)
+	row(tw, padName("mechanism", width), "mix", "in flight", "ring memory", "vs SPSC memory", "frames/s", "MB/s", "mean frame", "vs SPSC")
+	for _, f := range r.Frames {
+		if f.Error != "" {
+			continue
+		}
+		mem := "-"
+		if f.RingBytes > 0 {
+			mem = fmtBytes(f.RingBytes)
+		}
+		row(tw, padName(f.Mechanism, width), f.Mix, fmt.Sprint(f.InFlight), mem, fmtRatio(f.VsSPSCMemory),
+			fmtRate(f.FramesPerSec), fmtMBps(f.MBPerSec), fmtBytes(int64(f.MeanFrame)), fmtRatio(f.VsSPSC))
+	}
+	for _, f := range r.Frames {
+		if f.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t  error: %s\n", padName(f.Mechanism, width), f.Mix, f.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+// writeFrameLatency writes the frame hand-off latency table.
+func (r *Report) writeFrameLatency(w io.Writer) error {
+	width := nameWidth(r.FrameLatency, func(l FrameLatencyRow) string { return l.Mechanism })
+	tw := newTable(w)
+	row(tw, padName("mechanism", width), "frame", "ring memory", "samples", "commit-peek p50", "p90", "p99",
+		"RTT p50", "RTT p90", "RTT p99", "RTT max", "vs SPSC")
+	for _, l := range r.FrameLatency {
+		if l.Error != "" {
+			continue
+		}
+		row(tw, padName(l.Mechanism, width), fmtSize(l.Size), fmtBytes(l.RingBytes), fmt.Sprint(l.Samples),
+			fmtNanos(l.OneWayP50), fmtNanos(l.OneWayP90), fmtNanos(l.OneWayP99),
+			fmtNanos(l.RTTP50), fmtNanos(l.RTTP90), fmtNanos(l.RTTP99), fmtNanos(l.RTTMax), fmtRatio(l.VsSPSC))
+	}
+	for _, l := range r.FrameLatency {
+		if l.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t  error: %s\n", padName(l.Mechanism, width), fmtSize(l.Size), l.Error)
+		}
+	}
+	return tw.Flush()
+}
+
 func (r *Report) writeTargets(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets {
@@ -263,6 +321,15 @@ func fmtSize(n int) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// fmtBytes formats a memory size in binary units with three significant
+// digits: "512 B", "4.00 KiB", "64.0 MiB".
+func fmtBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return scaled(float64(n), []unit{{1, " B"}, {1 << 10, " KiB"}, {1 << 20, " MiB"}, {1 << 30, " GiB"}})
 }
 
 // fmtMean formats a batch mean, which has a fraction of a nanosecond: as

@@ -9,10 +9,13 @@ type Report struct {
 	Settings   Settings        `json:"settings"`
 	Latency    []LatencyRow    `json:"latency"`
 	Throughput []ThroughputRow `json:"throughput"`
-	Targets    []Target        `json:"targets"`
-	Warnings   []string        `json:"warnings,omitempty"`
-	Started    time.Time       `json:"started"`
-	Elapsed    float64         `json:"elapsed_seconds"`
+	// Frames and FrameLatency are the record ring's rows (frames.go).
+	Frames       []FrameRow        `json:"frames,omitempty"`
+	FrameLatency []FrameLatencyRow `json:"frame_latency,omitempty"`
+	Targets      []Target          `json:"targets"`
+	Warnings     []string          `json:"warnings,omitempty"`
+	Started      time.Time         `json:"started"`
+	Elapsed      float64           `json:"elapsed_seconds"`
 }
 
 // Machine describes where the run happened.
@@ -113,6 +116,51 @@ type ThroughputRow struct {
 	// same size, for SPSC busy-spin, whose runs alternate with the floor's.
 	VsStreamFloor float64 `json:"vs_stream_floor,omitempty"`
 	Error         string  `json:"error,omitempty"`
+}
+
+// FrameRow is one mechanism's one-way throughput of a frame mix: frames
+// of sizes drawn from the mix, the producer writing and the consumer
+// checksumming each whole frame.
+type FrameRow struct {
+	Mechanism string `json:"mechanism"`
+	Mix       string `json:"mix"`
+	// InFlight is the frames the fixed-slot ring holds and the record
+	// ring is sized for (frames.go).
+	InFlight int `json:"in_flight"`
+	// RingBytes is the frame ring's region size (0 for a socket), and
+	// VsSPSCMemory it over the fixed-slot SPSC ring's for the same mix.
+	RingBytes    int64   `json:"ring_bytes"`
+	VsSPSCMemory float64 `json:"vs_spsc_fixed_memory,omitempty"`
+	Frames       int64   `json:"frames"`
+	Seconds      float64 `json:"seconds"`
+	FramesPerSec float64 `json:"frames_per_sec"`
+	MBPerSec     float64 `json:"mb_per_sec"`
+	MeanFrame    float64 `json:"mean_frame_bytes"`
+	// VsSPSC is this row's MB/s over the fixed-slot SPSC ring's.
+	VsSPSC float64 `json:"vs_spsc_fixed,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// FrameLatencyRow is one ring's frame hand-off at one frame size, in
+// nanoseconds: commit to peek (one way, the wall clocks of the two
+// processes) and commit to the consumer's acknowledgement (the round
+// trip, one process's monotonic clock).
+type FrameLatencyRow struct {
+	Mechanism string  `json:"mechanism"`
+	Size      int     `json:"frame_bytes"`
+	RingBytes int64   `json:"ring_bytes"`
+	Samples   int64   `json:"samples"`
+	OneWayP50 float64 `json:"commit_to_peek_p50_ns"`
+	OneWayP90 float64 `json:"commit_to_peek_p90_ns"`
+	OneWayP99 float64 `json:"commit_to_peek_p99_ns"`
+	RTTP50    float64 `json:"rtt_p50_ns"`
+	RTTP90    float64 `json:"rtt_p90_ns"`
+	RTTP99    float64 `json:"rtt_p99_ns"`
+	RTTMax    float64 `json:"rtt_max_ns"`
+	// VsSPSC is this row's commit-to-peek p50 over the fixed-slot SPSC
+	// ring's at the same size.
+	VsSPSC float64 `json:"vs_spsc_fixed,omitempty"`
+	Error  string  `json:"error,omitempty"`
 }
 
 // Target is one of the performance targets, checked against this run:

@@ -60,6 +60,43 @@ func ratios(r *Report) {
 			t.VsStreamFloor = t.MsgsPerSec / f.MsgsPerSec
 		}
 	}
+	for i := range r.Frames {
+		f := &r.Frames[i]
+		s, ok := frameRateOf(r, nameSPSCFixed, f.Mix)
+		if f.Error != "" || !ok {
+			continue
+		}
+		if s.MBPerSec > 0 {
+			f.VsSPSC = f.MBPerSec / s.MBPerSec
+		}
+		if s.RingBytes > 0 && f.RingBytes > 0 {
+			f.VsSPSCMemory = float64(f.RingBytes) / float64(s.RingBytes)
+		}
+	}
+	for i := range r.FrameLatency {
+		l := &r.FrameLatency[i]
+		if s, ok := frameLatencyOf(r, nameSPSCFixed, l.Size); ok && l.Error == "" && s.OneWayP50 > 0 {
+			l.VsSPSC = l.OneWayP50 / s.OneWayP50
+		}
+	}
+}
+
+func frameRateOf(r *Report, name, mix string) (FrameRow, bool) {
+	for _, f := range r.Frames {
+		if f.Mechanism == name && f.Mix == mix && f.Error == "" {
+			return f, true
+		}
+	}
+	return FrameRow{}, false
+}
+
+func frameLatencyOf(r *Report, name string, size int) (FrameLatencyRow, bool) {
+	for _, l := range r.FrameLatency {
+		if l.Mechanism == name && l.Size == size && l.Error == "" {
+			return l, true
+		}
+	}
+	return FrameLatencyRow{}, false
 }
 
 func latencyOf(r *Report, name string) (LatencyRow, bool) {
@@ -172,6 +209,64 @@ func targets(r *Report) []Target {
 		if two, ok := rateOf(r, nameBcast2Adaptive, 64); ok {
 			add("broadcast throughput, 2 subscriber processes vs 1, at 64 B", "", two.MsgsPerSec, one.MsgsPerSec, nil,
 				fmt.Sprintf("%s vs %s, adaptive subscribers", fmtRate(two.MsgsPerSec), fmtRate(one.MsgsPerSec)))
+		}
+	}
+	return append(out, frameTargets(r)...)
+}
+
+// frameTargets checks issue 13's targets for the record ring against the
+// fixed-slot SPSC ring on the 1-8 MiB frame mix (memory for the same
+// frames in flight; throughput on the same frames), and reports beside
+// them the half-capacity record ring, the small mix, the ratios to a Unix
+// socket and the hand-off latencies.
+func frameTargets(r *Report) []Target {
+	var out []Target
+	add := func(name, want string, value, baseline float64, b *bound, note string) {
+		t := Target{Name: name, Want: want, Measured: value / baseline, Value: value, Baseline: baseline, Note: note}
+		if b == nil {
+			t.Info = true
+		} else {
+			t.Met = b.met(t.Measured)
+		}
+		out = append(out, t)
+	}
+	video := frameMixes[0]
+	spsc, ok := frameRateOf(r, nameSPSCFixed, video.name)
+	if rec, ok2 := frameRateOf(r, nameRecords, video.name); ok && ok2 && spsc.RingBytes > 0 && spsc.MBPerSec > 0 {
+		need := video.inFlight * recordSpan((video.min+video.max)/2)
+		add(fmt.Sprintf("record ring memory vs fixed-slot SPSC, %s frames, %d in flight", video.name, video.inFlight), "<= 0.6x",
+			float64(rec.RingBytes), float64(spsc.RingBytes), &bound{0.6, true},
+			fmt.Sprintf("%s vs %s regions; %d mean frames need %s (%.2fx) before the power-of-two rounding of Capacity",
+				fmtBytes(rec.RingBytes), fmtBytes(spsc.RingBytes), video.inFlight, fmtBytes(int64(need)), float64(need)/float64(spsc.RingBytes)))
+		add(fmt.Sprintf("record ring throughput vs fixed-slot SPSC, %s frames", video.name), ">= 0.9x", rec.MBPerSec, spsc.MBPerSec, &bound{0.9, false},
+			fmt.Sprintf("%s vs %s MB/s, the same frames, written and checksummed whole", fmtMBps(rec.MBPerSec), fmtMBps(spsc.MBPerSec)))
+	}
+	for _, mix := range frameMixes {
+		s, ok := frameRateOf(r, nameSPSCFixed, mix.name)
+		if h, ok2 := frameRateOf(r, nameRecordsHalf, mix.name); ok && ok2 && s.MBPerSec > 0 && s.RingBytes > 0 {
+			add(fmt.Sprintf("half-capacity record ring throughput vs fixed-slot SPSC, %s", mix.name), "", h.MBPerSec, s.MBPerSec, nil,
+				fmt.Sprintf("%s vs %s MB/s with %s vs %s (%.2fx memory)", fmtMBps(h.MBPerSec), fmtMBps(s.MBPerSec),
+					fmtBytes(h.RingBytes), fmtBytes(s.RingBytes), float64(h.RingBytes)/float64(s.RingBytes)))
+		}
+		if mix != video {
+			if rec, ok2 := frameRateOf(r, nameRecords, mix.name); ok && ok2 && s.MBPerSec > 0 && s.RingBytes > 0 {
+				add(fmt.Sprintf("record ring throughput vs fixed-slot SPSC, %s", mix.name), "", rec.MBPerSec, s.MBPerSec, nil,
+					fmt.Sprintf("%s vs %s MB/s with %s vs %s (%.2fx memory)", fmtMBps(rec.MBPerSec), fmtMBps(s.MBPerSec),
+						fmtBytes(rec.RingBytes), fmtBytes(s.RingBytes), float64(rec.RingBytes)/float64(s.RingBytes)))
+			}
+		}
+		rec, ok1 := frameRateOf(r, nameRecords, mix.name)
+		if u, ok2 := frameRateOf(r, nameUnixFramed, mix.name); ok1 && ok2 && u.MBPerSec > 0 {
+			add(fmt.Sprintf("record ring throughput vs unix-stream, %s", mix.name), "", rec.MBPerSec, u.MBPerSec, nil,
+				fmt.Sprintf("%s vs %s MB/s", fmtMBps(rec.MBPerSec), fmtMBps(u.MBPerSec)))
+		}
+	}
+	for _, size := range frameLatencySizes {
+		rec, ok1 := frameLatencyOf(r, nameRecords, size)
+		s, ok2 := frameLatencyOf(r, nameSPSCFixed, size)
+		if ok1 && ok2 && s.OneWayP50 > 0 {
+			add(fmt.Sprintf("record ring commit-to-peek p50 vs fixed-slot SPSC at %s", fmtSize(size)), "", rec.OneWayP50, s.OneWayP50, nil,
+				fmt.Sprintf("%s vs %s; round trip p50 %s vs %s", fmtNanos(rec.OneWayP50), fmtNanos(s.OneWayP50), fmtNanos(rec.RTTP50), fmtNanos(s.RTTP50)))
 		}
 	}
 	return out

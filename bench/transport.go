@@ -52,6 +52,11 @@ func transportNamed(name string) (transport, error) {
 			return m.transport, nil
 		}
 	}
+	for _, fm := range frameMechanisms() {
+		if fm.transport.name() == name {
+			return fm.transport, nil
+		}
+	}
 	return nil, fmt.Errorf("unknown transport %q", name)
 }
 

@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceEnabled: the race detector slows megabyte frame runs past their
+// deadlines (TestBenchOnlyRecords).
+const raceEnabled = true
