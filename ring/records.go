@@ -525,6 +525,12 @@ func (r *Records) lockHolderGone(v uint32) bool {
 		// a hostile or corrupt write. Take it.
 		return true
 	}
+	if v == tagOverflow {
+		return false // a handle without an entry: untestable (docs/ring.md, crash contract)
+	}
+	if idx := int(v & tagIdxMask); idx == 0 || idx >= int(r.g.peers) || v&^(tagIdxMask|tagGenMask<<tagGenShift) != 0 {
+		return true // no handle's tag: a hostile or corrupt write
+	}
 	return r.tagState(v, repairOpts{deadIdx: -1}) == claimDead
 }
 
@@ -1166,8 +1172,15 @@ func (r *Records) ready(push bool) bool {
 	if t == c.head {
 		return w&closedBit != 0
 	}
-	st := atomic.LoadUint32(&r.hdr(c.head).State)
-	return st&recStateMask != recBusy || st&^recStateMask != r.lap(c.head)
+	hd := r.hdr(c.head)
+	st := atomic.LoadUint32(&hd.State)
+	if st&recStateMask != recBusy || st&^recStateMask != r.lap(c.head) {
+		return true
+	}
+	// A busy record: ready if its producer is dead (the try repairs it
+	// once it has been stuck for stallGrace), so that a consumer whose
+	// producers all died passes it instead of reporting ErrPeerDead.
+	return r.tagState(hd.Owner, repairOpts{deadIdx: -1}) == claimDead
 }
 
 // watch implements kindOps: a consumer waits for the header at its head,
