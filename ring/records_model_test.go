@@ -494,27 +494,7 @@ func (x *recRun) run(op int) {
 		m.peeks = append(m.peeks, msg)
 
 	case rmRelease:
-		h := x.h[0]
-		switch how := x.c.intn(4); {
-		case how == 0:
-			x.want(h.Release(Message{}), ErrNotReserved)
-		case how == 1 && len(m.peeks) > 1:
-			x.want(h.Release(m.peeks[1+x.c.intn(len(m.peeks)-1)]), ErrNotReserved) // out of order
-		}
-		if len(m.peeks) == 0 {
-			x.want(h.Release(Message{}), ErrNotReserved)
-			return
-		}
-		p := m.peeks[0]
-		x.want(h.Release(p), nil)
-		x.want(h.Release(p), ErrNotReserved) // twice
-		m.peeks = m.peeks[1:]
-		if len(m.peeks) > 0 {
-			m.release(m.peeks[0].pos) // passed records up to the next peek go too
-		} else {
-			m.head = p.end
-			m.release(p.end)
-		}
+		x.releaseOldest(x.c.intn(4))
 
 	case rmDiscard:
 		n := x.c.intn(6) - 1
@@ -588,6 +568,34 @@ func (x *recRun) run(op int) {
 	}
 }
 
+// releaseOldest releases the oldest peek (how 0: a zero Message first;
+// 1: a newer peek first; both ErrNotReserved), then releases it again
+// (ErrNotReserved).
+func (x *recRun) releaseOldest(how int) {
+	m := x.m
+	h := x.h[0]
+	switch {
+	case how == 0:
+		x.want(h.Release(Message{}), ErrNotReserved)
+	case how == 1 && len(m.peeks) > 1:
+		x.want(h.Release(m.peeks[1+x.c.intn(len(m.peeks)-1)]), ErrNotReserved) // out of order
+	}
+	if len(m.peeks) == 0 {
+		x.want(h.Release(Message{}), ErrNotReserved)
+		return
+	}
+	p := m.peeks[0]
+	x.want(h.Release(p), nil)
+	x.want(h.Release(p), ErrNotReserved) // twice
+	m.peeks = m.peeks[1:]
+	if len(m.peeks) > 0 {
+		m.release(m.peeks[0].pos) // passed records up to the next peek go too
+	} else {
+		m.head = p.end
+		m.release(p.end)
+	}
+}
+
 // drain commits every reservation, releases the peeks, pops the rest and
 // checks the counters of skip records.
 func (x *recRun) drain() {
@@ -598,7 +606,7 @@ func (x *recRun) drain() {
 		rec.busy, rec.data = false, bytes.Clone(rec.res.Buf)
 	}
 	for len(m.peeks) > 0 {
-		x.run(rmRelease)
+		x.releaseOldest(-1)
 	}
 	for {
 		n, err := x.h[0].TryPop(x.buf)
