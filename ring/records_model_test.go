@@ -487,8 +487,8 @@ func (x *recRun) run(op int) {
 			return
 		}
 		x.want(err, nil)
-		if !bytes.Equal(msg.Data, rec.data) || msg.pos != rec.pos {
-			x.fail("peeked %d bytes at %d, want %d at %d", len(msg.Data), msg.pos, len(rec.data), rec.pos)
+		if !bytes.Equal(msg.Data, rec.data) || msg.pos != rec.pos || uint64(cap(msg.Data)) != rec.span-recordHeaderSize {
+			x.fail("peeked %d bytes (cap %d) at %d, want %d (cap %d) at %d", len(msg.Data), cap(msg.Data), msg.pos, len(rec.data), rec.span-recordHeaderSize, rec.pos)
 		}
 		m.head = rec.pos + rec.span
 		m.peeks = append(m.peeks, msg)
