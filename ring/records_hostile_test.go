@@ -671,7 +671,10 @@ func rhSeeds() map[string]struct {
 			op(rhPushWait, 0, 3).op(rhPopWait, 0, 255).then(ops),
 		"blocking-ops": bhProg(nil).op(rhPopWait, 0, 255).op(rhPopBatchWait, 0, 2, 255).
 			each(30, func(p bhProg, _ byte) bhProg { return p.op(rhPush, 1, 255) }).
-			op(rhPushWait, 0, 255).op(rhPushBatchWait, 1, 2, 255).op(rhZeroCopyWait, 0, 2).op(rhZeroCopyWait, 0, 3),
+			op(rhPushWait, 0, 255).op(rhPushBatchWait, 1, 2, 255),
+		"blocking-zero-copy": bhProg(nil).op(rhZeroCopyWait, 0, 3).
+			each(30, func(p bhProg, _ byte) bhProg { return p.op(rhPush, 1, 255) }).
+			op(rhZeroCopyWait, 0, 2).op(rhZeroCopyWait, 0, 1).op(rhZeroCopyWait, 1, 4),
 		"takeover": traffic.op(rhAttach, 0).op(rhPop, 2, 255).op(rhPop, 0, 255).op(rhPeek, 2).poke(rhPokeH, 0x40|0x3f).
 			op(rhRelease, 2, 9).then(ops),
 		"close-then-scribble": traffic.op(rhReserve, 1, 40).op(rhClose, 1).poke(rhPokeClaimLock, 1, 1).
