@@ -6,8 +6,8 @@
 // SPSC and MPMC stress harnesses (stress_test.go). The
 // white-box fuzz targets, which need ring's internals, live next to the
 // code they test (arena.FuzzOpen, ring.FuzzRingOps,
-// ring.FuzzHostileMemory); docs/testing.md describes all of them and how
-// to run each for longer.
+// ring.FuzzHostileMemory, ring.FuzzRecordsOps, ring.FuzzHostileRecords);
+// docs/testing.md describes all of them and how to run each for longer.
 //
 // # Concurrency
 //

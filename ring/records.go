@@ -1079,7 +1079,8 @@ func (r *Records) peek() (Message, error) {
 	}
 	c.peeks = append(c.peeks, pos)
 	c.head = (pos + sp) & spscPosMask
-	return Message{Data: r.payload(pos, n, sp), pos: pos, end: c.head, ring: &r.core}, nil
+	data := r.payload(pos, n, sp)
+	return Message{Data: data[:n:min(uint64(cap(data)), r.g.slotSize)], pos: pos, end: c.head, ring: &r.core}, nil
 }
 
 // Release hands back a peeked record: the oldest outstanding one
