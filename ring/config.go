@@ -16,8 +16,9 @@ type Config struct {
 	// the largest record, at most Capacity/2 - 16.
 	SlotSize int
 	// Capacity is, for a record ring (KindRecords) only, the size of its
-	// data area in bytes: a power of two from 4096 (MinRecordCapacity) to
-	// 1<<40. Each record takes its length plus a 16-byte header, rounded
+	// data area in bytes: a multiple of 4096 from 4096 (MinRecordCapacity)
+	// to 1<<34 (a power of two is a little faster: no division per
+	// record). Each record takes its length plus a 16-byte header, rounded
 	// up to 16. 0 for the other kinds.
 	Capacity int
 	// Peers is the number of entries in the ring's table of attached
@@ -43,7 +44,7 @@ const (
 	maxRingBytes       = 1 << 44
 	// MinRecordCapacity is the smallest Config.Capacity of a record ring.
 	MinRecordCapacity = 4096
-	maxRecordCapacity = 1 << 40
+	maxRecordCapacity = 1 << 34 // the header's Slots (Capacity/16) is 32 bits
 )
 
 func (c Config) withDefaults() Config {
@@ -88,8 +89,8 @@ func (c Config) validateRecords() error {
 	if c.Subscribers != 0 {
 		return fmt.Errorf("%w: Subscribers %d on a record ring (only broadcast rings have subscribers)", ErrInvalid, c.Subscribers)
 	}
-	if c.Capacity < MinRecordCapacity || c.Capacity > maxRecordCapacity || bits.OnesCount(uint(c.Capacity)) != 1 {
-		return fmt.Errorf("%w: Capacity %d must be a power of two in [%d,%d]", ErrInvalid, c.Capacity, MinRecordCapacity, maxRecordCapacity)
+	if c.Capacity < MinRecordCapacity || c.Capacity > maxRecordCapacity || c.Capacity%recordDataAlign != 0 {
+		return fmt.Errorf("%w: Capacity %d must be a multiple of %d in [%d,%d]", ErrInvalid, c.Capacity, recordDataAlign, MinRecordCapacity, maxRecordCapacity)
 	}
 	if maxRec := c.Capacity/2 - recordHeaderSize; c.SlotSize < 1 || c.SlotSize > maxRec || c.SlotSize > MaxSlotSize {
 		return fmt.Errorf("%w: SlotSize (the largest record) %d must be in [1,%d] for Capacity %d", ErrInvalid, c.SlotSize, min(maxRec, MaxSlotSize), c.Capacity)

@@ -332,6 +332,11 @@ type geometry struct {
 	capacity  uint64
 	dataAlign uint64
 	mirrored  bool
+	// posMod is a record ring's position modulus (records.go: Capacity
+	// times the largest power of two that keeps it <= 2^56); pow2 says
+	// Capacity is a power of two (index and lap by mask and shift).
+	posMod uint64
+	pow2   bool
 	// lapShift is log2(slots): position >> lapShift is its lap.
 	lapShift uint
 }
@@ -364,7 +369,12 @@ func computeGeometry(kind ringKind, pad uint64, cfg Config) geometry {
 		g.capacity = uint64(cfg.Capacity)
 		g.slots, g.stride = g.capacity/recordAlign, recordAlign
 		g.mask = g.slots - 1
-		g.lapShift = uint(bits.TrailingZeros64(g.capacity)) // a position's lap is pos >> lapShift
+		g.pow2 = g.capacity&(g.capacity-1) == 0
+		g.lapShift = uint(bits.TrailingZeros64(g.capacity)) // for a power of two, a position's lap is pos >> lapShift
+		g.posMod = g.capacity
+		for g.posMod <= (spscPosMask+1)>>1 { // doubling stays <= 2^56
+			g.posMod <<= 1
+		}
 		g.dataAlign = max(pad, recordDataAlign)
 		g.slotsOff = alignUp(g.peersOff+g.peers*g.peerStride, g.dataAlign)
 	}

@@ -321,14 +321,53 @@ func span(n uint64) uint64 { return (n + recordHeaderSize + recordAlign - 1) &^ 
 // maxSpan is the largest span a header may give.
 func (r *Records) maxSpan() uint64 { return span(r.g.slotSize) }
 
-// dist is a - b modulo 2^56: positions compared as they wrap.
-func dist(a, b uint64) uint64 { return (a - b) & spscPosMask }
+// Position arithmetic. Positions count bytes modulo M = Capacity * 2^k,
+// the largest such multiple of Capacity at most 2^56 (2^56 itself for a
+// power-of-two Capacity), so that the byte at pos is at pos mod Capacity
+// even across the wrap of the counter.
 
-func (r *Records) index(pos uint64) uint64 { return pos & (r.g.capacity - 1) }
-
-func (r *Records) lap(pos uint64) uint32 {
-	return uint32((pos&spscPosMask)>>r.g.lapShift) << recLapShift
+// dist is a - b modulo M: how far position a is past b; ^0 if either is
+// no position (>= M: a hostile word), which every range check refuses.
+func (g *geometry) recDist(a, b uint64) uint64 {
+	m := g.posMod
+	switch {
+	case a >= m || b >= m:
+		return ^uint64(0)
+	case a >= b:
+		return a - b
+	}
+	return a + m - b
 }
+
+// recAdd is a + n modulo M, for a position a and n < M.
+func (g *geometry) recAdd(a, n uint64) uint64 {
+	if a += n; a >= g.posMod {
+		a -= g.posMod
+	}
+	return a
+}
+
+// recIndex is the byte of the data area that position pos is at.
+func (g *geometry) recIndex(pos uint64) uint64 {
+	if g.pow2 {
+		return pos & (g.capacity - 1)
+	}
+	return pos % g.capacity
+}
+
+// recLap is position pos's lap, in State's bits 3..31 (the lap mod 2^29).
+func (g *geometry) recLap(pos uint64) uint32 {
+	l := pos >> g.lapShift
+	if !g.pow2 {
+		l = pos / g.capacity
+	}
+	return uint32(l) << recLapShift
+}
+
+func (r *Records) dist(a, b uint64) uint64  { return r.g.recDist(a, b) }
+func (r *Records) add(a, n uint64) uint64   { return r.g.recAdd(a, n) }
+func (r *Records) index(pos uint64) uint64 { return r.g.recIndex(pos) }
+func (r *Records) lap(pos uint64) uint32   { return r.g.recLap(pos) }
 
 // hdr returns the header of the record at pos. In bounds: the index is
 // below Capacity and 16-aligned, and the data area is at least Capacity
@@ -429,15 +468,15 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 	}
 	need := pad + sp
 	h := atomic.LoadUint64(&r.rp.HeadCache) & spscPosMask // a hint from the last holder, checked below
-	if dist(s, h) > g.capacity || dist(s, h)+need > g.capacity {
+	if r.dist(s, h) > g.capacity || r.dist(s, h)+need > g.capacity {
 		// Acquire: pairs with the consumer's release CAS of H, after it
 		// finished reading the bytes we are about to reuse.
 		h = atomic.LoadUint64(&r.cons.Pos) & spscPosMask
-		if dist(s, h) > g.capacity {
+		if r.dist(s, h) > g.capacity {
 			return 0, corruptf("record ring: consumer position %d vs claim position %d", h, s)
 		}
 		atomic.StoreUint64(&r.rp.HeadCache, h)
-		if dist(s, h)+need > g.capacity {
+		if r.dist(s, h)+need > g.capacity {
 			r.p.need = need // what ready compares the room against
 			return 0, ErrFull
 		}
@@ -446,7 +485,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 		ph := r.hdr(s)
 		ph.Size, ph.Len, ph.Owner = uint32(pad), 0, r.ownerTag
 		atomic.StoreUint32(&ph.State, recPadding|r.lap(s)) // published by W's CAS below
-		s = (s + pad) & spscPosMask
+		s = r.add(s, pad)
 	}
 	hd := r.hdr(s)
 	hd.Size, hd.Owner = uint32(sp), r.ownerTag
@@ -465,7 +504,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 	// commit, the payload) to the consumer's acquire load of W; fails if
 	// CloseWrite set the closed bit; and is the StoreLoad fence before
 	// notify's load of NotEmptyWaiters.
-	if !atomic.CompareAndSwapUint64(&r.prod.Pos, w, (s+sp)&spscPosMask) {
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, w, r.add(s, sp)) {
 		if atomic.LoadUint64(&r.prod.Pos)&closedBit != 0 {
 			return 0, ErrClosed
 		}
@@ -601,11 +640,11 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 	}
 	s := w & spscPosMask
 	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire: as in claimLocked
-	if dist(s, h) > g.capacity {
+	if r.dist(s, h) > g.capacity {
 		return 0, 0, corruptf("record ring: consumer position %d vs claim position %d", h, s)
 	}
 	atomic.StoreUint64(&r.rp.HeadCache, h)
-	free := g.capacity - dist(s, h)
+	free := g.capacity - r.dist(s, h)
 	end := s
 	k, nbytes := 0, uint64(0)
 	for _, m := range msgs {
@@ -625,13 +664,13 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 			ph := r.hdr(end)
 			ph.Size, ph.Len, ph.Owner = uint32(pad), 0, r.ownerTag
 			atomic.StoreUint32(&ph.State, recPadding|r.lap(end)) // published by W's CAS
-			end = (end + pad) & spscPosMask
+			end = r.add(end, pad)
 		}
 		hd := r.hdr(end)
 		hd.Size, hd.Len, hd.Owner = uint32(sp), uint32(n), r.ownerTag
 		copy(r.payload(end, n, sp), m)
 		atomic.StoreUint32(&hd.State, recMessage|r.lap(end)) // published by W's CAS
-		end = (end + sp) & spscPosMask
+		end = r.add(end, sp)
 		free -= pad + sp
 		k++
 		nbytes += n
@@ -645,7 +684,7 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 		return 0, 0, ErrFull
 	}
 	// CAS: publishes every record above; see claimLocked.
-	if !atomic.CompareAndSwapUint64(&r.prod.Pos, w, end&spscPosMask) {
+	if !atomic.CompareAndSwapUint64(&r.prod.Pos, w, end) {
 		if atomic.LoadUint64(&r.prod.Pos)&closedBit != 0 {
 			return 0, 0, ErrClosed
 		}
@@ -703,7 +742,7 @@ func (r *Records) Commit(res Reservation, n int) error {
 	// are another record's now.
 	w := atomic.LoadUint64(&r.prod.Pos) & spscPosMask // acquire
 	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire
-	if dist(pos, h) >= dist(w, h) {
+	if r.dist(pos, h) >= r.dist(w, h) {
 		return ErrNotReserved
 	}
 	hd := r.hdr(pos)
@@ -752,7 +791,7 @@ func (r *Records) pop(dst []byte) (int, error) {
 		return 0, io.ErrShortBuffer
 	}
 	copy(dst, r.payload(pos, n, sp))
-	if err := r.releaseTo(pos+sp, 1, n); err != nil {
+	if err := r.releaseTo(r.add(pos, sp), 1, n); err != nil {
 		return 0, err
 	}
 	return int(n), nil
@@ -798,7 +837,7 @@ func (r *Records) resyncCons(cur uint64) error {
 		return corruptf("record ring consumer position %d not 16-aligned", cur)
 	}
 	w := atomic.LoadUint64(&r.prod.Pos) & spscPosMask // acquire
-	if dist(w, cur) > r.g.capacity {
+	if r.dist(w, cur) > r.g.capacity {
 		return corruptf("record ring positions: claim %d, consumer %d, capacity %d", w, cur, r.g.capacity)
 	}
 	// Records this handle had peeked belong to a position another
@@ -846,7 +885,7 @@ func (r *Records) next1() (pos, n, sp uint64, err error) {
 			return 0, 0, 0, corruptf("record at %d: state %#x, lap %#x expected", c.head, st, r.lap(c.head))
 		}
 		size := uint64(hd.Size) // loaded once, checked
-		avail := dist(c.tailCache, c.head)
+		avail := r.dist(c.tailCache, c.head)
 		if size < recordHeaderSize || size%recordAlign != 0 || size > avail ||
 			(!g.mirrored && r.index(c.head)+size > g.capacity) {
 			return 0, 0, 0, corruptf("record at %d: size %d (%d bytes claimed)", c.head, size, avail)
@@ -866,12 +905,12 @@ func (r *Records) next1() (pos, n, sp uint64, err error) {
 			if g.mirrored || r.index(c.head)+size != g.capacity {
 				return 0, 0, 0, corruptf("record at %d: padding of %d bytes does not end the data area", c.head, size)
 			}
-			c.head += size
+			c.head = r.add(c.head, size)
 		case recSkip:
 			if size > r.maxSpan() {
 				return 0, 0, 0, corruptf("record at %d: size %d above the largest %d", c.head, size, r.maxSpan())
 			}
-			c.head += size
+			c.head = r.add(c.head, size)
 		case recBusy:
 			if size > r.maxSpan() {
 				return 0, 0, 0, corruptf("record at %d: size %d above the largest %d", c.head, size, r.maxSpan())
@@ -884,7 +923,6 @@ func (r *Records) next1() (pos, n, sp uint64, err error) {
 		default:
 			return 0, 0, 0, corruptf("record at %d: state %#x", c.head, st)
 		}
-		c.head &= spscPosMask
 	}
 }
 
@@ -899,7 +937,7 @@ func (r *Records) refreshW() error {
 	}
 	w := atomic.LoadUint64(&r.prod.Pos) // acquire: pairs with the claim CAS; the headers below it
 	t := w & spscPosMask
-	if dist(t, c.rel) > r.g.capacity || dist(c.head, c.rel) > dist(t, c.rel) {
+	if r.dist(t, c.rel) > r.g.capacity || r.dist(c.head, c.rel) > r.dist(t, c.rel) {
 		if atomic.LoadUint64(&r.cons.Pos)&spscEpochMask != c.epoch {
 			return ErrFenced
 		}
@@ -972,7 +1010,6 @@ func (r *Records) hdr0() *ringHeader { return r.core.hdr }
 // below it), counting k records of nbytes.
 func (r *Records) releaseTo(end, k, nbytes uint64) error {
 	c := &r.c
-	end &= spscPosMask
 	// CAS (sequentially consistent): releases our reads of the records
 	// below end to the producers' acquire load of H, fails if another
 	// consumer took over (epoch), and is the StoreLoad fence before
@@ -1040,7 +1077,7 @@ func (r *Records) popBatch(bufs [][]byte) (int, error) {
 			break
 		}
 		bufs[k] = bufs[k][:copy(bufs[k], r.payload(pos, n, sp))]
-		c.head = (pos + sp) & spscPosMask
+		c.head = r.add(pos, sp)
 		k++
 		nbytes += n
 	}
@@ -1078,7 +1115,7 @@ func (r *Records) peek() (Message, error) {
 		c.peeks, c.peekFront = c.peeks[:0], 0
 	}
 	c.peeks = append(c.peeks, pos)
-	c.head = (pos + sp) & spscPosMask
+	c.head = r.add(pos, sp)
 	data := r.payload(pos, n, sp)
 	return Message{Data: data[:n:min(uint64(cap(data)), r.g.slotSize)], pos: pos, end: c.head, ring: &r.core}, nil
 }
@@ -1127,7 +1164,7 @@ func (r *Records) Discard(n int) (int, error) {
 			}
 			break
 		}
-		c.head = (pos + sp) & spscPosMask
+		c.head = r.add(pos, sp)
 		k++
 		nbytes += ln
 	}
@@ -1151,7 +1188,7 @@ func (r *Records) ready(push bool) bool {
 	t := w & spscPosMask
 	h := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire
 	if push {
-		d := dist(t, h)
+		d := r.dist(t, h)
 		// A held claim lock is not "ready" (a dead or untestable holder
 		// would otherwise keep the waiter from ever sleeping): blocked
 		// reports it as stuck, which bounds the sleep (stallSleep), and
@@ -1167,7 +1204,7 @@ func (r *Records) ready(push bool) bool {
 	if c.head == unsynced {
 		return true
 	}
-	if dist(t, c.head) > r.g.capacity {
+	if r.dist(t, c.head) > r.g.capacity {
 		return true // a takeover or corruption: the try says which
 	}
 	if t == c.head {
@@ -1208,7 +1245,7 @@ func (r *Records) blocked(push bool) (repaired, stuck bool) {
 		return false, false
 	}
 	w := atomic.LoadUint64(&r.prod.Pos) & spscPosMask // acquire
-	if w == c.head || dist(w, c.head) > r.g.capacity {
+	if w == c.head || r.dist(w, c.head) > r.g.capacity {
 		return false, false
 	}
 	hd := r.hdr(c.head)
@@ -1229,7 +1266,7 @@ func (r *Records) repairClaims(deadIdx int) (skipped, redelivered int) {
 	}
 	w := atomic.LoadUint64(&r.prod.Pos) & spscPosMask // acquire
 	p := atomic.LoadUint64(&r.cons.Pos) & spscPosMask // acquire
-	if dist(w, p) > r.g.capacity || p%recordAlign != 0 {
+	if r.dist(w, p) > r.g.capacity || p%recordAlign != 0 {
 		return 0, 0
 	}
 	h0 := p
@@ -1244,13 +1281,13 @@ func (r *Records) repairClaims(deadIdx int) (skipped, redelivered int) {
 		if atomic.LoadUint64(&r.cons.Pos)&spscPosMask != h0 {
 			break
 		}
-		if st&^recStateMask != r.lap(p) || size < recordHeaderSize || size%recordAlign != 0 || size > dist(w, p) {
+		if st&^recStateMask != r.lap(p) || size < recordHeaderSize || size%recordAlign != 0 || size > r.dist(w, p) {
 			break // garbage
 		}
 		if st&recStateMask == recBusy && r.repairAt(p, st, o) {
 			skipped++
 		}
-		p = (p + size) & spscPosMask
+		p = r.add(p, size)
 	}
 	return skipped, 0
 }

@@ -46,7 +46,7 @@ type modelRec struct {
 func (m *recModel) claim(n uint64, handle int) (*modelRec, bool) {
 	sp := span(n)
 	pad := uint64(0)
-	if i := m.w & (m.cap - 1); !m.mirrored && i+sp > m.cap {
+	if i := m.w % m.cap; !m.mirrored && i+sp > m.cap {
 		pad = m.cap - i
 	}
 	if (m.w-m.h)+pad+sp > m.cap {
@@ -650,10 +650,14 @@ func TestRecordsModel(t *testing.T) {
 	}
 }
 
-// recModelConfig is a random record ring geometry: 4 to 16 KiB, the
-// largest record anything up to half of it, or small.
+// recModelConfig is a random record ring geometry: 4 to 16 KiB, a power
+// of two or not (any multiple of 4096), the largest record anything up
+// to half of it, or small.
 func recModelConfig(rng *rand.Rand) Config {
 	capacity := MinRecordCapacity << rng.IntN(3)
+	if rng.IntN(2) == 0 {
+		capacity = MinRecordCapacity * (1 + rng.IntN(5)) // 4, 8, 12, 16, 20 KiB
+	}
 	maxRec := 1 + rng.IntN(capacity/2-recordHeaderSize)
 	if rng.IntN(3) == 0 {
 		maxRec = 1 + rng.IntN(200)
@@ -731,5 +735,70 @@ func TestRecordsArenaSize(t *testing.T) {
 			r.Close()
 		}
 		a.Close()
+	}
+}
+
+// TestRecordsPositionWrap: traffic across the wrap of the position counter
+// (at 2^56, or at the largest multiple of Capacity below it when Capacity
+// is not a power of two), in rings over heap memory and mirrored ones,
+// FIFO and contents checked.
+func TestRecordsPositionWrap(t *testing.T) {
+	for _, capacity := range []int{4096, 3 * 4096, 40960, 1 << 20} {
+		for _, mirrored := range []bool{false, true} {
+			cfg := Config{Capacity: capacity, SlotSize: capacity/2 - recordHeaderSize}
+			var r *Records
+			if mirrored {
+				_, r = recordsArena(t, cfg)
+			} else {
+				h, _, err := NewHeap(KindRecords, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = h.(*Records)
+			}
+			m := r.g.posMod
+			if m%uint64(capacity) != 0 || m > 1<<56 || m*2 <= 1<<56 {
+				t.Fatalf("capacity %d: position modulus %d", capacity, m)
+			}
+			start := m - uint64(3*capacity) - 48
+			atomic.StoreUint64(&r.prod.Pos, start)
+			atomic.StoreUint64(&r.cons.Pos, start)
+			atomic.StoreUint64(&r.rp.HeadCache, start)
+			rng := rand.New(rand.NewPCG(uint64(capacity), 7))
+			var queue [][]byte
+			buf := make([]byte, capacity)
+			wrapped := false
+			for i := 0; i < 4000 && !(wrapped && i > 2000); i++ {
+				if rng.IntN(2) == 0 {
+					msg := randMsg(rng, min(cfg.SlotSize, 3000))
+					if err := r.TryPush(msg); err == nil {
+						queue = append(queue, msg)
+					} else if err != ErrFull {
+						t.Fatalf("cap %d mirrored %v: push %d: %v", capacity, mirrored, i, err)
+					}
+				} else {
+					n, err := r.TryPop(buf)
+					if len(queue) == 0 {
+						if err != ErrEmpty {
+							t.Fatalf("cap %d: pop on empty: %v", capacity, err)
+						}
+						continue
+					}
+					if err != nil || !bytes.Equal(buf[:n], queue[0]) {
+						t.Fatalf("cap %d mirrored %v: pop %d: %d %v, want %d bytes", capacity, mirrored, i, n, err, len(queue[0]))
+					}
+					queue = queue[1:]
+				}
+				if atomic.LoadUint64(&r.cons.Pos)&spscPosMask < start {
+					wrapped = true
+				}
+			}
+			if !wrapped {
+				t.Fatalf("cap %d mirrored %v: the consumer never crossed the position wrap", capacity, mirrored)
+			}
+			if p := r.Recover(); p.Skipped != 0 {
+				t.Fatalf("Recover: %+v", p)
+			}
+		}
 	}
 }

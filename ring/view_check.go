@@ -275,14 +275,14 @@ func (v *View) checkRecords(p1, q1 uint64) []Problem {
 	if h%recordAlign != 0 {
 		out = append(out, Problem{consAt, "cons.Pos", fmt.Sprintf("consumer position %d is not 16-aligned", h)})
 	}
-	if d := dist(w, h); d > g.capacity {
+	if d := g.recDist(w, h); d > g.capacity {
 		out = append(out, Problem{prodAt, "prod.Pos", fmt.Sprintf("claim position %d is %d bytes from the consumer position %d, more than the capacity %d (or behind it)", w, int64(d<<8)>>8, h, g.capacity)})
 	}
 	if len(out) != 0 {
 		return out
 	}
 	rp := (*recordProd)(unsafe.Pointer(c.prod)) // the producer unit is a whole padding unit (>= 64 bytes)
-	if hc := atomic.LoadUint64(&rp.HeadCache); hc > spscPosMask || (hc != h && dist(hc, h) < 1<<55) {
+	if hc := atomic.LoadUint64(&rp.HeadCache); hc >= g.posMod || (hc != h && g.recDist(hc, h) < g.posMod/2) {
 		out = append(out, Problem{at(unsafe.Pointer(&rp.HeadCache)), "prod.HeadCache",
 			fmt.Sprintf("head cache %d is ahead of the consumer position %d (it is a consumer position a producer read)", hc, h)})
 	}
@@ -301,7 +301,7 @@ func (v *View) checkRecords(p1, q1 uint64) []Problem {
 		return len(out) <= maxProblems
 	})
 	if bad != "" {
-		off := int64(g.slotsOff + stop&(g.capacity-1))
+		off := int64(g.slotsOff + g.recIndex(stop))
 		out = append(out, Problem{off, fmt.Sprintf("record[%d]", stop), bad})
 		return out
 	}

@@ -115,7 +115,7 @@ func (v *View) Mirrored() bool { return v.c.g.mirrored }
 func (v *View) recordHeaderAt(pos, limit uint64) (RecordHeader, string) {
 	c := &v.c
 	g := &c.g
-	idx := pos & (g.capacity - 1)
+	idx := g.recIndex(pos)
 	off := g.slotsOff + idx // idx < capacity, 16-aligned: the header is inside the data area
 	hd := (*recordHeader)(unsafe.Pointer(&c.mem[off]))
 	// Acquire: pairs with the producer's commit CAS of State (Len and the
@@ -130,7 +130,7 @@ func (v *View) recordHeaderAt(pos, limit uint64) (RecordHeader, string) {
 		Lap:   st >> recLapShift,
 	}
 	h.Entry = int(h.Owner & tagIdxMask)
-	wantLap := uint32(pos>>g.lapShift) << recLapShift
+	wantLap := g.recLap(pos)
 	size := uint64(h.Size)
 	maxSpan := span(g.slotSize)
 	switch {
@@ -138,7 +138,7 @@ func (v *View) recordHeaderAt(pos, limit uint64) (RecordHeader, string) {
 		return h, fmt.Sprintf("record at position %d: lap %d in its state word %#x, want %d", pos, h.Lap, st, wantLap>>recLapShift)
 	case size < recordHeaderSize || size%recordAlign != 0:
 		return h, fmt.Sprintf("record at position %d: size %d is not a multiple of 16 of at least 16", pos, size)
-	case size > dist(limit, pos):
+	case size > g.recDist(limit, pos):
 		return h, fmt.Sprintf("record at position %d: size %d runs past the claim position %d", pos, size, limit)
 	case !g.mirrored && idx+size > g.capacity:
 		return h, fmt.Sprintf("record at position %d: size %d crosses the end of a data area that is not mirrored", pos, size)
@@ -187,7 +187,7 @@ func (v *View) walkRecords(pos, limit uint64, n int, fn func(RecordHeader) bool)
 		if !fn(h) {
 			break
 		}
-		pos = (pos + uint64(h.Size)) & spscPosMask
+		pos = v.c.g.recAdd(pos, uint64(h.Size))
 	}
 	return pos, ""
 }
@@ -202,7 +202,7 @@ func (v *View) Records(n int) []RecordHeader {
 		return nil
 	}
 	w, h, _ := v.recordPositions()
-	if dist(w, h) > v.c.g.capacity || h%recordAlign != 0 {
+	if v.c.g.recDist(w, h) > v.c.g.capacity || h%recordAlign != 0 {
 		return nil
 	}
 	var out []RecordHeader
@@ -219,10 +219,10 @@ func (v *View) RecordUsage() RecordUsage {
 	g := &v.c.g
 	u := RecordUsage{Capacity: g.capacity, Mirrored: g.mirrored, MaxRecord: int(g.slotSize)}
 	w, h, _ := v.recordPositions()
-	if dist(w, h) > g.capacity || h%recordAlign != 0 {
+	if g.recDist(w, h) > g.capacity || h%recordAlign != 0 {
 		return u
 	}
-	u.Used = dist(w, h)
+	u.Used = g.recDist(w, h)
 	stop, bad := v.walkRecords(h, w, maxWalk, func(r RecordHeader) bool {
 		switch r.State {
 		case RecordMessage:
@@ -269,10 +269,10 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 		return RecordHeader{}, 0, fmt.Errorf("%w: record position %d", ErrInvalid, pos)
 	}
 	w, h, closed := v.recordPositions()
-	if dist(w, h) > g.capacity {
+	if g.recDist(w, h) > g.capacity {
 		return RecordHeader{}, 0, corruptf("record ring positions: claim %d, consumer %d, capacity %d", w, h, g.capacity)
 	}
-	if dist(pos, h) > dist(w, h) { // before H (or beyond W: a position from another ring's life)
+	if g.recDist(pos, h) > g.recDist(w, h) { // before H (or beyond W: a position from another ring's life)
 		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h}
 	}
 	if pos == w {
@@ -290,7 +290,7 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 	// Acquire: after the reads above. A consumer position still at or
 	// below pos means no producer had room to reuse these bytes while we
 	// read them.
-	if h2 := atomic.LoadUint64(&c.cons.Pos) & spscPosMask; dist(h2, h) > dist(pos, h) { // H moved past pos (or went back: garbage)
+	if h2 := atomic.LoadUint64(&c.cons.Pos) & spscPosMask; g.recDist(h2, h) > g.recDist(pos, h) { // H moved past pos (or went back: garbage)
 		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h2}
 	}
 	if bad != "" {
@@ -304,7 +304,7 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 func (v *View) copyRecord(dst []byte, pos uint64) {
 	g := &v.c.g
 	data := v.c.mem[g.slotsOff : g.slotsOff+g.capacity : g.slotsOff+g.capacity]
-	i := (pos&(g.capacity-1) + recordHeaderSize) & (g.capacity - 1) // the payload starts 16 bytes on, maybe at byte 0
+	i := g.recIndex(g.recAdd(pos, recordHeaderSize)) // the payload starts 16 bytes on, maybe at byte 0
 	first := min(uint64(len(dst)), g.capacity-i)
 	copyWords(dst[:first], data[i:i+first]) // 16-aligned start; words past first stay inside the area (capacity is a multiple of 16)
 	if rest := uint64(len(dst)) - first; rest > 0 {
