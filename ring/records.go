@@ -364,8 +364,8 @@ func (g *geometry) recLap(pos uint64) uint32 {
 	return uint32(l) << recLapShift
 }
 
-func (r *Records) dist(a, b uint64) uint64  { return r.g.recDist(a, b) }
-func (r *Records) add(a, n uint64) uint64   { return r.g.recAdd(a, n) }
+func (r *Records) dist(a, b uint64) uint64 { return r.g.recDist(a, b) }
+func (r *Records) add(a, n uint64) uint64  { return r.g.recAdd(a, n) }
 func (r *Records) index(pos uint64) uint64 { return r.g.recIndex(pos) }
 func (r *Records) lap(pos uint64) uint32   { return r.g.recLap(pos) }
 
