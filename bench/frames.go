@@ -38,10 +38,11 @@ import (
 // size and checksum without the parent computing one.
 //
 // Memory: the fixed-slot ring has frameInFlight slots of the mix's
-// largest frame; the record ring's capacity is the smallest power of two
-// that holds frameInFlight frames of the mix's mean size (records of
-// span(n) bytes each) and whose largest record, the mix's largest frame,
-// is at most Capacity/2-16 (ring.Config). The report gives each ring's
+// largest frame; the record ring's capacity is the smallest multiple of
+// 4096 (a record ring's capacity needs no power of two) that holds
+// frameInFlight frames of the mix's mean size (records of span(n) bytes
+// each) and whose largest record, the mix's largest frame, is at most
+// Capacity/2-16 (ring.Config). The report gives each ring's
 // region size and their ratio; the "half" row runs the record ring at
 // half that capacity, which holds fewer mean frames than the slots do.
 
@@ -141,16 +142,13 @@ func checkFrame(f []byte, seq uint64, descs []frameDesc) error {
 func recordSpan(n int) int { return (n + 16 + 15) &^ 15 }
 
 // recordCapacity is the record ring's capacity for mix: the smallest
-// power of two that holds inFlight records of the mix's mean size and
+// multiple of 4096 that holds inFlight records of the mix's mean size and
 // whose largest record, the mix's largest frame, fits (SlotSize <=
 // Capacity/2-16).
 func recordCapacity(mix frameMix) int {
-	need := mix.inFlight * recordSpan((mix.min+mix.max)/2)
-	c := ring.MinRecordCapacity
-	for c < need || c/2-16 < mix.max {
-		c *= 2
-	}
-	return c
+	need := max(mix.inFlight*recordSpan((mix.min+mix.max)/2), 2*(mix.max+16), ring.MinRecordCapacity)
+	const unit = 4096
+	return (need + unit - 1) / unit * unit
 }
 
 // frameConn is a conn that also hands frames over in place: the parent

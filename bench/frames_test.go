@@ -9,19 +9,19 @@ import (
 	"time"
 )
 
-// TestRecordCapacity pins the record ring's sizing: the smallest power
-// of two holding the mix's frames in flight at its mean size, whose
+// TestRecordCapacity pins the record ring's sizing: the smallest multiple
+// of 4096 holding the mix's frames in flight at its mean size, whose
 // largest record fits in half of it.
 func TestRecordCapacity(t *testing.T) {
 	for _, tc := range []struct {
 		mix  frameMix
 		want int
 	}{
-		{frameMixes[0], 64 << 20},                                     // 8 x 4.5 MiB = 36 MiB
-		{frameMixes[1], 4 << 20},                                      // 64 x 32 KiB
-		{frameMix{min: 1 << 20, max: 1 << 20, inFlight: 8}, 16 << 20}, // 8 records of 1 MiB + 16 B
-		{frameMix{min: 64, max: 64, inFlight: 2}, 4096},               // the least capacity
-		{frameMix{min: 8 << 20, max: 8 << 20, inFlight: 1}, 32 << 20}, // largest record <= Capacity/2-16
+		{frameMixes[0], 9217 * 4096},                                     // 8 x (4.5 MiB + 16 B), rounded up to 4096
+		{frameMixes[1], 513 * 4096},                                      // 64 x (32 KiB + 32 + 16 B)
+		{frameMix{min: 1 << 20, max: 1 << 20, inFlight: 8}, 2049 * 4096}, // 8 records of 1 MiB + 16 B
+		{frameMix{min: 64, max: 64, inFlight: 2}, 4096},                  // the least capacity
+		{frameMix{min: 8 << 20, max: 8 << 20, inFlight: 1}, 4097 * 4096}, // largest record <= Capacity/2-16
 	} {
 		if got := recordCapacity(tc.mix); got != tc.want {
 			t.Errorf("recordCapacity(%+v) = %d, want %d", tc.mix, got, tc.want)

@@ -33,8 +33,8 @@ func (frameRingTransport) frames() bool { return true }
 func (t frameRingTransport) configs(spec *peerSpec) (arena.Kind, ring.Config, ring.Config) {
 	if t.records {
 		c := recordCapacity(frameMix{min: spec.FrameMin, max: spec.FrameMax, inFlight: spec.InFlight})
-		if spec.Half && c/4-16 >= spec.FrameMax {
-			c /= 2
+		if h := c / 2 / 4096 * 4096; spec.Half && h/2-16 >= spec.FrameMax {
+			c = h
 		}
 		return ring.KindRecords, ring.Config{Capacity: c, SlotSize: spec.FrameMax},
 			ring.Config{Capacity: ring.MinRecordCapacity, SlotSize: frameAckSize}
