@@ -236,7 +236,7 @@ func frameTargets(r *Report) []Target {
 		need := video.inFlight * recordSpan((video.min+video.max)/2)
 		add(fmt.Sprintf("record ring memory vs fixed-slot SPSC, %s frames, %d in flight", video.name, video.inFlight), "<= 0.6x",
 			float64(rec.RingBytes), float64(spsc.RingBytes), &bound{0.6, true},
-			fmt.Sprintf("%s vs %s regions; %d mean frames need %s (%.2fx) before the power-of-two rounding of Capacity",
+			fmt.Sprintf("%s vs %s regions; %d mean frames need %s (%.2fx), Capacity rounded up to 4096",
 				fmtBytes(rec.RingBytes), fmtBytes(spsc.RingBytes), video.inFlight, fmtBytes(int64(need)), float64(need)/float64(spsc.RingBytes)))
 		add(fmt.Sprintf("record ring throughput vs fixed-slot SPSC, %s frames", video.name), ">= 0.9x", rec.MBPerSec, spsc.MBPerSec, &bound{0.9, false},
 			fmt.Sprintf("%s vs %s MB/s, the same frames, written and checksummed whole", fmtMBps(rec.MBPerSec), fmtMBps(spsc.MBPerSec)))
