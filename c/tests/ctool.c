@@ -12,8 +12,7 @@
  *       pop until EOF (every 5th by peek/release), check each producer's
  *       messages arrive in order and intact.
  *   open ARENA [RING KIND TIMEOUT_MS]
- *       print err=NAME for opening the arena (and the ring).
- *   stats ARENA RING: print the ring's counters.
+ *       print err=NAME for opening the arena (and the ring, unless RING is -).
  *
  * Message of producer p, sequence s: [p u32][s u64][payload], length
  * 12 + (s*7919 + p*13) % (SlotSize-11), payload byte i = s*31 + i + p.
@@ -220,14 +219,15 @@ static int open_cmd(int argc, char **argv)
 	shmring_ring_opts ro = {.open_timeout_ns = tmo};
 	shmring_arena *a;
 	int err = shmring_arena_open(argv[2], &ao, &a);
-	if (!err && argc > 3) {
+	int arena_err = err;
+	if (!err && argc > 3 && strcmp(argv[3], "-") != 0) {
 		shmring_ring *r;
 		uint32_t kind = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 0) : 0;
 		err = shmring_ring_open(a, argv[3], kind, &ro, &r);
 		if (!err)
 			shmring_ring_close(r);
 	}
-	if (!err)
+	if (!arena_err)
 		shmring_arena_close(a);
 	printf("err=%s\n", ename(err));
 	return 0;
