@@ -23,25 +23,18 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be atomic across processes");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
-/* ---- CRC-32C (Castagnoli, reflected 0x82F63B78) ---- */
-static uint32_t crc_table[256];
-static atomic_int crc_ready;
-
+/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) ----
+ * Bit by bit: it only checks headers and directory entries (at most 124
+ * bytes each, at open and lookup), and needs no shared table. */
 uint32_t shmring_crc32c(const void *p, size_t n)
 {
-	if (!atomic_load_explicit(&crc_ready, ACQ)) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-			crc_table[i] = c; /* every thread writes the same values */
-		}
-		atomic_store_explicit(&crc_ready, 1, REL);
-	}
 	const uint8_t *b = p;
 	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++)
-		c = crc_table[(c ^ b[i]) & 0xFF] ^ (c >> 8);
+	for (size_t i = 0; i < n; i++) {
+		c ^= b[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+	}
 	return c ^ 0xFFFFFFFFu;
 }
 
