@@ -1,0 +1,249 @@
+/*
+ * ctool: the C side of the cross-process tests (internal/ctest). Each
+ * subcommand is one peer; results are "key=value" tokens on stdout.
+ *
+ *   produce ARENA RING N ID CLOSE [pause_every pause_ms hang_after start]
+ *       push messages start..N-1 of producer ID (blocking; every 3rd by
+ *       reserve/commit), pausing pause_ms every pause_every messages; with
+ *       hang_after > 0, stop after that many, hold a reservation, print
+ *       "holding" and sleep until killed. Then close_write if CLOSE is 1
+ *       (an SPSC handle's close ends the stream anyway) and close.
+ *   consume ARENA RING PRODUCERS
+ *       pop until EOF (every 5th by peek/release), check each producer's
+ *       messages arrive in order and intact.
+ *   open ARENA [RING KIND TIMEOUT_MS]
+ *       print err=NAME for opening the arena (and the ring, unless RING is -).
+ *
+ * Message of producer p, sequence s: [p u32][s u64][payload], length
+ * 12 + (s*7919 + p*13) % (SlotSize-11), payload byte i = s*31 + i + p.
+ */
+#define _GNU_SOURCE 1
+#include "shmring.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TIMEOUT_NS (20LL * 1000000000)
+
+static const char *ename(int err)
+{
+	static const char *names[] = {"OK", "EFULL", "EEMPTY", "EEOF", "ECLOSED", "ECORRUPT", "EVERSION", "EKIND",
+				      "ETOOLARGE", "EFENCED", "ENOTRESERVED", "EOUTSTANDING", "ETIMEDOUT",
+				      "EPEERDEAD", "EINVAL", "ENOTFOUND", "ESYS", "ENOTARENA", "ECHECKSUM",
+				      "ETRUNCATED", "EBYTEORDER", "ENOTREADY", "EPERM", "EUNSUPPORTED",
+				      "ESHORTBUF", "ELAPPED", "ESUBSCRIBERS", "EHANDLECLOSED"};
+	int i = -err;
+	return i >= 0 && i < (int)(sizeof names / sizeof *names) ? names[i] : "E?";
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "ctool: %s: %s (%s)\n", what, ename(err), shmring_strerror(err));
+	exit(1);
+}
+
+static size_t msg_len(uint64_t s, uint32_t p, size_t slot_size)
+{
+	return 12 + (size_t)((s * 7919 + p * 13) % (slot_size - 11));
+}
+
+static void fill(uint8_t *b, uint32_t p, uint64_t s, size_t n)
+{
+	memcpy(b, &p, 4);
+	memcpy(b + 4, &s, 8);
+	for (size_t i = 12; i < n; i++)
+		b[i] = (uint8_t)(s * 31 + i + p);
+}
+
+static void open_ring(const char *an, const char *rn, shmring_arena **a, shmring_ring **r)
+{
+	int err = shmring_arena_open(an, NULL, a);
+	if (err)
+		die("arena open", err);
+	if ((err = shmring_ring_open(*a, rn, 0, NULL, r)))
+		die("ring open", err);
+}
+
+static int produce(int argc, char **argv)
+{
+	if (argc < 7)
+		return 2;
+	uint64_t n = strtoull(argv[4], NULL, 10);
+	uint32_t id = (uint32_t)strtoul(argv[5], NULL, 10);
+	int do_close = atoi(argv[6]);
+	uint64_t pause_every = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+	long pause_ms = argc > 8 ? strtol(argv[8], NULL, 10) : 0;
+	uint64_t hang_after = argc > 9 ? strtoull(argv[9], NULL, 10) : 0;
+	uint64_t start = argc > 10 ? strtoull(argv[10], NULL, 10) : 0;
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	size_t ss = shmring_ring_slot_size(r);
+	uint8_t *buf = malloc(ss);
+	uint64_t bytes = 0;
+	for (uint64_t s = start; s < n; s++) {
+		if (hang_after && s == hang_after) {
+			shmring_reservation res;
+			int err = shmring_reserve(r, 12, &res, TIMEOUT_NS);
+			if (err)
+				die("reserve (hang)", err);
+			fill(res.buf, id, s, 12); /* written, never committed */
+			printf("holding sent=%llu bytes=%llu\n", (unsigned long long)s, (unsigned long long)bytes);
+			fflush(stdout);
+			for (;;)
+				pause();
+		}
+		size_t len = msg_len(s, id, ss);
+		int err;
+		if (s % 3 == 2) {
+			shmring_reservation res;
+			if ((err = shmring_reserve(r, len, &res, TIMEOUT_NS)))
+				die("reserve", err);
+			fill(res.buf, id, s, len);
+			err = shmring_commit(r, &res, len);
+		} else {
+			fill(buf, id, s, len);
+			err = shmring_push(r, buf, len, TIMEOUT_NS);
+		}
+		if (err)
+			die("push", err);
+		bytes += len;
+		if (pause_every && (s + 1) % pause_every == 0) {
+			struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (do_close) {
+		int err = shmring_close_write(r);
+		if (err)
+			die("close_write", err);
+	}
+	shmring_stats st;
+	shmring_stats_get(r, &st);
+	printf("sent=%llu bytes=%llu peer=%d pid=%d sleeps=%llu\n", (unsigned long long)(n - start), (unsigned long long)bytes,
+	       shmring_ring_peer_index(r), (int)getpid(), (unsigned long long)st.sleeps);
+	shmring_ring_close(r);
+	shmring_arena_close(a);
+	free(buf);
+	return 0;
+}
+
+static int consume(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	uint32_t producers = (uint32_t)strtoul(argv[4], NULL, 10);
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	size_t ss = shmring_ring_slot_size(r);
+	uint8_t *buf = malloc(ss), *want = malloc(ss);
+	uint64_t *next = calloc(producers, sizeof *next);
+	uint64_t got = 0, bytes = 0, sum = 0;
+	for (;;) {
+		size_t len = 0;
+		const uint8_t *m;
+		shmring_message msg;
+		int err, peeked = got % 5 == 4;
+		if (peeked) {
+			err = shmring_peek(r, &msg, TIMEOUT_NS);
+			m = msg.data;
+			len = msg.len;
+		} else {
+			err = shmring_pop(r, buf, ss, &len, TIMEOUT_NS);
+			m = buf;
+		}
+		if (err == SHMRING_EEOF)
+			break;
+		if (err)
+			die("pop", err);
+		uint32_t p;
+		uint64_t s;
+		if (len < 12) {
+			fprintf(stderr, "ctool: message of %zu bytes\n", len);
+			return 1;
+		}
+		memcpy(&p, m, 4);
+		memcpy(&s, m + 4, 8);
+		if (p >= producers) {
+			fprintf(stderr, "ctool: producer %u of %u\n", p, producers);
+			return 1;
+		}
+		if (s < next[p]) {
+			fprintf(stderr, "ctool: producer %u: seq %llu after %llu (duplicate or reordered)\n", p,
+				(unsigned long long)s, (unsigned long long)next[p]);
+			return 1;
+		}
+		if (s != next[p] && producers == 1) {
+			fprintf(stderr, "ctool: seq %llu, want %llu (lost)\n", (unsigned long long)s,
+				(unsigned long long)next[p]);
+			return 1;
+		}
+		size_t wl = msg_len(s, p, ss);
+		fill(want, p, s, wl);
+		if (len != wl || memcmp(m, want, wl) != 0) {
+			fprintf(stderr, "ctool: producer %u seq %llu: bad content (len %zu, want %zu)\n", p,
+				(unsigned long long)s, len, wl);
+			return 1;
+		}
+		for (size_t i = 0; i < len; i++)
+			sum = sum * 31 + m[i];
+		next[p] = s + 1;
+		got++;
+		bytes += len;
+		if (peeked && (err = shmring_release(r, &msg)))
+			die("release", err);
+	}
+	shmring_stats st;
+	shmring_stats_get(r, &st);
+	printf("got=%llu bytes=%llu sum=%llu peer=%d sleeps=%llu skipped=%llu\n", (unsigned long long)got,
+	       (unsigned long long)bytes, (unsigned long long)sum, shmring_ring_peer_index(r),
+	       (unsigned long long)st.sleeps, (unsigned long long)st.skipped);
+	shmring_ring_close(r);
+	shmring_arena_close(a);
+	free(buf);
+	free(want);
+	free(next);
+	return 0;
+}
+
+static int open_cmd(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	int64_t tmo = argc > 5 ? strtoll(argv[5], NULL, 10) * 1000000 : 0;
+	shmring_arena_opts ao = {.ready_timeout_ns = tmo};
+	shmring_ring_opts ro = {.open_timeout_ns = tmo};
+	shmring_arena *a;
+	int err = shmring_arena_open(argv[2], &ao, &a);
+	int arena_err = err;
+	if (!err && argc > 3 && strcmp(argv[3], "-") != 0) {
+		shmring_ring *r;
+		uint32_t kind = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 0) : 0;
+		err = shmring_ring_open(a, argv[3], kind, &ro, &r);
+		if (!err)
+			shmring_ring_close(r);
+	}
+	if (!arena_err)
+		shmring_arena_close(a);
+	printf("err=%s\n", ename(err));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		return 2;
+	if (!strcmp(argv[1], "produce"))
+		return produce(argc, argv);
+	if (!strcmp(argv[1], "consume"))
+		return consume(argc, argv);
+	if (!strcmp(argv[1], "open"))
+		return open_cmd(argc, argv);
+	fprintf(stderr, "ctool: unknown command %s\n", argv[1]);
+	return 2;
+}
