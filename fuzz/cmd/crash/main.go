@@ -119,7 +119,18 @@ type options struct {
 	producers, consumers int
 	tethered, lossy      int // broadcast subscribers
 	minKills             int
+	// The record ring: producer processes (its one consumer process is
+	// fixed), capacity in bytes (0: drawn from the seed) and largest
+	// record.
+	recProducers          int
+	recCapacity, recSlots int
 }
+
+// Record ring geometry: the capacity is drawn from recCapacities (a power
+// of two, and one that is not), and records are up to recSlotSize bytes.
+var recCapacities = []int{256 << 10, 3 * 64 << 10}
+
+const recSlotSize = 32 << 10
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{RunFlags: fuzz.RunFlags{Slots: 64, SlotSize: 256, Broadcast: true, MoreFaults: []string{"reorder", "torn"}}}
@@ -133,9 +144,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tethered, "tethered", 2, "tethered subscriber processes on the broadcast ring")
 	fs.IntVar(&o.lossy, "lossy", 1, "lossy subscriber processes on the broadcast ring")
 	fs.IntVar(&o.minKills, "min-kills", 0, "fail unless at least this many kills were made")
+	fs.IntVar(&o.recProducers, "rec-producers", 3, "producer processes on the record ring")
+	fs.IntVar(&o.recCapacity, "rec-capacity", 0, "record ring capacity in bytes, a multiple of 4096 (0: 256 KiB or 192 KiB, drawn from the seed)")
+	fs.IntVar(&o.recSlots, "rec-slotsize", recSlotSize, "largest record of the record ring, in bytes")
 	o.Register(fs, "print every kill")
 	if err := o.Parse(fs, args); err != nil {
 		return o, err
+	}
+	if o.recCapacity == 0 {
+		o.recCapacity = recCapacities[o.Seed>>33%uint64(len(recCapacities))]
 	}
 	if o.interval == 0 && o.killsPerSec > 0 {
 		o.interval = time.Duration(float64(time.Second) / o.killsPerSec)
@@ -145,6 +162,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-producers and -consumers must be in [1,32]")
 	case o.tethered < 0 || o.lossy < 0 || o.tethered+o.lossy < 1 || o.tethered+o.lossy > 16:
 		return o, fmt.Errorf("-tethered and -lossy must be at least 0, together in [1,16]")
+	case o.recProducers < 1 || o.recProducers > 32:
+		return o, fmt.Errorf("-rec-producers must be in [1,32]")
+	case o.recCapacity < ring.MinRecordCapacity || o.recCapacity%4096 != 0 || o.recCapacity > 1<<30:
+		return o, fmt.Errorf("-rec-capacity must be a multiple of 4096 in [4096,%d]", 1<<30)
+	case o.recSlots < fuzz.MinMessage || o.recSlots > o.recCapacity/2-16:
+		return o, fmt.Errorf("-rec-slotsize must be in [%d,%d] (half the capacity, less 16)", fuzz.MinMessage, o.recCapacity/2-16)
 	case o.duration <= 0:
 		return o, fmt.Errorf("-duration must be positive")
 	case o.interval < time.Millisecond:
@@ -198,10 +221,14 @@ func (c *campaign) setup(path string) error {
 	if o.Has("broadcast") {
 		specs = append(specs, spec{"bcast", "broadcast", 1, subs})
 	}
+	rcfg := ring.Config{Capacity: o.recCapacity, SlotSize: o.recSlots, Peers: max(ring.DefaultPeers, 2*(o.recProducers+2)+1)}
+	if o.Has("records") {
+		specs = append(specs, spec{"records", "records", o.recProducers, 1})
+	}
 	var g ledgerGeometry
 	g.Rings = len(specs)
 	var kinds []arena.Kind
-	var bsize int64
+	var bsize int64 // the broadcast and record rings, of other geometries
 	for _, s := range specs {
 		g.Producers += s.producers
 		g.Consumers += s.consumers
@@ -210,6 +237,12 @@ func (c *campaign) setup(path string) error {
 			kinds = append(kinds, ring.KindSPSC)
 		case "mpmc":
 			kinds = append(kinds, ring.KindMPMC)
+		case "records":
+			n, err := fuzz.ArenaSize(rcfg, 0, ring.KindRecords)
+			if err != nil {
+				return err
+			}
+			bsize += n
 		default:
 			n, err := fuzz.ArenaSize(bcfg, 0, ring.KindBroadcast)
 			if err != nil {
@@ -246,13 +279,21 @@ func (c *campaign) setup(path string) error {
 			h, err = ring.CreateSPSC(a, s.name, cfg)
 		case "mpmc":
 			h, err = ring.CreateMPMC(a, s.name, cfg)
+		case "records":
+			h, err = ring.CreateRecords(a, s.name, rcfg)
 		default:
 			h, err = ring.CreateBroadcast(a, s.name, bcfg)
 		}
 		if err != nil {
 			return fail(err)
 		}
-		r := &crashRing{idx: i, name: s.name, kind: s.kind, slots: o.Slots, handle: h}
+		r := &crashRing{idx: i, name: s.name, kind: s.kind, slots: o.Slots, slotSize: o.SlotSize, handle: h}
+		if s.kind == "records" {
+			// A ringful: the most records the ring can hold (each takes at
+			// least span(MinMessage) bytes), and a batch in the consumer's
+			// hands.
+			r.slots, r.slotSize = o.recCapacity/recordSpan(fuzz.MinMessage)+maxBatch, o.recSlots
+		}
 		if s.kind == "broadcast" {
 			if r.probe, err = ring.Subscribe(a, s.name, ring.SubscribeOptions{Lossy: true}); err != nil {
 				return fail(err)
