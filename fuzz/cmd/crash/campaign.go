@@ -48,9 +48,9 @@ type ringHandle interface {
 
 // crashRing is a ring of the campaign as the supervisor sees it.
 type crashRing struct {
-	idx                  int
-	name                 string
-	kind                 string // "spsc", "mpmc", "broadcast" or "records"
+	idx  int
+	name string
+	kind string // "spsc", "mpmc", "broadcast" or "records"
 	// slots is a ringful of messages: the most the ring can hold (a
 	// record ring's: Capacity over the smallest record's span, and a
 	// batch), the stall measure's unit; slotSize the largest message.
