@@ -157,7 +157,9 @@ func TestVerifyRecords(t *testing.T) {
 	e := func(stream uint32, seq uint64) uint64 { return journalEntry(stream, seq) }
 	all := []delivery{{0, 0, 100}, {1, 0, 100}}
 	plus := func(more ...delivery) []delivery { return append(slices.Clone(all), more...) }
-	counted := func(in, out, skipped uint64) ring.Stats { return ring.Stats{MsgsIn: in, MsgsOut: out, Skipped: skipped} }
+	counted := func(in, out, skipped uint64) ring.Stats {
+		return ring.Stats{MsgsIn: in, MsgsOut: out, Skipped: skipped}
+	}
 	tests := []struct {
 		name               string
 		uncertain, claimed []span // of stream 0

@@ -1,11 +1,11 @@
 // Command crash is the kill -9 campaign (issue 9): producer and consumer
-// processes on SPSC, MPMC and broadcast rings in one shared-memory arena,
+// processes on SPSC, MPMC, broadcast and record rings in one shared-memory arena,
 // killed with SIGKILL at chosen moments and restarted, while a ledger in
 // shared memory proves that only what the killed processes held was lost
 // or delivered twice, that nothing was corrupted, that the survivors
 // carried on within a second, and that no futex registration leaked.
 //
-//	go run ./fuzz/cmd/crash                          # 30 s, SPSC, MPMC and broadcast, about 5 kills/s
+//	go run ./fuzz/cmd/crash                          # 30 s, SPSC, MPMC, broadcast and records, about 5 kills/s
 //	go run ./fuzz/cmd/crash -duration 10s -kind spsc
 //	go run ./fuzz/cmd/crash -duration 10s -kind broadcast -tethered 3 -lossy 2
 //	go run ./fuzz/cmd/crash -duration 40m -kills-per-sec 8 -min-kills 10000
@@ -16,11 +16,16 @@
 // process and one consumer process; with mpmc, one MPMC ring shared by
 // -producers producer and -consumers consumer processes; with broadcast,
 // one broadcast ring with one producer process and -tethered tethered and
-// -lossy lossy subscriber processes. Every ring has -slots slots of
-// -slotsize bytes. Producer slot p writes stream p: messages carrying (p,
+// -lossy lossy subscriber processes; with records, one record ring of
+// -rec-capacity bytes (256 KiB or 192 KiB, drawn from the seed) holding
+// records up to -rec-slotsize, with -rec-producers producer processes and
+// one consumer process. The other rings have -slots slots of -slotsize
+// bytes. Producer slot p writes stream p: messages carrying (p,
 // seq, length, CRC-32C), fuzz.EncodeMessage. Producers mix Push, TryPush,
 // Reserve/Commit and PushBatch; consumers (subscribers) Pop, TryPop,
-// PopBatch and Peek/Release; every incarnation picks a wait strategy
+// PopBatch and Peek/Release; on the record ring a producer holds several
+// reservations at once (committed in any order) and the consumer several
+// peeks (pipelined); every incarnation picks a wait strategy
 // (mostly ones that sleep in the futex). Each child pauses now and then,
 // and dawdles while it holds a reservation or a peeked message, so that
 // kills find it there. A restarted broadcast producer takes the side over
@@ -67,7 +72,10 @@
 // die with it (up to its Claim, and on SPSC only the next ones after its
 // last journaled message); everything else is delivered exactly once,
 // intact, in per-producer order, and the ring's MsgsOut, Skipped and
-// Redelivered counters agree with the ledger. contract_broadcast.go does
+// Redelivered counters agree with the ledger; on a record ring every
+// journaled, unreleased peek of a killed consumer may come again, and
+// Skipped, MsgsIn and MsgsOut lie within what the ledger bounds (rule
+// (f)). contract_broadcast.go does
 // the same for broadcast rings: each tethered subscriber process sees the
 // stream from where it joined in order, without a gap or a duplicate,
 // each lossy one accounts for every message as delivered or missed,

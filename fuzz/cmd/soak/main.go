@@ -3,7 +3,7 @@
 // delivered exactly once, in per-producer order, intact, and that the
 // rings' counters agree.
 //
-//	go run ./fuzz/cmd/soak                          # 30 s, 2 producers, 2 consumers, SPSC and MPMC
+//	go run ./fuzz/cmd/soak                          # 30 s, 2 producers, 2 consumers, SPSC, MPMC and records
 //	go run ./fuzz/cmd/soak -duration 10m -kind mpmc -producers 4 -consumers 3
 //
 // It creates an arena in /dev/shm (or -dir) and re-executes itself as
@@ -12,8 +12,13 @@
 // stream p. With -kind spsc or both there are also max(producers,
 // consumers) SPSC rings, ring i fed by producer i%producers and drained by
 // consumer i%consumers, so each SPSC ring has exactly one producer and one
-// consumer process and they run in parallel. Every ring has -slots slots
-// of -slotsize bytes.
+// consumer process and they run in parallel. With -kind records or all (the
+// default) there is also one record ring of -rec-capacity bytes (256 KiB
+// or 192 KiB, drawn from the seed) holding records up to -rec-slotsize,
+// which every producer writes (its own stream) and one consumer drains:
+// messages of fuzz.RecordSize lengths (some above 2048 bytes), several
+// reservations held at once and committed in any order, pipelined peeks.
+// The other rings have -slots slots of -slotsize bytes.
 //
 // Producers push numbered messages of random sizes (MinMessage to
 // -slotsize) until the duration is up, mixing Push, TryPush,
@@ -31,7 +36,7 @@
 // union of the consumers' numbers is exactly [0, sent) without overlap
 // (lost, duplicated). Last, each ring's Stats must show MsgsIn == MsgsOut
 // == what its producers sent and BytesIn == BytesOut == their bytes, an
-// empty ring, and the closed flag.
+// empty ring, the closed flag, and Skipped == Redelivered == 0.
 //
 // Every wait is bounded: children's operations by a deadline of the
 // duration plus 60 s, after which the parent kills them. The last line is
