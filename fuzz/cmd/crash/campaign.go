@@ -147,6 +147,7 @@ type death struct {
 	// journaled, unreleased peeks).
 	claim, held, last uint64
 	peeked            []uint64
+	lastOf            map[uint32]uint64 // a record-ring consumer's, per stream: its last journaled number + 1
 }
 
 // campaign is one run's state.
@@ -479,6 +480,9 @@ func (c *campaign) snapshot(s *slot, killed bool) death {
 		if h > 0 {
 			d.last = atomic.LoadUint64(&c.l.journal(s.idx)[(h-1)%journalCap]) + 1
 		}
+		if s.ring.recs() && d.claim > 0 {
+			d.lastOf = c.lastJournaled(s, h)
+		}
 		// A record-ring consumer's peeks, journaled and not released:
 		// entries [HeldFrom-1, h), at most a pipeline's worth (the
 		// journal still holds them: the child is dead, the collector
@@ -497,6 +501,26 @@ func (c *campaign) snapshot(s *slot, killed bool) death {
 	}
 	s.deaths = append(s.deaths, d)
 	return d
+}
+
+// lastJournaled reads back dead consumer slot s's journal from entry h
+// (its head) and returns, per stream of its ring, the last number it
+// journaled + 1, for those found in the journalCap entries the journal
+// keeps. The child is dead: nothing overwrites them.
+func (c *campaign) lastJournaled(s *slot, h uint64) map[uint32]uint64 {
+	want := map[uint32]bool{}
+	for _, p := range s.ring.producers {
+		want[uint32(p.idx)] = true
+	}
+	out := map[uint32]uint64{}
+	j := c.l.journal(s.idx)
+	for i := h; i > 0 && h-i < journalCap && len(out) < len(want); i-- {
+		st, seq := splitEntry(atomic.LoadUint64(&j[(i-1)%journalCap]))
+		if _, ok := out[st]; !ok && want[st] {
+			out[st] = seq + 1
+		}
+	}
+	return out
 }
 
 func (c *campaign) startChild(ctx context.Context, s *slot) (*xproc.Child, error) {

@@ -46,8 +46,11 @@ package main
 //	    after Recover no futex registration is left (NotEmptyWaiters ==
 //	    NotFullWaiters == 0).
 //	(f) A record ring (docs/ring.md, Crash contract, "Record rings") is
-//	    one consumer's, as SPSC: (c) bounds only the count, ring-wide
-//	    (its streams interleave), and within a consumer incarnation
+//	    one consumer's, as SPSC: what a killed consumer's call took are
+//	    the ring's next records after the last ones it journaled, so
+//	    (c)'s loss must lie, per stream, among the Claim committed
+//	    numbers after the slot's last journaled one of that stream (the
+//	    Claim shared by the streams), and within a consumer incarnation
 //	    every stream's numbers increase, with no allowance. A consumer
 //	    may hold several peeks at once: each journaled, unreleased one
 //	    (its record's [HeldFrom-1, Head) of the journal) may come again,
@@ -109,6 +112,10 @@ type consumerDeath struct {
 	// Peeked are a record-ring consumer's journaled, unreleased peeks
 	// (journal entries, each once): rule (f). Held may be one of them.
 	Peeked []uint64
+	// LastOf is, on a record ring, per stream the slot's last journaled
+	// number + 1 at the death (absent: none in the journal): rule (f)'s
+	// windows for (c).
+	LastOf map[uint32]uint64
 }
 
 // ringAccount is everything the verifier needs of one ring.
@@ -332,6 +339,9 @@ func undelivered(runs []fuzz.Run, s span) uint64 {
 // allowConsumerLoss takes out of lost what rule (c) allows and returns the
 // rest.
 func (v *ringVerdict) allowConsumerLoss(acc *ringAccount, lost []lostSpan) []lostSpan {
+	if acc.Records {
+		return v.allowWindows(acc, lost)
+	}
 	if !acc.SPSC {
 		budget := uint64(0)
 		for _, d := range acc.Deaths {
@@ -383,6 +393,41 @@ func (v *ringVerdict) allowConsumerLoss(acc *ringAccount, lost []lostSpan) []los
 			}
 		}
 		lost = out
+	}
+	return lost
+}
+
+// allowWindows is allowConsumerLoss on a record ring: each death's Claim
+// covers, per stream, only the first Claim committed numbers after the
+// slot's last journaled one of that stream, Claim in all.
+func (v *ringVerdict) allowWindows(acc *ringAccount, lost []lostSpan) []lostSpan {
+	for _, d := range acc.Deaths {
+		budget := d.Claim
+		for _, sa := range acc.Streams {
+			if budget == 0 {
+				break
+			}
+			lo := d.LastOf[sa.Stream] // the journaled number + 1, or 0
+			w := span{lo, kthCertain(lo, budget, sa.Uncertain)}
+			var out []lostSpan
+			for _, l := range lost {
+				a, b := max(l.start, w.start), min(l.end, w.end)
+				if l.stream != sa.Stream || a >= b || budget == 0 {
+					out = append(out, l)
+					continue
+				}
+				take := min(budget, b-a)
+				budget -= take
+				v.ConsumerLost += take
+				if l.start < a {
+					out = append(out, lostSpan{l.stream, span{l.start, a}})
+				}
+				if a+take < l.end {
+					out = append(out, lostSpan{l.stream, span{a + take, l.end}})
+				}
+			}
+			lost = out
+		}
 	}
 	return lost
 }

@@ -206,10 +206,16 @@ func TestVerifyRecords(t *testing.T) {
 			stats: ring.Stats{MsgsIn: 200, MsgsOut: 197, Len: 3}, want: ringVerdict{Delivered: 200}},
 		{name: "out of order has no allowance", deliver: all, ooo: 1, stats: ring.Stats{MsgsIn: 200, MsgsOut: 200, Redelivered: 5},
 			want: ringVerdict{Delivered: 200, OutOfOrder: 1}},
-		{name: "consumer loss within the claims", deaths: []consumerDeath{{Claim: 2}}, deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}},
-			stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 2}},
-		{name: "consumer loss beyond the claims", deaths: []consumerDeath{{Claim: 1}}, deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}},
-			stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 1, Lost: 1}, problem: "[41,42) lost"},
+		{name: "consumer loss within the claims", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 2}},
+		{name: "consumer loss across streams, the claim shared", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 50, 1: 40}}},
+			deliver: []delivery{{0, 0, 50}, {0, 51, 100}, {1, 0, 40}, {1, 41, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 2}},
+		{name: "consumer loss beyond the claims", deaths: []consumerDeath{{Claim: 1, LastOf: map[uint32]uint64{1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
+			want: ringVerdict{Delivered: 198, ConsumerLost: 1, Lost: 1}, problem: "[41,42) lost"},
+		{name: "consumer loss away from the dead consumer's place", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 10}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
+			want: ringVerdict{Delivered: 198, Lost: 2}, problem: "[40,42) lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,7 @@ func (c *campaign) account(r *crashRing) ringAccount {
 		acc.Corrupt += atomic.LoadUint64(&rec.Corrupt)
 		acc.OutOfOrder += atomic.LoadUint64(&rec.OutOfOrder)
 		for _, d := range s.deaths {
-			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last, Peeked: d.peeked})
+			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last, Peeked: d.peeked, LastOf: d.lastOf})
 		}
 	}
 	return acc
