@@ -399,15 +399,20 @@ func (v *ringVerdict) allowConsumerLoss(acc *ringAccount, lost []lostSpan) []los
 
 // allowWindows is allowConsumerLoss on a record ring: each death's Claim
 // covers, per stream, only the first Claim committed numbers after the
-// slot's last journaled one of that stream, Claim in all.
+// slot's last journaled one of that stream, or after what the deaths
+// before it lost of that stream if that is further (a successor killed
+// before it journaled any of a stream took that stream's records after
+// those its predecessor's call took), Claim in all. Deaths are in the
+// order they happened (the ring has one consumer slot).
 func (v *ringVerdict) allowWindows(acc *ringAccount, lost []lostSpan) []lostSpan {
+	taken := map[uint32]uint64{} // per stream, the end of what earlier deaths lost
 	for _, d := range acc.Deaths {
 		budget := d.Claim
 		for _, sa := range acc.Streams {
 			if budget == 0 {
 				break
 			}
-			lo := d.LastOf[sa.Stream] // the journaled number + 1, or 0
+			lo := max(d.LastOf[sa.Stream], taken[sa.Stream]) // the journaled number + 1, or 0
 			w := span{lo, kthCertain(lo, budget, sa.Uncertain)}
 			var out []lostSpan
 			for _, l := range lost {
@@ -419,6 +424,7 @@ func (v *ringVerdict) allowWindows(acc *ringAccount, lost []lostSpan) []lostSpan
 				take := min(budget, b-a)
 				budget -= take
 				v.ConsumerLost += take
+				taken[sa.Stream] = max(taken[sa.Stream], a+take)
 				if l.start < a {
 					out = append(out, lostSpan{l.stream, span{l.start, a}})
 				}

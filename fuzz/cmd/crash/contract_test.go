@@ -213,6 +213,9 @@ func TestVerifyRecords(t *testing.T) {
 		{name: "consumer loss beyond the claims", deaths: []consumerDeath{{Claim: 1, LastOf: map[uint32]uint64{1: 40}}},
 			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
 			want: ringVerdict{Delivered: 198, ConsumerLost: 1, Lost: 1}, problem: "[41,42) lost"},
+		{name: "a successor killed before it journaled a stream", deaths: []consumerDeath{
+			{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}, {Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 44, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 196, ConsumerLost: 4}},
 		{name: "consumer loss away from the dead consumer's place", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 10}}},
 			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
 			want: ringVerdict{Delivered: 198, Lost: 2}, problem: "[40,42) lost"},
