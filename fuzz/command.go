@@ -52,9 +52,10 @@ func Main(name string, roles map[string]xproc.Role, run func(ctx context.Context
 
 // RunFlags are the flags the harness commands share.
 type RunFlags struct {
-	// Kind names the rings: "spsc", "mpmc", "both" (the two), or kinds
-	// joined by "+" ("spsc+mpmc"); with Broadcast also "broadcast" and
-	// "all" (every kind). Has and Kinds read it.
+	// Kind names the rings: "spsc", "mpmc", "records", "both" (spsc and
+	// mpmc), "all" (every kind the command runs, the default), or kinds
+	// joined by "+" ("spsc+records"); with Broadcast also "broadcast".
+	// Has and Kinds read it.
 	Kind            string
 	Slots, SlotSize int    // of every ring
 	Seed            uint64 // of the random choices; Check draws one if 0
@@ -63,24 +64,29 @@ type RunFlags struct {
 	Inject          string // a fault to plant: "", "drop", "dup", "corrupt" or one of MoreFaults
 
 	// Set before Register by a command that does more than the common
-	// ground. Broadcast: it also runs broadcast rings, and -kind defaults
-	// to "all". MoreFaults: the further faults -inject may plant.
+	// ground. Broadcast: it also runs broadcast rings (and "all" includes
+	// them). MoreFaults: the further faults -inject may plant.
 	Broadcast  bool
 	MoreFaults []string
 }
 
 // ringKinds are the ring kinds -kind may name, in the order Kinds lists
 // them.
-var ringKinds = []string{"spsc", "mpmc", "broadcast"}
+var ringKinds = []string{"spsc", "mpmc", "broadcast", "records"}
+
+// known is the kinds this command runs.
+func (f *RunFlags) known() []string {
+	if f.Broadcast {
+		return ringKinds
+	}
+	return slices.DeleteFunc(slices.Clone(ringKinds), func(k string) bool { return k == "broadcast" })
+}
 
 // Register defines the flags on fs, with f's Slots and SlotSize as their
 // defaults and verbose as -v's help.
 func (f *RunFlags) Register(fs *flag.FlagSet, verbose string) {
-	kind, kinds := "both", "spsc, mpmc or both"
-	if f.Broadcast {
-		kind, kinds = "all", "spsc, mpmc, broadcast, both (spsc+mpmc), all, or kinds joined by +"
-	}
-	fs.StringVar(&f.Kind, "kind", kind, "rings: "+kinds)
+	kinds := strings.Join(f.known(), ", ") + ", both (spsc+mpmc), all, or kinds joined by +"
+	fs.StringVar(&f.Kind, "kind", "all", "rings: "+kinds)
 	fs.IntVar(&f.Slots, "slots", f.Slots, "slots per ring (a power of two)")
 	fs.IntVar(&f.SlotSize, "slotsize", f.SlotSize, fmt.Sprintf("slot size in bytes (at least %d)", MinMessage))
 	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the random choices (0: random)")
@@ -95,17 +101,12 @@ func (f *RunFlags) faults() []string {
 
 // kindList is the kinds Kind names, or an error.
 func (f *RunFlags) kindList() ([]string, error) {
+	known := f.known()
 	switch f.Kind {
 	case "both":
 		return ringKinds[:2], nil
 	case "all":
-		if f.Broadcast {
-			return ringKinds, nil
-		}
-	}
-	known := ringKinds[:2]
-	if f.Broadcast {
-		known = ringKinds
+		return known, nil
 	}
 	var out []string
 	for _, k := range strings.Split(f.Kind, "+") {
@@ -117,8 +118,8 @@ func (f *RunFlags) kindList() ([]string, error) {
 	return out, nil
 }
 
-// Has reports whether the rings Kind names include kind ("spsc", "mpmc"
-// or "broadcast"). Kind must have passed Parse.
+// Has reports whether the rings Kind names include kind ("spsc", "mpmc",
+// "broadcast" or "records"). Kind must have passed Parse.
 func (f *RunFlags) Has(kind string) bool {
 	ks, _ := f.kindList()
 	return slices.Contains(ks, kind)
@@ -151,7 +152,7 @@ func (f *RunFlags) Parse(fs *flag.FlagSet, args []string) error {
 }
 
 // Kinds names the rings for a verdict: "spsc", "mpmc", "spsc+mpmc",
-// "spsc+mpmc+broadcast", ..., always in that order.
+// "spsc+mpmc+broadcast+records", ..., always in that order.
 func (f *RunFlags) Kinds() string {
 	var out []string
 	for _, k := range ringKinds {

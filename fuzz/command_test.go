@@ -14,13 +14,17 @@ func TestRunFlagsKinds(t *testing.T) {
 		args      []string
 		kinds     string // "" if refused
 	}{
-		{false, nil, "spsc+mpmc"},
+		{false, nil, "spsc+mpmc+records"},
+		{false, []string{"-kind", "records"}, "records"},
+		{false, []string{"-kind", "records+spsc"}, "spsc+records"},
 		{false, []string{"-kind", "spsc"}, "spsc"},
 		{false, []string{"-kind", "both"}, "spsc+mpmc"},
 		{false, []string{"-kind", "mpmc+spsc"}, "spsc+mpmc"},
 		{false, []string{"-kind", "broadcast"}, ""},
-		{false, []string{"-kind", "all"}, ""},
-		{true, nil, "spsc+mpmc+broadcast"},
+		{false, []string{"-kind", "all"}, "spsc+mpmc+records"},
+		{true, nil, "spsc+mpmc+broadcast+records"},
+		{true, []string{"-kind", "all"}, "spsc+mpmc+broadcast+records"},
+		{true, []string{"-kind", "records+broadcast"}, "broadcast+records"},
 		{true, []string{"-kind", "both"}, "spsc+mpmc"},
 		{true, []string{"-kind", "broadcast"}, "broadcast"},
 		{true, []string{"-kind", "broadcast+spsc"}, "spsc+broadcast"},

@@ -81,3 +81,32 @@ func MessageSize(rng *rand.Rand, slotSize int) int {
 	}
 	return MinMessage + rng.IntN(hi-MinMessage+1)
 }
+
+// RecordSize draws a message length for a record ring whose largest
+// record is maxLen bytes (at least MinMessage): like MessageSize mostly
+// small, but a fifth of them above 2048 bytes (when maxLen allows), where
+// a record ring copies the payload outside its claim lock and commits it
+// apart (ring.Records), and now and then the largest record or one byte
+// either side of 2048.
+func RecordSize(rng *rand.Rand, maxLen int) int {
+	pick := func(lo, hi int) int {
+		hi = min(hi, maxLen)
+		lo = min(max(lo, MinMessage), hi)
+		return lo + rng.IntN(hi-lo+1)
+	}
+	switch r := rng.IntN(100); {
+	case r < 45:
+		return pick(MinMessage, 64)
+	case r < 65:
+		return pick(65, 256)
+	case r < 78:
+		return pick(257, 2048)
+	case r < 80:
+		return pick(2047, 2050)
+	case r < 95:
+		return pick(2049, 8192)
+	case r < 99:
+		return pick(8193, maxLen)
+	}
+	return maxLen
+}

@@ -48,10 +48,13 @@ type ringHandle interface {
 
 // crashRing is a ring of the campaign as the supervisor sees it.
 type crashRing struct {
-	idx                  int
-	name                 string
-	kind                 string // "spsc", "mpmc" or "broadcast"
-	slots                int
+	idx  int
+	name string
+	kind string // "spsc", "mpmc", "broadcast" or "records"
+	// slots is a ringful of messages: the most the ring can hold (a
+	// record ring's: Capacity over the smallest record's span, and a
+	// batch), the stall measure's unit; slotSize the largest message.
+	slots, slotSize      int
 	handle               ringHandle // the supervisor's own, for Stats, CloseWrite and Recover
 	producers, consumers []*slot
 	drained              bool
@@ -68,6 +71,11 @@ type crashRing struct {
 
 func (r *crashRing) spsc() bool  { return r.kind == "spsc" }
 func (r *crashRing) bcast() bool { return r.kind == "broadcast" }
+func (r *crashRing) recs() bool  { return r.kind == "records" }
+
+// recordSpan is the bytes a record of n payload bytes takes in a record
+// ring: a 16-byte header and the payload, rounded up to 16 (docs/ring.md).
+func recordSpan(n int) int { return (16 + n + 15) &^ 15 }
 
 // slot is one child's place: its record in the ledger and the sequence of
 // processes (incarnations) that fill it.
@@ -132,11 +140,14 @@ type death struct {
 	inc    uint32
 	killed bool // by the supervisor
 	state  childState
-	// Producer.
-	committed, attempt uint64
+	// Producer; reserved: a record-ring producer's Reserved.
+	committed, attempt, reserved uint64
 	// Consumer: see consumerDeath (claim is what the call in flight may
-	// have taken and not journaled).
+	// have taken and not journaled; peeked a record-ring consumer's
+	// journaled, unreleased peeks).
 	claim, held, last uint64
+	peeked            []uint64
+	lastOf            map[uint32]uint64 // a record-ring consumer's, per stream: its last journaled number + 1
 }
 
 // campaign is one run's state.
@@ -256,6 +267,10 @@ func (c *campaign) summary() string {
 			nspsc++
 		case "mpmc":
 			parts = append(parts, fmt.Sprintf("1 MPMC ring (%d producers, %d consumers)", len(r.producers), len(r.consumers)))
+		case "records":
+			rc := r.handle.(*ring.Records)
+			parts = append(parts, fmt.Sprintf("1 record ring (%d producers, 1 consumer; %d KiB, records up to %d KiB, mirrored %v)",
+				len(r.producers), rc.Capacity()>>10, rc.SlotSize()>>10, rc.Mirrored()))
 		default:
 			parts = append(parts, fmt.Sprintf("1 broadcast ring (1 producer, %d tethered + %d lossy subscribers)", c.o.tethered, c.o.lossy))
 		}
@@ -362,6 +377,7 @@ func (c *campaign) prepare(s *slot) {
 		atomic.StoreUint64(&rec.Committed, start) // under s.mu: received reads both
 		s.mu.Unlock()
 		atomic.StoreUint64(&rec.Base, 0)
+		atomic.StoreUint64(&rec.Reserved, 0)
 		atomic.StoreUint32(&rec.Inc, inc)
 		atomic.StoreUint64(&rec.State, uint64(stStarting))
 		if s.ring.bcast() {
@@ -381,6 +397,7 @@ func (c *campaign) prepare(s *slot) {
 	atomic.StoreUint64(&rec.Claim, 0)
 	atomic.StoreUint64(&rec.ClaimHead, atomic.LoadUint64(&rec.Head))
 	atomic.StoreUint64(&rec.Held, 0)
+	atomic.StoreUint64(&rec.HeldFrom, 0)
 	atomic.StoreUint64(&rec.Join, 0)
 	atomic.StoreUint64(&rec.Mismatch, 0)
 	atomic.StoreUint32(&rec.Inc, inc)
@@ -450,6 +467,7 @@ func (c *campaign) snapshot(s *slot, killed bool) death {
 		d.state = stateOf(atomic.LoadUint64(&rec.State))
 		d.committed = atomic.LoadUint64(&rec.Committed)
 		d.attempt = atomic.LoadUint64(&rec.Attempt)
+		d.reserved = min(max(atomic.LoadUint64(&rec.Reserved), d.committed), d.attempt)
 	} else {
 		rec := c.l.consumer(s.idx)
 		d.state = stateOf(atomic.LoadUint64(&rec.State))
@@ -462,14 +480,52 @@ func (c *campaign) snapshot(s *slot, killed bool) death {
 		if h > 0 {
 			d.last = atomic.LoadUint64(&c.l.journal(s.idx)[(h-1)%journalCap]) + 1
 		}
+		if s.ring.recs() && d.claim > 0 {
+			d.lastOf = c.lastJournaled(s, h)
+		}
+		// A record-ring consumer's peeks, journaled and not released:
+		// entries [HeldFrom-1, h), at most a pipeline's worth (the
+		// journal still holds them: the child is dead, the collector
+		// has not overwritten what it never wrote).
+		if from := atomic.LoadUint64(&rec.HeldFrom); from != 0 && from-1 <= h && h-(from-1) <= maxPipeline {
+			seen := map[uint64]bool{}
+			for i := from - 1; i < h; i++ {
+				if e := atomic.LoadUint64(&c.l.journal(s.idx)[i%journalCap]); !seen[e] {
+					seen[e] = true
+					d.peeked = append(d.peeked, e)
+				}
+			}
+		} else if from != 0 {
+			c.problem("%v: incarnation %d died with HeldFrom %d and %d journal entries", s, d.inc, from, h)
+		}
 	}
 	s.deaths = append(s.deaths, d)
 	return d
 }
 
+// lastJournaled reads back dead consumer slot s's journal from entry h
+// (its head) and returns, per stream of its ring, the last number it
+// journaled + 1, for those found in the journalCap entries the journal
+// keeps. The child is dead: nothing overwrites them.
+func (c *campaign) lastJournaled(s *slot, h uint64) map[uint32]uint64 {
+	want := map[uint32]bool{}
+	for _, p := range s.ring.producers {
+		want[uint32(p.idx)] = true
+	}
+	out := map[uint32]uint64{}
+	j := c.l.journal(s.idx)
+	for i := h; i > 0 && h-i < journalCap && len(out) < len(want); i-- {
+		st, seq := splitEntry(atomic.LoadUint64(&j[(i-1)%journalCap]))
+		if _, ok := out[st]; !ok && want[st] {
+			out[st] = seq + 1
+		}
+	}
+	return out
+}
+
 func (c *campaign) startChild(ctx context.Context, s *slot) (*xproc.Child, error) {
 	spec := childSpec{Role: s.role, Slot: s.idx, Ring: s.ring.idx, RingName: s.ring.name, Kind: s.ring.kind, Arena: c.path,
-		Ledger: c.l.g, Inc: s.inc, SlotSize: c.o.SlotSize, Lossy: s.lossy}
+		Ledger: c.l.g, Inc: s.inc, SlotSize: s.ring.slotSize, Lossy: s.lossy}
 	if s.ring.bcast() && s.role == "consumer" {
 		s.mu.Lock()
 		spec.Oldest = s.gens[len(s.gens)-1].Oldest

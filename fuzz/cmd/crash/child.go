@@ -33,6 +33,11 @@ const (
 	// ring.ErrPeerDead is retried: the other side's restart is on its way.
 	peerDeadRetry = 2 * time.Millisecond
 	maxBatch      = 32
+	// maxReservations is the most reservations a record-ring producer
+	// holds at once, maxPipeline the most peeks a record-ring consumer
+	// holds at once.
+	maxReservations = 4
+	maxPipeline     = 8
 	// plantFrom is the lowest number a planted fault (-inject) takes;
 	// plantEvery how far apart a broadcast producer plants its faults
 	// (producer.run).
@@ -46,13 +51,13 @@ type childSpec struct {
 	Slot     int    // producer slot (= its stream) or consumer slot
 	Ring     int    // index of its ring's record in the ledger
 	RingName string
-	Kind     string   // of the ring: "spsc", "mpmc" or "broadcast"
+	Kind     string   // of the ring: "spsc", "mpmc", "broadcast" or "records"
 	Streams  []uint32 // consumer: the streams its ring carries
 	Arena    string
 	Ledger   ledgerGeometry
 	Seed     uint64
 	Inc      uint32
-	SlotSize int
+	SlotSize int    // the ring's largest message
 	Inject   string // a fault to plant, for testing the checks
 	// A broadcast subscriber: lossy or tethered, where it joins, and
 	// whether it lingers after Subscribe returned (the supervisor means
@@ -96,7 +101,8 @@ func runChild(spec childSpec) error {
 	ops := newOpDeadlines()
 	defer ops.stop()
 	if spec.Role == "producer" {
-		p := &producer{spec: &spec, l: l, rng: rng, ops: ops, rec: l.producer(spec.Slot), hold: &l.ring(spec.Ring).HoldProducers}
+		p := &producer{spec: &spec, l: l, rng: rng, ops: ops, rec: l.producer(spec.Slot), hold: &l.ring(spec.Ring).HoldProducers,
+			recs: spec.Kind == "records"}
 		if spec.Kind == "broadcast" {
 			b, err := ring.OpenBroadcast(a, spec.RingName, ring.WithWaitStrategy(w))
 			if err != nil {
@@ -305,6 +311,7 @@ type producer struct {
 	l     *ledger
 	r     pushRing
 	bcast bool // a broadcast producer: its first call is a Reserve, and it records Base
+	recs  bool // a record-ring producer: RecordSize lengths, several reservations at once
 	rng   *rand.Rand
 	ops   *opDeadlines
 	rec   *producerRecord
@@ -357,6 +364,10 @@ func (p *producer) run() error {
 	if p.bcast {
 		pushes, reserves = 35, 60
 	}
+	size := func() int { return fuzz.MessageSize(p.rng, p.spec.SlotSize) }
+	if p.recs {
+		size = func() int { return fuzz.RecordSize(p.rng, p.spec.SlotSize) }
+	}
 	for !p.l.stopped() {
 		p.st.set(stIdle)
 		holdOn(p.hold, &p.st)
@@ -370,7 +381,7 @@ func (p *producer) run() error {
 		}
 		switch {
 		case op < pushes:
-			n := fuzz.MessageSize(p.rng, p.spec.SlotSize)
+			n := size()
 			m := fuzz.EncodeMessage(store[0], stream, seq, n)
 			if inject != "" && seq >= plantAt {
 				if inject == "torn" {
@@ -388,8 +399,10 @@ func (p *producer) run() error {
 				p.st.set(stWait)
 				err = retryPeerDead(ctx, func() error { return p.r.Push(ctx, m) })
 			}
+		case op < reserves && p.recs:
+			k, err = p.reserveMany(ctx, stream, seq, size)
 		case op < reserves:
-			n := fuzz.MessageSize(p.rng, p.spec.SlotSize)
+			n := size()
 			atomic.StoreUint64(&p.rec.Attempt, seq+1)
 			p.st.set(stReserving)
 			var res ring.Reservation
@@ -412,9 +425,14 @@ func (p *producer) run() error {
 			}
 		default:
 			k = uint64(1 + p.rng.IntN(maxBatch))
+			if p.recs {
+				// A record ring's batch is copied inside its claim lock:
+				// shorter ones, so that kills find the other calls too.
+				k = uint64(1 + p.rng.IntN(maxBatch/4))
+			}
 			batch = batch[:0]
 			for i := range k {
-				batch = append(batch, fuzz.EncodeMessage(store[i], stream, seq+i, fuzz.MessageSize(p.rng, p.spec.SlotSize)))
+				batch = append(batch, fuzz.EncodeMessage(store[i], stream, seq+i, size()))
 			}
 			atomic.StoreUint64(&p.rec.Attempt, seq+k)
 			p.st.set(stBatch)
@@ -442,6 +460,47 @@ func (p *producer) run() error {
 	}
 	p.st.set(stDone)
 	return nil
+}
+
+// reserveMany holds up to maxReservations reservations of a record ring
+// at once, numbers seq, seq+1, ... in claim order, and commits them in a
+// random order; it returns how many it reserved (and committed, unless
+// the error says otherwise). Only the first may wait for room: the
+// consumer stops at our first uncommitted record, so room for a second
+// one may never come while we hold it.
+func (p *producer) reserveMany(ctx context.Context, stream uint32, seq uint64, size func() int) (uint64, error) {
+	var res [maxReservations]ring.Reservation
+	var lens [maxReservations]int
+	k := 0
+	for want := 1 + p.rng.IntN(maxReservations); k < want; k++ {
+		n := size()
+		atomic.StoreUint64(&p.rec.Attempt, seq+uint64(k)+1) // before the call: it may claim seq+k
+		var err error
+		if k == 0 {
+			p.st.set(stReserving)
+			if res[k], err = p.r.TryReserve(n); errors.Is(err, ring.ErrFull) {
+				p.st.set(stWait)
+				err = retryPeerDead(ctx, func() (err error) { res[k], err = p.r.Reserve(ctx, n); return err })
+			}
+		} else if res[k], err = p.r.TryReserve(n); errors.Is(err, ring.ErrFull) {
+			break // seq+k was never claimed: the next call offers it again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("reserve %d (%d bytes, %d reservations held): %w%s", seq+uint64(k), n, k, err, ringState(p.r, err))
+		}
+		atomic.StoreUint64(&p.rec.Reserved, seq+uint64(k)+1) // after it returned: claimed
+		p.st.set(stReserve)
+		fuzz.EncodeMessage(res[k].Buf, stream, seq+uint64(k), n)
+		lens[k] = n
+	}
+	dawdle(p.rng)
+	order := p.rng.Perm(k)
+	for _, i := range order {
+		if err := p.r.Commit(res[i], lens[i]); err != nil {
+			return 0, fmt.Errorf("commit %d (of %d reserved, in the order %v): %w", seq+uint64(i), k, order, err)
+		}
+	}
+	return uint64(k), nil
 }
 
 // popRing is the consumer side a consumer child uses: a ring.Ring's or
@@ -530,6 +589,10 @@ func (c *consumer) run() error {
 					err = c.receive(ctx, m, false)
 				}
 			}
+		case c.spec.Kind == "records" && op >= 88:
+			call = "pipelined peeks"
+			c.claim(0) // a peek is journaled before it leaves the ring
+			err = c.peekMany(ctx)
 		default:
 			call = "peek"
 			c.claim(1)
@@ -576,6 +639,54 @@ func (c *consumer) run() error {
 			return fmt.Errorf("%s: %w%s", call, err, c.ringState(err))
 		}
 	}
+}
+
+// peekMany peeks up to maxPipeline records of a record ring at once
+// (waiting only for the first), journals each, and releases them in
+// order; HeldFrom names the journaled, unreleased ones (ledger.go).
+func (c *consumer) peekMany(ctx context.Context) error {
+	var ms [maxPipeline]ring.Message
+	var at [maxPipeline]uint64 // the journal's head before each peek's entry
+	k := 0
+	c.st.set(stPop)
+	var err error
+	for want := 2 + c.rng.IntN(maxPipeline-1); k < want; {
+		var m ring.Message
+		m, err = c.r.TryPeek()
+		if k > 0 && (errors.Is(err, ring.ErrEmpty) || err == io.EOF) {
+			err = nil // release what we hold first; the next call sees the end
+			break
+		}
+		if errors.Is(err, ring.ErrEmpty) {
+			c.st.set(stWait)
+			err = retryPeerDead(ctx, func() (err error) { m, err = c.r.Peek(ctx); return err })
+		}
+		if err != nil {
+			break
+		}
+		if k == 0 {
+			atomic.StoreUint64(&c.rec.HeldFrom, c.head+1) // before its entry: a redelivery of it is allowed once it is journaled
+		}
+		ms[k], at[k] = m, c.head
+		k++
+		c.st.set(stPeek)
+		if err = c.receive(ctx, m.Data, true); err != nil {
+			break
+		}
+	}
+	for i := 0; i < k && err == nil; i++ {
+		dawdle(c.rng)
+		if err = c.r.Release(ms[i]); err != nil {
+			break
+		}
+		next := uint64(0)
+		if i+1 < k {
+			next = at[i+1] + 1
+		}
+		atomic.StoreUint64(&c.rec.HeldFrom, next) // after Release returned
+	}
+	atomic.StoreUint64(&c.rec.Held, 0)
+	return err
 }
 
 // done ends a consumer that read to io.EOF: a message a planted

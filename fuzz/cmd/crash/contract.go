@@ -1,7 +1,7 @@
 package main
 
-// The crash contract, as this harness checks it. This file (for SPSC and
-// MPMC rings) and contract_broadcast.go (for broadcast rings) are the one
+// The crash contract, as this harness checks it. This file (for SPSC,
+// MPMC and record rings) and contract_broadcast.go (for broadcast rings) are the one
 // place in the harness that encodes it. docs/ring.md ("Crash contract")
 // is the ring's own statement and the authority: when it changes, these
 // files change with it.
@@ -45,6 +45,32 @@ package main
 //	    At the end, after the drain, Len is 0 and MsgsIn == MsgsOut, and
 //	    after Recover no futex registration is left (NotEmptyWaiters ==
 //	    NotFullWaiters == 0).
+//	(f) A record ring (docs/ring.md, Crash contract, "Record rings") is
+//	    one consumer's, as SPSC: what a killed consumer's call took are
+//	    the ring's next records after the last ones it journaled, so
+//	    (c)'s loss must lie, per stream, among the Claim committed
+//	    numbers after the slot's last journaled one of that stream (the
+//	    Claim shared by the streams), and within a consumer incarnation
+//	    every stream's numbers increase, with no allowance. A consumer
+//	    may hold several peeks at once: each journaled, unreleased one
+//	    (its record's [HeldFrom-1, Head) of the journal) may come again,
+//	    once, as (b). A killed producer's claimed, uncommitted records
+//	    (a reservation, a push above 2048 bytes being copied) become
+//	    skip records: so Stats.Skipped <= uncommitted, and every number
+//	    of a killed producer's call that it had reserved (its record's
+//	    [Committed, Reserved)) and that nobody delivered is a skip record
+//	    unless it died in a killed consumer: Stats.Skipped >= those,
+//	    less what (c) allows beyond consumer-lost. Its MsgsIn and
+//	    MsgsOut are the handles' counters, which a handle adds to after
+//	    its commit (release) lands, so a kill in between leaves a
+//	    record uncounted: MsgsIn lies between the committed numbers
+//	    whose call returned (delivered less those of killed calls, plus
+//	    consumer-lost) and every number that may have been committed
+//	    (delivered, consumer-lost, and the uncommitted ones that are no
+//	    skip record); MsgsOut lies within the same upper bound and below
+//	    it by at most what the killed consumers' calls took (Claim, or
+//	    one release of a peek); Len need not be 0 after the drain (the
+//	    drain to io.EOF is the check that the ring emptied).
 //
 // The verifier below takes the accounts the supervisor collected and the
 // tally of every journaled delivery, and says what was allowed and what
@@ -73,6 +99,9 @@ type streamAccount struct {
 	// Uncertain are the [Committed, Attempt) of the producer incarnations
 	// that ended with a call in flight, sorted and merged: rule (a).
 	Uncertain []span
+	// Claimed are, on a record ring, the [Committed, Reserved) of those
+	// incarnations: numbers certainly claimed (rule (f)).
+	Claimed []span
 }
 
 // consumerDeath is what one dead consumer incarnation's record said.
@@ -80,12 +109,20 @@ type consumerDeath struct {
 	Claim uint64 // rule (c): taken by its call in flight and not journaled, at most
 	Held  uint64 // journal entry + 1, or 0: rule (b)
 	Last  uint64 // the slot's last journal entry + 1 at the death, or 0: rule (c) on SPSC
+	// Peeked are a record-ring consumer's journaled, unreleased peeks
+	// (journal entries, each once): rule (f). Held may be one of them.
+	Peeked []uint64
+	// LastOf is, on a record ring, per stream the slot's last journaled
+	// number + 1 at the death (absent: none in the journal): rule (f)'s
+	// windows for (c).
+	LastOf map[uint32]uint64
 }
 
 // ringAccount is everything the verifier needs of one ring.
 type ringAccount struct {
 	Name    string
 	SPSC    bool
+	Records bool // a record ring: rule (f)
 	Streams []streamAccount
 	Deaths  []consumerDeath // of its consumers' incarnations
 	// Corrupt and OutOfOrder are summed over its consumer records.
@@ -102,6 +139,10 @@ type ringVerdict struct {
 	Uncommitted       uint64 // (a)
 	Redelivered       uint64 // (b)
 	ConsumerLost      uint64 // (c)
+	// MustSkip is, on a record ring, the reserved numbers of killed
+	// producers' calls that nobody delivered (f): Stats.Skipped must be
+	// at least that, less what died in consumers beyond ConsumerLost.
+	MustSkip uint64
 
 	Lost, Duplicated, Unsent, Corrupt, OutOfOrder uint64
 	Leaked                                        uint32 // futex registrations left after Recover
@@ -128,8 +169,15 @@ func verifyRing(acc *ringAccount, t *fuzz.Tally) ringVerdict {
 	var v ringVerdict
 	held := map[uint64]uint32{} // entry -> deaths that held it
 	for _, d := range acc.Deaths {
+		mine := map[uint64]bool{} // each death's entries once: (b) and (f)
 		if d.Held != 0 {
-			held[d.Held-1]++
+			mine[d.Held-1] = true
+		}
+		for _, e := range d.Peeked {
+			mine[e] = true
+		}
+		for e := range mine {
+			held[e]++
 		}
 	}
 	var lost []lostSpan
@@ -138,6 +186,9 @@ func verifyRing(acc *ringAccount, t *fuzz.Tally) ringVerdict {
 		runs := t.Runs(sa.Stream)
 		if hi := lastEnd(runs); hi < sa.End {
 			runs = append(runs, fuzz.Run{Start: hi, End: sa.End, N: 0})
+		}
+		for _, c := range sa.Claimed { // (f)
+			v.MustSkip += undelivered(runs, c)
 		}
 		for _, r := range runs {
 			if r.End > sa.End { // (d) unsent
@@ -179,11 +230,15 @@ func verifyRing(acc *ringAccount, t *fuzz.Tally) ringVerdict {
 		v.Lost += l.len()
 	}
 	st := acc.Stats
+	if acc.Records {
+		v.checkRecordCounters(acc)
+	}
 	// (e) A message dies in a consumer only after it left the ring: the
 	// positions consumers took (MsgsOut) hold the numbers delivered, the
 	// skip records and what died in consumers, so at most MsgsOut -
-	// Skipped - Delivered died there.
-	if slack := satSub(st.MsgsOut, st.Skipped+v.Delivered); v.ConsumerLost > slack {
+	// Skipped - Delivered died there. (A record ring's counters are
+	// bounded by checkRecordCounters instead.)
+	if slack := satSub(st.MsgsOut, st.Skipped+v.Delivered); !acc.Records && v.ConsumerLost > slack {
 		excess := v.ConsumerLost - slack
 		v.Lost += excess
 		v.ConsumerLost = slack
@@ -205,8 +260,8 @@ func verifyRing(acc *ringAccount, t *fuzz.Tally) ringVerdict {
 		v.problem("%s", d)
 	}
 	v.Corrupt = acc.Corrupt
-	if acc.SPSC {
-		v.OutOfOrder = acc.OutOfOrder // (d)
+	if acc.SPSC || acc.Records {
+		v.OutOfOrder = acc.OutOfOrder // (d), (f)
 	} else {
 		v.OutOfOrder = acc.OutOfOrder - min(acc.OutOfOrder, st.Redelivered)
 		if st.Skipped > v.Uncommitted { // (e)
@@ -218,16 +273,75 @@ func verifyRing(acc *ringAccount, t *fuzz.Tally) ringVerdict {
 	}
 	if !acc.Drained {
 		v.problem("not drained to io.EOF: frozen (Len %d, MsgsIn %d, MsgsOut %d)", st.Len, st.MsgsIn, st.MsgsOut)
-	} else if st.Len != 0 || st.MsgsIn != st.MsgsOut {
+	} else if !acc.Records && (st.Len != 0 || st.MsgsIn != st.MsgsOut) {
 		v.problem("drained, yet Len %d, MsgsIn %d, MsgsOut %d", st.Len, st.MsgsIn, st.MsgsOut)
 	}
 	v.Leaked = st.NotEmptyWaiters + st.NotFullWaiters // (e)
 	return v
 }
 
+// checkRecordCounters applies rule (f) to a record ring's Skipped,
+// MsgsIn and MsgsOut, once the numbers are counted.
+func (v *ringVerdict) checkRecordCounters(acc *ringAccount) {
+	st := acc.Stats
+	var claims uint64 // what killed consumers' calls took: Claim, or the release of one peek
+	for _, d := range acc.Deaths {
+		claims += max(d.Claim, 1)
+	}
+	if st.Skipped > v.Uncommitted {
+		v.problem("Stats.Skipped %d, but only %d numbers of killed producers' calls were never delivered", st.Skipped, v.Uncommitted)
+	}
+	// Beyond what consumer-lost used, the killed consumers' claims may
+	// have taken committed numbers of killed producers' calls too.
+	if spare := satSub(claims, v.ConsumerLost); st.Skipped+spare < v.MustSkip {
+		v.problem("Stats.Skipped %d, but %d reserved numbers of killed producers' calls were never delivered (and killed consumers took at most %d of them)",
+			st.Skipped, v.MustSkip, spare)
+	}
+	// Committed: at least those of calls that returned (delivered, less
+	// the killed calls', and consumer-lost), at most every number that
+	// may have been (the uncommitted ones that are no skip record too).
+	lo := satSub(v.Delivered, v.InFlightDelivered) + v.ConsumerLost
+	hi := v.Delivered + v.ConsumerLost + v.Lost + satSub(v.Uncommitted, st.Skipped)
+	if st.MsgsIn < lo || st.MsgsIn > hi {
+		v.problem("Stats.MsgsIn %d, outside [%d, %d]: the records committed by calls that returned, and every one that may have been", st.MsgsIn, lo, hi)
+	}
+	if st.MsgsOut > hi || st.MsgsOut+claims < v.Delivered+v.ConsumerLost {
+		v.problem("Stats.MsgsOut %d, outside [%d, %d]: the records delivered or lost in consumers less what killed consumers' calls took, and every one that may have been committed",
+			st.MsgsOut, satSub(v.Delivered+v.ConsumerLost, claims), hi)
+	}
+}
+
+// undelivered is how many numbers of span s runs counts 0 times (runs
+// cover the stream's numbers from 0, in order; past them, none was
+// delivered).
+func undelivered(runs []fuzz.Run, s span) uint64 {
+	var n uint64
+	x := s.start
+	for _, r := range runs {
+		if r.End <= x {
+			continue
+		}
+		if r.Start >= s.end {
+			break
+		}
+		a, b := max(r.Start, x), min(r.End, s.end)
+		if r.N == 0 {
+			n += b - a
+		}
+		x = b
+	}
+	if x < s.end {
+		n += s.end - x
+	}
+	return n
+}
+
 // allowConsumerLoss takes out of lost what rule (c) allows and returns the
 // rest.
 func (v *ringVerdict) allowConsumerLoss(acc *ringAccount, lost []lostSpan) []lostSpan {
+	if acc.Records {
+		return v.allowWindows(acc, lost)
+	}
 	if !acc.SPSC {
 		budget := uint64(0)
 		for _, d := range acc.Deaths {
@@ -279,6 +393,47 @@ func (v *ringVerdict) allowConsumerLoss(acc *ringAccount, lost []lostSpan) []los
 			}
 		}
 		lost = out
+	}
+	return lost
+}
+
+// allowWindows is allowConsumerLoss on a record ring: each death's Claim
+// covers, per stream, only the first Claim committed numbers after the
+// slot's last journaled one of that stream, or after what the deaths
+// before it lost of that stream if that is further (a successor killed
+// before it journaled any of a stream took that stream's records after
+// those its predecessor's call took), Claim in all. Deaths are in the
+// order they happened (the ring has one consumer slot).
+func (v *ringVerdict) allowWindows(acc *ringAccount, lost []lostSpan) []lostSpan {
+	taken := map[uint32]uint64{} // per stream, the end of what earlier deaths lost
+	for _, d := range acc.Deaths {
+		budget := d.Claim
+		for _, sa := range acc.Streams {
+			if budget == 0 {
+				break
+			}
+			lo := max(d.LastOf[sa.Stream], taken[sa.Stream]) // the journaled number + 1, or 0
+			w := span{lo, kthCertain(lo, budget, sa.Uncertain)}
+			var out []lostSpan
+			for _, l := range lost {
+				a, b := max(l.start, w.start), min(l.end, w.end)
+				if l.stream != sa.Stream || a >= b || budget == 0 {
+					out = append(out, l)
+					continue
+				}
+				take := min(budget, b-a)
+				budget -= take
+				v.ConsumerLost += take
+				taken[sa.Stream] = max(taken[sa.Stream], a+take)
+				if l.start < a {
+					out = append(out, lostSpan{l.stream, span{l.start, a}})
+				}
+				if a+take < l.end {
+					out = append(out, lostSpan{l.stream, span{a + take, l.end}})
+				}
+			}
+			lost = out
+		}
 	}
 	return lost
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,14 +9,16 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
+// delivery is a run of numbers of a stream delivered once.
+type delivery struct {
+	stream     uint32
+	start, end uint64
+}
+
 // TestVerifier plants each fault the contract forbids, next to the case
 // just inside what it allows, and checks the verifier's counts: a verifier
 // that cannot fail proves nothing.
 func TestVerifier(t *testing.T) {
-	type delivery struct {
-		stream     uint32
-		start, end uint64
-	}
 	all := func(stream uint32) delivery { return delivery{stream, 0, 100} }
 	held := func(stream uint32, seq uint64) uint64 { return journalEntry(stream, seq) + 1 }
 	tests := []struct {
@@ -142,5 +145,103 @@ func TestSpans(t *testing.T) {
 		if got := kthCertain(tt.lo, tt.k, unc); got != tt.want {
 			t.Errorf("kthCertain(%d, %d) = %d, want %d", tt.lo, tt.k, got, tt.want)
 		}
+	}
+}
+
+// TestVerifyRecords: rule (f), a record ring's, case by case: pipelined
+// peeks of a dead consumer may come again, each once; Skipped is bounded
+// by the killed producers' calls from above and by their reserved,
+// undelivered numbers from below; MsgsIn and MsgsOut by what was
+// committed. Two streams of 100 numbers each.
+func TestVerifyRecords(t *testing.T) {
+	e := func(stream uint32, seq uint64) uint64 { return journalEntry(stream, seq) }
+	all := []delivery{{0, 0, 100}, {1, 0, 100}}
+	plus := func(more ...delivery) []delivery { return append(slices.Clone(all), more...) }
+	counted := func(in, out, skipped uint64) ring.Stats {
+		return ring.Stats{MsgsIn: in, MsgsOut: out, Skipped: skipped}
+	}
+	tests := []struct {
+		name               string
+		uncertain, claimed []span // of stream 0
+		deaths             []consumerDeath
+		deliver            []delivery
+		ooo                uint64
+		stats              ring.Stats
+		want               ringVerdict // counts only
+		problem            string      // a problem that must be reported
+	}{
+		{name: "clean", deliver: all, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 200}},
+		{name: "pipelined peeks of a dead consumer come again", deaths: []consumerDeath{{Peeked: []uint64{e(0, 10), e(0, 11)}, Held: e(0, 11) + 1}},
+			deliver: plus(delivery{0, 10, 12}), stats: counted(200, 200, 0), want: ringVerdict{Delivered: 200, Redelivered: 2}},
+		{name: "a peek the dead consumer did not hold comes again", deaths: []consumerDeath{{Peeked: []uint64{e(0, 10), e(0, 11)}}},
+			deliver: plus(delivery{0, 10, 13}), stats: counted(200, 200, 0), want: ringVerdict{Delivered: 200, Redelivered: 2, Duplicated: 1},
+			problem: "[10,13) delivered 2 times"},
+		{name: "a held peek counts once per death", deaths: []consumerDeath{{Peeked: []uint64{e(1, 5)}, Held: e(1, 5) + 1}},
+			deliver: plus(delivery{1, 5, 6}, delivery{1, 5, 6}), stats: counted(200, 200, 0), want: ringVerdict{Delivered: 200, Redelivered: 1, Duplicated: 1}},
+		{name: "reserved records of a killed producer become skip records", uncertain: []span{{50, 52}}, claimed: []span{{50, 52}},
+			deliver: []delivery{{0, 0, 50}, {0, 52, 100}, {1, 0, 100}}, stats: counted(198, 198, 2),
+			want: ringVerdict{Delivered: 198, Uncommitted: 2, MustSkip: 2}},
+		{name: "reserved records lost without a skip record", uncertain: []span{{50, 52}}, claimed: []span{{50, 52}},
+			deliver: []delivery{{0, 0, 50}, {0, 52, 100}, {1, 0, 100}}, stats: counted(198, 198, 1),
+			want: ringVerdict{Delivered: 198, Uncommitted: 2, MustSkip: 2}, problem: "2 reserved numbers"},
+		{name: "a reserved record that died in a killed consumer", uncertain: []span{{50, 51}}, claimed: []span{{50, 51}},
+			deaths: []consumerDeath{{Claim: 1}}, deliver: []delivery{{0, 0, 50}, {0, 51, 100}, {1, 0, 100}}, stats: counted(200, 200, 0),
+			want: ringVerdict{Delivered: 199, Uncommitted: 1, MustSkip: 1}},
+		{name: "unreserved numbers of a killed call need no skip record", uncertain: []span{{50, 53}}, claimed: []span{{50, 51}},
+			deliver: []delivery{{0, 0, 50}, {0, 53, 100}, {1, 0, 100}}, stats: counted(197, 197, 1),
+			want: ringVerdict{Delivered: 197, Uncommitted: 3, MustSkip: 1}},
+		{name: "more skip records than killed calls lost", uncertain: []span{{50, 52}},
+			deliver: []delivery{{0, 0, 50}, {0, 52, 100}, {1, 0, 100}}, stats: counted(198, 198, 3),
+			want: ringVerdict{Delivered: 198, Uncommitted: 2}, problem: "Stats.Skipped 3, but only 2"},
+		{name: "MsgsIn counts a skip record", uncertain: []span{{50, 52}}, claimed: []span{{50, 52}},
+			deliver: []delivery{{0, 0, 50}, {0, 52, 100}, {1, 0, 100}}, stats: counted(199, 198, 2),
+			want: ringVerdict{Delivered: 198, Uncommitted: 2, MustSkip: 2}, problem: "Stats.MsgsIn 199"},
+		{name: "MsgsIn short of a call that returned", deliver: all, stats: counted(199, 200, 0),
+			want: ringVerdict{Delivered: 200}, problem: "Stats.MsgsIn 199"},
+		{name: "MsgsIn short within a killed producer's call", uncertain: []span{{50, 52}}, deliver: all, stats: counted(198, 200, 0),
+			want: ringVerdict{Delivered: 200, InFlightDelivered: 2}},
+		{name: "MsgsOut short with no consumer killed", deliver: all, stats: counted(200, 199, 0),
+			want: ringVerdict{Delivered: 200}, problem: "Stats.MsgsOut 199"},
+		{name: "MsgsOut short within a killed consumer's claim", deaths: []consumerDeath{{Claim: 3}}, deliver: all,
+			stats: ring.Stats{MsgsIn: 200, MsgsOut: 197, Len: 3}, want: ringVerdict{Delivered: 200}},
+		{name: "out of order has no allowance", deliver: all, ooo: 1, stats: ring.Stats{MsgsIn: 200, MsgsOut: 200, Redelivered: 5},
+			want: ringVerdict{Delivered: 200, OutOfOrder: 1}},
+		{name: "consumer loss within the claims", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 2}},
+		{name: "consumer loss across streams, the claim shared", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 50, 1: 40}}},
+			deliver: []delivery{{0, 0, 50}, {0, 51, 100}, {1, 0, 40}, {1, 41, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 198, ConsumerLost: 2}},
+		{name: "consumer loss beyond the claims", deaths: []consumerDeath{{Claim: 1, LastOf: map[uint32]uint64{1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
+			want: ringVerdict{Delivered: 198, ConsumerLost: 1, Lost: 1}, problem: "[41,42) lost"},
+		{name: "a successor killed before it journaled a stream", deaths: []consumerDeath{
+			{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}, {Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 40}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 44, 100}}, stats: counted(200, 200, 0), want: ringVerdict{Delivered: 196, ConsumerLost: 4}},
+		{name: "consumer loss away from the dead consumer's place", deaths: []consumerDeath{{Claim: 2, LastOf: map[uint32]uint64{0: 100, 1: 10}}},
+			deliver: []delivery{{0, 0, 100}, {1, 0, 40}, {1, 42, 100}}, stats: counted(200, 200, 0),
+			want: ringVerdict{Delivered: 198, Lost: 2}, problem: "[40,42) lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acc := ringAccount{Name: "records", Records: true, Deaths: tt.deaths, OutOfOrder: tt.ooo, Stats: tt.stats, Drained: true,
+				Streams: []streamAccount{{Stream: 0, End: 100, Uncertain: tt.uncertain, Claimed: tt.claimed}, {Stream: 1, End: 100}}}
+			tl := fuzz.NewTally(0)
+			for _, d := range tt.deliver {
+				tl.Add(d.stream, d.start, d.end)
+			}
+			got := verifyRing(&acc, tl)
+			problems := got.Problems
+			if !equalCounts(got, tt.want) || got.MustSkip != tt.want.MustSkip {
+				got.Problems = nil
+				t.Errorf("verdict %+v, want %+v", got, tt.want)
+			}
+			wantFail := tt.want.Lost+tt.want.Duplicated+tt.want.Unsent+tt.want.Corrupt+tt.want.OutOfOrder > 0 ||
+				tt.want.Leaked > 0 || tt.problem != ""
+			if got.failed() != wantFail {
+				t.Errorf("failed() = %v, want %v (problems %q)", got.failed(), wantFail, problems)
+			}
+			if tt.problem != "" && !strings.Contains(strings.Join(problems, "\n"), tt.problem) {
+				t.Errorf("problems %q do not mention %q", problems, tt.problem)
+			}
+		})
 	}
 }

@@ -46,6 +46,16 @@ package main
 // it journaled since ClaimHead, bounds the messages that died in its
 // memory; its Held names the one message that may come again.
 //
+// A record-ring producer that reserves several records in one call (they
+// are committed in any order) stores Reserved = seq+i+1 once its i-th
+// reservation returned: the numbers [Committed, Reserved) of a killed
+// producer were claimed, so each was committed or became a skip record.
+// A record-ring consumer may hold several peeks at once (pipelined, in
+// ring order): before it journals the first it stores HeldFrom = 1 + that
+// entry's journal index, after each Release the next one's (0 after the
+// last), so a dead consumer's entries [HeldFrom-1, Head) are the messages
+// that may come again.
+//
 // A broadcast subscriber journals the same way, and also each lap (a
 // lossy subscriber's *ring.LappedError) as the entry lapEntry(Missed),
 // in its place among the messages, followed by lapEndEntry(cursor), the
@@ -113,7 +123,8 @@ type producerRecord struct {
 	Inc       uint32   // 28: incarnation, set by the supervisor
 	Started   int64    // 32: atomic: Unix nanoseconds when the incarnation had attached to its ring
 	Base      uint64   // 40: atomic: broadcast: 1 + the ring position the incarnation's own messages start at, or 0
-	_         [80]byte // 48
+	Reserved  uint64   // 48: atomic: records: every number of the call in flight below it is claimed (a reservation returned)
+	_         [72]byte // 56
 }
 
 // consumerRecord is one consumer slot's record. Read sits on its own
@@ -131,7 +142,8 @@ type consumerRecord struct {
 	Started    int64     // 64: atomic: as producerRecord's
 	Join       uint64    // 72: atomic: broadcast: 1 + the cursor Subscribe left, or 0
 	Mismatch   uint64    // 80: atomic: broadcast: SubscriberStats.Missed less the laps' Missed, at io.EOF
-	_          [40]byte  // 88
+	HeldFrom   uint64    // 88: atomic: records: 1 + the journal index of the oldest journaled, unreleased peek, or 0
+	_          [32]byte  // 96
 	Read       uint64    // 128: atomic, supervisor: journal entries consumed
 	_          [120]byte // 136
 }

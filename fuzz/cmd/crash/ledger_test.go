@@ -23,12 +23,14 @@ func TestLedgerLayout(t *testing.T) {
 		{"producerRecord.Inc", unsafe.Offsetof(producerRecord{}.Inc), 28},
 		{"producerRecord.Started", unsafe.Offsetof(producerRecord{}.Started), 32},
 		{"producerRecord.Base", unsafe.Offsetof(producerRecord{}.Base), 40},
+		{"producerRecord.Reserved", unsafe.Offsetof(producerRecord{}.Reserved), 48},
 		{"consumerRecord", unsafe.Sizeof(consumerRecord{}), 256},
 		{"consumerRecord.Head", unsafe.Offsetof(consumerRecord{}.Head), 24},
 		{"consumerRecord.ClaimHead", unsafe.Offsetof(consumerRecord{}.ClaimHead), 56},
 		{"consumerRecord.Started", unsafe.Offsetof(consumerRecord{}.Started), 64},
 		{"consumerRecord.Join", unsafe.Offsetof(consumerRecord{}.Join), 72},
 		{"consumerRecord.Mismatch", unsafe.Offsetof(consumerRecord{}.Mismatch), 80},
+		{"consumerRecord.HeldFrom", unsafe.Offsetof(consumerRecord{}.HeldFrom), 88},
 		{"consumerRecord.Read", unsafe.Offsetof(consumerRecord{}.Read), 128},
 	} {
 		if tt.got != tt.want {

@@ -1,11 +1,11 @@
 // Command crash is the kill -9 campaign (issue 9): producer and consumer
-// processes on SPSC, MPMC and broadcast rings in one shared-memory arena,
+// processes on SPSC, MPMC, broadcast and record rings in one shared-memory arena,
 // killed with SIGKILL at chosen moments and restarted, while a ledger in
 // shared memory proves that only what the killed processes held was lost
 // or delivered twice, that nothing was corrupted, that the survivors
 // carried on within a second, and that no futex registration leaked.
 //
-//	go run ./fuzz/cmd/crash                          # 30 s, SPSC, MPMC and broadcast, about 5 kills/s
+//	go run ./fuzz/cmd/crash                          # 30 s, SPSC, MPMC, broadcast and records, about 5 kills/s
 //	go run ./fuzz/cmd/crash -duration 10s -kind spsc
 //	go run ./fuzz/cmd/crash -duration 10s -kind broadcast -tethered 3 -lossy 2
 //	go run ./fuzz/cmd/crash -duration 40m -kills-per-sec 8 -min-kills 10000
@@ -16,11 +16,16 @@
 // process and one consumer process; with mpmc, one MPMC ring shared by
 // -producers producer and -consumers consumer processes; with broadcast,
 // one broadcast ring with one producer process and -tethered tethered and
-// -lossy lossy subscriber processes. Every ring has -slots slots of
-// -slotsize bytes. Producer slot p writes stream p: messages carrying (p,
+// -lossy lossy subscriber processes; with records, one record ring of
+// -rec-capacity bytes (256 KiB or 192 KiB, drawn from the seed) holding
+// records up to -rec-slotsize, with -rec-producers producer processes and
+// one consumer process. The other rings have -slots slots of -slotsize
+// bytes. Producer slot p writes stream p: messages carrying (p,
 // seq, length, CRC-32C), fuzz.EncodeMessage. Producers mix Push, TryPush,
 // Reserve/Commit and PushBatch; consumers (subscribers) Pop, TryPop,
-// PopBatch and Peek/Release; every incarnation picks a wait strategy
+// PopBatch and Peek/Release; on the record ring a producer holds several
+// reservations at once (committed in any order) and the consumer several
+// peeks (pipelined); every incarnation picks a wait strategy
 // (mostly ones that sleep in the futex). Each child pauses now and then,
 // and dawdles while it holds a reservation or a peeked message, so that
 // kills find it there. A restarted broadcast producer takes the side over
@@ -67,7 +72,10 @@
 // die with it (up to its Claim, and on SPSC only the next ones after its
 // last journaled message); everything else is delivered exactly once,
 // intact, in per-producer order, and the ring's MsgsOut, Skipped and
-// Redelivered counters agree with the ledger. contract_broadcast.go does
+// Redelivered counters agree with the ledger; on a record ring every
+// journaled, unreleased peek of a killed consumer may come again, and
+// Skipped, MsgsIn and MsgsOut lie within what the ledger bounds (rule
+// (f)). contract_broadcast.go does
 // the same for broadcast rings: each tethered subscriber process sees the
 // stream from where it joined in order, without a gap or a duplicate,
 // each lossy one accounts for every message as delivered or missed,
@@ -119,7 +127,18 @@ type options struct {
 	producers, consumers int
 	tethered, lossy      int // broadcast subscribers
 	minKills             int
+	// The record ring: producer processes (its one consumer process is
+	// fixed), capacity in bytes (0: drawn from the seed) and largest
+	// record.
+	recProducers          int
+	recCapacity, recSlots int
 }
+
+// Record ring geometry: the capacity is drawn from recCapacities (a power
+// of two, and one that is not), and records are up to recSlotSize bytes.
+var recCapacities = []int{256 << 10, 3 * 64 << 10}
+
+const recSlotSize = 32 << 10
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{RunFlags: fuzz.RunFlags{Slots: 64, SlotSize: 256, Broadcast: true, MoreFaults: []string{"reorder", "torn"}}}
@@ -133,9 +152,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tethered, "tethered", 2, "tethered subscriber processes on the broadcast ring")
 	fs.IntVar(&o.lossy, "lossy", 1, "lossy subscriber processes on the broadcast ring")
 	fs.IntVar(&o.minKills, "min-kills", 0, "fail unless at least this many kills were made")
+	fs.IntVar(&o.recProducers, "rec-producers", 3, "producer processes on the record ring")
+	fs.IntVar(&o.recCapacity, "rec-capacity", 0, "record ring capacity in bytes, a multiple of 4096 (0: 256 KiB or 192 KiB, drawn from the seed)")
+	fs.IntVar(&o.recSlots, "rec-slotsize", recSlotSize, "largest record of the record ring, in bytes")
 	o.Register(fs, "print every kill")
 	if err := o.Parse(fs, args); err != nil {
 		return o, err
+	}
+	if o.recCapacity == 0 {
+		o.recCapacity = recCapacities[o.Seed>>33%uint64(len(recCapacities))]
 	}
 	if o.interval == 0 && o.killsPerSec > 0 {
 		o.interval = time.Duration(float64(time.Second) / o.killsPerSec)
@@ -145,6 +170,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-producers and -consumers must be in [1,32]")
 	case o.tethered < 0 || o.lossy < 0 || o.tethered+o.lossy < 1 || o.tethered+o.lossy > 16:
 		return o, fmt.Errorf("-tethered and -lossy must be at least 0, together in [1,16]")
+	case o.recProducers < 1 || o.recProducers > 32:
+		return o, fmt.Errorf("-rec-producers must be in [1,32]")
+	case o.recCapacity < ring.MinRecordCapacity || o.recCapacity%4096 != 0 || o.recCapacity > 1<<30:
+		return o, fmt.Errorf("-rec-capacity must be a multiple of 4096 in [4096,%d]", 1<<30)
+	case o.recSlots < fuzz.MinMessage || o.recSlots > o.recCapacity/2-16:
+		return o, fmt.Errorf("-rec-slotsize must be in [%d,%d] (half the capacity, less 16)", fuzz.MinMessage, o.recCapacity/2-16)
 	case o.duration <= 0:
 		return o, fmt.Errorf("-duration must be positive")
 	case o.interval < time.Millisecond:
@@ -198,10 +229,14 @@ func (c *campaign) setup(path string) error {
 	if o.Has("broadcast") {
 		specs = append(specs, spec{"bcast", "broadcast", 1, subs})
 	}
+	rcfg := ring.Config{Capacity: o.recCapacity, SlotSize: o.recSlots, Peers: max(ring.DefaultPeers, 2*(o.recProducers+2)+1)}
+	if o.Has("records") {
+		specs = append(specs, spec{"records", "records", o.recProducers, 1})
+	}
 	var g ledgerGeometry
 	g.Rings = len(specs)
 	var kinds []arena.Kind
-	var bsize int64
+	var bsize int64 // the broadcast and record rings, of other geometries
 	for _, s := range specs {
 		g.Producers += s.producers
 		g.Consumers += s.consumers
@@ -210,6 +245,12 @@ func (c *campaign) setup(path string) error {
 			kinds = append(kinds, ring.KindSPSC)
 		case "mpmc":
 			kinds = append(kinds, ring.KindMPMC)
+		case "records":
+			n, err := fuzz.ArenaSize(rcfg, 0, ring.KindRecords)
+			if err != nil {
+				return err
+			}
+			bsize += n
 		default:
 			n, err := fuzz.ArenaSize(bcfg, 0, ring.KindBroadcast)
 			if err != nil {
@@ -246,13 +287,21 @@ func (c *campaign) setup(path string) error {
 			h, err = ring.CreateSPSC(a, s.name, cfg)
 		case "mpmc":
 			h, err = ring.CreateMPMC(a, s.name, cfg)
+		case "records":
+			h, err = ring.CreateRecords(a, s.name, rcfg)
 		default:
 			h, err = ring.CreateBroadcast(a, s.name, bcfg)
 		}
 		if err != nil {
 			return fail(err)
 		}
-		r := &crashRing{idx: i, name: s.name, kind: s.kind, slots: o.Slots, handle: h}
+		r := &crashRing{idx: i, name: s.name, kind: s.kind, slots: o.Slots, slotSize: o.SlotSize, handle: h}
+		if s.kind == "records" {
+			// A ringful: the most records the ring can hold (each takes at
+			// least span(MinMessage) bytes), and a batch in the consumer's
+			// hands.
+			r.slots, r.slotSize = o.recCapacity/recordSpan(fuzz.MinMessage)+maxBatch, o.recSlots
+		}
 		if s.kind == "broadcast" {
 			if r.probe, err = ring.Subscribe(a, s.name, ring.SubscribeOptions{Lossy: true}); err != nil {
 				return fail(err)

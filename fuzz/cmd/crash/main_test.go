@@ -88,6 +88,25 @@ func TestCrashBroadcast(t *testing.T) {
 	}
 }
 
+// TestCrashRecords: a short campaign on a record ring alone (192 KiB, not
+// a power of two), its producers killed holding reservations and in
+// large pushes, its consumer holding pipelined peeks.
+func TestCrashRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a campaign of a few seconds")
+	}
+	out, err, m := campaignRun(t, "-duration", "4s", "-kind", "records", "-kills-per-sec", "8", "-rec-capacity", "196608")
+	if err != nil || m[1] != "PASS" || m[4] != "records" {
+		t.Fatalf("run: %v, verdict %q", err, m[0])
+	}
+	if n, _ := strconv.Atoi(m[2]); n < 10 {
+		t.Errorf("only %d kills in 4s", n)
+	}
+	if !regexp.MustCompile(`(?m)^crash: records: [1-9]\d* delivered .* Skipped \d+ \(\d+ reserved and never delivered\), MsgsIn \d+, MsgsOut \d+`).MatchString(out) {
+		t.Errorf("no record ring line")
+	}
+}
+
 // TestCrashCatchesFaults: each fault planted in a child fails the
 // campaign with the count it should raise, on an SPSC ring (where the
 // consumer's own order check sees a reordering) and on a broadcast ring
@@ -96,7 +115,7 @@ func TestCrashCatchesFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("campaigns of a few seconds")
 	}
-	for _, kind := range []string{"spsc", "broadcast"} {
+	for _, kind := range []string{"spsc", "broadcast", "records"} {
 		for _, tt := range []struct {
 			inject string
 			group  int // the verdict's count that must be non-zero

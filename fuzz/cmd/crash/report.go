@@ -15,14 +15,17 @@ import (
 // account gathers what the verifier needs of ring r from the slots' death
 // records and the ledger.
 func (c *campaign) account(r *crashRing) ringAccount {
-	acc := ringAccount{Name: r.name, SPSC: r.spsc(), Stats: r.stats, Drained: r.drained}
+	acc := ringAccount{Name: r.name, SPSC: r.spsc(), Records: r.recs(), Stats: r.stats, Drained: r.drained}
 	for _, p := range r.producers {
 		sa := streamAccount{Stream: uint32(p.idx), End: atomic.LoadUint64(&c.l.producer(p.idx).Attempt)}
-		var unc []span
+		var unc, claimed []span
 		for _, d := range p.deaths {
 			unc = append(unc, span{d.committed, d.attempt})
+			if r.recs() {
+				claimed = append(claimed, span{d.committed, d.reserved})
+			}
 		}
-		sa.Uncertain = mergeSpans(unc)
+		sa.Uncertain, sa.Claimed = mergeSpans(unc), mergeSpans(claimed)
 		acc.Streams = append(acc.Streams, sa)
 	}
 	for _, s := range r.consumers {
@@ -30,7 +33,7 @@ func (c *campaign) account(r *crashRing) ringAccount {
 		acc.Corrupt += atomic.LoadUint64(&rec.Corrupt)
 		acc.OutOfOrder += atomic.LoadUint64(&rec.OutOfOrder)
 		for _, d := range s.deaths {
-			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last})
+			acc.Deaths = append(acc.Deaths, consumerDeath{Claim: d.claim, Held: d.held, Last: d.last, Peeked: d.peeked, LastOf: d.lastOf})
 		}
 	}
 	return acc
@@ -144,7 +147,7 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		}
 	}
 	var kindParts []string
-	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer", "broadcast producer", "broadcast tethered", "broadcast lossy"} {
+	for _, kd := range []string{"spsc producer", "spsc consumer", "mpmc producer", "mpmc consumer", "broadcast producer", "broadcast tethered", "broadcast lossy", "records producer", "records consumer"} {
 		if n := kinds[kd]; n > 0 {
 			kindParts = append(kindParts, fmt.Sprintf("%s %d", kd, n))
 		}
@@ -198,10 +201,15 @@ func (c *campaign) verdict(elapsed time.Duration) error {
 		acc := c.account(r)
 		v := verifyRing(&acc, c.tally)
 		st := r.stats
+		counters := fmt.Sprintf("Skipped %d, Redelivered %d", st.Skipped, st.Redelivered)
+		if r.recs() {
+			counters = fmt.Sprintf("Skipped %d (%d reserved and never delivered), MsgsIn %d, MsgsOut %d, %d bytes",
+				st.Skipped, v.MustSkip, st.MsgsIn, st.MsgsOut, st.BytesOut)
+		}
 		fmt.Fprintf(c.out, "crash: %s: %d delivered (%d of killed producers' calls); allowed: %d uncommitted, %d redelivered, %d consumer-lost; "+
-			"Skipped %d, Redelivered %d; %d kills, stall %s (restart %s); recovered %d dead peers, %d sleepers; waiters %d/%d\n",
+			"%s; %d kills, stall %s (restart %s); recovered %d dead peers, %d sleepers; waiters %d/%d\n",
 			r.name, v.Delivered, v.InFlightDelivered, v.Uncommitted, v.Redelivered, v.ConsumerLost,
-			st.Skipped, st.Redelivered, len(perRing[r]), stallSummary(perRing[r]), stallSummary(restartsOf[r]),
+			counters, len(perRing[r]), stallSummary(perRing[r]), stallSummary(restartsOf[r]),
 			r.recovery.DeadPeers, r.recovery.Sleepers, st.NotEmptyWaiters, st.NotFullWaiters)
 		for _, p := range v.Problems {
 			problems = append(problems, r.name+": "+p)

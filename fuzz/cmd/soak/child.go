@@ -47,11 +47,13 @@ type childSpec struct {
 
 // ringSpec is one ring a child works on.
 type ringSpec struct {
-	Name    string
-	Kind    string   // "spsc" or "mpmc"
-	Slots   int      // the ring's capacity
-	Stream  uint32   // producer: the stream it writes
-	Streams []uint32 // consumer: the streams it may receive
+	Name     string
+	Kind     string   // "spsc", "mpmc" or "records"
+	Slots    int      // the ring's capacity in messages (a record ring's: in its smallest records)
+	SlotSize int      // a record ring's largest record (the others': childSpec.SlotSize)
+	Consumer int      // a record ring's one consumer
+	Stream   uint32   // producer: the stream it writes
+	Streams  []uint32 // consumer: the streams it may receive
 }
 
 // childReport is a child's final report.
@@ -159,11 +161,29 @@ func runChild(spec childSpec, stdout io.Writer) error {
 }
 
 func openRing(a *arena.Arena, rs ringSpec) (ring.Ring, error) {
-	if rs.Kind == "spsc" {
+	switch rs.Kind {
+	case "spsc":
 		return ring.OpenSPSC(a, rs.Name)
+	case "records":
+		return ring.OpenRecords(a, rs.Name)
 	}
 	return ring.OpenMPMC(a, rs.Name)
 }
+
+// slotSize is the largest message of ring rs.
+func (spec *childSpec) slotSize(rs ringSpec) int {
+	if rs.SlotSize > 0 {
+		return rs.SlotSize
+	}
+	return spec.SlotSize
+}
+
+// Record rings: a producer holds up to maxReservations reservations at
+// once (committed in any order), a consumer up to maxPipeline peeks.
+const (
+	maxReservations = 4
+	maxPipeline     = 8
+)
 
 // pause sleeps 0-200µs now and then, so that waiters on the other side go
 // through every phase of their wait strategy.
@@ -175,13 +195,19 @@ func pause(rng *rand.Rand) {
 
 // produce pushes numbered messages of stream on r until spec.StopAt,
 // mixing Push, TryPush, Reserve/Commit and PushBatch, and publishes its
-// count in progress after every operation.
+// count in progress after every operation. On a record ring its messages
+// take RecordSize lengths, and it holds several reservations at once.
 func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inject string, rng *rand.Rand, progress *uint64) (ringReport, error) {
 	rep := ringReport{Stream: rs.Stream}
-	buf := make([]byte, spec.SlotSize)
+	slotSize := spec.slotSize(rs)
+	size := func() int { return fuzz.MessageSize(rng, slotSize) }
+	if rs.Kind == "records" {
+		size = func() int { return fuzz.RecordSize(rng, slotSize) }
+	}
+	buf := make([]byte, slotSize)
 	store := make([][]byte, 16)
 	for i := range store {
-		store[i] = make([]byte, spec.SlotSize)
+		store[i] = make([]byte, slotSize)
 	}
 	batch := make([][]byte, 0, len(store))
 	var seq uint64
@@ -189,7 +215,7 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 	for time.Now().UnixNano() < spec.StopAt {
 		switch op := rng.IntN(100); {
 		case op < 65:
-			n := fuzz.MessageSize(rng, spec.SlotSize)
+			n := size()
 			m := fuzz.EncodeMessage(buf, rs.Stream, seq, n)
 			if !injected && seq >= 100 {
 				switch inject {
@@ -214,8 +240,15 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 			}
 			seq++
 			rep.Bytes += uint64(n)
+		case op < 80 && rs.Kind == "records":
+			k, nbytes, err := reserveMany(ctx, r, rng, rs.Stream, seq, size)
+			seq += k
+			rep.Bytes += nbytes
+			if err != nil {
+				return rep, err
+			}
 		case op < 80:
-			n := fuzz.MessageSize(rng, spec.SlotSize)
+			n := size()
 			res, err := r.Reserve(ctx, n)
 			if err != nil {
 				return rep, fmt.Errorf("reserve: %w", err)
@@ -229,7 +262,7 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 		default:
 			batch = batch[:0]
 			for i := range 1 + rng.IntN(len(store)) {
-				n := fuzz.MessageSize(rng, spec.SlotSize)
+				n := size()
 				batch = append(batch, fuzz.EncodeMessage(store[i], rs.Stream, seq+uint64(i), n))
 			}
 			done, err := r.PushBatch(ctx, batch)
@@ -248,6 +281,39 @@ func produce(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 	}
 	rep.Msgs = seq
 	return rep, nil
+}
+
+// reserveMany reserves up to maxReservations records of a record ring at
+// once, numbers seq, seq+1, ..., and commits them in a random order; it
+// returns how many it committed and their bytes. Only the first waits for
+// room: the consumer stops at our first uncommitted record, so room for
+// another may never come while we hold it.
+func reserveMany(ctx context.Context, r ring.Ring, rng *rand.Rand, stream uint32, seq uint64, size func() int) (uint64, uint64, error) {
+	var res [maxReservations]ring.Reservation
+	var lens [maxReservations]int
+	k := 0
+	for want := 1 + rng.IntN(maxReservations); k < want; k++ {
+		n := size()
+		var err error
+		if k == 0 {
+			res[k], err = r.Reserve(ctx, n)
+		} else if res[k], err = r.TryReserve(n); errors.Is(err, ring.ErrFull) {
+			break
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("reserve (%d held): %w", k, err)
+		}
+		fuzz.EncodeMessage(res[k].Buf, stream, seq+uint64(k), n)
+		lens[k] = n
+	}
+	var nbytes uint64
+	for _, i := range rng.Perm(k) {
+		if err := r.Commit(res[i], lens[i]); err != nil {
+			return 0, 0, fmt.Errorf("commit %d of %d reservations: %w", seq+uint64(i), k, err)
+		}
+		nbytes += uint64(lens[i])
+	}
+	return uint64(k), nbytes, nil
 }
 
 // streamState is a consumer's view of one stream.
@@ -328,12 +394,14 @@ func consume(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 		}
 		return fb.flush()
 	}
-	buf := make([]byte, spec.SlotSize)
+	slotSize := spec.slotSize(rs)
+	buf := make([]byte, slotSize)
 	store := make([][]byte, 16)
 	for i := range store {
-		store[i] = make([]byte, spec.SlotSize)
+		store[i] = make([]byte, slotSize)
 	}
 	bufs := make([][]byte, len(store))
+	var peeks [maxPipeline]ring.Message
 	since, last := 0, time.Now()
 	for {
 		var err error
@@ -352,6 +420,27 @@ func consume(ctx context.Context, r ring.Ring, rs ringSpec, spec *childSpec, inj
 			n, err = r.PopBatch(ctx, bufs[:k])
 			for _, m := range bufs[:n] {
 				check(m)
+			}
+		case op < 72 && rs.Kind == "records":
+			// Pipelined: up to maxPipeline peeks held at once (waiting
+			// only for the first), released in order.
+			k := 0
+			for want := 2 + rng.IntN(maxPipeline-1); k < want; k++ {
+				var m ring.Message
+				if k == 0 {
+					m, err = r.Peek(ctx)
+				} else if m, err = r.TryPeek(); errors.Is(err, ring.ErrEmpty) || err == io.EOF {
+					err = nil // the next call sees the end
+					break
+				}
+				if err != nil {
+					break
+				}
+				check(m.Data)
+				peeks[k] = m
+			}
+			for i := 0; i < k && err == nil; i++ {
+				err = r.Release(peeks[i])
 			}
 		case op < 80:
 			var m ring.Message

@@ -3,7 +3,7 @@
 // delivered exactly once, in per-producer order, intact, and that the
 // rings' counters agree.
 //
-//	go run ./fuzz/cmd/soak                          # 30 s, 2 producers, 2 consumers, SPSC and MPMC
+//	go run ./fuzz/cmd/soak                          # 30 s, 2 producers, 2 consumers, SPSC, MPMC and records
 //	go run ./fuzz/cmd/soak -duration 10m -kind mpmc -producers 4 -consumers 3
 //
 // It creates an arena in /dev/shm (or -dir) and re-executes itself as
@@ -12,8 +12,13 @@
 // stream p. With -kind spsc or both there are also max(producers,
 // consumers) SPSC rings, ring i fed by producer i%producers and drained by
 // consumer i%consumers, so each SPSC ring has exactly one producer and one
-// consumer process and they run in parallel. Every ring has -slots slots
-// of -slotsize bytes.
+// consumer process and they run in parallel. With -kind records or all (the
+// default) there is also one record ring of -rec-capacity bytes (256 KiB
+// or 192 KiB, drawn from the seed) holding records up to -rec-slotsize,
+// which every producer writes (its own stream) and one consumer drains:
+// messages of fuzz.RecordSize lengths (some above 2048 bytes), several
+// reservations held at once and committed in any order, pipelined peeks.
+// The other rings have -slots slots of -slotsize bytes.
 //
 // Producers push numbered messages of random sizes (MinMessage to
 // -slotsize) until the duration is up, mixing Push, TryPush,
@@ -31,7 +36,7 @@
 // union of the consumers' numbers is exactly [0, sent) without overlap
 // (lost, duplicated). Last, each ring's Stats must show MsgsIn == MsgsOut
 // == what its producers sent and BytesIn == BytesOut == their bytes, an
-// empty ring, and the closed flag.
+// empty ring, the closed flag, and Skipped == Redelivered == 0.
 //
 // Every wait is bounded: children's operations by a deadline of the
 // duration plus 60 s, after which the parent kills them. The last line is
@@ -72,7 +77,14 @@ type options struct {
 	fuzz.RunFlags
 	producers, consumers int
 	duration             time.Duration
+	// The record ring: capacity in bytes (0: drawn from the seed) and
+	// largest record.
+	recCapacity, recSlots int
 }
+
+// Record ring geometry: the capacity is drawn from recCapacities (a power
+// of two, and one that is not).
+var recCapacities = []int{256 << 10, 3 * 64 << 10}
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{RunFlags: fuzz.RunFlags{Slots: 256, SlotSize: 512}}
@@ -81,11 +93,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.producers, "producers", 2, "producer processes")
 	fs.IntVar(&o.consumers, "consumers", 2, "consumer processes")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long producers produce")
+	fs.IntVar(&o.recCapacity, "rec-capacity", 0, "record ring capacity in bytes, a multiple of 4096 (0: 256 KiB or 192 KiB, drawn from the seed)")
+	fs.IntVar(&o.recSlots, "rec-slotsize", 16<<10, "largest record of the record ring, in bytes")
 	o.Register(fs, "print each process's account")
 	if err := o.Parse(fs, args); err != nil {
 		return o, err
 	}
+	if o.recCapacity == 0 {
+		o.recCapacity = recCapacities[o.Seed>>33%uint64(len(recCapacities))]
+	}
 	switch {
+	case o.recCapacity < ring.MinRecordCapacity || o.recCapacity%4096 != 0 || o.recCapacity > 1<<30:
+		return o, fmt.Errorf("-rec-capacity must be a multiple of 4096 in [4096,%d]", 1<<30)
+	case o.recSlots < fuzz.MinMessage || o.recSlots > o.recCapacity/2-16:
+		return o, fmt.Errorf("-rec-slotsize must be in [%d,%d] (half the capacity, less 16)", fuzz.MinMessage, o.recCapacity/2-16)
 	case o.producers < 1 || o.producers > 64, o.consumers < 1 || o.consumers > 64:
 		return o, fmt.Errorf("-producers and -consumers must be in [1,64]")
 	case o.duration <= 0:
@@ -149,6 +170,12 @@ func (s *soak) run(ctx context.Context) error {
 	defer s.a.Close()
 	fmt.Fprintf(s.out, "soak: seed %d, arena %s, %s, %d slots of %d bytes, producing for %v\n",
 		o.Seed, path, s.ringSummary(), o.Slots, o.SlotSize, o.duration)
+	for _, r := range s.rings {
+		if rc, ok := r.handle.(*ring.Records); ok {
+			fmt.Fprintf(s.out, "soak: record ring %s: %d producers, consumer %d, %d KiB, records up to %d KiB, mirrored %v\n",
+				r.spec.Name, len(r.spec.Streams), r.spec.Consumer, rc.Capacity()>>10, rc.SlotSize()>>10, rc.Mirrored())
+		}
+	}
 
 	start := time.Now()
 	stopAt := start.Add(o.duration)
@@ -191,29 +218,50 @@ func (s *soak) setup(path string) error {
 	o := s.o
 	cfg := ring.Config{Slots: o.Slots, SlotSize: o.SlotSize}
 	var specs []ringSpec
-	if o.Kind != "mpmc" {
-		for i := range max(o.producers, o.consumers) {
+	nspsc := 0
+	if o.Has("spsc") {
+		nspsc = max(o.producers, o.consumers)
+		for i := range nspsc {
 			specs = append(specs, ringSpec{Name: fmt.Sprintf("spsc%d", i), Kind: "spsc", Slots: o.Slots,
 				Streams: []uint32{uint32(o.producers + i)}})
 		}
 	}
-	if o.Kind != "spsc" {
+	if o.Has("mpmc") {
 		rs := ringSpec{Name: "mpmc", Kind: "mpmc", Slots: o.Slots}
 		for p := range o.producers {
 			rs.Streams = append(rs.Streams, uint32(p))
 		}
 		specs = append(specs, rs)
 	}
-	streams := o.producers + max(o.producers, o.consumers)
+	// Streams: the MPMC ring's 0..P-1, the SPSC rings' P.., the record
+	// ring's after them.
+	streams := o.producers + nspsc
+	rcfg := ring.Config{Capacity: o.recCapacity, SlotSize: o.recSlots}
+	var extra int64 // the record ring, of another geometry
+	if o.Has("records") {
+		// Every producer, one consumer (the one after the SPSC rings').
+		rs := ringSpec{Name: "records", Kind: "records", Slots: o.recCapacity / 48, SlotSize: o.recSlots, Consumer: nspsc % o.consumers}
+		for p := range o.producers {
+			rs.Streams = append(rs.Streams, uint32(streams+p))
+		}
+		streams += o.producers
+		specs = append(specs, rs)
+		n, err := fuzz.ArenaSize(rcfg, 0, ring.KindRecords)
+		if err != nil {
+			return err
+		}
+		extra += n
+	}
 	var kinds []arena.Kind
 	for _, rs := range specs {
-		k := ring.KindSPSC
-		if rs.Kind == "mpmc" {
-			k = ring.KindMPMC
+		switch rs.Kind {
+		case "spsc":
+			kinds = append(kinds, ring.KindSPSC)
+		case "mpmc":
+			kinds = append(kinds, ring.KindMPMC)
 		}
-		kinds = append(kinds, k)
 	}
-	size, err := fuzz.ArenaSize(cfg, int64(streams*progressStride), kinds...)
+	size, err := fuzz.ArenaSize(cfg, int64(streams*progressStride)+extra, kinds...)
 	if err != nil {
 		return err
 	}
@@ -230,10 +278,14 @@ func (s *soak) setup(path string) error {
 	for _, rs := range specs {
 		var h ring.Ring
 		var consumers []int
-		if rs.Kind == "spsc" {
+		switch rs.Kind {
+		case "spsc":
 			h, err = ring.CreateSPSC(a, rs.Name, cfg)
 			consumers = []int{int(rs.Streams[0]-uint32(o.producers)) % o.consumers}
-		} else {
+		case "records":
+			h, err = ring.CreateRecords(a, rs.Name, rcfg)
+			consumers = []int{rs.Consumer}
+		default:
 			h, err = ring.CreateMPMC(a, rs.Name, cfg)
 			for c := range o.consumers {
 				consumers = append(consumers, c)
@@ -257,12 +309,15 @@ func (s *soak) setup(path string) error {
 }
 
 func (s *soak) ringSummary() string {
-	var spsc, mpmc int
+	var spsc, mpmc, recs int
 	for _, r := range s.rings {
-		if r.spec.Kind == "spsc" {
+		switch r.spec.Kind {
+		case "spsc":
 			spsc++
-		} else {
+		case "mpmc":
 			mpmc++
+		default:
+			recs++
 		}
 	}
 	var parts []string
@@ -272,11 +327,15 @@ func (s *soak) ringSummary() string {
 	if mpmc > 0 {
 		parts = append(parts, "1 MPMC ring")
 	}
+	if recs > 0 {
+		parts = append(parts, "1 record ring")
+	}
 	return strings.Join(parts, " + ")
 }
 
 // childSpec assigns a child its rings: an SPSC ring i belongs to producer
-// i%producers and consumer i%consumers; the MPMC ring to everyone.
+// i%producers and consumer i%consumers; the MPMC ring to everyone; the
+// record ring to every producer and its one consumer.
 func (s *soak) childSpec(role string, idx int, path string, stopAt, deadline time.Time) childSpec {
 	o := s.o
 	spec := childSpec{Role: role, Index: idx, Arena: path, StopAt: stopAt.UnixNano(), Deadline: deadline.UnixNano(),
@@ -291,6 +350,11 @@ func (s *soak) childSpec(role string, idx int, path string, stopAt, deadline tim
 		case rs.Kind == "mpmc" && role == "producer":
 			rs.Stream, rs.Streams = uint32(idx), nil
 		case rs.Kind == "mpmc":
+		case rs.Kind == "records" && role == "producer":
+			rs.Stream, rs.Streams = rs.Streams[idx], nil
+		case rs.Kind == "records" && idx == rs.Consumer:
+		case rs.Kind == "records":
+			continue
 		case role == "producer" && i%o.producers == idx:
 			rs.Stream, rs.Streams = rs.Streams[0], nil
 		case role == "consumer" && i%o.consumers == idx:
@@ -426,6 +490,9 @@ func (s *soak) verdict(producers, consumers []*child, elapsed time.Duration) err
 		if err != nil {
 			s.problem("%s: stats: %v", r.spec.Name, err)
 			continue
+		}
+		if stats.Skipped != 0 || stats.Redelivered != 0 { // nobody died
+			s.problem("%s: counters: Skipped %d, Redelivered %d", r.spec.Name, stats.Skipped, stats.Redelivered)
 		}
 		if stats.MsgsIn != r.sent || stats.MsgsOut != stats.MsgsIn || stats.Len != 0 || !stats.Closed {
 			s.problem("%s: counters: MsgsIn %d, MsgsOut %d, Len %d, closed %v; producers sent %d",

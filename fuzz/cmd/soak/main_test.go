@@ -30,7 +30,7 @@ func TestSoak(t *testing.T) {
 	if m == nil {
 		t.Fatal("no verdict line")
 	}
-	if m[1] != "PASS" || m[3] != "2" || m[4] != "2" || m[5] != "spsc+mpmc" {
+	if m[1] != "PASS" || m[3] != "2" || m[4] != "2" || m[5] != "spsc+mpmc+records" {
 		t.Errorf("verdict %q", m[0])
 	}
 	if n, _ := strconv.Atoi(m[2]); n < 1000 {
@@ -45,16 +45,20 @@ func TestSoak(t *testing.T) {
 // count it should raise.
 func TestSoakCatchesFaults(t *testing.T) {
 	for _, tt := range []struct {
+		kind   string
 		inject string
 		group  int // the verdict's count that must be non-zero
 	}{
-		{"drop", 6},    // lost
-		{"dup", 8},     // out of order (both copies reached one consumer) ...
-		{"corrupt", 9}, // corrupt
+		{"mpmc", "drop", 6},    // lost
+		{"mpmc", "dup", 8},     // out of order (both copies reached one consumer) ...
+		{"mpmc", "corrupt", 9}, // corrupt
+		{"records", "drop", 6},
+		{"records", "dup", 8},
+		{"records", "corrupt", 9},
 	} {
-		t.Run(tt.inject, func(t *testing.T) {
+		t.Run(tt.kind+"/"+tt.inject, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run(context.Background(), []string{"-duration", "500ms", "-kind", "mpmc", "-producers", "1", "-consumers", "2",
+			err := run(context.Background(), []string{"-duration", "500ms", "-kind", tt.kind, "-producers", "1", "-consumers", "2",
 				"-dir", t.TempDir(), "-inject", tt.inject}, &out)
 			t.Log("\n" + out.String())
 			if !errors.Is(err, fuzz.ErrFailed) {
