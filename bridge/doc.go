@@ -1,0 +1,2 @@
+// Package bridge forwards shmring messages across hosts through NATS.
+package bridge
