@@ -74,6 +74,10 @@ type InConfig struct {
 	// the ring is full (default 1<<20); beyond it NATS drops messages
 	// (they show as gaps).
 	PendingLimit int
+	// Ready, if set, is called once the subscription (or the consumer) is
+	// in place on the server: core NATS messages published before it are
+	// not received.
+	Ready func()
 	// State is the path of the state file (dedupe windows, counters);
 	// "" keeps them in memory (a restarted In then cannot tell what it
 	// pushed before).
@@ -180,6 +184,7 @@ func (in *In) runCore(ctx context.Context) error {
 	if err := in.nc.FlushTimeout(5 * time.Second); err != nil {
 		return fmt.Errorf("bridge: subscribe %q: %w", in.cfg.Subject, err)
 	}
+	in.ready()
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
@@ -232,6 +237,7 @@ func (in *In) runJetStream(ctx context.Context) error {
 			return nil
 		}
 	}
+	in.ready()
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(in.cfg.Batch, jetstream.FetchMaxWait(time.Second))
@@ -263,6 +269,12 @@ func (in *In) runJetStream(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (in *In) ready() {
+	if in.cfg.Ready != nil {
+		in.cfg.Ready()
+	}
 }
 
 func (in *In) count(w *uint64, n uint64) { in.st.hdr.Counters.add(w, n) }

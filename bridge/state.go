@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -93,9 +92,9 @@ type stateHeader struct {
 	Magic    uint32
 	Version  uint32
 	Role     uint32
+	Lock     uint32 // its first byte is the writer's liveness lock (never written)
 	Window   uint32 // Out: spool records; In: producer windows
 	SlotSize uint32 // Out: bytes of data per record
-	_        uint32
 	Created  int64  // unix nanoseconds: the state's epoch
 	PID      uint64 // the bridge process that last opened it
 	Producer [64]byte
@@ -106,7 +105,10 @@ type stateHeader struct {
 	Counters stateCounters
 }
 
-const stateHeaderSize = int(unsafe.Sizeof(stateHeader{}))
+const (
+	stateHeaderSize = int(unsafe.Sizeof(stateHeader{}))
+	lockOffset      = int64(unsafe.Offsetof(stateHeader{}.Lock))
+)
 
 // record is the fixed part of a spool record; the data follows it.
 type record struct {
@@ -124,7 +126,7 @@ type state struct {
 	hdr  *stateHeader
 	mem  []byte
 	a    *arena.Arena // nil on the heap
-	lock *os.File
+	lock *arena.LiveLock
 	// window and slotSize are private copies of the geometry, validated
 	// at open: offsets are computed from them, never from the file.
 	window, slotSize int
@@ -137,10 +139,10 @@ func (s *state) close() error {
 		return nil
 	}
 	var errs []error
-	errs = append(errs, s.a.Close())
 	if s.lock != nil {
-		errs = append(errs, s.lock.Close()) // releases the flock
+		errs = append(errs, s.lock.Unlock())
 	}
+	errs = append(errs, s.a.Close())
 	return errors.Join(errs...)
 }
 
@@ -206,18 +208,6 @@ func openState(path string, g stateGeom) (_ *state, err error) {
 			s.close()
 		}
 	}()
-	if s.lock, err = os.Open(a.Path()); err != nil {
-		return nil, fmt.Errorf("bridge: state %s: %w", path, err)
-	}
-	// flock, not the arena's own liveness locks: a whole-file lock that
-	// says "a bridge works this state", released by the kernel when the
-	// bridge dies.
-	if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrStateBusy, a.Path())
-		}
-		return nil, fmt.Errorf("bridge: state %s: lock: %w", path, err)
-	}
 	r, err := a.Lookup(StateRegion)
 	fresh := false
 	if errors.Is(err, arena.ErrNotFound) {
@@ -230,12 +220,20 @@ func openState(path string, g stateGeom) (_ *state, err error) {
 	if r.Kind() != KindState {
 		return nil, fmt.Errorf("%w: %s: region %q has kind %#x", ErrState, a.Path(), StateRegion, uint32(r.Kind()))
 	}
+	// A liveness lock on the header's Lock byte says "a bridge works this
+	// state"; the kernel releases it when the bridge dies.
+	if s.lock, err = a.LockLive(r.Offset() + lockOffset); err != nil {
+		if errors.Is(err, arena.ErrHeld) {
+			return nil, fmt.Errorf("%w: %s", ErrStateBusy, a.Path())
+		}
+		return nil, fmt.Errorf("bridge: state %s: lock: %w", path, err)
+	}
 	s.mem = r.Bytes()
 	if len(s.mem) < stateHeaderSize {
 		return nil, fmt.Errorf("%w: %s: region of %d bytes", ErrState, a.Path(), len(s.mem))
 	}
 	s.hdr = (*stateHeader)(unsafe.Pointer(&s.mem[0]))
-	if fresh {
+	if fresh || s.hdr.Magic == 0 { // 0: allocated by a racing bridge that lost the lock to us
 		s.init(g)
 	} else if err := s.adopt(g); err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Path(), err)
