@@ -178,17 +178,17 @@ func checkMsg(b []byte) (uint64, error) {
 // hop is one end-to-end run: host A's arena and ring, host B's, the
 // server and the two bridge processes.
 type hop struct {
-	t          *testing.T
-	ns         *natsServer
-	jetstream  bool
-	arenaA     *arena.Arena
-	arenaB     *arena.Arena
-	src, dst   ring.Ring
-	out, in    *xproc.Child
-	outSpec    bridgeSpec
-	inSpec     bridgeSpec
-	mu         sync.Mutex
-	outs, ins  []string // outputs of finished bridge processes
+	t         *testing.T
+	ns        *natsServer
+	jetstream bool
+	arenaA    *arena.Arena
+	arenaB    *arena.Arena
+	src, dst  ring.Ring
+	out, in   *xproc.Child
+	outSpec   bridgeSpec
+	inSpec    bridgeSpec
+	mu        sync.Mutex
+	outs, ins []string // outputs of finished bridge processes
 }
 
 func newHop(t *testing.T, jetstream bool, dstSlots int) *hop {

@@ -34,14 +34,14 @@ func hopCount(t *testing.T, dflt int) int {
 var hopTimeout = 4 * time.Minute
 
 type hopPlan struct {
-	jetstream    bool
-	n            int
-	dstSlots     int
-	restartNATS  bool // restart the server at n/3 consumed
-	killOut      bool // SIGKILL the Out bridge at n/2 consumed, and restart it
-	killIn       bool // SIGKILL the In bridge at 2n/3 consumed, and restart it
-	holdFull     time.Duration
-	wantAll      bool // every message exactly once
+	jetstream   bool
+	n           int
+	dstSlots    int
+	restartNATS bool // restart the server at n/3 consumed
+	killOut     bool // SIGKILL the Out bridge at n/2 consumed, and restart it
+	killIn      bool // SIGKILL the In bridge at 2n/3 consumed, and restart it
+	holdFull    time.Duration
+	wantAll     bool // every message exactly once
 }
 
 func runHop(t *testing.T, p hopPlan) (*tally, string, string) {

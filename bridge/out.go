@@ -128,9 +128,9 @@ func (c *OutConfig) defaults() error {
 type seqKind int
 
 const (
-	seqSPSC      seqKind = iota // the consumer position, counted locally from the ring's
-	seqCursor                   // the subscriber's cursor
-	seqCounter                  // the spool's own counter (MPMC)
+	seqSPSC    seqKind = iota // the consumer position, counted locally from the ring's
+	seqCursor                 // the subscriber's cursor
+	seqCounter                // the spool's own counter (MPMC)
 )
 
 // Out forwards the messages of a ring to a NATS subject.
