@@ -268,7 +268,14 @@ func (h *hop) produce(ctx context.Context, n int, errc chan<- error) {
 	var b [testMsgSize]byte
 	for s := uint64(1); s <= uint64(n); s++ {
 		fillMsg(b[:], s)
-		if err := h.src.Push(ctx, b[:]); err != nil {
+		err := h.src.Push(ctx, b[:])
+		for errors.Is(err, ring.ErrPeerDead) && ctx.Err() == nil {
+			// The Out bridge was killed and its successor has not opened
+			// the ring yet.
+			time.Sleep(10 * time.Millisecond)
+			err = h.src.Push(ctx, b[:])
+		}
+		if err != nil {
 			errc <- fmt.Errorf("push %d: %w", s, err)
 			return
 		}
@@ -295,6 +302,10 @@ func (h *hop) consume(ctx context.Context, n, want int, pause func(distinct int)
 			pause(tl.distinct)
 		}
 		k, err := h.dst.Pop(ctx, buf)
+		if errors.Is(err, ring.ErrPeerDead) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond) // the In bridge killed, its successor not there yet
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				tl.corrupt = err

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -139,7 +140,7 @@ func runHop(t *testing.T, p hopPlan) (*tally, string, string) {
 		t.Errorf("%d duplicates reached the destination ring", tl.duplicates)
 	}
 	if p.wantAll && tl.distinct != p.n {
-		t.Errorf("%d of %d messages arrived", tl.distinct, p.n)
+		t.Errorf("%d of %d messages arrived; missing: %s", tl.distinct, p.n, missingRanges(tl.seen))
 	}
 	return tl, outOut, inOut
 }
@@ -185,4 +186,21 @@ func TestHopCoreRestart(t *testing.T) {
 	if gaps > lost {
 		t.Errorf("gaps %d > lost %d", gaps, lost)
 	}
+}
+
+// missingRanges lists the seqs not seen, as ranges.
+func missingRanges(seen []bool) string {
+	var b strings.Builder
+	for s := 1; s < len(seen); s++ {
+		if seen[s] {
+			continue
+		}
+		e := s
+		for e+1 < len(seen) && !seen[e+1] {
+			e++
+		}
+		fmt.Fprintf(&b, " %d-%d", s, e)
+		s = e
+	}
+	return b.String()
 }

@@ -100,7 +100,8 @@ func (w *window) bit(seq uint64) bool {
 	return w.Bits[(seq%WindowSize)/64]&(1<<(seq%64)) != 0
 }
 
-func (w *window) flip(seq uint64) { w.Bits[(seq%WindowSize)/64] ^= 1 << (seq % 64) }
+func (w *window) set(seq uint64)   { w.Bits[(seq%WindowSize)/64] |= 1 << (seq % 64) }
+func (w *window) clear(seq uint64) { w.Bits[(seq%WindowSize)/64] &^= 1 << (seq % 64) }
 
 // start makes w the window of a producer first seen at seq: seqs a little
 // below it (half a window) are still accepted, as late arrivals of a
@@ -121,7 +122,9 @@ func (w *window) observe(seq uint64) verdict {
 	return fresh
 }
 
-// mark records seq (observe said fresh) as seen.
+// mark records seq (observe said fresh) as seen. It is idempotent for
+// a seq it has set, so that a restart may run it again over a mark a
+// crash cut short.
 func (w *window) mark(seq uint64) {
 	if seq > w.Base+WindowSize {
 		// Slide: the seqs that leave the window unseen stay counted in
@@ -131,9 +134,7 @@ func (w *window) mark(seq uint64) {
 			w.Bits = [windowWords]uint64{}
 		} else {
 			for q := w.Base + 1; q <= to; q++ {
-				if w.bit(q) {
-					w.flip(q)
-				}
+				w.clear(q)
 			}
 		}
 		w.Base = to
@@ -141,7 +142,10 @@ func (w *window) mark(seq uint64) {
 			w.Max = w.Base
 		}
 	}
-	w.flip(seq)
+	if w.bit(seq) {
+		return // marked already: a restart settling a pending push that a crash interrupted in mark
+	}
+	w.set(seq)
 	switch {
 	case seq > w.Max:
 		if w.Max >= w.First {
@@ -156,7 +160,7 @@ func (w *window) mark(seq uint64) {
 	}
 	// Compact: move Base up over the seen run just above it.
 	for w.Base < w.Max && w.bit(w.Base+1) {
-		w.flip(w.Base + 1)
+		w.clear(w.Base + 1)
 		w.Base++
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -298,6 +299,9 @@ func (in *In) deliver(ctx context.Context, h nats.Header, data []byte, js jetstr
 		return false, fmt.Errorf("%w: %d producers, new one %q", err, maxProducers, id.Producer)
 	}
 	if w.observe(id.Seq) == duplicate {
+		if debugDups {
+			fmt.Fprintf(os.Stderr, "dup %d base %d max %d\n", id.Seq, w.Base, w.Max)
+		}
 		in.count(&c.Duplicates, 1)
 		return false, nil
 	}
@@ -369,3 +373,5 @@ func (in *In) push(ctx context.Context, data []byte, js jetstream.Msg) error {
 	in.count(&c.Pushed, 1)
 	return nil
 }
+
+var debugDups = os.Getenv("SHMRING_BRIDGE_DEBUG") != ""
