@@ -204,3 +204,8 @@ func missingRanges(seen []bool) string {
 	}
 	return b.String()
 }
+
+// TestHopJetStreamServerRestart: only the server restarted mid-run.
+func TestHopJetStreamServerRestart(t *testing.T) {
+	runHop(t, hopPlan{jetstream: true, n: hopCount(t, 30000), wantAll: true, restartNATS: true})
+}

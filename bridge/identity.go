@@ -12,8 +12,10 @@ package bridge
 // duplicated (retries, redeliveries).
 //
 // Invariants of a window (one per producer, dedupe below):
-//   - every seq <= Base was seen (or fell out of the window unseen: a gap
-//     that stays counted);
+//   - every seq <= Base was seen, or is one of the Holes: seqs the window
+//     slid past unseen (JetStream redelivers a message only after its ack
+//     wait, by which time the stream may be far ahead), still accepted
+//     when they come; beyond MaxHoles the oldest is given up (Expired);
 //   - Base < seq <= Base+WindowSize is tracked by bit seq % WindowSize of
 //     Bits: set iff seen;
 //   - Max is the highest seq seen, Base <= Max <= Base+WindowSize;
@@ -85,7 +87,48 @@ type window struct {
 	Missing uint64 // gaps now: seqs skipped and not (yet) seen
 	Dups    uint64
 	Late    uint64 // arrivals that filled a gap (reordered on the wire)
+	Expired uint64 // holes given up (the table full): such a seq is dropped as a duplicate if it comes
+	NHoles  uint64
+	Holes   [MaxHoles]uint64 // Holes[:NHoles]: unseen seqs <= Base, in no order
 	Bits    [windowWords]uint64
+}
+
+// MaxHoles is how many unseen seqs below its window a producer's window
+// keeps accepting.
+const MaxHoles = 1024
+
+// hole returns the index of seq in Holes, or -1.
+func (w *window) hole(seq uint64) int {
+	n := min(w.NHoles, MaxHoles) // a bound of our own: the state file is not trusted
+	for i := range n {
+		if w.Holes[i] == seq {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// addHole records seq as unseen below the window, giving up the smallest
+// hole if the table is full.
+func (w *window) addHole(seq uint64) {
+	if w.NHoles < MaxHoles {
+		w.Holes[w.NHoles] = seq
+		w.NHoles++
+		return
+	}
+	low := 0
+	for i := range w.Holes {
+		if w.Holes[i] < w.Holes[low] {
+			low = i
+		}
+	}
+	w.Holes[low] = seq
+	w.Expired++
+}
+
+func (w *window) removeHole(i int) {
+	w.NHoles--
+	w.Holes[i] = w.Holes[w.NHoles]
 }
 
 // verdict is what observe decided about one message.
@@ -116,7 +159,13 @@ func (w *window) start(seq uint64) {
 // seen: mark does, once the message is in the ring, so that a crash in
 // between redelivers it rather than losing it.
 func (w *window) observe(seq uint64) verdict {
-	if seq <= w.Base || (seq <= w.Base+WindowSize && w.bit(seq)) {
+	switch {
+	case seq <= w.Base:
+		if w.hole(seq) >= 0 {
+			return fresh
+		}
+		return duplicate
+	case seq <= w.Base+WindowSize && w.bit(seq):
 		return duplicate
 	}
 	return fresh
@@ -126,16 +175,30 @@ func (w *window) observe(seq uint64) verdict {
 // a seq it has set, so that a restart may run it again over a mark a
 // crash cut short.
 func (w *window) mark(seq uint64) {
+	if seq <= w.Base {
+		// A hole filled late (observe said fresh), or a re-mark.
+		if i := w.hole(seq); i >= 0 {
+			w.removeHole(i)
+			if seq > w.First && w.Missing > 0 {
+				w.Missing--
+			}
+			w.Late++
+		}
+		return
+	}
 	if seq > w.Base+WindowSize {
-		// Slide: the seqs that leave the window unseen stay counted in
-		// Missing; their bits are cleared for the seqs that reuse them.
+		// Slide: the seqs that leave the window unseen become holes (and
+		// stay counted in Missing); every bit is cleared for the seqs
+		// that reuse it.
 		to := seq - WindowSize
+		for q := w.Base + 1; q <= to && q <= w.Max; q++ {
+			if !w.bit(q) && q > w.First {
+				w.addHole(q)
+			}
+			w.clear(q)
+		}
 		if to-w.Base >= WindowSize {
 			w.Bits = [windowWords]uint64{}
-		} else {
-			for q := w.Base + 1; q <= to; q++ {
-				w.clear(q)
-			}
 		}
 		w.Base = to
 		if w.Max < w.Base {

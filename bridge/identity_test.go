@@ -17,7 +17,7 @@ func TestWindowModel(t *testing.T) {
 	var w window
 	w.start(1)
 	seen := map[uint64]bool{}
-	const n = 200000
+	const n = 100000
 	var wire []uint64
 	for s := uint64(1); s <= n; s++ {
 		if rng.IntN(100) == 0 {
@@ -97,5 +97,36 @@ func TestIdentityHeaders(t *testing.T) {
 		if _, ok := identityOf(bad); ok {
 			t.Fatalf("accepted %v", bad)
 		}
+	}
+}
+
+// TestWindowHoles: a seq redelivered long after the window slid past it
+// (JetStream redelivers after the ack wait) is still accepted, once.
+func TestWindowHoles(t *testing.T) {
+	var w window
+	w.start(1)
+	for s := uint64(1); s <= 3*WindowSize; s++ {
+		if s >= 100 && s < 140 {
+			continue // held back
+		}
+		if w.observe(s) != fresh {
+			t.Fatalf("seq %d refused", s)
+		}
+		w.mark(s)
+	}
+	if w.Missing != 40 || w.NHoles != 40 {
+		t.Fatalf("Missing %d holes %d, want 40", w.Missing, w.NHoles)
+	}
+	for s := uint64(100); s < 140; s++ {
+		if w.observe(s) != fresh {
+			t.Fatalf("late seq %d refused", s)
+		}
+		w.mark(s)
+		if w.observe(s) != duplicate {
+			t.Fatalf("seq %d accepted twice", s)
+		}
+	}
+	if w.Missing != 0 || w.NHoles != 0 || w.observe(5) != duplicate {
+		t.Fatalf("Missing %d holes %d", w.Missing, w.NHoles)
 	}
 }

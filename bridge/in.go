@@ -258,6 +258,9 @@ func (in *In) runJetStream(ctx context.Context) error {
 			}
 			if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 				in.count(&in.st.hdr.Counters.Redelivered, 1)
+				if debugDups {
+					fmt.Fprintf(os.Stderr, "redelivered %s stream seq %d delivered %d\n", m.Headers().Get(HeaderSeq), md.Sequence.Stream, md.NumDelivered)
+				}
 			}
 			if _, err := in.deliver(ctx, m.Headers(), m.Data(), m); err != nil {
 				if ctx.Err() != nil {

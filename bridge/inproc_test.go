@@ -37,7 +37,9 @@ func TestInProcess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := NewIn(ncIn, dst.(Target), InConfig{Subject: "x", JetStream: js, Stream: "X", Durable: "d"})
+			ready := make(chan struct{})
+			in, err := NewIn(ncIn, dst.(Target), InConfig{Subject: "x", JetStream: js, Stream: "X", Durable: "d",
+				Ready: func() { close(ready) }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,12 +48,10 @@ func TestInProcess(t *testing.T) {
 			inCtx, stopIn := context.WithCancel(ctx)
 			inDone := make(chan error, 1)
 			go func() { inDone <- in.Run(inCtx) }()
+			<-ready // core NATS: In must be subscribed before Out publishes
 			outDone := make(chan error, 1)
 			go func() { outDone <- o.Run(ctx) }()
 			const n = 5000
-			for ns.srv.NumSubscriptions() == 0 && ctx.Err() == nil {
-				time.Sleep(time.Millisecond) // core NATS: In must be subscribed first
-			}
 			go func() {
 				var b [testMsgSize]byte
 				for s := uint64(1); s <= n; s++ {

@@ -294,8 +294,8 @@ func (s *state) adopt(g stateGeom) error {
 		if w.Name[0] == 0 {
 			continue
 		}
-		if w.Base > w.Max || w.Max > w.Base+WindowSize || w.First == 0 {
-			return fmt.Errorf("%w: producer window %d: base %d max %d first %d", ErrState, i, w.Base, w.Max, w.First)
+		if w.Base > w.Max || w.Max > w.Base+WindowSize || w.First == 0 || w.NHoles > MaxHoles {
+			return fmt.Errorf("%w: producer window %d: base %d max %d first %d holes %d", ErrState, i, w.Base, w.Max, w.First, w.NHoles)
 		}
 	}
 	if p := &h.Pending; p.Active != 0 && p.Entry >= uint64(g.window) {
