@@ -26,7 +26,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -258,9 +257,6 @@ func (in *In) runJetStream(ctx context.Context) error {
 			}
 			if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 				in.count(&in.st.hdr.Counters.Redelivered, 1)
-				if debugDups {
-					fmt.Fprintf(os.Stderr, "redelivered %s stream seq %d delivered %d\n", m.Headers().Get(HeaderSeq), md.Sequence.Stream, md.NumDelivered)
-				}
 			}
 			if _, err := in.deliver(ctx, m.Headers(), m.Data(), m); err != nil {
 				if ctx.Err() != nil {
@@ -302,9 +298,6 @@ func (in *In) deliver(ctx context.Context, h nats.Header, data []byte, js jetstr
 		return false, fmt.Errorf("%w: %d producers, new one %q", err, maxProducers, id.Producer)
 	}
 	if w.observe(id.Seq) == duplicate {
-		if debugDups {
-			fmt.Fprintf(os.Stderr, "dup %d base %d max %d\n", id.Seq, w.Base, w.Max)
-		}
 		in.count(&c.Duplicates, 1)
 		return false, nil
 	}
@@ -376,5 +369,3 @@ func (in *In) push(ctx context.Context, data []byte, js jetstream.Msg) error {
 	in.count(&c.Pushed, 1)
 	return nil
 }
-
-var debugDups = os.Getenv("SHMRING_BRIDGE_DEBUG") != ""
