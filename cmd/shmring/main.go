@@ -50,6 +50,7 @@ var commands = []command{
 	{name: "tail", summary: "print the messages of a broadcast ring as a lossy subscriber, without holding anyone back", run: runTail},
 	{name: "rm", summary: "remove arenas, refusing while peers of other processes are attached", run: runRm},
 	{name: "gc", summary: "remove the stale and incomplete arenas in /dev/shm (or DIR)", run: runGc},
+	{name: "bridge", summary: "forward a ring to a NATS subject (out) or a subject into a ring (in), core NATS or JetStream", run: runBridge},
 	{name: "metrics", summary: "serve every ring's counters at /metrics for Prometheus", run: runMetrics},
 }
 

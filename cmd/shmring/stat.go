@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shmring/shmring/arena"
+	"github.com/shmring/shmring/bridge"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -243,6 +244,13 @@ func (m *statMonitor) sample() (rep *statReport, err error) {
 	rep.Time = rep.Time.Round(0) // no monotonic reading in the JSON
 	for _, r := range chosen {
 		rep.Rings = append(rep.Rings, m.sampleRing(r, rep.at))
+	}
+	if len(m.names) == 0 {
+		for _, r := range regs {
+			if r.Kind() == bridge.KindState {
+				rep.Bridges = append(rep.Bridges, sampleBridge(r))
+			}
+		}
 	}
 	return rep, nil
 }
@@ -508,6 +516,9 @@ type statReport struct {
 	Time  time.Time    `json:"time"`  // when the sample was taken
 	Size  int64        `json:"size"`  // the arena's size in bytes
 	Rings []ringReport `json:"rings"`
+	// Bridges are the shmring bridge state regions of the arena (a
+	// bridge's state file): its counters.
+	Bridges []bridgeReport `json:"bridges,omitempty"`
 
 	at time.Time // Time with its monotonic reading, for rates
 }
@@ -647,4 +658,28 @@ func waiterLeak(v *ring.View, st ring.Stats) bool {
 		}
 	}
 	return true
+}
+
+// bridgeReport is a bridge state region in a sample.
+type bridgeReport struct {
+	Name     string          `json:"name"`
+	Role     string          `json:"role,omitempty"` // out or in
+	Producer string          `json:"producer,omitempty"`
+	Subject  string          `json:"subject,omitempty"`
+	PID      int             `json:"pid,omitempty"`
+	Spooled  uint64          `json:"spooled"` // out: messages held until acked
+	Counters bridge.Counters `json:"counters"`
+	Error    string          `json:"error,omitempty"`
+}
+
+func sampleBridge(r *arena.Region) bridgeReport {
+	st, err := bridge.ReadState(r)
+	if err != nil {
+		return bridgeReport{Name: r.Name(), Error: err.Error()}
+	}
+	rep := bridgeReport{Name: r.Name(), Role: st.Role, Producer: st.Producer, Subject: st.Subject, PID: st.PID, Counters: st.Counters}
+	if st.Tail >= st.Head {
+		rep.Spooled = st.Tail - st.Head
+	}
+	return rep
 }

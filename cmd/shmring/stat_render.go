@@ -32,6 +32,30 @@ func renderStat(w io.Writer, rep *statReport) {
 		fmt.Fprintln(w)
 		renderRing(w, &rep.Rings[i], rep.Time)
 	}
+	for _, b := range rep.Bridges {
+		fmt.Fprintln(w)
+		renderBridge(w, &b)
+	}
+}
+
+func renderBridge(w io.Writer, b *bridgeReport) {
+	if b.Error != "" {
+		fmt.Fprintf(w, "bridge %s  cannot be read: %s\n", renderName(b.Name), b.Error)
+		return
+	}
+	c := &b.Counters
+	fmt.Fprintf(w, "bridge %s  subject %s  pid %d", b.Role, renderName(b.Subject), b.PID)
+	if b.Producer != "" {
+		fmt.Fprintf(w, "  producer %s", renderName(b.Producer))
+	}
+	fmt.Fprintln(w)
+	if b.Role == "out" {
+		fmt.Fprintf(w, "  published %d  acked %d  in flight %d  spooled %d  retried %d  waited for acks %v\n",
+			c.Published, c.Acked, c.InFlight, b.Spooled, c.Retried, c.Blocked.Round(time.Millisecond))
+		return
+	}
+	fmt.Fprintf(w, "  received %d  pushed %d  duplicates %d  gaps %d  redelivered %d  foreign %d  waited for room %v\n",
+		c.Received, c.Pushed, c.Duplicates, c.Gaps, c.Redelivered, c.Foreign, c.Blocked.Round(time.Millisecond))
 }
 
 func renderRing(w io.Writer, r *ringReport, now time.Time) {

@@ -166,9 +166,9 @@ func TestRingModuleGraph(t *testing.T) {
 // TestRootModuleGraph: the module an application requires to import ring/
 // carries only the named low-level dependencies in its module graph (and
 // porcupine, which ring/'s tests use). The heavy integrations (the bench
-// harness's plotting, Prometheus) live in their own modules of the repository
-// (bench/, metrics/, cmd/shmring/: see go.work), so an application never
-// inherits them.
+// harness's plotting, Prometheus, the NATS bridge) live in their own modules
+// of the repository (bench/, metrics/, bridge/, cmd/shmring/: see go.work), so
+// an application never inherits them.
 func TestRootModuleGraph(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -193,6 +193,12 @@ func TestRootModuleGraph(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for _, l := range lines {
 		mod := strings.Fields(l)[0]
+		if strings.HasPrefix(mod, "github.com/nats-io/") || strings.HasPrefix(mod, "github.com/shmring/shmring/") {
+			// Named apart from the allow-list, for its message: the bridge
+			// module (and NATS) must never be a dependency of the core.
+			t.Errorf("the root module's graph holds %s: NATS and the nested modules (bridge/, bench/, metrics/) stay out of it", l)
+			continue
+		}
 		if !contains(allowed, mod) {
 			t.Errorf("the root module's graph holds %s", l)
 		}
