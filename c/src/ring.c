@@ -5,7 +5,7 @@
  * ring/peers.go), the eventcount (ring/eventcount.go), the one blocking
  * loop every kind's blocking calls use (ring/wait.go waitFor), counters,
  * Stats and Recover, and the public entry points, which dispatch to the
- * kind's ops (spsc.c, mpmc.c; later broadcast.c, records.c).
+ * kind's ops (spsc.c, mpmc.c, broadcast.c; later records.c).
  */
 #include "internal.h"
 
