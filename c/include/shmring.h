@@ -194,7 +194,11 @@ typedef struct shmring_recovery {
  * MPMC claims), as Go's Recover(). */
 int shmring_recover(shmring_ring *r, shmring_recovery *rec);
 
-/* ---- broadcast rings (declared; this build returns SHMRING_EUNSUPPORTED) ---- */
+/* ---- broadcast rings (docs/ring.md Broadcast) ----
+ * One producer, many subscribers, each of which sees every message from
+ * its join on. A tethered subscriber holds the producer back (it loses
+ * nothing while it lives; a dead one is released by the producer); a
+ * lossy one never does and may be lapped. */
 
 typedef struct shmring_subscribe_opts {
 	int oldest;   /* start a ring back (Oldest) instead of at the tail (Newest) */
@@ -203,14 +207,27 @@ typedef struct shmring_subscribe_opts {
 } shmring_subscribe_opts;
 
 /* shmring_broadcast_open attaches as the broadcast ring's producer; push
- * with shmring_try_push/shmring_push. */
+ * with shmring_try_push/shmring_push or reserve/commit. Its first producer
+ * operation takes the side over (epoch bump) from whichever handle had it,
+ * which then gets SHMRING_EFENCED. shmring_push waits (timeout) only while
+ * a live tethered subscriber is Slots messages behind. shmring_ring_close
+ * ends the stream if the handle is still the producer. */
 int shmring_broadcast_open(shmring_arena *a, const char *name, const shmring_ring_opts *opts,
 			   shmring_ring **out);
-/* shmring_subscribe attaches as a subscriber; read with shmring_try_pop /
- * shmring_pop / shmring_try_peek (SHMRING_ELAPPED with *missed set). */
+/* shmring_subscribe attaches as a new subscriber (opts may be NULL:
+ * tethered, at Newest); SHMRING_ESUBSCRIBERS when every subscriber entry
+ * is held by a live one. Read with shmring_try_pop / shmring_pop /
+ * shmring_try_peek / shmring_peek + shmring_release. A read returns
+ * SHMRING_ELAPPED when messages were overwritten before it read them (no
+ * message: shmring_sub_last_missed says exactly how many; the next read
+ * continues at the oldest message still in the ring); SHMRING_EEOF once
+ * the stream is closed and read. shmring_ring_close leaves the ring
+ * (never ends the stream). */
 int shmring_subscribe(shmring_arena *a, const char *name, const shmring_subscribe_opts *opts,
 		      shmring_ring **out);
+/* shmring_sub_lag: messages pushed that the subscriber has not read. */
 int shmring_sub_lag(shmring_ring *r, uint64_t *lag);
+/* shmring_sub_last_missed: the Missed count of the last SHMRING_ELAPPED. */
 int shmring_sub_last_missed(shmring_ring *r, uint64_t *missed);
 
 /* ---- record rings (variable length; declared, SHMRING_EUNSUPPORTED here) ----

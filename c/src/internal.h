@@ -109,6 +109,10 @@ int arena_test_byte(shmring_arena *a, int64_t off, bool *held); /* held by any d
 #define SPSC_POS_MASK (SPSC_EPOCH_ONE - 1)
 #define SPSC_EPOCH_MASK (POS_MASK & ~SPSC_POS_MASK)
 #define SKIP_BIT (1ull << 63)
+#define BCAST_WRITING (1ull << 63) /* a broadcast slot's Seq while the producer rewrites it */
+#define PE_CURSOR PE_CONSCLAIM     /* a subscriber entry's cursor (docs/ring.md subscriberEntry) */
+#define PE_MISSED PE_MSGSIN
+#define PE_LAPPED PE_FULLEVENTS
 #define FLAG_PEER_LOCKS 1u
 #define FLAG_CLAIM_REPAIR 2u
 #define FLAG_MIRRORED 4u
@@ -190,6 +194,30 @@ struct mpmc_state {
 	struct stall_tracker stall[2];
 };
 
+/* Broadcast producer private state (broadcast.c). */
+struct bcast_state {
+	uint64_t tail, epoch;
+	/* limit: the lowest live tethered cursor at the last look + Slots
+	 * (the tail then + Slots with none); positions below it may be
+	 * written without looking again. 0 after a resync. */
+	uint64_t limit;
+	bool resv;
+	/* dead[i]: dead_mark(Generation) of subscriber entry sub_base+i when
+	 * it was found dead (its tether released); 0 none. In r->heap. */
+	uint64_t *dead;
+	int64_t last_probe;
+	uint32_t ops;
+};
+
+/* Broadcast subscriber private state (broadcast.c). */
+struct sub_state {
+	uint64_t cursor;    /* next position to read */
+	uint64_t join_tail; /* the tail read after the role store */
+	uint64_t last_missed;
+	uint32_t empty_polls, lap_streak, ops;
+	bool lossy, peek;
+};
+
 struct shmring_ring {
 	shmring_arena *arena;
 	shmring_region region;
@@ -206,9 +234,13 @@ struct shmring_ring {
 	int64_t claim_timeout_ns;
 	int64_t last_recover;
 	bool closed_handle;
+	bool subscriber; /* a broadcast subscriber: its entry is in the subscriber part */
+	void *heap;      /* the kind's private allocation, freed at detach */
 	union {
 		struct spsc_state spsc;
 		struct mpmc_state mpmc;
+		struct bcast_state bc;
+		struct sub_state sub;
 	} u;
 };
 
@@ -224,10 +256,15 @@ struct kind_ops {
 	bool (*blocked)(shmring_ring *r, bool push, bool *stuck); /* repair what blocks us; true: repaired */
 	void (*repair_claims)(shmring_ring *r, int dead_idx, int *skipped, int *redelivered);
 	void (*close)(shmring_ring *r); /* before the peer entry is released */
+	void (*released)(shmring_ring *r); /* after the peer entry is released */
 	bool counts_empty_inside;         /* pop counts EmptyEvents itself (SPSC) */
 };
 
-extern const struct kind_ops shmring_spsc_ops, shmring_mpmc_ops;
+extern const struct kind_ops shmring_spsc_ops, shmring_mpmc_ops, shmring_bcast_ops, shmring_sub_ops;
+
+/* broadcast.c */
+int sub_join(shmring_ring *r, bool oldest);
+uint64_t bcast_backlog(shmring_ring *r); /* Len of a broadcast ring: what the slowest live tethered subscriber has to read */
 
 /* ring.c */
 static inline uint8_t *peer_at(shmring_ring *r, uint64_t i) { return r->mem + r->g.peers_off + i * r->g.peer_stride; }

@@ -5,7 +5,7 @@
  * ring/peers.go), the eventcount (ring/eventcount.go), the one blocking
  * loop every kind's blocking calls use (ring/wait.go waitFor), counters,
  * Stats and Recover, and the public entry points, which dispatch to the
- * kind's ops (spsc.c, mpmc.c; later broadcast.c, records.c).
+ * kind's ops (spsc.c, mpmc.c, broadcast.c; later records.c).
  */
 #include "internal.h"
 
@@ -385,9 +385,12 @@ static int try_claim(shmring_ring *r, int i, uint32_t old)
 
 static int claim_peer(shmring_ring *r)
 {
-	uint64_t hi = r->g.sub_base; /* producers and consumers: entries 1 .. PeerCapacity-Subscribers-1 */
+	/* Producers and consumers: entries 1 .. PeerCapacity-Subscribers-1;
+	 * a broadcast subscriber: the subscriber part only, and never the
+	 * overflow entry (its cursor lives in its entry). */
+	uint64_t lo = r->subscriber ? r->g.sub_base : 1, hi = r->subscriber ? r->g.peers : r->g.sub_base;
 	for (int pass = 0; pass < 2; pass++)
-		for (uint64_t i = 1; i < hi; i++) {
+		for (uint64_t i = lo; i < hi; i++) {
 			uint32_t old = ld32(peer_at(r, i) + PE_PID);
 			if ((pass == 0) != (old == 0))
 				continue; /* free entries first, then occupied ones that are dead */
@@ -397,6 +400,8 @@ static int claim_peer(shmring_ring *r)
 			if (rc == 1)
 				return SHMRING_OK;
 		}
+	if (r->subscriber)
+		return SHMRING_ESUBSCRIBERS;
 	use_overflow(r);
 	return SHMRING_OK;
 }
@@ -718,8 +723,9 @@ static const struct kind_ops *ops_of(uint32_t kind)
 	switch (kind) {
 	case KIND_SPSC: return &shmring_spsc_ops;
 	case KIND_MPMC: return &shmring_mpmc_ops;
+	case KIND_BROADCAST: return &shmring_bcast_ops; /* the subscriber's are chosen at attach */
 	}
-	return NULL; /* broadcast (broadcast.c) and records (records.c) come later */
+	return NULL; /* records (records.c) come later */
 }
 
 static uint32_t ring_kind_of_region(uint32_t k)
@@ -733,7 +739,9 @@ static uint32_t ring_kind_of_region(uint32_t k)
 	return 0;
 }
 
-static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, bool broadcast_ok,
+enum attach_as { AS_RING, AS_BROADCAST, AS_SUBSCRIBER };
+
+static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, enum attach_as as,
 		       const shmring_ring_opts *opts, shmring_ring **out)
 {
 	if (!a || !name || !out)
@@ -744,13 +752,13 @@ static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, bool b
 	if (err)
 		return err;
 	uint32_t rk = ring_kind_of_region(reg.kind);
-	if (!rk || (kind && reg.kind != kind) || (rk == KIND_BROADCAST && !broadcast_ok))
+	if (!rk || (kind && reg.kind != kind) || (rk == KIND_BROADCAST && as == AS_RING))
 		return SHMRING_EKIND;
 	int64_t timeout = opts && opts->open_timeout_ns > 0 ? opts->open_timeout_ns : 1000000000;
 	struct geometry g;
 	if ((err = wait_header(reg.mem, reg.size, rk, a->pad_unit, timeout, &g)))
 		return err;
-	const struct kind_ops *ops = ops_of(rk);
+	const struct kind_ops *ops = as == AS_SUBSCRIBER ? &shmring_sub_ops : ops_of(rk);
 	if (!ops)
 		return SHMRING_EUNSUPPORTED;
 	shmring_ring *r = calloc(1, sizeof *r);
@@ -772,6 +780,9 @@ static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, bool b
 		r->u.spsc.tail = UNSYNCED;
 		r->u.spsc.head = UNSYNCED;
 	}
+	if (as == AS_BROADCAST)
+		r->u.bc.tail = UNSYNCED;
+	r->subscriber = as == AS_SUBSCRIBER;
 	use_overflow(r);
 	if ((err = claim_peer(r))) {
 		free(r);
@@ -784,32 +795,28 @@ static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, bool b
 int shmring_ring_open(shmring_arena *a, const char *name, uint32_t kind, const shmring_ring_opts *opts,
 		      shmring_ring **out)
 {
-	return ring_attach(a, name, kind, false, opts, out);
+	return ring_attach(a, name, kind, AS_RING, opts, out);
 }
 
 int shmring_broadcast_open(shmring_arena *a, const char *name, const shmring_ring_opts *opts, shmring_ring **out)
 {
-	return ring_attach(a, name, SHMRING_KIND_BROADCAST, true, opts, out);
+	return ring_attach(a, name, SHMRING_KIND_BROADCAST, AS_BROADCAST, opts, out);
 }
 
 int shmring_subscribe(shmring_arena *a, const char *name, const shmring_subscribe_opts *opts, shmring_ring **out)
 {
-	(void)a, (void)name, (void)opts;
-	if (out)
-		*out = NULL;
-	return SHMRING_EUNSUPPORTED;
-}
-
-int shmring_sub_lag(shmring_ring *r, uint64_t *lag)
-{
-	(void)r, (void)lag;
-	return SHMRING_EUNSUPPORTED;
-}
-
-int shmring_sub_last_missed(shmring_ring *r, uint64_t *missed)
-{
-	(void)r, (void)missed;
-	return SHMRING_EUNSUPPORTED;
+	shmring_ring_opts ro = {.open_timeout_ns = opts ? opts->open_timeout_ns : 0};
+	shmring_ring *r;
+	int err = ring_attach(a, name, SHMRING_KIND_BROADCAST, AS_SUBSCRIBER, &ro, &r);
+	if (err)
+		return err;
+	r->u.sub.lossy = opts && opts->lossy;
+	if ((err = sub_join(r, opts && opts->oldest))) {
+		shmring_ring_detach(r);
+		return err;
+	}
+	*out = r;
+	return SHMRING_OK;
 }
 
 int shmring_ring_detach(shmring_ring *r)
@@ -819,7 +826,10 @@ int shmring_ring_detach(shmring_ring *r)
 	if (!r->closed_handle) {
 		r->closed_handle = true;
 		release_peer(r);
+		if (r->ops && r->ops->released)
+			r->ops->released(r);
 	}
+	free(r->heap);
 	free(r);
 	return SHMRING_OK;
 }
@@ -997,6 +1007,12 @@ int shmring_stats_get(shmring_ring *r, shmring_stats *s)
 	s->msgs_out = ld64(r->cons + CU_POS) & r->g.pos_mask;
 	if (s->msgs_in >= s->msgs_out)
 		s->len = s->msgs_in - s->msgs_out;
+	if (r->g.kind == KIND_BROADCAST) {
+		/* No consumer position: the subscriber entries' Delivered are
+		 * summed below; Len is the slowest tethered subscriber's. */
+		s->msgs_out = 0;
+		s->len = bcast_backlog(r);
+	}
 	for (uint64_t i = 1; i < r->g.peers; i++) {
 		uint32_t pid = ld32(peer_at(r, i) + PE_PID);
 		if (!pid)
@@ -1016,6 +1032,8 @@ int shmring_stats_get(shmring_ring *r, shmring_stats *s)
 		if (i < r->g.sub_base) {
 			s->bytes_in += ld64(e + PE_BYTESIN);
 			s->full_events += ld64(e + PE_FULLEVENTS);
+		} else {
+			s->msgs_out += ld64(e + PE_MSGSOUT); /* a subscriber's Delivered */
 		}
 		s->bytes_out += ld64(e + PE_BYTESOUT);
 		s->empty_events += ld64(e + PE_EMPTYEVENTS);

@@ -13,6 +13,17 @@
  *       messages arrive in order and intact.
  *   open ARENA [RING KIND TIMEOUT_MS]
  *       print err=NAME for opening the arena (and the ring, unless RING is -).
+ *   bproduce ARENA RING N [pause_every pause_ms hang_after]
+ *       as produce, as the broadcast producer (ID 0); with hang_after,
+ *       reserve the slot after that many (marked, never completed),
+ *       print "holding" and sleep until killed. Then close (ends the stream).
+ *   subscribe ARENA RING tethered|lossy newest|oldest [pause_every pause_ms hang_after]
+ *       join, print "joined", read until EOF (every 5th by peek/release),
+ *       pausing pause_ms every pause_every messages; producer 0's messages
+ *       must come in order, intact, and every gap must be exactly the
+ *       missed count of the lap reported before it (tethered: no laps,
+ *       no gaps). With hang_after, stop reading after that many, print
+ *       "holding" and sleep until killed.
  *
  * Message of producer p, sequence s: [p u32][s u64][payload], length
  * 12 + (s*7919 + p*13) % (SlotSize-11), payload byte i = s*31 + i + p.
@@ -233,6 +244,182 @@ static int open_cmd(int argc, char **argv)
 	return 0;
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+static void hold_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static int bproduce(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	uint64_t n = strtoull(argv[4], NULL, 10);
+	uint64_t pause_every = argc > 5 ? strtoull(argv[5], NULL, 10) : 0;
+	long pause_ms = argc > 6 ? strtol(argv[6], NULL, 10) : 0;
+	uint64_t hang_after = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+	shmring_arena *a;
+	shmring_ring *r;
+	int err = shmring_arena_open(argv[2], NULL, &a);
+	if (err)
+		die("arena open", err);
+	if ((err = shmring_broadcast_open(a, argv[3], NULL, &r)))
+		die("broadcast open", err);
+	size_t ss = shmring_ring_slot_size(r);
+	uint8_t *buf = malloc(ss);
+	uint64_t bytes = 0;
+	for (uint64_t s = 0; s < n; s++) {
+		size_t len = msg_len(s, 0, ss);
+		if (hang_after && s == hang_after) {
+			shmring_reservation res;
+			if ((err = shmring_reserve(r, len, &res, TIMEOUT_NS)))
+				die("reserve (hang)", err);
+			fill(res.buf, 0, s, len); /* marked and written, never completed */
+			printf("holding sent=%llu bytes=%llu\n", (unsigned long long)s, (unsigned long long)bytes);
+			fflush(stdout);
+			hold_forever();
+		}
+		if (s % 3 == 2) {
+			shmring_reservation res;
+			if ((err = shmring_reserve(r, len, &res, TIMEOUT_NS)))
+				die("reserve", err);
+			fill(res.buf, 0, s, len);
+			err = shmring_commit(r, &res, len);
+		} else {
+			fill(buf, 0, s, len);
+			err = shmring_push(r, buf, len, TIMEOUT_NS);
+		}
+		if (err)
+			die("push", err);
+		bytes += len;
+		if (pause_every && (s + 1) % pause_every == 0)
+			sleep_ms(pause_ms);
+	}
+	shmring_stats st;
+	shmring_stats_get(r, &st);
+	printf("sent=%llu bytes=%llu peer=%d pid=%d sleeps=%llu full=%llu\n", (unsigned long long)n,
+	       (unsigned long long)bytes, shmring_ring_peer_index(r), (int)getpid(), (unsigned long long)st.sleeps,
+	       (unsigned long long)st.full_events);
+	if ((err = shmring_ring_close(r)))
+		die("close", err);
+	shmring_arena_close(a);
+	free(buf);
+	return 0;
+}
+
+static int subscribe(int argc, char **argv)
+{
+	if (argc < 6)
+		return 2;
+	shmring_subscribe_opts so = {.lossy = !strcmp(argv[4], "lossy"), .oldest = !strcmp(argv[5], "oldest")};
+	uint64_t pause_every = argc > 6 ? strtoull(argv[6], NULL, 10) : 0;
+	long pause_ms = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
+	uint64_t hang_after = argc > 8 ? strtoull(argv[8], NULL, 10) : 0;
+	shmring_arena *a;
+	shmring_ring *r;
+	int err = shmring_arena_open(argv[2], NULL, &a);
+	if (err)
+		die("arena open", err);
+	if ((err = shmring_subscribe(a, argv[3], &so, &r)))
+		die("subscribe", err);
+	printf("joined peer=%d\n", shmring_ring_peer_index(r));
+	size_t ss = shmring_ring_slot_size(r);
+	uint8_t *buf = malloc(ss), *want = malloc(ss);
+	uint64_t next = 0, got = 0, bytes = 0, sum = 0, laps = 0, missed = 0, first = ~0ull;
+	for (;;) {
+		if (hang_after && got == hang_after) {
+			printf("holding got=%llu\n", (unsigned long long)got);
+			fflush(stdout);
+			hold_forever();
+		}
+		size_t len = 0;
+		shmring_message msg;
+		int peeked = got % 5 == 4;
+		if (peeked) {
+			/* Copy out, then release: a lossy subscriber's peeked data
+			 * may be torn, and Release says so. */
+			if (!(err = shmring_peek(r, &msg, TIMEOUT_NS))) {
+				len = msg.len;
+				memcpy(buf, msg.data, len);
+				err = shmring_release(r, &msg);
+			}
+		} else {
+			err = shmring_pop(r, buf, ss, &len, TIMEOUT_NS);
+		}
+		if (err == SHMRING_EEOF)
+			break;
+		if (err == SHMRING_ELAPPED) {
+			uint64_t m;
+			shmring_sub_last_missed(r, &m);
+			if (!so.lossy || m == 0) {
+				fprintf(stderr, "ctool: lapped (missed %llu) %s subscriber\n", (unsigned long long)m, argv[4]);
+				return 1;
+			}
+			laps++;
+			missed += m;
+			next += m; /* the next message must be exactly this one */
+			continue;
+		}
+		if (err)
+			die("pop", err);
+		uint32_t p;
+		uint64_t s;
+		if (len < 12) {
+			fprintf(stderr, "ctool: message of %zu bytes\n", len);
+			return 1;
+		}
+		memcpy(&p, buf, 4);
+		memcpy(&s, buf + 4, 8);
+		if (first == ~0ull) {
+			/* Where it joined; lapped before its first message, a
+			 * subscriber that joined at position 0 (the tests' lossy
+			 * ones join before the first push) must be exactly there. */
+			if (laps == 0)
+				next = s;
+			first = laps == 0 ? s : 0;
+		}
+		if (p != 0 || s != next) {
+			fprintf(stderr, "ctool: producer %u seq %llu, want %llu (laps %llu missed %llu)\n", p,
+				(unsigned long long)s, (unsigned long long)next, (unsigned long long)laps,
+				(unsigned long long)missed);
+			return 1;
+		}
+		size_t wl = msg_len(s, 0, ss);
+		fill(want, 0, s, wl);
+		if (len != wl || memcmp(buf, want, wl) != 0) {
+			fprintf(stderr, "ctool: seq %llu: bad content (len %zu, want %zu)\n", (unsigned long long)s, len, wl);
+			return 1;
+		}
+		for (size_t i = 0; i < len; i++)
+			sum = sum * 31 + buf[i];
+		next = s + 1;
+		got++;
+		bytes += len;
+		if (pause_every && got % pause_every == 0)
+			sleep_ms(pause_ms);
+	}
+	uint64_t lag;
+	shmring_sub_lag(r, &lag);
+	shmring_stats st;
+	shmring_stats_get(r, &st);
+	printf("got=%llu bytes=%llu sum=%llu first=%llu next=%llu laps=%llu missed=%llu peer=%d sleeps=%llu lag=%llu\n",
+	       (unsigned long long)got, (unsigned long long)bytes, (unsigned long long)sum,
+	       (unsigned long long)(first == ~0ull ? 0 : first), (unsigned long long)next, (unsigned long long)laps,
+	       (unsigned long long)missed, shmring_ring_peer_index(r), (unsigned long long)st.sleeps,
+	       (unsigned long long)lag);
+	shmring_ring_close(r);
+	shmring_arena_close(a);
+	free(buf);
+	free(want);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -244,6 +431,10 @@ int main(int argc, char **argv)
 		return consume(argc, argv);
 	if (!strcmp(argv[1], "open"))
 		return open_cmd(argc, argv);
+	if (!strcmp(argv[1], "bproduce"))
+		return bproduce(argc, argv);
+	if (!strcmp(argv[1], "subscribe"))
+		return subscribe(argc, argv);
 	fprintf(stderr, "ctool: unknown command %s\n", argv[1]);
 	return 2;
 }
