@@ -20,15 +20,17 @@ package arena
 // Invariants (a.mu guards every field below except view and n, which are
 // immutable, and a.mirrors):
 //
-//   - a mirror is in a.mirrors from the moment it is mapped until
-//     Mirror.Close has unmapped it (mapped is true exactly then);
-//   - while it is in a.mirrors its 2n-byte range stays mapped: the file
-//     twice, or, once the arena handle was closed or found its file
-//     truncated, private anonymous memory put over both halves with one
-//     MAP_FIXED mmap (anon; if that replacement failed the file mapping
-//     stays, as the main mapping's does);
-//   - the range is unmapped exactly once, by Mirror.Close. The arena never
-//     unmaps a mirror: only its owner knows when nothing uses Bytes.
+//   - a mirror is in a.mirrors from the moment it is mapped until it is
+//     unmapped (mapped is true exactly then);
+//   - while it is in a.mirrors its range stays mapped: the file, or, once
+//     the arena handle was closed or found its file truncated, or the
+//     mirror was closed while the main mapping is still there, private
+//     anonymous memory put over all of it with one MAP_FIXED mmap (anon;
+//     if that replacement failed the file mapping stays, as the main
+//     mapping's does);
+//   - the range is unmapped exactly once: by Unmap (its owner knows no
+//     slice of it is held), by Close once the main mapping is gone, or,
+//     for a closed mirror, with the main mapping (unmapMirrors).
 
 import (
 	"fmt"
@@ -77,8 +79,9 @@ type Mirror struct {
 // CheckSize finds its file truncated, the view is replaced in place by
 // private anonymous memory, as the main mapping is (pin.go), so that a late
 // access reads zeros and writes nothing another process sees instead of
-// faulting. The view is unmapped only by Mirror.Close, which the owner must
-// call in either case (after arena Close too). Mirror takes the handle's
+// faulting. The owner calls Mirror.Close (or Unmap) in either case (after
+// arena Close too): Close keeps the range reserved until the main mapping
+// goes, Unmap returns it at once. Mirror takes the handle's
 // lock exclusively, so it waits for an Alloc of this handle that waits for
 // the directory lock.
 func (a *Arena) Mirror(r *Region, off, n int64) (*Mirror, error) {
@@ -220,6 +223,28 @@ func (m *Mirror) Close() error {
 		return fmt.Errorf("arena: mirror: unmap: %w", err) // still mapped and tracked: Close may be retried
 	}
 	m.mapped = false
+	delete(a.mirrors, m)
+	return nil
+}
+
+// Unmap unmaps the view now, whether or not the arena handle is open
+// (idempotent; after Close it unmaps what Close left anonymous). For an
+// owner that knows no slice of the view is held any more: unlike Close,
+// it returns the address space at once. A nil *Mirror does nothing.
+func (m *Mirror) Unmap() error {
+	if m == nil {
+		return nil
+	}
+	a := m.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !m.mapped {
+		return nil
+	}
+	if err := unmapMirror(m.view); err != nil {
+		return fmt.Errorf("arena: mirror: unmap: %w", err)
+	}
+	m.mapped, m.closed = false, true
 	delete(a.mirrors, m)
 	return nil
 }

@@ -66,10 +66,10 @@ func (a *Arena) breakOff(cause error) error {
 	a.broken = cause
 	// Replace first: every access from now on is to anonymous memory,
 	// even one by a user that has not been told yet.
+	a.anonMirrors() // mirrored views map the same lost pages (first: a ring works through its view alone)
 	if err := remapAnon(a.mem); err == nil {
 		a.anon = true
 	}
-	a.anonMirrors()   // mirrored views map the same lost pages
 	_ = a.closeHold() // the handle's ring entries must read as dead: they will not be released
 	pins := a.takePins()
 	a.mu.Unlock()

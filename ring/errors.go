@@ -193,6 +193,9 @@ func (e *LappedError) Is(target error) bool { return target == ErrLapped }
 // position it found). Pos is the position asked for.
 type PassedError struct {
 	Pos, Consumer uint64
+	// Bytes is how far the consumer is past Pos (modulo the ring's
+	// position modulus): the bytes of records lost to the reader.
+	Bytes uint64
 }
 
 func (e *PassedError) Error() string {

@@ -60,6 +60,8 @@ package ring
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync/atomic"
@@ -156,7 +158,10 @@ type recProducer struct {
 	// the free space against.
 	need      uint64
 	fullPolls uint32
-	pend      pending
+	// resv counts this handle's reservations not yet committed (or
+	// fenced): while any is, Close keeps the view mapped (unmapData).
+	resv int
+	pend pending
 }
 
 // recConsumer is the consumer side's private state.
@@ -216,6 +221,11 @@ var _ Ring = (*Records)(nil)
 func (r *Records) mapCreate(a *arena.Arena, reg *arena.Region, g *geometry) error {
 	m, err := a.MirrorRegion(reg, int64(g.slotsOff), int64(g.capacity))
 	if err != nil {
+		if !errors.Is(err, arena.ErrUnsupported) && !errors.Is(err, arena.ErrInvalid) {
+			// A mapping that failed for want of memory or address space
+			// must not make the ring unmirrored for good.
+			return err
+		}
 		// No double mapping here (another OS, or a data area that is not
 		// a whole number of the arena's pages: a hugepage arena with a
 		// small ring): padding records at the wrap.
@@ -242,7 +252,10 @@ func (r *Records) mapData() error {
 		}
 		m, err := r.arena.MirrorRegion(r.region, int64(g.slotsOff), int64(g.capacity))
 		if err != nil {
-			return joinErr(wrapUnsupported(err))
+			if errors.Is(err, arena.ErrUnsupported) || errors.Is(err, arena.ErrInvalid) {
+				return wrapUnsupported(err)
+			}
+			return fmt.Errorf("ring: map the record ring's data area twice: %w", err)
 		}
 		r.mirror = m
 		r.mapMu.Store(true)
@@ -262,11 +275,21 @@ func (r *Records) mapData() error {
 	return nil
 }
 
-// unmapData implements dataMapper.
+// unmapData implements dataMapper. Once no call is inside the handle and
+// it holds no reservation or peeked record (whose Buf or Data the caller
+// may still touch), the view is unmapped at once (a ring opened and closed
+// in a loop must not use up the address space); otherwise it is replaced
+// by anonymous memory, which a late access reads as zeros, and unmapped
+// with the arena's mapping.
 func (r *Records) unmapData() {
-	if r.mapMu.Swap(false) && r.mirror != nil {
-		_ = r.mirror.Close()
+	if !r.mapMu.Swap(false) || r.mirror == nil {
+		return
 	}
+	if r.waiting.Load() == 0 && r.p.resv == 0 && r.c.peekFront == len(r.c.peeks) {
+		_ = r.mirror.Unmap()
+		return
+	}
+	_ = r.mirror.Close()
 }
 
 func wrapUnsupported(err error) error {
@@ -442,6 +465,7 @@ func (r *Records) pushed(k, nbytes uint64) {
 // the record's position.
 func (r *Records) claim(sp uint64, fill func(pos uint64), commit bool, n uint64) (uint64, error) {
 	if err := r.lock(); err != nil {
+		r.p.need = recordAlign // the lock, not the room, said no: any room will do for ready
 		return 0, err
 	}
 	r.markRole(RoleProducer)
@@ -613,6 +637,7 @@ func (r *Records) pushBatch(msgs [][]byte) (int, error) {
 		return 0, ErrTooLarge
 	}
 	if err := r.lock(); err != nil {
+		r.p.need = recordAlign
 		return 0, err
 	}
 	r.markRole(RoleProducer)
@@ -721,6 +746,7 @@ func (r *Records) reserve(n int) (Reservation, error) {
 		return Reservation{}, err
 	}
 	buf := r.payload(pos, uint64(n), sp)
+	r.p.resv++
 	return Reservation{Buf: buf[:n:min(uint64(cap(buf)), r.g.slotSize)], pos: pos, span: sp, ring: &r.core}, nil
 }
 
@@ -755,6 +781,7 @@ func (r *Records) Commit(res Reservation, n int) error {
 		}
 		return ErrNotReserved
 	}
+	r.p.resv--
 	if err := r.commitAt(pos, uint64(n)); err != nil {
 		return err
 	}

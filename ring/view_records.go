@@ -75,6 +75,9 @@ type RecordHeader struct {
 	// released, so the record will never be committed; Recover (or the
 	// consumer, when it reaches it) makes it a skip record.
 	OwnerGone bool
+	// Next is the position of the record after it: Pos + Size, modulo the
+	// ring's position modulus (docs/ring.md, Record rings).
+	Next uint64
 }
 
 // RecordUsage summarises what a record ring holds.
@@ -130,6 +133,7 @@ func (v *View) recordHeaderAt(pos, limit uint64) (RecordHeader, string) {
 		Lap:   st >> recLapShift,
 	}
 	h.Entry = int(h.Owner & tagIdxMask)
+	h.Next = g.recAdd(pos, uint64(h.Size)%g.posMod)
 	wantLap := g.recLap(pos)
 	size := uint64(h.Size)
 	maxSpan := span(g.slotSize)
@@ -247,7 +251,7 @@ func (v *View) RecordUsage() RecordUsage {
 // header and copies up to len(buf) bytes of a message's payload into buf
 // (n). A busy record comes back with its header only (it may yet be
 // committed, or made a skip record); padding and skip records with their
-// header, to be passed (the next record is at Pos + Size).
+// header, to be passed (the next record is at Next).
 //
 // The copy is valid: the consumer position is read after it, and a
 // producer reuses a record's bytes only after the consumer has moved past
@@ -265,7 +269,7 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 	if c.kind != kindRecords {
 		return RecordHeader{}, 0, fmt.Errorf("%w: %v ring, not a record ring", ErrKind, c.kind)
 	}
-	if pos > spscPosMask || pos%recordAlign != 0 {
+	if pos >= g.posMod || pos%recordAlign != 0 {
 		return RecordHeader{}, 0, fmt.Errorf("%w: record position %d", ErrInvalid, pos)
 	}
 	w, h, closed := v.recordPositions()
@@ -273,7 +277,7 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 		return RecordHeader{}, 0, corruptf("record ring positions: claim %d, consumer %d, capacity %d", w, h, g.capacity)
 	}
 	if g.recDist(pos, h) > g.recDist(w, h) { // before H (or beyond W: a position from another ring's life)
-		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h}
+		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h, Bytes: g.recDist(h, pos)}
 	}
 	if pos == w {
 		if closed {
@@ -291,7 +295,7 @@ func (v *View) ReadRecord(pos uint64, buf []byte) (RecordHeader, int, error) {
 	// below pos means no producer had room to reuse these bytes while we
 	// read them.
 	if h2 := atomic.LoadUint64(&c.cons.Pos) & spscPosMask; g.recDist(h2, h) > g.recDist(pos, h) { // H moved past pos (or went back: garbage)
-		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h2}
+		return RecordHeader{}, 0, &PassedError{Pos: pos, Consumer: h2, Bytes: g.recDist(h2, pos)}
 	}
 	if bad != "" {
 		return rh, 0, corruptf("%s", bad)

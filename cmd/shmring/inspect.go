@@ -384,7 +384,10 @@ func inspectRingView(v *ring.View, slots int) inspectRing {
 		NotEmptySeq: p.NotEmptySeq, NotEmptyWaiters: p.NotEmptyWaiters,
 		NotFullSeq: p.NotFullSeq, NotFullWaiters: p.NotFullWaiters,
 	}
-	if v.Kind() != ring.KindBroadcast && p.Producer >= p.Consumer {
+	switch {
+	case v.Kind() == ring.KindRecords:
+		r.Positions.Len = v.RecordUsage().Used // bytes, modulo the ring's position modulus
+	case v.Kind() != ring.KindBroadcast && p.Producer >= p.Consumer:
 		r.Positions.Len = p.Producer - p.Consumer
 	}
 	r.PeerTable = []inspectPeer{}

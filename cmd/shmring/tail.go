@@ -254,7 +254,7 @@ func tailRecords(ctx context.Context, v *ring.View, stdout, stderr io.Writer, o 
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "shmring tail: the consumer released %d bytes of records before tail read them\n", passed.Consumer-at)
+			fmt.Fprintf(stderr, "shmring tail: the consumer released %d bytes of records before tail read them\n", passed.Bytes)
 			at = passed.Consumer
 			continue
 		case errors.Is(err, ring.ErrEmpty):
@@ -280,7 +280,7 @@ func tailRecords(ctx context.Context, v *ring.View, stdout, stderr io.Writer, o 
 			printed++
 		}
 		poll = tailPollMin
-		at += uint64(h.Size)
+		at = h.Next // modulo the ring's position modulus
 	}
 	return w.Flush()
 }

@@ -263,6 +263,7 @@ func TestTailNeverBlocksProducer(t *testing.T) {
 	if err := syscall.Kill(child.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitStopped(t, child.Pid())
 	for i := range 4 * f.feed.Slots() {
 		if err := f.feed.TryPush([]byte(fmt.Sprintf("m%d", i))); err != nil {
 			t.Fatalf("TryPush %d with tail stopped: %v", i, err)
@@ -434,4 +435,34 @@ func TestTailArenaTruncated(t *testing.T) {
 	if want := "shmring tail: " + f.path + ": memory fault at "; !strings.Contains(child.Stderr(), want) {
 		t.Errorf("stderr = %q, want %q", child.Stderr(), want)
 	}
+}
+
+// waitStopped waits until every thread of process pid is stopped: kill
+// returns before a SIGSTOP has stopped a thread running on another CPU,
+// which may go on reading for a moment.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // exited
+			}
+			// The state follows the command name's closing parenthesis.
+			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("process %d did not stop within 5 s", pid)
 }
