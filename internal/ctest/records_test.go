@@ -375,14 +375,17 @@ func TestRecordsMixed(t *testing.T) {
 			if err := r.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
-			got := c.got
+			var got uint64
 			if consumer == "C" {
 				got = field(t, cons.wait(t), "got")
-			} else if err := <-cerr; err != nil {
-				t.Fatalf("Go consumer after %d: %v", c.got, err)
+			} else {
+				if err := <-cerr; err != nil {
+					t.Fatalf("Go consumer after %d: %v", c.got, err)
+				}
+				got = c.got
 			}
 			if got != 3*n {
-				t.Fatalf("consumer got %d, want %d", got, 3*n)
+				t.Fatalf("consumer got %d, want %d (Go consumer: next %v; stats %+v)", got, 3*n, c.next, r.Stats())
 			}
 			st := r.Stats()
 			if st.MsgsIn != 3*n || st.MsgsOut != 3*n || st.Skipped != 0 {
