@@ -522,6 +522,10 @@ func claimLock(t *testing.T, a *arena.Arena) *uint32 {
 // start included (small against b.N in the millions). Run with
 //
 //	go test -run '^$' -bench Records -benchtime 2000000x ./internal/ctest/
+//
+// BenchmarkRecordsGoToGo is the Go baseline in the same run (one process).
+// The C consumer checks every message (memcmp and a running sum), as the
+// Go consumers here do not.
 var benchCfg = ring.Config{Capacity: 1 << 20, SlotSize: 64}
 
 func BenchmarkRecordsCToGo(b *testing.B) {
@@ -603,4 +607,50 @@ func benchRecords(b *testing.B) (string, *arena.Arena, *ring.Records) {
 	}
 	b.Cleanup(func() { _ = r.Close() })
 	return path, a, r
+}
+
+// BenchmarkRecordsGoToGo is the baseline beside the two above: the same
+// ring and messages, a Go producer goroutine and a Go consumer in one
+// process.
+func BenchmarkRecordsGoToGo(b *testing.B) {
+	_, a, r := benchRecords(b)
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	p, err := ring.OpenRecords(a, "r")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ss := benchCfg.SlotSize
+	b.ResetTimer()
+	start := time.Now()
+	perr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, ss)
+		for s := 0; s < b.N; s++ {
+			if err := p.Push(ctx, fillMsg(buf[:msgLen(uint64(s), 0, ss)], 0, uint64(s))); err != nil {
+				perr <- err
+				return
+			}
+		}
+		perr <- p.CloseWrite()
+	}()
+	buf := make([]byte, ss)
+	n := 0
+	for {
+		_, err := r.Pop(ctx, buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	if err := <-perr; err != nil || n != b.N {
+		b.Fatalf("got %d of %d: %v", n, b.N, err)
+	}
+	b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
 }
