@@ -230,10 +230,34 @@ int shmring_sub_lag(shmring_ring *r, uint64_t *lag);
 /* shmring_sub_last_missed: the Missed count of the last SHMRING_ELAPPED. */
 int shmring_sub_last_missed(shmring_ring *r, uint64_t *missed);
 
-/* ---- record rings (variable length; declared, SHMRING_EUNSUPPORTED here) ----
+/* ---- record rings (variable length; ring/records.go, docs/ring.md "Record rings") ----
  * shmring_ring_open with SHMRING_KIND_RECORDS; then the same push, pop,
- * reserve/commit and peek/release calls, with lengths up to the slot size. */
+ * reserve/commit and peek/release calls, with lengths 0 .. the slot size
+ * (the largest record payload). Any number of handles produce at once;
+ * one consumes (a second consumer handle takes the side over, fencing the
+ * first). A mirrored ring's data area is mapped twice back to back (as
+ * the Go side does); where that cannot be done shmring_ring_open returns
+ * SHMRING_EUNSUPPORTED. Several reservations may be outstanding in one
+ * handle (committed in any order; a reservation's cap is its record's
+ * room, at most the slot size), and several peeks (released oldest
+ * first: SHMRING_ENOTRESERVED for any other). The view of the data area
+ * is unmapped when the handle is closed: no buf or data may be used
+ * after. */
 uint64_t shmring_ring_capacity(const shmring_ring *r); /* records: data bytes; else 0 */
+int shmring_ring_mirrored(const shmring_ring *r);      /* records: the data area is mapped twice */
+
+typedef struct shmring_buf {
+	const void *data;
+	size_t len;
+} shmring_buf;
+
+/* shmring_try_push_batch pushes as many of msgs[0..n) as fit, in order,
+ * under one hold of the claim lock, committed at once; *pushed says how
+ * many. An error only when none was pushed. */
+int shmring_try_push_batch(shmring_ring *r, const shmring_buf *msgs, size_t n, size_t *pushed);
+/* shmring_push_batch pushes all of them, waiting while the ring is full;
+ * on an error (SHMRING_ETIMEDOUT, ...) *pushed says how many went. */
+int shmring_push_batch(shmring_ring *r, const shmring_buf *msgs, size_t n, size_t *pushed, int64_t timeout_ns);
 
 #ifdef __cplusplus
 }

@@ -165,6 +165,10 @@ struct geometry {
 	unsigned lap_shift;
 	bool peer_locks, mirrored;
 	uint64_t pos_mask;
+	/* records: positions count bytes modulo pos_mod = capacity * 2^k <= 2^56;
+	 * pow2: capacity is a power of two (index and lap by mask and shift). */
+	uint64_t pos_mod;
+	bool pow2;
 };
 
 struct eventcount {
@@ -218,6 +222,27 @@ struct sub_state {
 	bool lossy, peek;
 };
 
+/* Record ring private state (records.c). */
+struct rec_peek {
+	uint64_t pos, end, len;
+};
+struct rec_state {
+	uint8_t *data; /* the data area: 2*capacity bytes if mirrored, else capacity */
+	void *view;    /* the double mapping, if any */
+	size_t view_len;
+	/* producer */
+	uint64_t need; /* the span the last SHMRING_EFULL was for (ready's room) */
+	int64_t resv;  /* reservations not yet committed */
+	uint32_t p_ops;
+	/* consumer */
+	uint64_t head, rel, epoch, tail_cache;
+	struct rec_peek *peeks;
+	size_t npeeks, peek_front, peek_cap;
+	uint32_t empty_polls, c_ops;
+	uint64_t stall_pos;
+	int64_t stall_since, stall_probe;
+};
+
 struct shmring_ring {
 	shmring_arena *arena;
 	shmring_region region;
@@ -241,6 +266,7 @@ struct shmring_ring {
 		struct mpmc_state mpmc;
 		struct bcast_state bc;
 		struct sub_state sub;
+		struct rec_state rec;
 	} u;
 };
 
@@ -257,10 +283,12 @@ struct kind_ops {
 	void (*repair_claims)(shmring_ring *r, int dead_idx, int *skipped, int *redelivered);
 	void (*close)(shmring_ring *r); /* before the peer entry is released */
 	void (*released)(shmring_ring *r); /* after the peer entry is released */
+	int (*attach)(shmring_ring *r);   /* after the header is read, before the peer claim; may be NULL */
+	void (*destroy)(shmring_ring *r); /* after the peer entry is released, before free; may be NULL */
 	bool counts_empty_inside;         /* pop counts EmptyEvents itself (SPSC) */
 };
 
-extern const struct kind_ops shmring_spsc_ops, shmring_mpmc_ops, shmring_bcast_ops, shmring_sub_ops;
+extern const struct kind_ops shmring_spsc_ops, shmring_mpmc_ops, shmring_bcast_ops, shmring_sub_ops, shmring_records_ops;
 
 /* broadcast.c */
 int sub_join(shmring_ring *r, bool oldest);
@@ -283,6 +311,19 @@ bool ring_quiet_empty(shmring_ring *r, uint32_t polls);
 int peer_state(shmring_ring *r, int idx, int dead_idx); /* claim_alive / claim_unknown / claim_dead */
 enum { CLAIM_ALIVE, CLAIM_UNKNOWN, CLAIM_DEAD };
 bool peer_alive(shmring_ring *r, int idx, uint32_t pid, bool *tested);
+int tag_state(shmring_ring *r, uint32_t tag, int dead_idx); /* whose tag (MPMC Owner, record Owner, ClaimLock) */
+/* ring_wait_fn: the shared blocking loop around fn, which returns
+ * SHMRING_EFULL (push) or SHMRING_EEMPTY while it must wait. */
+int ring_wait_fn(shmring_ring *r, bool push, int (*fn)(shmring_ring *r, void *arg), void *arg, int64_t timeout_ns);
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 int64_t mono_now(void);
 int64_t unix_now(void);
 

@@ -303,18 +303,6 @@ static bool mpmc_ready(shmring_ring *r, bool push)
 
 /* ---- claim repair (docs/ring.md "Claim repair") ---- */
 
-static int tag_state(shmring_ring *r, uint32_t tag, const struct repair_opts *o)
-{
-	int idx = (int)(tag & TAG_IDX_MASK);
-	if (idx == 0 || (uint64_t)idx >= r->g.peers)
-		return CLAIM_UNKNOWN; /* the overflow entry (or garbage) */
-	if (idx == o->dead_idx)
-		return CLAIM_DEAD;
-	if ((ld32(peer_at(r, (uint64_t)idx) + PE_GENERATION) & TAG_GEN_MASK) != tag >> TAG_GEN_SHIFT)
-		return CLAIM_DEAD; /* the entry was claimed again */
-	return peer_state(r, idx, o->dead_idx);
-}
-
 static int claim_word_state(shmring_ring *r, bool consumer, uint64_t q, const struct repair_opts *o)
 {
 	bool saw_dead = false;
@@ -340,7 +328,7 @@ static int claimant(shmring_ring *r, uint8_t *s, bool consumer, uint64_t q, cons
 	if (owner == (TAG_DEAD | lap | role))
 		return CLAIM_DEAD;
 	if ((owner & (TAG_CONSUMER | TAG_LAP_MASK)) == (role | lap) && is_tag(owner))
-		return tag_state(r, owner, o);
+		return tag_state(r, owner, o->dead_idx);
 	int st = claim_word_state(r, consumer, q, o);
 	if (st == CLAIM_DEAD && ld32(OWNER(s)) != owner)
 		return CLAIM_UNKNOWN; /* tagged meanwhile: judge the tag next time */

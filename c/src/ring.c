@@ -118,6 +118,11 @@ static void compute_geometry(struct geometry *g, enum ring_kind kind, uint64_t p
 		g->stride = RECORD_ALIGN;
 		g->mask = g->slots - 1;
 		g->data_align = pad > RECORD_DATA_ALIGN ? pad : RECORD_DATA_ALIGN;
+		g->pow2 = is_pow2(capacity);
+		g->lap_shift = capacity ? (unsigned)__builtin_ctzll(capacity) : 0;
+		g->pos_mod = capacity;
+		while (capacity && g->pos_mod <= (SPSC_POS_MASK + 1) >> 1) /* doubling stays <= 2^56 */
+			g->pos_mod <<= 1;
 		g->slots_off = align_up(g->peers_off + g->peers * g->peer_stride, g->data_align);
 	}
 	g->size = g->slots_off + g->slots * g->stride;
@@ -265,6 +270,19 @@ int peer_state(shmring_ring *r, int idx, int dead_idx)
 	if (r->g.peer_locks && !tested)
 		return CLAIM_UNKNOWN;
 	return CLAIM_DEAD;
+}
+
+/* tag_state: ring/mpmc_repair.go tagState: whose claim a tag names. */
+int tag_state(shmring_ring *r, uint32_t tag, int dead_idx)
+{
+	int idx = (int)(tag & TAG_IDX_MASK);
+	if (idx == 0 || (uint64_t)idx >= r->g.peers)
+		return CLAIM_UNKNOWN; /* the overflow entry (or garbage) */
+	if (idx == dead_idx)
+		return CLAIM_DEAD;
+	if ((ld32(peer_at(r, (uint64_t)idx) + PE_GENERATION) & TAG_GEN_MASK) != tag >> TAG_GEN_SHIFT)
+		return CLAIM_DEAD; /* the entry was claimed again */
+	return peer_state(r, idx, dead_idx);
 }
 
 /* ---- sleepers ---- */
@@ -546,15 +564,6 @@ struct waiter {
 	int iter, phase;
 };
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static bool unblock_now(struct waiter *w)
 {
 	bool stuck = false, repaired = false;
@@ -662,8 +671,10 @@ static void w_done(struct waiter *w)
 	}
 }
 
-enum op_kind { OP_PUSH, OP_POP, OP_RESERVE, OP_PEEK };
+enum op_kind { OP_PUSH, OP_POP, OP_RESERVE, OP_PEEK, OP_FN_PUSH, OP_FN_POP };
 struct op_args {
+	int (*fn)(shmring_ring *r, void *arg);
+	void *arg;
 	const void *msg;
 	void *dst;
 	size_t len, cap, *outlen;
@@ -678,13 +689,15 @@ static int try_op(shmring_ring *r, enum op_kind k, struct op_args *a)
 	case OP_POP: return r->ops->pop(r, a->dst, a->cap, a->outlen);
 	case OP_RESERVE: return r->ops->reserve(r, a->len, a->res);
 	case OP_PEEK: return r->ops->peek(r, a->m);
+	case OP_FN_PUSH:
+	case OP_FN_POP: return a->fn(r, a->arg);
 	}
 	return SHMRING_EINVAL;
 }
 
 static int wait_for(shmring_ring *r, enum op_kind k, struct op_args *a, int64_t timeout_ns)
 {
-	bool push = k == OP_PUSH || k == OP_RESERVE;
+	bool push = k == OP_PUSH || k == OP_RESERVE || k == OP_FN_PUSH;
 	int busy = push ? SHMRING_EFULL : SHMRING_EEMPTY;
 	struct waiter w = {.r = r, .push = push, .deadline = timeout_ns < 0 ? -1 : mono_now() + timeout_ns};
 	int err;
@@ -703,6 +716,12 @@ static int wait_for(shmring_ring *r, enum op_kind k, struct op_args *a, int64_t 
 	}
 	w_done(&w);
 	return err;
+}
+
+int ring_wait_fn(shmring_ring *r, bool push, int (*fn)(shmring_ring *r, void *arg), void *arg, int64_t timeout_ns)
+{
+	struct op_args a = {.fn = fn, .arg = arg};
+	return wait_for(r, push ? OP_FN_PUSH : OP_FN_POP, &a, timeout_ns);
 }
 
 /* ---- public entry points ---- */
@@ -724,8 +743,9 @@ static const struct kind_ops *ops_of(uint32_t kind)
 	case KIND_SPSC: return &shmring_spsc_ops;
 	case KIND_MPMC: return &shmring_mpmc_ops;
 	case KIND_BROADCAST: return &shmring_bcast_ops; /* the subscriber's are chosen at attach */
+	case KIND_RECORDS: return &shmring_records_ops;
 	}
-	return NULL; /* records (records.c) come later */
+	return NULL;
 }
 
 static uint32_t ring_kind_of_region(uint32_t k)
@@ -784,7 +804,13 @@ static int ring_attach(shmring_arena *a, const char *name, uint32_t kind, enum a
 		r->u.bc.tail = UNSYNCED;
 	r->subscriber = as == AS_SUBSCRIBER;
 	use_overflow(r);
+	if (ops->attach && (err = ops->attach(r))) {
+		free(r);
+		return err;
+	}
 	if ((err = claim_peer(r))) {
+		if (ops->destroy)
+			ops->destroy(r);
 		free(r);
 		return err;
 	}
@@ -828,6 +854,8 @@ int shmring_ring_detach(shmring_ring *r)
 		release_peer(r);
 		if (r->ops && r->ops->released)
 			r->ops->released(r);
+		if (r->ops && r->ops->destroy)
+			r->ops->destroy(r);
 	}
 	free(r->heap);
 	free(r);
@@ -1002,11 +1030,14 @@ int shmring_stats_get(shmring_ring *r, shmring_stats *s)
 		return SHMRING_EINVAL;
 	memset(s, 0, sizeof *s);
 	uint64_t p = ld64(r->prod + PU_POS);
+	bool records = r->g.kind == KIND_RECORDS; /* positions count bytes: the records are the entries' counts */
 	s->closed = (p & CLOSED_BIT) != 0;
-	s->msgs_in = p & r->g.pos_mask;
-	s->msgs_out = ld64(r->cons + CU_POS) & r->g.pos_mask;
-	if (s->msgs_in >= s->msgs_out)
-		s->len = s->msgs_in - s->msgs_out;
+	if (!records) {
+		s->msgs_in = p & r->g.pos_mask;
+		s->msgs_out = ld64(r->cons + CU_POS) & r->g.pos_mask;
+		if (s->msgs_in >= s->msgs_out)
+			s->len = s->msgs_in - s->msgs_out;
+	}
 	if (r->g.kind == KIND_BROADCAST) {
 		/* No consumer position: the subscriber entries' Delivered are
 		 * summed below; Len is the slowest tethered subscriber's. */
@@ -1030,6 +1061,10 @@ int shmring_stats_get(shmring_ring *r, shmring_stats *s)
 	for (uint64_t i = 0; i < r->g.peers; i++) {
 		uint8_t *e = peer_at(r, i);
 		if (i < r->g.sub_base) {
+			if (records) {
+				s->msgs_in += ld64(e + PE_MSGSIN);
+				s->msgs_out += ld64(e + PE_MSGSOUT);
+			}
 			s->bytes_in += ld64(e + PE_BYTESIN);
 			s->full_events += ld64(e + PE_FULLEVENTS);
 		} else {
@@ -1040,6 +1075,8 @@ int shmring_stats_get(shmring_ring *r, shmring_stats *s)
 		s->sleeps += ld64(e + PE_SLEEPS);
 		s->wakes += ld64(e + PE_WAKES);
 	}
+	if (records && s->msgs_in >= s->msgs_out)
+		s->len = s->msgs_in - s->msgs_out;
 	return SHMRING_OK;
 }
 

@@ -24,9 +24,23 @@
  *       missed count of the lap reported before it (tethered: no laps,
  *       no gaps). With hang_after, stop reading after that many, print
  *       "holding" and sleep until killed.
+ *   holdlock ARENA RING
+ *       (record ring) push one message, then store the handle's tag in
+ *       ClaimLock as a producer killed inside the claim section leaves
+ *       it, print "holding" and sleep until killed.
  *
  * Message of producer p, sequence s: [p u32][s u64][payload], length
  * 12 + (s*7919 + p*13) % (SlotSize-11), payload byte i = s*31 + i + p.
+ * With CTOOL_FULLLEN=1 (record rings, one producer): length
+ * (s*7919 + p*13) % (SlotSize+1), 0 .. SlotSize; a message shorter than
+ * 12 bytes is payload bytes only.
+ *
+ * On a record ring the producer also pushes batches (shmring_push_batch,
+ * every 5th message starts one of up to 4) and, when 3 of the largest
+ * records fit, holds two reservations at once, committed newest first
+ * (the second only if there is room at once);
+ * the consumer also peeks two records at once, released in order.
+ * CTOOL_PLAIN=1: push and pop only (the benchmarks).
  */
 #define _GNU_SOURCE 1
 #include "shmring.h"
@@ -56,18 +70,28 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
+static int full_len, plain; /* CTOOL_PLAIN=1: push and pop only (benchmarks) */
+
 static size_t msg_len(uint64_t s, uint32_t p, size_t slot_size)
 {
+	if (full_len)
+		return (size_t)((s * 7919 + p * 13) % (slot_size + 1));
 	return 12 + (size_t)((s * 7919 + p * 13) % (slot_size - 11));
 }
 
 static void fill(uint8_t *b, uint32_t p, uint64_t s, size_t n)
 {
-	memcpy(b, &p, 4);
-	memcpy(b + 4, &s, 8);
-	for (size_t i = 12; i < n; i++)
+	size_t i = 0;
+	if (n >= 12) {
+		memcpy(b, &p, 4);
+		memcpy(b + 4, &s, 8);
+		i = 12;
+	}
+	for (; i < n; i++)
 		b[i] = (uint8_t)(s * 31 + i + p);
 }
+
+static uint64_t span_of(size_t n) { return (n + 31) & ~(uint64_t)15; }
 
 static void open_ring(const char *an, const char *rn, shmring_arena **a, shmring_ring **r)
 {
@@ -93,8 +117,9 @@ static int produce(int argc, char **argv)
 	shmring_ring *r;
 	open_ring(argv[2], argv[3], &a, &r);
 	size_t ss = shmring_ring_slot_size(r);
-	uint8_t *buf = malloc(ss);
-	uint64_t bytes = 0;
+	uint8_t *buf = malloc(ss), *bbuf = malloc(4 * ss);
+	int records = shmring_ring_kind(r) == SHMRING_KIND_RECORDS;
+	uint64_t bytes = 0, since_pause = 0, doubles = 0;
 	for (uint64_t s = start; s < n; s++) {
 		if (hang_after && s == hang_after) {
 			shmring_reservation res;
@@ -109,7 +134,58 @@ static int produce(int argc, char **argv)
 		}
 		size_t len = msg_len(s, id, ss);
 		int err;
-		if (s % 3 == 2) {
+		if (!plain && records && s % 5 == 0 && s + 1 < n && (!hang_after || s + 4 < hang_after)) {
+			/* A batch of up to 4, committed in the claim section. */
+			shmring_buf bufs[4];
+			size_t k = 0, pushed;
+			for (; k < 4 && s + k < n; k++) {
+				size_t l = msg_len(s + k, id, ss);
+				fill(bbuf + k * ss, id, s + k, l);
+				bufs[k] = (shmring_buf){bbuf + k * ss, l};
+			}
+			if ((err = shmring_push_batch(r, bufs, k, &pushed, TIMEOUT_NS)))
+				die("push_batch", err);
+			for (size_t i = 0; i < k; i++)
+				bytes += bufs[i].len;
+			s += k - 1;
+			since_pause += k;
+			goto pause_check;
+		}
+		if (!plain && records && s % 11 == 2 && s + 1 < n && 3 * span_of(ss) <= shmring_ring_capacity(r) &&
+		    (!hang_after || s + 1 < hang_after)) {
+			/* Two reservations outstanding, committed newest first. */
+			shmring_reservation r1, r2;
+			size_t l2 = msg_len(s + 1, id, ss);
+			if ((err = shmring_reserve(r, len, &r1, TIMEOUT_NS)))
+				die("reserve 1", err);
+			/* Never wait for room while holding r1: other producers' records
+			 * after it can fill the ring, and r1 holds the consumer back. */
+			if ((err = shmring_try_reserve(r, l2, &r2)) == SHMRING_EFULL) {
+				fill(r1.buf, id, s, len);
+				if ((err = shmring_commit(r, &r1, len)))
+					die("commit 1", err);
+				if ((err = shmring_reserve(r, l2, &r2, TIMEOUT_NS)))
+					die("reserve 2", err);
+				fill(r2.buf, id, s + 1, l2);
+				if ((err = shmring_commit(r, &r2, l2)))
+					die("commit 2", err);
+			} else {
+				if (err)
+					die("reserve 2", err);
+				fill(r2.buf, id, s + 1, l2);
+				if ((err = shmring_commit(r, &r2, l2)))
+					die("commit 2", err);
+				fill(r1.buf, id, s, len);
+				if ((err = shmring_commit(r, &r1, len)))
+					die("commit 1", err);
+				doubles++;
+			}
+			bytes += len + l2;
+			s++;
+			since_pause += 2;
+			goto pause_check;
+		}
+		if (!plain && s % 3 == 2) {
 			shmring_reservation res;
 			if ((err = shmring_reserve(r, len, &res, TIMEOUT_NS)))
 				die("reserve", err);
@@ -122,9 +198,12 @@ static int produce(int argc, char **argv)
 		if (err)
 			die("push", err);
 		bytes += len;
-		if (pause_every && (s + 1) % pause_every == 0) {
+		since_pause++;
+	pause_check:
+		if (pause_every && since_pause >= pause_every) {
 			struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
 			nanosleep(&ts, NULL);
+			since_pause = 0;
 		}
 	}
 	if (do_close) {
@@ -134,11 +213,62 @@ static int produce(int argc, char **argv)
 	}
 	shmring_stats st;
 	shmring_stats_get(r, &st);
-	printf("sent=%llu bytes=%llu peer=%d pid=%d sleeps=%llu\n", (unsigned long long)(n - start), (unsigned long long)bytes,
-	       shmring_ring_peer_index(r), (int)getpid(), (unsigned long long)st.sleeps);
+	printf("sent=%llu bytes=%llu peer=%d pid=%d sleeps=%llu mirrored=%d doubles=%llu\n", (unsigned long long)(n - start),
+	       (unsigned long long)bytes, shmring_ring_peer_index(r), (int)getpid(), (unsigned long long)st.sleeps,
+	       shmring_ring_mirrored(r), (unsigned long long)doubles);
 	shmring_ring_close(r);
 	shmring_arena_close(a);
 	free(buf);
+	free(bbuf);
+	return 0;
+}
+
+struct checker {
+	uint32_t producers;
+	size_t ss;
+	uint8_t *want;
+	uint64_t *next, got, bytes, sum;
+};
+
+/* check_msg: intact, each producer's in order, none twice (one producer:
+ * none lost either). */
+static int check_msg(struct checker *c, const uint8_t *m, size_t len)
+{
+	uint32_t p = 0;
+	uint64_t s = c->next[0];
+	if (len >= 12) {
+		memcpy(&p, m, 4);
+		memcpy(&s, m + 4, 8);
+	} else if (!full_len || c->producers != 1) {
+		fprintf(stderr, "ctool: message of %zu bytes\n", len);
+		return 1;
+	}
+	if (p >= c->producers) {
+		fprintf(stderr, "ctool: producer %u of %u\n", p, c->producers);
+		return 1;
+	}
+	if (s < c->next[p]) {
+		fprintf(stderr, "ctool: producer %u: seq %llu after %llu (duplicate or reordered)\n", p,
+			(unsigned long long)s, (unsigned long long)c->next[p]);
+		return 1;
+	}
+	if (s != c->next[p] && c->producers == 1) {
+		fprintf(stderr, "ctool: seq %llu, want %llu (lost)\n", (unsigned long long)s,
+			(unsigned long long)c->next[p]);
+		return 1;
+	}
+	size_t wl = msg_len(s, p, c->ss);
+	fill(c->want, p, s, wl);
+	if (len != wl || memcmp(m, c->want, wl) != 0) {
+		fprintf(stderr, "ctool: producer %u seq %llu: bad content (len %zu, want %zu)\n", p,
+			(unsigned long long)s, len, wl);
+		return 1;
+	}
+	for (size_t i = 0; i < len; i++)
+		c->sum = c->sum * 31 + m[i];
+	c->next[p] = s + 1;
+	c->got++;
+	c->bytes += len;
 	return 0;
 }
 
@@ -146,79 +276,92 @@ static int consume(int argc, char **argv)
 {
 	if (argc < 5)
 		return 2;
-	uint32_t producers = (uint32_t)strtoul(argv[4], NULL, 10);
 	shmring_arena *a;
 	shmring_ring *r;
 	open_ring(argv[2], argv[3], &a, &r);
-	size_t ss = shmring_ring_slot_size(r);
-	uint8_t *buf = malloc(ss), *want = malloc(ss);
-	uint64_t *next = calloc(producers, sizeof *next);
-	uint64_t got = 0, bytes = 0, sum = 0;
+	struct checker c = {.producers = (uint32_t)strtoul(argv[4], NULL, 10), .ss = shmring_ring_slot_size(r)};
+	uint8_t *buf = malloc(c.ss);
+	c.want = malloc(c.ss);
+	c.next = calloc(c.producers, sizeof *c.next);
+	int records = shmring_ring_kind(r) == SHMRING_KIND_RECORDS;
+	uint64_t pipelined = 0;
 	for (;;) {
 		size_t len = 0;
-		const uint8_t *m;
-		shmring_message msg;
-		int err, peeked = got % 5 == 4;
+		shmring_message msg, msg2;
+		int err, peeked = !plain && c.got % 5 == 4;
 		if (peeked) {
 			err = shmring_peek(r, &msg, TIMEOUT_NS);
-			m = msg.data;
 			len = msg.len;
 		} else {
-			err = shmring_pop(r, buf, ss, &len, TIMEOUT_NS);
-			m = buf;
+			err = shmring_pop(r, buf, c.ss, &len, TIMEOUT_NS);
 		}
 		if (err == SHMRING_EEOF)
 			break;
 		if (err)
 			die("pop", err);
-		uint32_t p;
-		uint64_t s;
-		if (len < 12) {
-			fprintf(stderr, "ctool: message of %zu bytes\n", len);
+		if (check_msg(&c, peeked ? msg.data : buf, len))
 			return 1;
+		if (!peeked)
+			continue;
+		/* A record ring: a second peek while the first is outstanding. */
+		if (records && c.got % 3 == 0 && shmring_try_peek(r, &msg2) == SHMRING_OK) {
+			if (check_msg(&c, msg2.data, msg2.len))
+				return 1;
+			if ((err = shmring_release(r, &msg2)) != SHMRING_ENOTRESERVED)
+				die("release out of order", err ? err : SHMRING_EINVAL);
+			if ((err = shmring_release(r, &msg)) || (err = shmring_release(r, &msg2)))
+				die("release pipelined", err);
+			pipelined++;
+			continue;
 		}
-		memcpy(&p, m, 4);
-		memcpy(&s, m + 4, 8);
-		if (p >= producers) {
-			fprintf(stderr, "ctool: producer %u of %u\n", p, producers);
-			return 1;
-		}
-		if (s < next[p]) {
-			fprintf(stderr, "ctool: producer %u: seq %llu after %llu (duplicate or reordered)\n", p,
-				(unsigned long long)s, (unsigned long long)next[p]);
-			return 1;
-		}
-		if (s != next[p] && producers == 1) {
-			fprintf(stderr, "ctool: seq %llu, want %llu (lost)\n", (unsigned long long)s,
-				(unsigned long long)next[p]);
-			return 1;
-		}
-		size_t wl = msg_len(s, p, ss);
-		fill(want, p, s, wl);
-		if (len != wl || memcmp(m, want, wl) != 0) {
-			fprintf(stderr, "ctool: producer %u seq %llu: bad content (len %zu, want %zu)\n", p,
-				(unsigned long long)s, len, wl);
-			return 1;
-		}
-		for (size_t i = 0; i < len; i++)
-			sum = sum * 31 + m[i];
-		next[p] = s + 1;
-		got++;
-		bytes += len;
-		if (peeked && (err = shmring_release(r, &msg)))
+		if ((err = shmring_release(r, &msg)))
 			die("release", err);
 	}
 	shmring_stats st;
 	shmring_stats_get(r, &st);
-	printf("got=%llu bytes=%llu sum=%llu peer=%d sleeps=%llu skipped=%llu\n", (unsigned long long)got,
-	       (unsigned long long)bytes, (unsigned long long)sum, shmring_ring_peer_index(r),
-	       (unsigned long long)st.sleeps, (unsigned long long)st.skipped);
+	printf("got=%llu bytes=%llu sum=%llu peer=%d sleeps=%llu skipped=%llu pipelined=%llu mirrored=%d msgs_out=%llu\n",
+	       (unsigned long long)c.got, (unsigned long long)c.bytes, (unsigned long long)c.sum,
+	       shmring_ring_peer_index(r), (unsigned long long)st.sleeps, (unsigned long long)st.skipped,
+	       (unsigned long long)pipelined, shmring_ring_mirrored(r), (unsigned long long)st.msgs_out);
 	shmring_ring_close(r);
 	shmring_arena_close(a);
 	free(buf);
-	free(want);
-	free(next);
+	free(c.want);
+	free(c.next);
 	return 0;
+}
+
+/* holdlock: what a producer killed inside the claim section leaves: its
+ * tag in ClaimLock (docs/ring.md recordProd, offsets from the ring header). */
+static int holdlock(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	uint8_t one[12];
+	fill(one, 0, 0, 12);
+	int err = shmring_push(r, one, 12, TIMEOUT_NS);
+	if (err)
+		die("push", err);
+	shmring_region reg;
+	if ((err = shmring_lookup(a, argv[3], &reg)))
+		die("lookup", err);
+	uint8_t *mem = reg.mem;
+	uint64_t prod_off, peers_off;
+	uint32_t stride, gen;
+	int idx = shmring_ring_peer_index(r);
+	memcpy(&prod_off, mem + 40, 8);
+	memcpy(&peers_off, mem + 56, 8);
+	memcpy(&stride, mem + 68, 4);
+	gen = __atomic_load_n((uint32_t *)(void *)(mem + peers_off + (uint64_t)idx * stride + 60), __ATOMIC_SEQ_CST);
+	uint32_t tag = idx ? ((uint32_t)idx & 1023) | (gen & 0x1ffff) << 15 : 0xffff8000u;
+	__atomic_store_n((uint32_t *)(void *)(mem + prod_off + 16), tag, __ATOMIC_SEQ_CST);
+	printf("holding tag=%u peer=%d\n", tag, idx);
+	fflush(stdout);
+	for (;;)
+		pause();
 }
 
 static int open_cmd(int argc, char **argv)
@@ -423,6 +566,10 @@ static int subscribe(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *fl = getenv("CTOOL_FULLLEN");
+	full_len = fl && !strcmp(fl, "1");
+	const char *pl = getenv("CTOOL_PLAIN");
+	plain = pl && !strcmp(pl, "1");
 	if (argc < 2)
 		return 2;
 	if (!strcmp(argv[1], "produce"))
@@ -435,6 +582,8 @@ int main(int argc, char **argv)
 		return bproduce(argc, argv);
 	if (!strcmp(argv[1], "subscribe"))
 		return subscribe(argc, argv);
+	if (!strcmp(argv[1], "holdlock"))
+		return holdlock(argc, argv);
 	fprintf(stderr, "ctool: unknown command %s\n", argv[1]);
 	return 2;
 }

@@ -26,7 +26,7 @@ var roles = map[string]xproc.Role{
 
 // goHold: open the ring, push n messages of producer 0, then leave the
 // next position claimed and print "holding": MPMC with a reservation (its
-// Owner tagged), SPSC with the slot written and its Seq stored but the
+// Owner tagged), a record ring with a reservation (a busy record), SPSC with the slot written and its Seq stored but the
 // tail not published (a producer killed between the two). Then wait to
 // be killed.
 func goHold(args []string) error {
@@ -48,6 +48,12 @@ func goHold(args []string) error {
 	ss := r.SlotSize()
 	m := fillMsg(make([]byte, msgLen(n, 0, ss)), 0, n)
 	switch r := r.(type) {
+	case *ring.Records:
+		res, err := r.Reserve(ctx, len(m))
+		if err != nil {
+			return err
+		}
+		copy(res.Buf, m)
 	case *ring.MPMC:
 		res, err := r.Reserve(ctx, len(m))
 		if err != nil {

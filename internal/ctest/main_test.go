@@ -130,7 +130,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func startC(t *testing.T, tool string, args ...string) *cproc {
+func startC(t testing.TB, tool string, args ...string) *cproc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	cmd := exec.CommandContext(ctx, tool, args...)
