@@ -47,7 +47,8 @@ func (c *Config) alternating() bool {
 }
 
 // alternated streams floor and m in turn at size, altRuns runs each, and
-// returns the two combined rows.
+// returns the two combined rows. floor is the row m is compared with: the
+// stream floor, or a C row's Go twin (cpeer.go).
 func (e *engine) alternated(ctx context.Context, floor, m mechanism, size int) (ThroughputRow, ThroughputRow) {
 	dur := max(e.cfg.ThroughputDuration/altShare, time.Millisecond)
 	var fl, rows []ThroughputRow

@@ -22,7 +22,8 @@ type Config struct {
 	// Sizes are the message sizes of the throughput runs.
 	Sizes []int
 	// Only restricts the run to mechanisms whose name (or alias, such as
-	// "streamfloor") contains one of these substrings (empty: all).
+	// "streamfloor") contains one of these substrings, or whose alias is
+	// one of them ("c": the C peer's rows) (empty: all; see selected).
 	Only []string
 	// CPUs are the CPUs the two sides are pinned to; -1 disables pinning.
 	CPUs [2]int
@@ -109,16 +110,34 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// selected reports whether m is selected by c.Only: its name or alias
-// contains one of the substrings.
+// selected reports whether m is selected by c.Only: an entry that is an
+// alias ("streamfloor", "records", "c") selects exactly the rows with that
+// alias; any other entry selects the rows whose name or alias contains it.
+// (A short alias such as "c" would otherwise match most names.)
 func (c *Config) selected(m mechanism) bool {
 	if len(c.Only) == 0 {
 		return true
 	}
 	for _, o := range c.Only {
-		if o != "" && (strings.Contains(m.name, o) || m.alias != "" && strings.Contains(m.alias, o)) {
+		switch {
+		case o == "":
+		case isAlias(o):
+			if m.alias == o {
+				return true
+			}
+		case strings.Contains(m.name, o) || m.alias != "" && strings.Contains(m.alias, o):
 			return true
 		}
 	}
 	return false
+}
+
+// isAlias reports whether s is the alias of a row of either table.
+func isAlias(s string) bool {
+	for _, m := range mechanisms() {
+		if m.alias == s {
+			return true
+		}
+	}
+	return s == frameAlias
 }

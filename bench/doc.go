@@ -64,6 +64,10 @@
 // two rings, the throughput and hand-off loops, the peer's loop) over
 // transport_frames.go (a record ring or the fixed-slot SPSC ring with
 // zero-copy Reserve/Peek, and a length-prefixed Unix stream).
+// The C peer's rows (issue 15, --only c) are cpeer.go: the C program
+// c/bench/cpeer.c, compiled with gcc at run time and started in the
+// peer's place (skipped with a warning without gcc or the sources), each
+// row measured beside its Go twin.
 // mechanisms.go is the one table of what a run measures over them;
 // engine.go runs it; session.go starts a measurement's peers and collects
 // their results; measure.go holds the latency and throughput loops,

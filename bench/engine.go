@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,12 +24,14 @@ func Steps(cfg Config) int {
 		}
 		if m.latency {
 			n++
-			if m.floorPair {
+			if m.floorPair || m.goTwin {
 				n++
 			}
 		}
 		switch {
 		case !m.stream:
+		case m.goTwin:
+			n += 2 * altRuns * len(m.sizes(cfg)) // its runs and its twin's
 		case m.alternate:
 			n += 2 * altRuns * len(cfg.Sizes) // its runs and the stream floor's
 		case m.name == nameStreamFloor && cfg.alternating():
@@ -74,6 +77,9 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 		r.Warnings = append(r.Warnings, "CPU pinning and futexes are Linux-only; numbers here are not comparable")
 	}
 
+	// The C peer, compiled once for its rows (or a warning that skips them).
+	defer e.prepareCPeer(ctx, r)()
+
 	// Latency.
 	floorRow := e.floor(ctx, "")
 	r.Latency = append(r.Latency, floorRow)
@@ -82,16 +88,22 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
-		if !m.latency || !cfg.selected(m) {
+		if !m.latency || !cfg.selected(m) || e.skipped(m) {
 			continue
 		}
-		var fl LatencyRow
+		var fl, tw LatencyRow
 		if m.floorPair {
 			fl = e.floor(ctx, m.name)
+		}
+		if m.goTwin {
+			tw = e.latency(ctx, m.twin())
 		}
 		row := e.latency(ctx, m)
 		if m.floorPair {
 			pairFloor(&row, fl)
+		}
+		if m.goTwin {
+			pairGo(&row, tw)
 		}
 		if m.vsFutex && futexRow != nil {
 			pairFutex(&row, *futexRow)
@@ -102,15 +114,19 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 		r.Latency = append(r.Latency, row)
 	}
 	// Throughput.
-	for _, size := range cfg.Sizes {
+	for _, size := range streamSizes(cfg) {
 		for _, m := range mechanisms() {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
-			if !m.stream || !cfg.selected(m) {
+			if !m.stream || !cfg.selected(m) || e.skipped(m) || !slices.Contains(m.sizes(cfg), size) {
 				continue
 			}
 			switch {
+			case m.goTwin:
+				tw, row := e.alternated(ctx, m.twin(), m, size)
+				pairGoRate(&row, tw)
+				r.Throughput = append(r.Throughput, row)
 			case m.alternate:
 				fl, row := e.alternated(ctx, streamFloorMechanism(), m, size)
 				r.Throughput = append(r.Throughput, fl, row)
@@ -129,12 +145,36 @@ func Run(ctx context.Context, cfg Config, prog Progress) (*Report, error) {
 	return r, ctx.Err()
 }
 
-// engine is one run's state: the configuration, the progress display and
-// the counter that names arena files.
+// sizes are the message sizes m streams at with cfg.
+func (m mechanism) sizes(cfg Config) []int {
+	if m.streamSize != 0 {
+		return []int{m.streamSize}
+	}
+	return cfg.Sizes
+}
+
+// streamSizes are the sizes of the throughput runs, ascending: cfg.Sizes
+// and those of the selected rows that stream at a size of their own.
+func streamSizes(cfg Config) []int {
+	sizes := slices.Clone(cfg.Sizes)
+	for _, m := range mechanisms() {
+		if m.stream && m.streamSize != 0 && cfg.selected(m) {
+			sizes = append(sizes, m.streamSize)
+		}
+	}
+	slices.Sort(sizes)
+	return slices.Compact(sizes)
+}
+
+// engine is one run's state: the configuration, the progress display,
+// the counter that names arena files and the C peer's program.
 type engine struct {
 	cfg  Config
 	prog Progress
 	seq  atomic.Int64
+	// cpeer is the C peer program's path (cpeer.go), "" if no C row is
+	// selected or it could not be built.
+	cpeer string
 }
 
 // arenaPath names a fresh arena file for one measurement.

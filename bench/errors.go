@@ -31,3 +31,10 @@ var errFloorIndex = errors.New("bench: stream floor: index out of range")
 // errFrame is a frame that is not the one due (its sequence number,
 // checksum or opcode): a broken peer or transport.
 var errFrame = errors.New("bench: wrong frame")
+
+// errNoCPeer is the C peer (cpeer.go) missing from this run: no gcc, or
+// no c/ sources to build it from. Its rows are skipped, not failed.
+var errNoCPeer = errors.New("bench: no C peer")
+
+// errCPeerBuild is the C peer's sources failing to compile.
+var errCPeerBuild = errors.New("bench: C peer did not compile")

@@ -66,7 +66,7 @@ func (e *engine) floor(ctx context.Context, before string) LatencyRow {
 	w := floorAt(reg.Bytes())
 	s := &session{}
 	spec := peerSpec{Transport: "floor", Mode: modeFloor, CPU: e.cfg.CPUs[1], Arena: path, Deadline: deadline.UnixNano()}
-	if err := e.spawn(ctx, s, spec, nil, deadline); err != nil {
+	if err := e.spawn(ctx, s, spec, nil, nil, deadline); err != nil {
 		row.Error = err.Error()
 		return row
 	}

@@ -155,7 +155,8 @@ func (e *engine) latency(ctx context.Context, m mechanism) LatencyRow {
 	return row
 }
 
-// throughput streams size-byte messages one way for dur.
+// throughput streams size-byte messages one way for dur: from the parent
+// to the peer, or with m.source from the peer to the parent.
 func (e *engine) throughput(ctx context.Context, m mechanism, size int, dur time.Duration) ThroughputRow {
 	e.prog.Step(fmt.Sprintf("throughput %s %d B", m.name, size))
 	row := ThroughputRow{Mechanism: m.name, Size: size}
@@ -164,48 +165,22 @@ func (e *engine) throughput(ctx context.Context, m mechanism, size int, dur time
 		return row
 	}
 	defer unpinThread()
-	s, err := e.start(ctx, m, modeSink, size, dur)
+	mode := modeSink
+	if m.source {
+		mode = modeSource
+	}
+	s, err := e.start(ctx, m, mode, size, dur)
 	if err != nil {
 		row.Error = err.Error()
 		return row
 	}
-	msg, buf := make([]byte, size), make([]byte, size)
-	msg[0] = opData
 	var sent int64
 	start := time.Now()
-	err = func() error {
-		end := start.Add(dur)
-		check := max(1, 65536/size)
-		for {
-			for i := 0; i < check; i++ {
-				if err := s.c.send(msg); err != nil {
-					return err
-				}
-			}
-			sent += int64(check)
-			if time.Now().After(end) || ctx.Err() != nil {
-				break
-			}
-		}
-		msg[0] = opStop
-		if err := s.c.send(msg); err != nil {
-			return err
-		}
-		if d, ok := s.c.(discarder); ok {
-			op, n, err := d.discard(size)
-			if err == nil && (op != opAck || int64(n) != sent) {
-				err = fmt.Errorf("peer acknowledged %d messages (op %d), sent %d", n, op, sent)
-			}
-			return err
-		}
-		if err := s.c.recv(buf); err != nil {
-			return err
-		}
-		if buf[0] != opAck || int64(getCount(buf)) != sent {
-			return fmt.Errorf("peer acknowledged %d messages, sent %d", getCount(buf), sent)
-		}
-		return nil
-	}()
+	if m.source {
+		sent, err = receiveStream(s.c, size)
+	} else {
+		sent, err = sendStream(ctx, s.c, size, start.Add(dur))
+	}
 	elapsed := time.Since(start).Seconds()
 	if err != nil {
 		row.Error = s.fail(err).Error()
@@ -219,4 +194,76 @@ func (e *engine) throughput(ctx context.Context, m mechanism, size int, dur time
 	row.MsgsPerSec = float64(sent) / elapsed
 	row.MBPerSec = row.MsgsPerSec * float64(size) / 1e6
 	return row
+}
+
+// sendStream sends size-byte data messages on c until end (or ctx ends),
+// then a stop message, and checks the peer's ack; it returns the count.
+func sendStream(ctx context.Context, c conn, size int, end time.Time) (int64, error) {
+	msg, buf := make([]byte, size), make([]byte, size)
+	msg[0] = opData
+	var sent int64
+	for check := max(1, 65536/size); ; {
+		for i := 0; i < check; i++ {
+			if err := c.send(msg); err != nil {
+				return sent, err
+			}
+		}
+		sent += int64(check)
+		if time.Now().After(end) || ctx.Err() != nil {
+			break
+		}
+	}
+	msg[0] = opStop
+	if err := c.send(msg); err != nil {
+		return sent, err
+	}
+	if d, ok := c.(discarder); ok {
+		op, n, err := d.discard(size)
+		if err == nil && (op != opAck || int64(n) != sent) {
+			err = fmt.Errorf("peer acknowledged %d messages (op %d), sent %d", n, op, sent)
+		}
+		return sent, err
+	}
+	if err := c.recv(buf); err != nil {
+		return sent, err
+	}
+	if buf[0] != opAck || int64(getCount(buf)) != sent {
+		return sent, fmt.Errorf("peer acknowledged %d messages, sent %d", getCount(buf), sent)
+	}
+	return sent, nil
+}
+
+// receiveStream consumes the peer's stream on c (modeSource): data
+// messages, then an ack whose count must be theirs; it returns the count.
+// A conn that can consume in place does (Peek/Release), as a sink peer's.
+func receiveStream(c conn, size int) (int64, error) {
+	var got int64
+	buf := make([]byte, size)
+	d, canDiscard := c.(discarder)
+	for {
+		var op byte
+		var n uint64
+		if canDiscard {
+			var err error
+			if op, n, err = d.discard(size); err != nil {
+				return got, err
+			}
+		} else {
+			if err := c.recv(buf); err != nil {
+				return got, err
+			}
+			op, n = buf[0], getCount(buf)
+		}
+		switch op {
+		case opData:
+			got++
+		case opAck:
+			if int64(n) != got {
+				return got, fmt.Errorf("peer sent %d messages, received %d", n, got)
+			}
+			return got, nil
+		default:
+			return got, fmt.Errorf("%w: op %d in a stream", errShort, op)
+		}
+	}
 }

@@ -17,9 +17,12 @@ const PeerRole = "bench-peer"
 
 // Peer modes.
 const (
-	modeEcho  = "echo"  // answer every message (latency)
-	modeSink  = "sink"  // count messages, acknowledge the count (throughput)
-	modeFloor = "floor" // bounce the floor's cache line (floor.go)
+	modeEcho = "echo" // answer every message (latency)
+	modeSink = "sink" // count messages, acknowledge the count (throughput)
+	// modeSource streams the other way (throughput): the peer sends
+	// messages for the spec's Duration, then an ack with their count.
+	modeSource = "source"
+	modeFloor  = "floor" // bounce the floor's cache line (floor.go)
 	// The frame modes (frames.go): verify and count frames; in echo,
 	// also acknowledge each on peek and on release.
 	modeFrameSink = "frame-sink"
@@ -48,6 +51,8 @@ type peerSpec struct {
 	InFlight int   `json:"in_flight,omitempty"`
 	Half     bool  `json:"half,omitempty"`
 	Deadline int64 `json:"deadline"` // unix ns: give up after this
+	// Duration is how long a source streams, in ns (modeSource only).
+	Duration int64 `json:"duration_ns,omitempty"`
 }
 
 // deadline bounds every operation of both sides.
@@ -110,6 +115,9 @@ func runPeer(spec peerSpec) (peerResult, error) {
 		}
 		return serveFrames(fc, spec)
 	}
+	if spec.Mode == modeSource {
+		return serveSource(c, spec.Size, time.Duration(spec.Duration))
+	}
 	return serve(c, spec.Mode, spec.Size)
 }
 
@@ -170,4 +178,32 @@ func serve(c conn, mode string, size int) (peerResult, error) {
 		}
 	}
 	return res, fmt.Errorf("unknown mode %q", mode)
+}
+
+// serveSource is the peer's loop in modeSource: the hello, size-byte data
+// messages for dur (the clock read every 65536/size messages, as the
+// parent's throughput loop does), then an ack with their count.
+func serveSource(c conn, size int, dur time.Duration) (peerResult, error) {
+	var res peerResult
+	buf := make([]byte, size)
+	buf[0] = opHello
+	if err := c.send(buf); err != nil {
+		return res, fmt.Errorf("hello: %w", err)
+	}
+	buf[0] = opData
+	end, check := time.Now().Add(dur), max(1, 65536/size)
+	for {
+		for i := 0; i < check; i++ {
+			if err := c.send(buf); err != nil {
+				return res, err
+			}
+		}
+		res.Count += int64(check)
+		if !time.Now().Before(end) {
+			break
+		}
+	}
+	buf[0] = opAck
+	putCount(buf, uint64(res.Count))
+	return res, c.send(buf)
 }

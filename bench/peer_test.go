@@ -20,7 +20,7 @@ func TestPeerFailureReachesError(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	spec := peerSpec{Transport: "nonesuch", Mode: modeEcho, Size: 64, CPU: -1, Deadline: deadline.UnixNano()}
 	s := &session{}
-	if err := e.spawn(context.Background(), s, spec, nil, deadline); err != nil {
+	if err := e.spawn(context.Background(), s, spec, nil, nil, deadline); err != nil {
 		t.Fatal(err)
 	}
 	err := s.accept(make(chan conn)) // the peer exits before it could connect

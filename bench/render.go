@@ -157,13 +157,14 @@ func row(w io.Writer, cells ...string) {
 // clock read per round trip, for the tails), the batch means (no clock
 // read inside a batch, for ratios), then the ratios: "vs floor" on batch
 // means and "vs floor p50" on per-sample p50s against the floor measured
-// just before, "vs futex" on batch means against the futex floor, and "vs
-// SPSC spin" on p50s.
+// just before, "vs futex" on batch means against the futex floor, "vs
+// SPSC spin" on p50s, and for a C peer row its Go twin's batch mean and
+// "vs Go" on batch means.
 func (r *Report) writeLatency(w io.Writer) error {
 	width := nameWidth(r.Latency, func(l LatencyRow) string { return l.Mechanism })
 	tw := newTable(w)
 	row(tw, padName("mechanism", width), "samples", "p50", "p90", "p99", "p99.9", "p99.99", "max",
-		"mean p10", "mean p50", "mean p90", "floor mean", "vs floor", "vs floor p50", "vs futex", "vs SPSC spin", "idle CPU")
+		"mean p10", "mean p50", "mean p90", "floor mean", "vs floor", "vs floor p50", "vs futex", "vs SPSC spin", "idle CPU", "Go mean", "vs Go")
 	for _, l := range r.Latency {
 		if l.Error != "" {
 			continue
@@ -171,7 +172,8 @@ func (r *Report) writeLatency(w io.Writer) error {
 		row(tw, padName(l.Mechanism, width), fmt.Sprint(l.Samples),
 			fmtNanos(l.P50), fmtNanos(l.P90), fmtNanos(l.P99), fmtNanos(l.P999), fmtNanos(l.P9999), fmtNanos(l.Max),
 			fmtMean(l.BatchMeanP10), fmtMean(l.BatchMeanP50), fmtMean(l.BatchMeanP90), fmtMean(l.FloorBatchMean),
-			fmtRatio(l.VsFloorMean), fmtRatio(l.VsFloor), fmtRatio(l.VsFutexFloor), fmtRatio(l.VsSPSC), fmtIdleCPU(l.IdleCPU))
+			fmtRatio(l.VsFloorMean), fmtRatio(l.VsFloor), fmtRatio(l.VsFutexFloor), fmtRatio(l.VsSPSC), fmtIdleCPU(l.IdleCPU),
+			fmtMean(l.GoBatchMean), fmtRatio(l.VsGo))
 	}
 	for _, l := range r.Latency {
 		if l.Error != "" {
@@ -188,7 +190,7 @@ func (r *Report) writeThroughput(w io.Writer) error {
 	slices.SortStableFunc(rows, func(a, b ThroughputRow) int { return cmp.Compare(a.Size, b.Size) })
 	width := nameWidth(rows, func(t ThroughputRow) string { return t.Mechanism })
 	tw := newTable(w)
-	row(tw, padName("mechanism", width), "size", "msgs/s", "MB/s", "runs", "shmring SPSC speedup", "vs stream floor")
+	row(tw, padName("mechanism", width), "size", "msgs/s", "MB/s", "runs", "shmring SPSC speedup", "vs stream floor", "Go msgs/s", "vs Go")
 	for _, t := range rows {
 		if t.Error != "" {
 			continue
@@ -201,7 +203,8 @@ func (r *Report) writeThroughput(w io.Writer) error {
 		if t.Runs > 1 {
 			runs = fmt.Sprint(t.Runs)
 		}
-		row(tw, padName(t.Mechanism, width), fmtSize(t.Size), fmtRate(t.MsgsPerSec), fmtMBps(t.MBPerSec), runs, speedup, fmtRatio(t.VsStreamFloor))
+		row(tw, padName(t.Mechanism, width), fmtSize(t.Size), fmtRate(t.MsgsPerSec), fmtMBps(t.MBPerSec), runs, speedup, fmtRatio(t.VsStreamFloor),
+			fmtGoRate(t.GoMsgsPerSec), fmtRatio(t.VsGo))
 	}
 	for _, t := range rows {
 		if t.Error != "" {
@@ -339,6 +342,14 @@ func fmtMean(ns float64) string {
 		return ""
 	}
 	return fmtNanos(ns)
+}
+
+// fmtGoRate formats a C row's Go twin's msgs/s, or "" when there is none.
+func fmtGoRate(perSec float64) string {
+	if perSec == 0 {
+		return ""
+	}
+	return fmtRate(perSec)
 }
 
 // fmtRatio formats a latency ratio as "1.00x", or "" when it is 0 (not

@@ -219,8 +219,8 @@ func TestRenderTableAligned(t *testing.T) {
 	if !strings.Contains(lat[0], "mechanism") || !strings.Contains(lat[0], "p99.9") {
 		t.Fatalf("latency header = %q", lat[0])
 	}
-	if got := len(cellSpans(lat[0])); got != 17 {
-		t.Errorf("latency header has %d cells, want 17: %q", got, lat[0])
+	if got := len(cellSpans(lat[0])); got != 19 {
+		t.Errorf("latency header has %d cells, want 19: %q", got, lat[0])
 	}
 	checkAligned(t, "latency", lat[0], lat[1:4])
 	// The batch-mean ratio is under "vs floor", the p50 one under "vs

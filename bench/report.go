@@ -83,6 +83,11 @@ type LatencyRow struct {
 	// and VsFutexFloor this row's median batch mean over it.
 	FutexFloorBatchMean float64 `json:"futex_floor_batch_mean_ns,omitempty"`
 	VsFutexFloor        float64 `json:"vs_futex_floor_batch_mean,omitempty"`
+	// GoBatchMean is the median batch mean of a C peer row's Go twin, the
+	// same ping-pong with the Go peer measured right before it (cpeer.go),
+	// and VsGo this row's median batch mean over it.
+	GoBatchMean float64 `json:"go_twin_batch_mean_ns,omitempty"`
+	VsGo        float64 `json:"vs_go_batch_mean,omitempty"`
 	// IdleCPU is the CPU time the waiting peer used during one idle second
 	// (blocking strategies only; -1 when not measured).
 	IdleCPU float64 `json:"idle_cpu_seconds_per_second"`
@@ -115,7 +120,12 @@ type ThroughputRow struct {
 	// VsStreamFloor is this row's msgs/s over the stream floor's at the
 	// same size, for SPSC busy-spin, whose runs alternate with the floor's.
 	VsStreamFloor float64 `json:"vs_stream_floor,omitempty"`
-	Error         string  `json:"error,omitempty"`
+	// GoMsgsPerSec is the msgs/s of a C peer row's Go twin, the same
+	// stream with the Go peer alternated with it (cpeer.go), and VsGo
+	// this row's msgs/s over it.
+	GoMsgsPerSec float64 `json:"go_twin_msgs_per_sec,omitempty"`
+	VsGo         float64 `json:"vs_go,omitempty"`
+	Error        string  `json:"error,omitempty"`
 }
 
 // FrameRow is one mechanism's one-way throughput of a frame mix: frames

@@ -41,6 +41,9 @@ func (e *engine) start(ctx context.Context, m mechanism, mode string, size int, 
 	deadline := time.Now().Add(budget + 15*time.Second)
 	n := m.peerCount()
 	spec := peerSpec{Transport: m.transport.name(), Mode: mode, Size: size, Peers: n, Deadline: deadline.UnixNano()}
+	if mode == modeSource {
+		spec.Duration = budget.Nanoseconds()
+	}
 	ep, err := m.transport.open(e, &spec)
 	if err != nil {
 		return nil, err
@@ -61,7 +64,7 @@ func (e *engine) start(ctx context.Context, m mechanism, mode string, size int, 
 		for i := 0; i < n && err == nil; i++ {
 			one := spec
 			one.Index = i
-			err = e.spawn(ctx, s, one, ep.files, deadline)
+			err = e.spawn(ctx, s, one, ep.files, ep.program, deadline)
 		}
 		for _, f := range ep.files {
 			f.Close() // the peers have their copies
@@ -123,21 +126,25 @@ func (s *session) accept(accepted <-chan conn) error {
 	}
 }
 
-// spawn starts this binary again as the peer described by spec, passing it
-// extra as fd 3 onward, and adds it to s.peers; the peer is killed when
-// ctx ends or at deadline.
-func (e *engine) spawn(ctx context.Context, s *session, spec peerSpec, extra []*os.File, deadline time.Time) error {
+// spawn starts this binary again as the peer described by spec (or, with
+// prog set, that program), passing it extra as fd 3 onward, and adds it
+// to s.peers; the peer is killed when ctx ends or at deadline.
+func (e *engine) spawn(ctx context.Context, s *session, spec peerSpec, extra []*os.File, prog *program, deadline time.Time) error {
 	js, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
 	p := &peerProc{}
-	p.child, err = xproc.Start(ctx, xproc.Options{
+	o := xproc.Options{
 		Role: PeerRole, Args: []string{string(js)},
 		ExtraFiles: extra,
 		Stdout:     &p.out, Stderr: &p.errOut,
 		Deadline: deadline,
-	})
+	}
+	if prog != nil {
+		o.Role, o.Path, o.Args = spec.Transport, prog.path, prog.args(spec)
+	}
+	p.child, err = xproc.Start(ctx, o)
 	if err != nil {
 		return err
 	}

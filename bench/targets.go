@@ -211,6 +211,20 @@ func targets(r *Report) []Target {
 				fmt.Sprintf("%s vs %s, adaptive subscribers", fmtRate(two.MsgsPerSec), fmtRate(one.MsgsPerSec)))
 		}
 	}
+	// Reported: the C peer against its Go twins (cpeer.go).
+	if l, ok := latencyOf(r, nameCPingPong); ok && l.VsGo > 0 {
+		add("C peer SPSC busy-spin RTT vs Go peer (batch means)", "", l.BatchMeanP50, l.GoBatchMean, nil,
+			fmt.Sprintf("%s vs %s Go twin measured just before", fmtNanos(l.BatchMeanP50), fmtNanos(l.GoBatchMean)))
+	}
+	for _, c := range []struct{ name, label string }{
+		{nameCSink, "Go producer to C consumer"},
+		{nameCSource, "C producer to Go consumer"},
+	} {
+		if t, ok := rateOf(r, c.name, cStreamSize); ok && t.VsGo > 0 {
+			add(fmt.Sprintf("%s vs Go to Go at %s", c.label, fmtSize(cStreamSize)), "", t.MsgsPerSec, t.GoMsgsPerSec, nil,
+				fmt.Sprintf("%s vs %s, medians of %d alternated runs", fmtRate(t.MsgsPerSec), fmtRate(t.GoMsgsPerSec), max(t.Runs, 1)))
+		}
+	}
 	return append(out, frameTargets(r)...)
 }
 

@@ -291,6 +291,12 @@ func TestSelection(t *testing.T) {
 		{[]string{"spsc/spin"}, []string{nameSPSCSpin}, true, 1 + 2 + 2*altRuns*2},
 		{[]string{"spsc/spin", "streamfloor"}, []string{nameStreamFloor, nameSPSCSpin}, true, 1 + 2 + 2*altRuns*2},
 		{[]string{"unix-stream"}, []string{nameUnix}, false, 1 + 1 + 2},
+		// The C peer's rows by their alias, and nothing else (most names
+		// contain a "c"): the ping-pong and its Go twin, and 3 runs of
+		// each stream and of its twin, at 64 B only.
+		{[]string{"c"}, []string{nameCPingPong, nameCSink, nameCSource}, false, 1 + 2 + 2*(2*altRuns)},
+		{[]string{"c-peer/spin c->go"}, []string{nameCSource}, false, 1 + 2*altRuns},
+		{[]string{"spsc/"}, []string{nameSPSCSpin, nameSPSCAdaptive, nameSPSCBlock}, true, 1 + 2 + 2*altRuns*2 + (2 + 2) + (2 + 2)},
 	} {
 		cfg := Config{Only: tc.only, Sizes: sizes}
 		var rows []string

@@ -43,6 +43,16 @@ type endpoint struct {
 	// cleanup, if set, runs when start returns: after the peer's hello
 	// (so the peer has opened what it needed) or on failure.
 	cleanup func()
+	// program, if set, is the peer process to start instead of this
+	// binary in PeerRole (the C peer, cpeer.go).
+	program *program
+}
+
+// program is a peer written in another language: its path, and its
+// command line for a spec (it cannot read the JSON spec PeerRole gets).
+type program struct {
+	path string
+	args func(peerSpec) []string
 }
 
 // transportNamed finds the transport a peer is asked to attach to.

@@ -24,11 +24,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			"batch of up to 1,000), on which the ratios to the floors are based. The frame rows\n"+
 			"(--only records) stream 1-8 MiB and 64 B-64 KiB frames through a record ring, the\n"+
 			"fixed-slot SPSC ring and a Unix socket, and time their hand-off at 1, 4 and 8 MiB.\n"+
+			"The C peer rows (--only c; skipped with a warning without gcc) build c/bench/cpeer.c\n"+
+			"and run it as the SPSC busy-spin peer: the ping-pong and 64 B streams both ways,\n"+
+			"each beside the same measurement with the Go peer (\"vs Go\").\n"+
 			"The default run takes about a minute.", stderr)
 	def := bench.DefaultConfig()
 	duration := flags.Duration("duration", def.LatencyDuration, "latency run per mechanism (throughput runs get 0.4x per size)")
 	sizes := flags.String("sizes", "8,64,512,4K,64K", "throughput message sizes")
-	only := flags.String("only", "", "comma-separated substrings: measure only matching mechanisms (e.g. spsc,unix; futex and streamfloor name the floors; records the record ring's frame rows)")
+	only := flags.String("only", "", "comma-separated substrings: measure only matching mechanisms (e.g. spsc,unix; futex and streamfloor name the floors; records the record ring's frame rows; c the C peer's rows)")
 	cpus := flags.String("cpus", "0,1", "the two CPUs to pin the sides to, or \"none\"")
 	dir := flags.String("dir", def.Dir, "directory for the arena files (removed when done)")
 	latSize := flags.Int("msg", def.LatencySize, "latency message size in bytes")

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,6 +45,16 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(table, "error") {
 		t.Errorf("a measurement failed:\n%s", table)
+	}
+	// The full run has the C peer's rows (issue 15), or says why not.
+	if _, err := exec.LookPath("gcc"); err == nil {
+		for _, want := range []string{"c-peer/spin go<->c", "c-peer/spin go->c", "c-peer/spin c->go", "vs Go"} {
+			if !strings.Contains(table, want) {
+				t.Errorf("table lacks %q:\n%s", want, table)
+			}
+		}
+	} else if !strings.Contains(table, "C peer rows (--only c) skipped") {
+		t.Errorf("no C peer rows and no warning:\n%s", table)
 	}
 	b, err := os.ReadFile(svg)
 	if err != nil || !bytes.Contains(b, []byte("<svg")) {

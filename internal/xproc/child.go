@@ -42,6 +42,11 @@ type Options struct {
 	// Main or Dispatch); Args are its arguments.
 	Role string
 	Args []string
+	// Path, if set, is another program to start instead of this binary
+	// (a peer written in another language, such as bench's C peer): it
+	// gets Args as its command line and no role or deadline variable
+	// (it must bound itself); Role then only names it in messages.
+	Path string
 	// Env is added to the parent's environment (a later entry for the
 	// same variable wins, so Env may override anything, GORACE included).
 	Env []string
@@ -74,7 +79,7 @@ type Child struct {
 }
 
 // Start starts the binary of this process again as a child running
-// o.Role. The child is killed when ctx is done or o.Deadline passes,
+// o.Role (or the program o.Path). The child is killed when ctx is done or o.Deadline passes,
 // whichever is first; Start returns at once.
 //
 // In a test binary the child is given -test.run=^$, so that a package
@@ -84,9 +89,15 @@ func Start(ctx context.Context, o Options) (*Child, error) {
 	if o.Role == "" {
 		return nil, errors.New("xproc: Start without a role")
 	}
-	cmd, err := command(o.Role, o.Args)
-	if err != nil {
-		return nil, err
+	var cmd *exec.Cmd
+	if o.Path != "" {
+		cmd = exec.Command(o.Path, o.Args...)
+		cmd.Env = os.Environ() // what the deadline and Env are added to
+	} else {
+		var err error
+		if cmd, err = command(o.Role, o.Args); err != nil {
+			return nil, err
+		}
 	}
 	c := &Child{role: o.Role, args: o.Args, cmd: cmd, deadline: o.Deadline, exited: make(chan struct{})}
 	if c.deadline.IsZero() {

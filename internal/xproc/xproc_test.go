@@ -258,3 +258,26 @@ func TestPanickingRole(t *testing.T) {
 		t.Fatalf("Wait = %v, want exit status 1 and the panic", err)
 	}
 }
+
+// TestPath starts another program (the shell) with Options.Path: it gets
+// Args as its command line, the parent's environment plus Env, and is
+// named by Role in messages.
+func TestPath(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	c, err := Start(context.Background(), Options{Role: "shell", Path: sh,
+		Args: []string{"-c", `echo "value=$XPROC_TEST_VAR home=${HOME:+set}"; exit 3`}, Env: []string{"XPROC_TEST_VAR=set"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(err.Error(), "shell") {
+		t.Fatalf("Wait: %v", err)
+	}
+	if out := c.Stdout(); Field(out, "value") != "set" || (os.Getenv("HOME") != "" && Field(out, "home") != "set") {
+		t.Fatalf("stdout %q", out)
+	}
+}
