@@ -772,6 +772,12 @@ func (c *consumer) accept(ctx context.Context, stream uint32, seq uint64, err er
 	if err := c.append(ctx, e); err != nil || c.stash == 0 {
 		return err
 	}
+	if hs, _ := splitEntry(c.stash - 1); hs != stream {
+		// Another stream's message: no reordering within the held
+		// one's stream yet (a record ring carries several producers'
+		// streams); keep holding it until its own stream moves on.
+		return nil
+	}
 	stream, seq = splitEntry(c.stash - 1)
 	c.stash = 0
 	return c.accept(ctx, stream, seq, nil, false)
