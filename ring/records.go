@@ -482,7 +482,7 @@ func (r *Records) claimLocked(sp uint64, fill func(pos uint64), commit bool, n u
 	if w&closedBit != 0 {
 		return 0, ErrClosed
 	}
-	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 {
+	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 || w&spscPosMask >= r.g.posMod {
 		return 0, corruptf("record ring claim position %#x", w)
 	}
 	s := w & spscPosMask
@@ -660,7 +660,7 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 	if w&closedBit != 0 {
 		return 0, 0, ErrClosed
 	}
-	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 {
+	if w&^(closedBit|spscPosMask) != 0 || w%recordAlign != 0 || w&spscPosMask >= r.g.posMod {
 		return 0, 0, corruptf("record ring claim position %#x", w)
 	}
 	s := w & spscPosMask
@@ -720,11 +720,14 @@ func (r *Records) batchLocked(msgs [][]byte) (int, uint64, error) {
 
 // TryReserve claims a record of up to n bytes written in place: Buf has
 // length n and the capacity of the record's span (n rounded up to 16,
-// but at most SlotSize); Commit
-// publishes it. Several reservations may be outstanding at once, in any
-// number of handles; each is committed separately (in any order), and
-// the consumer takes records in the order they were reserved, so an
-// uncommitted one holds back the ones after it.
+// but at most SlotSize); Commit publishes it. Several reservations may be
+// outstanding at once, in any number of handles; each is committed
+// separately (in any order), and the consumer takes records in the order
+// they were reserved, so an uncommitted one holds back the ones after it.
+// Hence a blocking Reserve while the handle already holds a reservation
+// may wait for ever: the ring can fill behind the first, uncommitted
+// record, which the consumer cannot pass. Commit what you hold before
+// waiting for room (or take the second one with TryReserve).
 func (r *Records) TryReserve(n int) (Reservation, error) { return r.countedRes(r.reserve(n)) }
 
 // Reserve is TryReserve that waits while the ring has no room.
