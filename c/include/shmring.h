@@ -113,7 +113,7 @@ int shmring_lookup(shmring_arena *a, const char *name, shmring_region *out);
 /* ---- rings ---- */
 
 typedef struct shmring_ring_opts {
-	int64_t open_timeout_ns;  /* wait for the ring header's State; 0: 1 s (as Go) */
+	int64_t open_timeout_ns;  /* wait for the ring header's State; 0 or negative: 1 s (as Go's default) */
 	int64_t claim_timeout_ns; /* MPMC: repair claims of live holders stuck this long; 0: off */
 } shmring_ring_opts;
 
@@ -126,7 +126,9 @@ int shmring_ring_open(shmring_arena *a, const char *name, uint32_t kind,
 
 /* shmring_ring_close detaches: an SPSC producer first ends the stream it
  * still owns (CloseWrite at its tail); then the handle's peer entry is
- * released. Idempotent on the handle; frees it. */
+ * released and the handle freed: the pointer is invalid afterwards (a
+ * second close, or any call on it, is a use after free; a NULL handle
+ * does nothing, so clear your pointer). shmring_ring_detach likewise. */
 int shmring_ring_close(shmring_ring *r);
 
 /* shmring_ring_detach releases the handle without ending the stream. */

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,63 @@ int64_t mono_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* deadline_after is mono_now() + timeout_ns, saturating at INT64_MAX
+ * (a timeout of INT64_MAX, C++'s nanoseconds::max(), must not overflow). */
+int64_t deadline_after(int64_t timeout_ns)
+{
+	int64_t now = mono_now();
+	if (timeout_ns > INT64_MAX - now)
+		return INT64_MAX;
+	return now + timeout_ns;
+}
+
+/* Fork safety of the liveness locks. They are OFD locks held through each
+ * arena's second description (hold_fd), which a child created by fork()
+ * shares: left alone, the child would keep the parent's entries alive
+ * after the parent died (survivors never recover them), and an unlock in
+ * the child would drop the live parent's lock. So every open arena is in
+ * a list, and in the child each one's hold_fd is closed (which releases
+ * nothing: the parent still holds the description) and its locks are
+ * forgotten; the arena's owner pid then refuses further locking in the
+ * child (its handles do not survive fork, as the header says). */
+static pthread_mutex_t arenas_mu = PTHREAD_MUTEX_INITIALIZER;
+static shmring_arena *arenas; /* open arenas, linked by next_open */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void) { pthread_mutex_lock(&arenas_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&arenas_mu); }
+static void atfork_child(void)
+{
+	for (shmring_arena *a = arenas; a; a = a->next_open) {
+		if (a->hold_fd >= 0)
+			close(a->hold_fd);
+		a->hold_fd = -1;
+		a->held.n = 0;
+	}
+	pthread_mutex_unlock(&arenas_mu);
+}
+static void atfork_register(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+static void arenas_add(shmring_arena *a)
+{
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&arenas_mu);
+	a->next_open = arenas;
+	arenas = a;
+	pthread_mutex_unlock(&arenas_mu);
+}
+
+static void arenas_remove(shmring_arena *a)
+{
+	pthread_mutex_lock(&arenas_mu);
+	for (shmring_arena **pp = &arenas; *pp; pp = &(*pp)->next_open)
+		if (*pp == a) {
+			*pp = a->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&arenas_mu);
 }
 
 int64_t unix_now(void)
@@ -156,7 +214,7 @@ static int validate_header(const uint8_t *h, int64_t file_size)
  * pread and re-checks through the mapping: either is correct). */
 static int wait_ready(int fd, int64_t timeout, uint8_t hdr[ARENA_HEADER_SIZE], int64_t *size_out)
 {
-	int64_t deadline = mono_now() + timeout, pause = 20000;
+	int64_t deadline = deadline_after(timeout), pause = 20000;
 	for (;;) {
 		int64_t size;
 		int err = check_file(fd, &size);
@@ -343,7 +401,7 @@ int shmring_arena_open(const char *path, const shmring_arena_opts *opts, shmring
 		errno = e;
 		return err;
 	}
-	int64_t deadline = mono_now() + timeout;
+	int64_t deadline = deadline_after(timeout);
 	uint8_t hdr[ARENA_HEADER_SIZE];
 	uint8_t *mem = MAP_FAILED;
 	uint64_t total = 0;
@@ -394,10 +452,12 @@ int shmring_arena_open(const char *path, const shmring_arena_opts *opts, shmring
 	a->dir_cap = le32(hdr + AH_DIRCAP);
 	a->data_offset = le64(hdr + AH_DATAOFFSET);
 	atomic_flag_clear(&a->lock);
+	a->owner = getpid();
 	if ((err = scan_dir(a))) {
 		free(a);
 		goto fail;
 	}
+	arenas_add(a);
 	*out = a;
 	return SHMRING_OK;
 fail:;
@@ -414,6 +474,7 @@ void shmring_arena_close(shmring_arena *a)
 {
 	if (!a)
 		return;
+	arenas_remove(a);
 	munmap(a->mem, a->size);
 	if (a->hold_fd >= 0)
 		close(a->hold_fd); /* drops every liveness lock held through it */
@@ -512,6 +573,8 @@ int arena_lock_byte(shmring_arena *a, int64_t off)
 {
 	if (off < 0 || (uint64_t)off >= a->size)
 		return SHMRING_EINVAL;
+	if (getpid() != a->owner)
+		return SHMRING_EUNSUPPORTED; /* a forked child: its handles do not survive fork */
 	lock_arena(a);
 	int err = SHMRING_OK;
 	for (size_t i = 0; i < a->held.n; i++)
@@ -553,6 +616,8 @@ out:
 
 void arena_unlock_byte(shmring_arena *a, int64_t off)
 {
+	if (getpid() != a->owner)
+		return; /* a forked child must not drop the parent's lock (the description is shared) */
 	lock_arena(a);
 	for (size_t i = 0; i < a->held.n; i++)
 		if (a->held.offs[i] == off) {

@@ -12,7 +12,7 @@
 
 int futex_wait_shared(void *addr, uint32_t val, int64_t timeout_ns)
 {
-	int64_t deadline = mono_now() + timeout_ns;
+	int64_t deadline = deadline_after(timeout_ns);
 	for (;;) {
 		int64_t left = deadline - mono_now();
 		if (left < 0)

@@ -90,6 +90,8 @@ struct shmring_arena {
 	uint64_t size, page_size, pad_unit, dir_cap, data_offset;
 	atomic_flag lock; /* guards hold_fd and held */
 	struct held_set held;
+	pid_t owner;                     /* the process that opened it: a forked child takes no locks */
+	struct shmring_arena *next_open; /* the list of open arenas (arena.c, fork safety) */
 };
 
 /* Liveness locks (arena.c). */
@@ -325,6 +327,7 @@ static inline void cpu_relax(void)
 #endif
 }
 int64_t mono_now(void);
+int64_t deadline_after(int64_t timeout_ns); /* mono_now() + timeout_ns, saturating */
 int64_t unix_now(void);
 
 /* futex.c: shared (not private) futexes on 32-bit words in the mapping. */

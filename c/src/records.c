@@ -881,7 +881,7 @@ int shmring_push_batch(shmring_ring *r, const shmring_buf *msgs, size_t n, size_
 	int err = batch_usable(r, msgs, n, pushed_out);
 	if (err)
 		return err;
-	int64_t deadline = timeout_ns < 0 ? -1 : mono_now() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 : deadline_after(timeout_ns);
 	struct batch_arg b = {.msgs = msgs, .n = n};
 	bool counted = false;
 	err = batch_try(r, &b);

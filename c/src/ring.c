@@ -199,7 +199,7 @@ static int wait_header(const uint8_t *mem, uint64_t size, uint32_t kind, uint64_
 {
 	if (size < RING_HEADER_SIZE)
 		return SHMRING_EKIND;
-	int64_t deadline = mono_now() + timeout, pause = 20000;
+	int64_t deadline = deadline_after(timeout), pause = 20000;
 	for (;;) {
 		/* Acquire: pairs with the creator's store of State after the header. */
 		uint32_t st = atomic_load_explicit(A32((void *)(mem + RH_STATE)), ACQ);
@@ -699,7 +699,7 @@ static int wait_for(shmring_ring *r, enum op_kind k, struct op_args *a, int64_t 
 {
 	bool push = k == OP_PUSH || k == OP_RESERVE || k == OP_FN_PUSH;
 	int busy = push ? SHMRING_EFULL : SHMRING_EEMPTY;
-	struct waiter w = {.r = r, .push = push, .deadline = timeout_ns < 0 ? -1 : mono_now() + timeout_ns};
+	struct waiter w = {.r = r, .push = push, .deadline = timeout_ns < 0 ? -1 : deadline_after(timeout_ns)};
 	int err;
 	for (;;) {
 		if ((err = w_wait(&w)))
