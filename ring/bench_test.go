@@ -67,6 +67,33 @@ func BenchmarkSingleGoroutine(b *testing.B) {
 	})
 }
 
+// BenchmarkPeekRelease: TryPush, then TryPeek and Release (the zero-copy
+// consumer), one goroutine: the instructions of the consumer's in-place
+// path, for callgrind (docs/benchmarks.md counts them).
+func BenchmarkPeekRelease(b *testing.B) {
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			r := benchRing(b, k.kind, 1024)
+			msg := make([]byte, benchMsg)
+			b.ReportAllocs()
+			b.SetBytes(benchMsg)
+			for b.Loop() {
+				if err := r.TryPush(msg); err != nil {
+					b.Fatal(err)
+				}
+				m, err := r.TryPeek()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Release(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, b.N)
+		})
+	}
+}
+
 // BenchmarkEmptyPoll: TryPop on an empty ring, one goroutine: the cost of
 // one iteration of a spinning consumer's poll loop, which bounds how soon
 // it sees a message after it lands (half an iteration on average).

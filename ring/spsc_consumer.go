@@ -290,16 +290,26 @@ func (r *SPSC) peek() (Message, error) {
 		return Message{}, r.shutErr()
 	}
 	c := &r.c
-	if err := r.consPrologue(); err != nil {
+	// The prologue's, available1's and msgAt's common cases inline, as in
+	// pop (one call per peek instead of four).
+	if cur := atomic.LoadUint64(&r.cons.Pos); cur != c.head|c.epoch || int64(cur) < 0 || c.peek { // acquire: as in consPrologue
+		if err := r.consPrologue(); err != nil {
+			return Message{}, err
+		}
+	}
+	if c.tailCache <= c.head && !r.seqReady() {
+		if err := r.notReady(); err != nil {
+			return Message{}, err
+		}
+	}
+	off := r.slotOff(c.head)
+	// One load of the peer-written length, checked before use (msgAt).
+	n := uint64(*(*uint32)(unsafe.Pointer(&r.mem[off])))
+	if n > r.g.slotSize {
+		_, _, err := r.msgAt(c.head)
 		return Message{}, err
 	}
-	if err := r.available1(); err != nil {
-		return Message{}, err
-	}
-	n, data, err := r.msgAt(c.head)
-	if err != nil {
-		return Message{}, err
-	}
+	data := off + spscSlotHeader
 	c.peek = true
 	return Message{Data: r.mem[data : data+n : data+n], pos: c.head, ring: &r.core}, nil
 }
