@@ -260,6 +260,10 @@ struct shmring_ring {
 	struct eventcount not_empty, not_full;
 	int64_t claim_timeout_ns;
 	int64_t last_recover;
+	/* sweep_surplus's last look (ring.c; ring/peers.go sweepSurplus):
+	 * the surplus seen and when (mono ns, 0 none yet). */
+	uint32_t surplus_seen[2];
+	int64_t surplus_at;
 	bool closed_handle;
 	bool subscriber; /* a broadcast subscriber: its entry is in the subscriber part */
 	void *heap;      /* the kind's private allocation, freed at detach */

@@ -345,6 +345,76 @@ static int recover_sleepers(shmring_ring *r, int *dead)
 	return n;
 }
 
+/* surplus: each shared waiter count (NotEmptyWaiters, NotFullWaiters)
+ * minus the sum of every entry's sleeping count (SleepingEmpty,
+ * SleepingFull; entry 0 and the subscriber part included), or 0
+ * (ring/peers.go surplus). */
+static void surplus(shmring_ring *r, uint32_t out[2])
+{
+	uint64_t sum[2] = {0, 0};
+	for (uint64_t i = 0; i < r->g.peers; i++) {
+		uint8_t *e = peer_at(r, i);
+		sum[0] += ld32(e + PE_SLEEPINGEMPTY);
+		sum[1] += ld32(e + PE_SLEEPINGFULL);
+	}
+	uint8_t *w[2] = {r->prod + PU_NOTEMPTYWAITERS, r->cons + CU_NOTFULLWAITERS};
+	for (int i = 0; i < 2; i++) {
+		uint64_t v = ld32(w[i]);
+		out[i] = v > sum[i] ? (uint32_t)(v - sum[i]) : 0;
+	}
+}
+
+#define SWEEP_APART_NS 1000000 /* how far apart sweep_surplus's two looks must be (Go's sweepApart) */
+
+static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* sweep_surplus takes out of the shared waiter counts what no entry
+ * accounts for (ring/peers.go sweepSurplus; docs/ring.md Sleepers): what a
+ * handle killed between its two registration adds (or its two subtracts),
+ * or a repairer killed between its swap and its subtract, leaves behind.
+ * A live registration is surplus only for the instant between its two
+ * steps, so a surplus is taken out only once seen at two looks at least
+ * 1 ms apart, and only as much as the smaller look saw. With wait
+ * (shmring_recover) the second look comes after sleeping 1 ms; otherwise
+ * (idle wakes, at most every 10 ms) it is the next call's look. Two looks
+ * that each caught a different live registration mid-way take one out too
+ * many: that sleeper may wake at its 100 ms bound instead, and the count
+ * heals as sleepers unregister (clamped at 0). Returns how many it took
+ * out. */
+static int sweep_surplus(shmring_ring *r, bool wait)
+{
+	int64_t now = mono_now();
+	uint32_t cur[2];
+	surplus(r, cur);
+	if (wait && (cur[0] != 0 || cur[1] != 0)) {
+		struct timespec ts = {0, SWEEP_APART_NS};
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		uint32_t prev[2] = {cur[0], cur[1]};
+		surplus(r, cur);
+		cur[0] = min32(prev[0], cur[0]);
+		cur[1] = min32(prev[1], cur[1]);
+	} else if (!wait) {
+		int64_t prev_at = r->surplus_at;
+		uint32_t prev[2] = {r->surplus_seen[0], r->surplus_seen[1]};
+		r->surplus_seen[0] = cur[0];
+		r->surplus_seen[1] = cur[1];
+		r->surplus_at = now;
+		if (prev_at == 0 || now - prev_at < SWEEP_APART_NS)
+			return 0;
+		cur[0] = min32(prev[0], cur[0]);
+		cur[1] = min32(prev[1], cur[1]);
+	}
+	int n = 0;
+	uint8_t *w[2] = {r->prod + PU_NOTEMPTYWAITERS, r->cons + CU_NOTFULLWAITERS};
+	for (int i = 0; i < 2; i++)
+		if (cur[i] != 0) {
+			n += (int)subtract_clamped(w[i], cur[i]);
+			r->surplus_seen[i] = 0;
+		}
+	return n;
+}
+
 /* ---- claim and release (docs/ring.md Claim / Release; ring/peers.go) ---- */
 
 static uint32_t make_tag(int idx, uint32_t gen) { return ((uint32_t)idx & TAG_IDX_MASK) | (gen & TAG_GEN_MASK) << TAG_GEN_SHIFT; }
@@ -469,6 +539,7 @@ static void idle_wake(shmring_ring *r)
 	r->last_recover = now;
 	int dead = 0;
 	recover_sleepers(r, &dead);
+	sweep_surplus(r, false);
 }
 
 /* ec_wake: n is how many it published or released; <= 0 wakes everyone. */
@@ -1089,6 +1160,7 @@ int shmring_recover(shmring_ring *r, shmring_recovery *rec)
 	if ((err = shmring_arena_check_size(r->arena)))
 		return err;
 	tmp.sleepers = recover_sleepers(r, &tmp.dead_peers);
+	tmp.sleepers += sweep_surplus(r, true);
 	if (r->ops->repair_claims)
 		r->ops->repair_claims(r, -1, &tmp.skipped, &tmp.redelivered);
 	if (rec)

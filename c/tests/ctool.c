@@ -28,6 +28,21 @@
  *       (record ring) push one message, then store the handle's tag in
  *       ClaimLock as a producer killed inside the claim section leaves
  *       it, print "holding" and sleep until killed.
+ *   leak ARENA RING NE NF
+ *       add NE to the ring's shared NotEmptyWaiters and NF to its
+ *       NotFullWaiters without the entry's sleeping counts (what a sleeper
+ *       killed between its two registration adds leaves), print "leaked"
+ *       and exit without closing (as if killed).
+ *   recover ARENA RING [idle]
+ *       shmring_recover and print sleepers=N dead=N and the waiter counts
+ *       after it; with idle, no recover call: push and pop (3 ms apart,
+ *       at most 5 s) until the idle wakes' sweep has emptied both counts,
+ *       then print the same.
+ *   truncwait ARENA RING
+ *       open the ring, print "ready", then call only shmring_recover
+ *       (every 5 ms, at most 20 s) until it fails; print recover=ERR and
+ *       what each later call returns, and close (which must not crash on
+ *       the lost pages).
  *
  * Message of producer p, sequence s: [p u32][s u64][payload], length
  * 12 + (s*7919 + p*13) % (SlotSize-11), payload byte i = s*31 + i + p.
@@ -563,6 +578,100 @@ static int subscribe(int argc, char **argv)
 	return 0;
 }
 
+static uint8_t *waiters_of(shmring_arena *a, const char *ring, int which)
+{
+	shmring_region reg;
+	int err = shmring_lookup(a, ring, &reg);
+	if (err)
+		die("lookup", err);
+	uint64_t off;
+	memcpy(&off, reg.mem + (which ? 48 : 40), 8); /* ConsumerOffset : ProducerOffset */
+	return reg.mem + off + 12;                    /* NotFullWaiters : NotEmptyWaiters */
+}
+
+static int leak(int argc, char **argv)
+{
+	if (argc < 6)
+		return 2;
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	__atomic_add_fetch((uint32_t *)(void *)waiters_of(a, argv[3], 0), (uint32_t)strtoul(argv[4], NULL, 10),
+			   __ATOMIC_SEQ_CST);
+	__atomic_add_fetch((uint32_t *)(void *)waiters_of(a, argv[3], 1), (uint32_t)strtoul(argv[5], NULL, 10),
+			   __ATOMIC_SEQ_CST);
+	printf("leaked\n");
+	fflush(stdout);
+	_exit(0); /* as if killed: no close */
+}
+
+static int recover_cmd(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	shmring_recovery rec = {0};
+	shmring_stats st;
+	int err;
+	if (argc > 4 && !strcmp(argv[4], "idle")) {
+		uint8_t buf[16] = {0};
+		size_t len;
+		for (int i = 0; i < 5000 / 3; i++) {
+			if ((err = shmring_stats_get(r, &st)))
+				die("stats", err);
+			if (st.not_empty_waiters == 0 && st.not_full_waiters == 0)
+				break;
+			if ((err = shmring_try_push(r, buf, sizeof buf)))
+				die("push", err);
+			if ((err = shmring_try_pop(r, buf, sizeof buf, &len)))
+				die("pop", err);
+			sleep_ms(3);
+		}
+	} else if ((err = shmring_recover(r, &rec))) {
+		die("recover", err);
+	}
+	if ((err = shmring_stats_get(r, &st)))
+		die("stats", err);
+	printf("sleepers=%d dead=%d not_empty_waiters=%u not_full_waiters=%u\n", rec.sleepers, rec.dead_peers,
+	       st.not_empty_waiters, st.not_full_waiters);
+	shmring_ring_close(r);
+	shmring_arena_close(a);
+	return 0;
+}
+
+static int truncwait(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	shmring_arena *a;
+	shmring_ring *r;
+	open_ring(argv[2], argv[3], &a, &r);
+	printf("ready\n");
+	fflush(stdout);
+	int err = SHMRING_OK;
+	for (int i = 0; i < 20000 / 5 && !err; i++) {
+		sleep_ms(5);
+		err = shmring_recover(r, NULL);
+	}
+	uint8_t buf[16] = {0};
+	size_t len;
+	shmring_stats st;
+	shmring_message m;
+	shmring_recovery rec;
+	shmring_region reg;
+	printf("recover=%s push=%s pop=%s peek=%s stats=%s recover2=%s closed=%d lookup=%s check=%s corrupt=%d\n",
+	       ename(err), ename(shmring_try_push(r, buf, sizeof buf)), ename(shmring_try_pop(r, buf, sizeof buf, &len)),
+	       ename(shmring_try_peek(r, &m)), ename(shmring_stats_get(r, &st)), ename(shmring_recover(r, &rec)),
+	       shmring_is_closed(r), ename(shmring_lookup(a, argv[3], &reg)), ename(shmring_arena_check_size(a)),
+	       shmring_err_is(err, SHMRING_ECORRUPT));
+	shmring_ring_close(r);
+	shmring_arena_close(a);
+	printf("closed\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -584,6 +693,12 @@ int main(int argc, char **argv)
 		return subscribe(argc, argv);
 	if (!strcmp(argv[1], "holdlock"))
 		return holdlock(argc, argv);
+	if (!strcmp(argv[1], "leak"))
+		return leak(argc, argv);
+	if (!strcmp(argv[1], "recover"))
+		return recover_cmd(argc, argv);
+	if (!strcmp(argv[1], "truncwait"))
+		return truncwait(argc, argv);
 	fprintf(stderr, "ctool: unknown command %s\n", argv[1]);
 	return 2;
 }
