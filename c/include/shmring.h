@@ -93,7 +93,20 @@ int shmring_arena_open(const char *path, const shmring_arena_opts *opts, shmring
 void shmring_arena_close(shmring_arena *a);
 
 /* shmring_arena_check_size fails with SHMRING_ETRUNCATED when the file is
- * now shorter than the mapping. */
+ * now shorter than the mapping (another process truncated it), as Go's
+ * Arena.CheckSize. Finding a truncation breaks the handle for good: every
+ * mapping of the file (the arena's, and each record ring's double
+ * mapping) is replaced in place with private anonymous memory, so nothing
+ * in this process faults on the lost pages any more (a region's bytes
+ * read as zeros); its liveness locks are dropped (its ring entries read
+ * as dead to the other processes); and from then on lookups, ring opens,
+ * checks and every call on its ring handles return SHMRING_ETRUNCATED
+ * (which shmring_err_is matches to SHMRING_ECORRUPT too); close and
+ * detach still work. Like a Go peer, a C peer looks for a truncation only
+ * here: in shmring_lookup (every ring open) and shmring_recover. A ring
+ * call that touches a lost page before one of those checks dies of SIGBUS,
+ * in C as in Go; only keeping the file writable to its sharing processes
+ * alone (mode 0600) rules that out. */
 int shmring_arena_check_size(shmring_arena *a);
 
 uint32_t shmring_arena_pad_unit(const shmring_arena *a);
@@ -193,7 +206,10 @@ typedef struct shmring_recovery {
 } shmring_recovery;
 
 /* shmring_recover repairs what dead peers left (sleeper registrations,
- * MPMC claims), as Go's Recover(). */
+ * registrations no entry accounts for, after a 1 ms second look; MPMC and
+ * record claims), as Go's Recover(). It checks the arena's size first
+ * (shmring_arena_check_size): SHMRING_ETRUNCATED if the file was
+ * truncated, after which the handle is broken. */
 int shmring_recover(shmring_ring *r, shmring_recovery *rec);
 
 /* ---- broadcast rings (docs/ring.md Broadcast) ----

@@ -480,8 +480,49 @@ void shmring_arena_close(shmring_arena *a)
 		close(a->hold_fd); /* drops every liveness lock held through it */
 	close(a->fd);
 	free(a->held.offs);
+	free(a->views);
 	free(a->path);
 	free(a);
+}
+
+/* ---- truncation (arena/truncate.go) ----
+ * Any process that may write the file can ftruncate it; the pages past
+ * the new end are then gone for every mapping, and touching one is
+ * SIGBUS. Nothing tells a mapping that its file shrank: a check (one
+ * fstat) finds it, in shmring_arena_check_size, which shmring_lookup
+ * (and so every ring open) and shmring_recover call, as Go's Lookup and
+ * Recover do. An access to a lost page before the first check still
+ * faults, in C as in Go. */
+
+static void lock_arena(shmring_arena *a);
+static void unlock_arena(shmring_arena *a);
+
+/* remap_anon replaces [addr, addr+len) in place with private anonymous
+ * memory (zeros): from then on no access to it faults. */
+static void remap_anon(void *addr, size_t len)
+{
+	(void)mmap(addr, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+}
+
+/* arena_break_off breaks the handle for good on a truncation found:
+ * every mapping of the file (the views first: a record ring works
+ * through its view alone) becomes anonymous memory, the liveness locks
+ * are dropped (this handle's ring entries must read as dead to the other
+ * processes: they will never be released), and broken is set. */
+static void arena_break_off(shmring_arena *a)
+{
+	lock_arena(a);
+	if (!atomic_load_explicit(&a->broken, memory_order_relaxed)) {
+		for (size_t i = 0; i < a->nviews; i++)
+			remap_anon(a->views[i].addr, a->views[i].len);
+		remap_anon(a->mem, a->size);
+		if (a->hold_fd >= 0 && getpid() == a->owner)
+			close(a->hold_fd); /* drops every liveness lock held through it */
+		a->hold_fd = -1;
+		a->held.n = 0;
+		atomic_store_explicit(&a->broken, true, memory_order_release);
+	}
+	unlock_arena(a);
 }
 
 int shmring_arena_check_size(shmring_arena *a)
@@ -489,9 +530,47 @@ int shmring_arena_check_size(shmring_arena *a)
 	struct stat st;
 	if (!a)
 		return SHMRING_EINVAL;
+	if (arena_broken(a))
+		return SHMRING_ETRUNCATED;
 	if (fstat(a->fd, &st) != 0)
 		return SHMRING_ESYS;
-	return (uint64_t)st.st_size < a->size ? SHMRING_ETRUNCATED : SHMRING_OK;
+	if ((uint64_t)st.st_size >= a->size)
+		return SHMRING_OK;
+	arena_break_off(a);
+	return SHMRING_ETRUNCATED;
+}
+
+int arena_add_view(shmring_arena *a, void *addr, size_t len)
+{
+	int err = SHMRING_OK;
+	lock_arena(a);
+	if (a->nviews == a->views_cap) {
+		size_t nc = a->views_cap ? 2 * a->views_cap : 4;
+		struct arena_view *nv = realloc(a->views, nc * sizeof *nv);
+		if (!nv) {
+			err = SHMRING_ESYS;
+			goto out;
+		}
+		a->views = nv;
+		a->views_cap = nc;
+	}
+	a->views[a->nviews++] = (struct arena_view){addr, len};
+	if (atomic_load_explicit(&a->broken, memory_order_relaxed))
+		remap_anon(addr, len); /* mapped after the break-off: the pages may be gone */
+out:
+	unlock_arena(a);
+	return err;
+}
+
+void arena_remove_view(shmring_arena *a, void *addr)
+{
+	lock_arena(a);
+	for (size_t i = 0; i < a->nviews; i++)
+		if (a->views[i].addr == addr) {
+			a->views[i] = a->views[--a->nviews];
+			break;
+		}
+	unlock_arena(a);
 }
 
 uint32_t shmring_arena_pad_unit(const shmring_arena *a) { return a ? (uint32_t)a->pad_unit : 0; }
@@ -577,6 +656,10 @@ int arena_lock_byte(shmring_arena *a, int64_t off)
 		return SHMRING_EUNSUPPORTED; /* a forked child: its handles do not survive fork */
 	lock_arena(a);
 	int err = SHMRING_OK;
+	if (atomic_load_explicit(&a->broken, memory_order_relaxed)) {
+		err = SHMRING_ETRUNCATED; /* the locks were dropped for good */
+		goto out;
+	}
 	for (size_t i = 0; i < a->held.n; i++)
 		if (a->held.offs[i] == off) {
 			err = SHMRING_EOUTSTANDING; /* ours already (another handle of this arena) */

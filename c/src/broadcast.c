@@ -747,6 +747,8 @@ int shmring_sub_lag(shmring_ring *r, uint64_t *lag)
 		return SHMRING_EINVAL;
 	if (r->closed_handle)
 		return SHMRING_EHANDLECLOSED;
+	if (arena_broken(r->arena))
+		return SHMRING_ETRUNCATED;
 	if (!r->subscriber)
 		return SHMRING_EINVAL;
 	uint64_t t = ld64(r->prod + PU_POS) & SPSC_POS_MASK; /* acquire */
@@ -761,6 +763,8 @@ int shmring_sub_last_missed(shmring_ring *r, uint64_t *missed)
 		return SHMRING_EINVAL;
 	if (r->closed_handle)
 		return SHMRING_EHANDLECLOSED;
+	if (arena_broken(r->arena))
+		return SHMRING_ETRUNCATED;
 	if (!r->subscriber)
 		return SHMRING_EINVAL;
 	*missed = SUB(r)->last_missed;

@@ -90,9 +90,28 @@ struct shmring_arena {
 	uint64_t size, page_size, pad_unit, dir_cap, data_offset;
 	atomic_flag lock; /* guards hold_fd and held */
 	struct held_set held;
+	/* views: other mappings of the file (record rings' double mappings),
+	 * replaced with the main mapping on a truncation; guarded by lock. */
+	struct arena_view *views;
+	size_t nviews, views_cap;
+	/* broken: a check found the file truncated (arena_break_off): every
+	 * mapping is anonymous memory now, the liveness locks are dropped,
+	 * and lookups, checks and ring calls fail with SHMRING_ETRUNCATED. */
+	atomic_bool broken;
 	pid_t owner;                     /* the process that opened it: a forked child takes no locks */
 	struct shmring_arena *next_open; /* the list of open arenas (arena.c, fork safety) */
 };
+
+struct arena_view {
+	void *addr;
+	size_t len;
+};
+
+/* Mappings of the arena file besides the main one (arena.c): added after
+ * mapping, removed before unmapping. */
+int arena_add_view(shmring_arena *a, void *addr, size_t len);
+void arena_remove_view(shmring_arena *a, void *addr);
+static inline bool arena_broken(shmring_arena *a) { return atomic_load_explicit(&a->broken, memory_order_acquire); }
 
 /* Liveness locks (arena.c). */
 int arena_lock_byte(shmring_arena *a, int64_t off);   /* OK, or SHMRING_EOUTSTANDING when held elsewhere */

@@ -787,6 +787,10 @@ static int map_mirror(shmring_ring *r)
 			return SHMRING_ESYS;
 		}
 	}
+	if (arena_add_view(r->arena, base, size)) { /* replaced with the arena's mapping on a truncation */
+		munmap(base, size);
+		return SHMRING_ESYS;
+	}
 	c->view = base;
 	c->view_len = size;
 	c->data = base;
@@ -808,8 +812,10 @@ static int rec_attach(shmring_ring *r)
 static void rec_destroy(shmring_ring *r)
 {
 	struct rec_state *c = R(r);
-	if (c->view)
+	if (c->view) {
+		arena_remove_view(r->arena, c->view);
 		munmap(c->view, c->view_len);
+	}
 	c->view = NULL;
 	c->data = NULL;
 	free(c->peeks);
@@ -845,6 +851,8 @@ static int batch_usable(shmring_ring *r, const shmring_buf *msgs, size_t n, size
 		return SHMRING_EINVAL;
 	if (r->closed_handle)
 		return SHMRING_EHANDLECLOSED;
+	if (arena_broken(r->arena))
+		return SHMRING_ETRUNCATED;
 	if (r->g.kind != KIND_RECORDS)
 		return SHMRING_EKIND;
 	return SHMRING_OK;

@@ -803,6 +803,8 @@ static int ring_usable(shmring_ring *r)
 		return SHMRING_EINVAL;
 	if (r->closed_handle)
 		return SHMRING_EHANDLECLOSED;
+	if (arena_broken(r->arena))
+		return SHMRING_ETRUNCATED; /* the ring's memory may be gone (arena.c, truncation) */
 	if (!r->ops)
 		return SHMRING_EUNSUPPORTED;
 	return SHMRING_OK;

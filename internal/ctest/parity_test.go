@@ -6,6 +6,9 @@ package ctest
 // (arena/truncate.go).
 
 import (
+	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/shmring/shmring/arena"
@@ -53,5 +56,61 @@ func TestCSweepSurplus(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCTruncated: Go truncates the arena file under a C process holding
+// a ring handle. The C shmring_recover finds it (SHMRING_ETRUNCATED, also
+// SHMRING_ECORRUPT), replaces its mappings (a record ring's double
+// mapping too) with anonymous memory and does not die of SIGBUS; every
+// later call fails with SHMRING_ETRUNCATED, and close (which writes the
+// ring's peer entry: SIGBUS on the lost pages without the break-off) works.
+func TestCTruncated(t *testing.T) {
+	for _, sanitize := range []bool{false, true} {
+		tool := ctool(t, sanitize)
+		for _, k := range []string{"spsc", "mpmc", "records"} {
+			name := k
+			if sanitize {
+				name += "-asan"
+			}
+			t.Run(name, func(t *testing.T) {
+				var path string
+				var a *arena.Arena
+				if k == "records" {
+					path, a, _ = newRecords(t, recCase{cfg: ring.Config{Capacity: 4 * 4096, SlotSize: 1000}, mirrored: true})
+				} else {
+					kind := ring.KindSPSC
+					if k == "mpmc" {
+						kind = ring.KindMPMC
+					}
+					cfg := ring.Config{Slots: 8, SlotSize: 64}
+					path, a = newArena(t, kind, cfg)
+					r, err := ring.Create(a, "r", kind, cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = r.Close() })
+				}
+				c := startC(t, tool, "truncwait", path, "r")
+				c.waitOutput(t, "ready")
+				if err := os.Truncate(path, 0); err != nil {
+					t.Fatal(err)
+				}
+				// The Go handle's own check finds the truncation too, and
+				// breaks its handle off before anything here (the cleanups'
+				// Close) touches the lost pages.
+				if err := a.CheckSize(); !errors.Is(err, arena.ErrTruncated) {
+					t.Errorf("Go CheckSize: %v, want ErrTruncated", err)
+				}
+				out := c.wait(t)
+				for _, want := range []string{"recover=ETRUNCATED", "push=ETRUNCATED", "pop=ETRUNCATED",
+					"peek=ETRUNCATED", "stats=ETRUNCATED", "recover2=ETRUNCATED", "lookup=ETRUNCATED",
+					"check=ETRUNCATED", "corrupt=1", "closed"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("C after the truncation: %q, want %s", out, want)
+					}
+				}
+			})
+		}
 	}
 }
