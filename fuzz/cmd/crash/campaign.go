@@ -335,6 +335,14 @@ func (c *campaign) manage(ctx context.Context, s *slot) {
 			c.ended(s, ours, err == nil)
 		}
 		if !ours && err == nil { // producers at Stop, consumers at io.EOF
+			if s.role == "producer" {
+				// Its calls all returned: a gap would read as lost numbers
+				// (the final Attempt is the stream's end).
+				rec := c.l.producer(s.idx)
+				if cm, at := atomic.LoadUint64(&rec.Committed), atomic.LoadUint64(&rec.Attempt); cm != at {
+					c.problem("%v: incarnation %d stopped with Committed %d below Attempt %d", s, s.inc, cm, at)
+				}
+			}
 			s.mu.Lock()
 			s.clean = true
 			s.mu.Unlock()

@@ -483,7 +483,13 @@ func (p *producer) reserveMany(ctx context.Context, stream uint32, seq uint64, s
 				err = retryPeerDead(ctx, func() (err error) { res[k], err = p.r.Reserve(ctx, n); return err })
 			}
 		} else if res[k], err = p.r.TryReserve(n); errors.Is(err, ring.ErrFull) {
-			break // seq+k was never claimed: the next call offers it again
+			// seq+k was never claimed (a full TryReserve claims nothing):
+			// Attempt back to it, so that the record says no number at or
+			// above it was offered. Else an incarnation that stops after
+			// this call ends with Attempt one above its last number, which
+			// the verifier then counts lost; the next call offers it again.
+			atomic.StoreUint64(&p.rec.Attempt, seq+uint64(k))
+			break
 		}
 		if err != nil {
 			return 0, fmt.Errorf("reserve %d (%d bytes, %d reservations held): %w%s", seq+uint64(k), n, k, err, ringState(p.r, err))
