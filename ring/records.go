@@ -157,7 +157,6 @@ type recProducer struct {
 	// need is the span the last ErrFull was for, which ready compares
 	// the free space against.
 	need      uint64
-	fullPolls uint32
 	// resv counts this handle's reservations not yet committed (or
 	// fenced): while any is, Close keeps the view mapped (unmapData).
 	resv int
@@ -847,22 +846,10 @@ func (r *Records) consPrologue(excl bool) error {
 // resyncCons takes up the consumer side from the shared word cur.
 func (r *Records) resyncCons(cur uint64) error {
 	c := &r.c
-	if cur > posMask {
-		return corruptf("record ring consumer position %#x has bit 63 set", cur)
+	cur, err := syncConsumerWord(&r.cons.Pos, cur, c.head != unsynced, &c.epoch)
+	if err != nil {
+		return err
 	}
-	if c.head != unsynced {
-		if cur&spscEpochMask != c.epoch {
-			return ErrFenced
-		}
-	} else {
-		next, ok := takeOver(&r.cons.Pos, cur)
-		if !ok {
-			return corruptf("consumer word changed while taking the consumer side over (two consumers?)")
-		}
-		cur = next
-		c.epoch = cur & spscEpochMask
-	}
-	cur &= spscPosMask
 	if cur%recordAlign != 0 {
 		return corruptf("record ring consumer position %d not 16-aligned", cur)
 	}
@@ -1030,11 +1017,10 @@ func (r *Records) repairAt(pos uint64, st uint32, o repairOpts) bool {
 	if !atomic.CompareAndSwapUint32(&hd.State, st, recSkip|st&^recStateMask) {
 		return false
 	}
-	atomic.AddUint64(&r.hdr0().Skipped, 1)
+	atomic.AddUint64(&r.core.hdr.Skipped, 1)
 	return true
 }
 
-func (r *Records) hdr0() *ringHeader { return r.core.hdr }
 
 // releaseTo publishes the consumer position end (after reading records
 // below it), counting k records of nbytes.

@@ -253,7 +253,7 @@ func rv2WrapRun(t *testing.T, capacity int, mirrored bool, seed uint64) {
 	}
 	st := r.Stats()
 	if seed == 0 {
-		t.Logf("cap %d mirrored %v: skipped %d, in %d, out %d, W %#x", capacity, mirrored, atomic.LoadUint64(&r.hdr0().Skipped), st.MsgsIn, st.MsgsOut, atomic.LoadUint64(&r.prod.Pos))
+		t.Logf("cap %d mirrored %v: skipped %d, in %d, out %d, W %#x", capacity, mirrored, atomic.LoadUint64(&r.core.hdr.Skipped), st.MsgsIn, st.MsgsOut, atomic.LoadUint64(&r.prod.Pos))
 	}
 	if !wrapped {
 		t.Fatalf("cap %d mirrored %v seed %d: never wrapped", capacity, mirrored, seed)

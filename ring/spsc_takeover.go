@@ -70,6 +70,32 @@ func syncProducerWord(w *uint64, cur uint64, synced bool, epoch *uint64) (uint64
 	return next, nil
 }
 
+// syncConsumerWord is the start of a consumer's resync (SPSC and record
+// rings) from the shared word w, which read cur: bit 63 is corrupt; a
+// handle that had the side (synced) and finds another epoch is fenced;
+// one that had not takes the side over, bumping the epoch into *epoch.
+// It returns the position to continue from (same epoch, another
+// position: only a hostile or corrupt write does that; the caller checks
+// it against the producer's, as a takeover would).
+func syncConsumerWord(w *uint64, cur uint64, synced bool, epoch *uint64) (uint64, error) {
+	if cur > posMask {
+		return 0, corruptf("consumer position %#x has bit 63 set", cur)
+	}
+	if synced {
+		if cur&spscEpochMask != *epoch {
+			return 0, ErrFenced
+		}
+	} else {
+		next, ok := takeOver(w, cur)
+		if !ok {
+			return 0, corruptf("consumer word changed while taking the consumer side over (two consumers?)")
+		}
+		cur = next
+		*epoch = cur & spscEpochMask
+	}
+	return cur & spscPosMask, nil
+}
+
 // resyncProd takes up the producer side from the shared word cur (just
 // loaded, != our word): on the first producer operation, or once the
 // stream is ended; after another handle took over, it says ErrFenced.
@@ -164,24 +190,10 @@ func (r *SPSC) publishFailed(next uint64) error {
 // handle took over, it says ErrFenced.
 func (r *SPSC) resyncCons(cur uint64) error {
 	c := &r.c
-	if cur > posMask {
-		return corruptf("consumer position %#x has bit 63 set", cur)
+	cur, err := syncConsumerWord(&r.cons.Pos, cur, c.head != unsynced, &c.epoch)
+	if err != nil {
+		return err
 	}
-	if c.head != unsynced {
-		if cur&spscEpochMask != c.epoch {
-			return ErrFenced
-		}
-		// Same epoch, another position: a hostile or corrupt write;
-		// follow it (checked below).
-	} else {
-		next, ok := takeOver(&r.cons.Pos, cur)
-		if !ok {
-			return corruptf("consumer word changed while taking the consumer side over (two consumers?)")
-		}
-		cur = next
-		c.epoch = cur & spscEpochMask
-	}
-	cur &= spscPosMask
 	// Acquire: pairs with the producer's publish CAS; the tail cached
 	// from it permits reading the slots below it.
 	t := atomic.LoadUint64(&r.prod.Pos) & spscPosMask
