@@ -156,7 +156,7 @@ type Records struct {
 type recProducer struct {
 	// need is the span the last ErrFull was for, which ready compares
 	// the free space against.
-	need      uint64
+	need uint64
 	// resv counts this handle's reservations not yet committed (or
 	// fenced): while any is, Close keeps the view mapped (unmapData).
 	resv int
@@ -1020,7 +1020,6 @@ func (r *Records) repairAt(pos uint64, st uint32, o repairOpts) bool {
 	atomic.AddUint64(&r.core.hdr.Skipped, 1)
 	return true
 }
-
 
 // releaseTo publishes the consumer position end (after reading records
 // below it), counting k records of nbytes.
