@@ -208,9 +208,11 @@ func (c *ringConn) from(i int, err error) error {
 // watch gives up on the peers once they exit: exited[i] is closed when
 // the peer that answers on rx[i] has exited, and receiving on rx[i] is
 // cancelled then; every operation is, once every peer has exited. A
-// message a peer pushed before exiting is still received, since every
-// blocking operation tries first; a broadcast subscriber that exits after
-// its answer does not cut short the wait for the others'.
+// message a peer pushed before exiting is still received, since a
+// blocking operation tries once more when its context ends (the ring's
+// contract: the cancellation comes after the push); a broadcast
+// subscriber that exits after its answer does not cut short the wait for
+// the others'.
 func (c *ringConn) watch(exited []<-chan struct{}) {
 	var left atomic.Int32
 	left.Store(int32(len(exited)))

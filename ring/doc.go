@@ -57,7 +57,10 @@
 // Pop and the other blocking forms wait according to the handle's
 // WaitStrategy (spin with the CPU's pause instruction, yield, sleep in a
 // futex, or the adaptive default that does each in turn) and take a
-// context for cancellation and deadlines.
+// context for cancellation and deadlines. A blocking call whose context
+// ends tries once more and returns the context's error only if the ring
+// is still busy then: what the other side did before the cancellation is
+// never lost to it.
 //
 // # Handles and streams
 //

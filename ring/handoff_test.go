@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -307,6 +308,94 @@ func TestCancelWakesSleeper(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: Close did not wake a sleeping Push", k.name)
+		}
+	}
+}
+
+// TestCancelAfterHandoff: a blocking call whose context is cancelled just
+// after the other side made it ready (published a message, freed a slot)
+// completes instead of reporting the cancellation, whichever reaches the
+// sleeping waiter first: the wake-up or the cancellation. A caller that
+// cancels once its peer is done (it exited after its last push) must not
+// lose that last message.
+func TestCancelAfterHandoff(t *testing.T) {
+	withLongSleeps(t)
+	const rounds = 20
+	type blocked func(r Ring, ctx context.Context) error
+	consumers := map[string]blocked{
+		"Pop": func(r Ring, ctx context.Context) error {
+			n, err := r.Pop(ctx, make([]byte, 8))
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d bytes", n)
+			}
+			return err
+		},
+		"Peek": func(r Ring, ctx context.Context) error {
+			m, err := r.Peek(ctx)
+			if err == nil {
+				err = r.Release(m)
+			}
+			return err
+		},
+		"PopBatch": func(r Ring, ctx context.Context) error {
+			n, err := r.PopBatch(ctx, [][]byte{make([]byte, 8), make([]byte, 8)})
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d messages", n)
+			}
+			return err
+		},
+	}
+	producers := map[string]blocked{
+		"Push": func(r Ring, ctx context.Context) error { return r.Push(ctx, []byte("x")) },
+		"PushBatch": func(r Ring, ctx context.Context) error {
+			n, err := r.PushBatch(ctx, [][]byte{[]byte("x")})
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d pushed", n)
+			}
+			return err
+		},
+	}
+	for _, k := range kinds {
+		for _, strategy := range []WaitStrategy{WaitBlock, WaitAdaptive} {
+			for _, side := range []struct {
+				push bool
+				ops  map[string]blocked
+			}{{false, consumers}, {true, producers}} {
+				for name, op := range side.ops {
+					for i := 0; i < rounds; i++ {
+						r, _ := newHeapRing(t, k.kind, Config{Slots: 2, SlotSize: 8})
+						r.SetWaitStrategy(strategy)
+						if side.push {
+							r.TryPush([]byte("1"))
+							r.TryPush([]byte("2"))
+						}
+						ctx, cancel := context.WithCancel(context.Background())
+						done := make(chan error, 1)
+						go func() { done <- op(r, ctx) }()
+						time.Sleep(3 * time.Millisecond) // into its wait (asleep with WaitBlock)
+						var err error
+						if side.push {
+							_, err = r.TryPop(make([]byte, 8))
+						} else {
+							err = r.TryPush([]byte("m"))
+						}
+						cancel()
+						if err != nil {
+							t.Fatal(err)
+						}
+						select {
+						case err := <-done:
+							if err != nil {
+								t.Fatalf("%s %v %s round %d: %v after the hand-off, then the cancellation", k.name, strategy, name, i, err)
+							}
+						case <-time.After(5 * time.Second):
+							t.Fatalf("%s %v %s: still waiting", k.name, strategy, name)
+						}
+						cancel()
+						r.Close()
+					}
+				}
+			}
 		}
 	}
 }

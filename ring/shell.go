@@ -158,7 +158,13 @@ func (c *core) countBusy(err error) {
 
 // waitFor waits with the handle's strategy and retries try until it
 // reports anything but busy (ErrFull for a producer, ErrEmpty for a
-// consumer) or ctx ends.
+// consumer) or ctx ends. Once the wait sees ctx end it tries one last
+// time and returns ctx's error only if the ring was still busy then: a
+// message published (or room made) before the cancellation is never
+// reported as a cancelled call, whatever order the wake-up and the
+// cancellation reach the waiter in. A caller that cancels once it knows
+// its peer is done (it exited after its last push) then always receives
+// that last message.
 func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, error)) (T, error) {
 	busy := ErrEmpty
 	if push {
@@ -169,6 +175,9 @@ func waitFor[T any](ctx context.Context, c *core, push bool, try func() (T, erro
 	defer w.done()
 	for {
 		if err := w.wait(); err != nil {
+			if v, terr := try(); terr != busy {
+				return v, terr
+			}
 			var zero T
 			return zero, err
 		}
@@ -205,6 +214,16 @@ func (c *core) pushAll(ctx context.Context, msgs [][]byte, done int, err error) 
 				return done, ErrPeerDead
 			}
 			if err := w.wait(); err != nil {
+				// One last try, as waitFor's: room made before the
+				// cancellation is used.
+				n, terr := c.ops.pushBatch(msgs[done:])
+				done += n
+				if terr == nil && done == len(msgs) {
+					return done, nil
+				}
+				if terr != nil && terr != ErrFull {
+					return done, terr
+				}
 				return done, err
 			}
 		} else if err != nil {
