@@ -122,9 +122,14 @@ func (r *SPSC) notReady() error {
 
 // seqReady reports whether the slot at the consumer's head holds the
 // message of that position.
-func (r *SPSC) seqReady() bool {
-	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(r.c.head)]))
-	return atomic.LoadUint32(&h.Seq) == uint32(r.c.head+1) // acquire: pairs with storeRelease32 after Len and data
+func (r *SPSC) seqReady() bool { return r.seqWritten(r.c.head) }
+
+// seqWritten reports whether the slot of pos holds the message of pos:
+// its Seq is the low 32 bits of pos+1 (a slot's previous lap wrote
+// pos+1-Slots, never equal: Slots <= 2^30).
+func (r *SPSC) seqWritten(pos uint64) bool {
+	h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(pos)]))
+	return atomic.LoadUint32(&h.Seq) == uint32(pos+1) // acquire: pairs with storeRelease32 after Len and data
 }
 
 // seqRun extends a run of from messages at the head, known to be
@@ -134,12 +139,8 @@ func (r *SPSC) seqReady() bool {
 func (r *SPSC) seqRun(from, want uint64) uint64 {
 	want = min(want, r.g.slots)
 	n := from
-	for ; n < want; n++ {
-		pos := r.c.head + n
-		h := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(pos)]))
-		if atomic.LoadUint32(&h.Seq) != uint32(pos+1) { // acquire: pairs with storeRelease32 after Len and data, as seqReady
-			break
-		}
+	for n < want && r.seqWritten(r.c.head+n) {
+		n++
 	}
 	return n
 }
@@ -266,8 +267,8 @@ func (r *SPSC) popBatch(bufs [][]byte) (int, error) {
 		// producer writes with every publish (docs/benchmarks.md: a
 		// batch consumer that kept up loaded it on every call and ran at
 		// half the single-pop rate). The messages so taken are those k
-		// single pops would take through their Seq; available1 said at
-		// least one is there.
+		// single pops would take through their Seq; with an empty cache,
+		// available1 said at least one is there.
 		if c.tailCache > c.head {
 			a = c.tailCache - c.head
 		}

@@ -9,7 +9,6 @@ package ring
 
 import (
 	"sync/atomic"
-	"unsafe"
 )
 
 // Takeover and fencing. Each side's position word carries an epoch (bits
@@ -125,11 +124,7 @@ func (r *SPSC) resyncProd(cur uint64) error {
 	// and may run as far as min(tail, head) + Slots.
 	base := min(t, h)
 	k := uint64(0)
-	for t+k-base < r.g.slots {
-		s := (*spscSlot)(unsafe.Pointer(&r.mem[r.slotOff(t+k)]))
-		if atomic.LoadUint32(&s.Seq) != uint32(t+k+1) { // acquire: pairs with the writer's release of Seq
-			break
-		}
+	for t+k-base < r.g.slots && r.seqWritten(t+k) {
 		k++
 	}
 	if k > 0 {
